@@ -1,0 +1,172 @@
+"""The admin API under /_sandbox (design.md section 3) and the dashboard."""
+from __future__ import annotations
+
+from flask import Blueprint, current_app, jsonify, render_template, request
+
+from ..core.clock import iso_z, parse_duration, parse_instant
+from ..core.documents import DocumentError, load
+
+admin = Blueprint("sandbox_admin", __name__, template_folder="templates")
+
+
+def sandbox():
+    return current_app.extensions["sandbox"]
+
+
+def bad_request(message: str, **extra):
+    return jsonify({"error": message, **extra}), 400
+
+
+def body_dict():
+    data = request.get_json(silent=True, force=True) if request.get_data() else {}
+    return data if isinstance(data, dict) else None
+
+
+@admin.get("/health")
+def health():
+    sb = sandbox()
+    return jsonify({"status": "ok", "providers": list(sb.providers), "version": sb.version})
+
+
+@admin.post("/reset")
+def reset():
+    body = body_dict()
+    if body is None:
+        return bad_request("body must be a JSON object")
+    sandbox().reset(body.get("tenant"))
+    return jsonify({"status": "reset", "tenant": body.get("tenant")})
+
+
+@admin.get("/clock")
+def clock_get():
+    tenant = request.args.get("tenant")
+    sb = sandbox()
+    return jsonify({"now": iso_z(sb.clock.now(tenant), 3), "tenant": tenant, "frozen": sb.clock.frozen})
+
+
+@admin.post("/clock")
+def clock_move():
+    body = body_dict()
+    if body is None:
+        return bad_request("body must be a JSON object")
+    sb = sandbox()
+    tenant = body.get("tenant")
+    try:
+        if "advance" in body:
+            sb.timers.advance(parse_duration(body["advance"]), tenant)
+        elif "advance_seconds" in body:
+            seconds = body["advance_seconds"]
+            if isinstance(seconds, bool) or not isinstance(seconds, (int, float)):
+                raise ValueError("advance_seconds must be a number")
+            from datetime import timedelta
+            sb.timers.advance(timedelta(seconds=seconds), tenant)
+        elif "set" in body:
+            sb.timers.set(parse_instant(body["set"]), tenant)
+        else:
+            raise ValueError("give one of advance, advance_seconds, set")
+    except ValueError as exc:
+        return bad_request(str(exc))
+    return jsonify({"now": iso_z(sb.clock.now(tenant), 3), "tenant": tenant})
+
+
+def _int_arg(name):
+    value = request.args.get(name)
+    if value is None:
+        return None
+    if not value.isdigit():
+        raise ValueError(f"{name} must be a positive integer")
+    return int(value)
+
+
+@admin.get("/requests")
+def requests_journal():
+    try:
+        limit = _int_arg("limit")
+    except ValueError as exc:
+        return bad_request(str(exc))
+    entries = sandbox().journal.entries(request.args.get("provider"), request.args.get("tenant"), limit)
+    return jsonify({"requests": entries})
+
+
+@admin.get("/webhooks")
+def webhooks():
+    sb = sandbox()
+    items = sb.outbox.list(request.args.get("provider"), request.args.get("tenant"),
+                           request.args.get("event_type"))
+    return jsonify({"webhooks": [sb.outbox.public(d) for d in items]})
+
+
+@admin.post("/webhooks/flush")
+def webhooks_flush():
+    return jsonify({"attempted": sandbox().outbox.flush()})
+
+
+@admin.get("/config")
+def config_get():
+    sb = sandbox()
+    return jsonify(sb.config.masked())
+
+
+@admin.put("/config")
+def config_put():
+    sb = sandbox()
+    try:
+        data, lines = load(request.get_data(), "<request body>")
+        if data is None:
+            data = {}
+        if not isinstance(data, dict):
+            raise DocumentError("<request body>", 1, "a config document is a mapping")
+        merged = sb.config.merged(data, "<request body>", lines)
+    except DocumentError as exc:
+        return jsonify(exc.as_dict()), 400
+    sb.config = merged
+    for name, provider in sb.providers.items():
+        provider.configure(merged.providers.get(name, {}))
+    if "webhooks" in data:
+        sb.set_webhooks_mode(merged.webhooks)
+    if "webhook_timeout" in data:
+        sb.outbox.timeout = float(merged.document["webhook_timeout"])
+    return jsonify(merged.masked())
+
+
+@admin.post("/hosted/<provider_name>/<object_id>")
+def hosted(provider_name, object_id):
+    sb = sandbox()
+    provider = sb.providers.get(provider_name)
+    if provider is None:
+        return jsonify({"error": f"unknown provider {provider_name}"}), 404
+    body = body_dict()
+    if body is None:
+        return bad_request("body must be a JSON object")
+    outcome = body.get("outcome", "approve")
+    if outcome not in ("approve", "decline", "cancel"):
+        return bad_request("outcome must be approve, decline or cancel")
+    if body.get("three_ds", "pass") not in ("pass", "fail"):
+        return bad_request("three_ds must be pass or fail")
+    card = body.get("card")
+    if card is not None and not isinstance(card, dict):
+        return bad_request("card must be an object")
+    return provider.hosted_action(object_id, body)
+
+
+@admin.get("/keys/<provider_name>")
+def keys(provider_name):
+    provider = sandbox().providers.get(provider_name)
+    pem = provider.public_key_pem() if provider else None
+    if pem is None:
+        return jsonify({"error": f"{provider_name} does not sign with an asymmetric key"}), 404
+    return current_app.response_class(pem, mimetype="application/x-pem-file")
+
+
+@admin.get("/")
+def dashboard():
+    sb = sandbox()
+    base = request.host_url.rstrip("/")
+    return render_template(
+        "dashboard.html", sandbox=sb, base=base, now=iso_z(sb.clock.now(), 3),
+        requests=list(reversed(sb.journal.entries(limit=50))),
+        webhooks=[sb.outbox.public(d) for d in reversed(sb.outbox.list()[-50:])],
+        tenants=sb.tenants.list(), scenarios=sb.scenarios.summary() if hasattr(sb.scenarios, "summary") else [])
+
+
+from . import scenarios  # noqa: E402,F401  (registers the /scenarios routes on this blueprint)

@@ -1,0 +1,1 @@
+"""/_sandbox/scenarios: list, load, unload (filled in by the scenario-engine issue)."""

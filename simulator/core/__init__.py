@@ -1,0 +1,1 @@
+"""Provider-agnostic machinery: clock, ids, store, journal, webhooks, scenarios."""

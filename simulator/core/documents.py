@@ -1,0 +1,100 @@
+"""YAML/JSON documents (config, scenarios) that remember where each value stood.
+
+Errors in a user's document must name the file and the line, so the loader keeps a map from each
+value's path (``("rules", 0, "effect")``) to its line, and marshmallow's nested error dicts are
+turned into the first failing path and its line.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import yaml
+
+
+class DocumentError(ValueError):
+    def __init__(self, source: str, line: int | None, message: str):
+        self.source, self.line, self.message = source, line, message
+        where = f"{source}:{line}" if line else source
+        super().__init__(f"{where}: {message}")
+
+    def as_dict(self) -> dict:
+        return {"error": self.message, "source": self.source, "line": self.line}
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    pass
+
+
+def _construct_mapping(loader, node, deep=False):
+    seen = set()
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        if key in seen:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"duplicate key {key!r}", key_node.start_mark)
+        seen.add(key)
+    return loader.construct_mapping(node, deep)
+
+
+_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+def _lines(node, path=(), out=None) -> dict:
+    out = {} if out is None else out
+    out[path] = node.start_mark.line + 1
+    if isinstance(node, yaml.MappingNode):
+        for k, v in node.value:
+            key = k.value
+            out[path + (key,)] = k.start_mark.line + 1
+            _lines(v, path + (key,), out)
+            out[path + (key,)] = k.start_mark.line + 1
+    elif isinstance(node, yaml.SequenceNode):
+        for i, v in enumerate(node.value):
+            _lines(v, path + (i,), out)
+    return out
+
+
+def load(text: str | bytes, source: str) -> tuple[Any, dict]:
+    """Parse YAML (JSON is YAML); returns the data and a path → line map."""
+    if isinstance(text, bytes):
+        try:
+            text = text.decode("utf-8")
+        except UnicodeDecodeError:
+            raise DocumentError(source, None, "not UTF-8 text") from None
+    try:
+        node = yaml.compose(text, Loader=_UniqueKeyLoader)
+        data = yaml.load(text, Loader=_UniqueKeyLoader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        raise DocumentError(source, mark.line + 1 if mark else None,
+                            f"malformed YAML: {exc.problem or exc.context}") from None
+    except yaml.YAMLError as exc:
+        raise DocumentError(source, None, f"malformed YAML: {exc}") from None
+    return data, (_lines(node) if node is not None else {})
+
+
+def first_error(messages: Any, path: tuple = ()) -> tuple[tuple, str]:
+    """The first (path, message) in a marshmallow error dict."""
+    if isinstance(messages, dict):
+        for key in sorted(messages, key=lambda k: (not isinstance(k, int), str(k))):
+            return first_error(messages[key], path + (key,))
+    if isinstance(messages, list) and messages:
+        if isinstance(messages[0], (dict, list)):
+            return first_error(messages[0], path)
+        return path, str(messages[0])
+    return path, str(messages)
+
+
+def line_of(lines: dict, path: tuple) -> int | None:
+    while path:
+        if path in lines:
+            return lines[path]
+        path = path[:-1]
+    return lines.get(())
+
+
+def error_from_validation(source: str, lines: dict, messages: Any, prefix: tuple = ()) -> DocumentError:
+    path, message = first_error(messages)
+    path = prefix + path
+    dotted = ".".join(str(p) for p in path if p != "_schema")
+    return DocumentError(source, line_of(lines, path), f"{dotted}: {message}" if dotted else message)

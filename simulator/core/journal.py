@@ -1,0 +1,62 @@
+"""Bounded request journal. Bodies are stored masked: no full card number is ever kept."""
+from __future__ import annotations
+
+import json
+import threading
+from collections import deque
+
+from .cards import mask_json, mask_text
+
+
+def _masked_body(raw: bytes, content_type: str | None):
+    if not raw:
+        return None
+    text = raw.decode("utf-8", "replace")
+    if content_type and "json" in content_type:
+        try:
+            return mask_json(json.loads(text))
+        except ValueError:
+            pass
+    return mask_text(text)[:20000]
+
+
+class Journal:
+    def __init__(self, limit: int = 1000) -> None:
+        self._lock = threading.Lock()
+        self._entries: deque[dict] = deque(maxlen=limit)
+        self._seq = 0
+
+    def record(self, *, provider, tenant, method, path, status, at, rules, request_body, request_type,
+               response_body, response_type, verified=True) -> dict:
+        entry = {
+            "provider": provider,
+            "tenant": tenant,
+            "method": method,
+            "path": path,
+            "status": status,
+            "at": at,
+            "rules": list(rules),
+            "verified": verified,
+            "request": _masked_body(request_body, request_type),
+            "response": _masked_body(response_body, response_type),
+        }
+        with self._lock:
+            self._seq += 1
+            entry["seq"] = self._seq
+            self._entries.append(entry)
+        return entry
+
+    def entries(self, provider=None, tenant=None, limit=None) -> list[dict]:
+        with self._lock:
+            out = [e for e in self._entries
+                   if (provider is None or e["provider"] == provider) and (tenant is None or e["tenant"] == tenant)]
+        return out[-limit:] if limit else out
+
+    def reset(self, tenant=None) -> None:
+        with self._lock:
+            if tenant is None:
+                self._entries.clear()
+            else:
+                kept = [e for e in self._entries if e["tenant"] != tenant]
+                self._entries.clear()
+                self._entries.extend(kept)

@@ -1,0 +1,190 @@
+"""Webhook outbox: enqueue, sign per attempt, retry on the provider's schedule, keep every attempt.
+
+A provider enqueues a payload with its signer and schedule; the outbox owns delivery. Statuses:
+``pending`` (not attempted yet), ``delivered``, ``failed`` (last attempt failed, retry scheduled),
+``dead`` (schedule exhausted, or dropped by a scenario). Some providers re-send until the merchant
+acknowledges in another way (Paysera: until the notification is marked read): those enqueue with
+``settle_on_success=False`` and call ``settle`` themselves.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+from collections import OrderedDict
+from datetime import datetime, timedelta
+from typing import Callable
+
+import requests
+
+from . import effects as effects_mod
+from .clock import Clock, iso_z, parse_duration
+from .ids import IdFactory
+from .timers import Timers
+
+log = logging.getLogger("simulator.webhooks")
+
+Signer = Callable[[bytes, dict, datetime], dict]
+
+
+class Outbox:
+    def __init__(self, clock: Clock, timers: Timers, ids: IdFactory, *, timeout: float = 5.0,
+                 limit: int = 5000) -> None:
+        self.clock = clock
+        self.timers = timers
+        self.ids = ids
+        self.timeout = timeout
+        self.limit = limit
+        self._lock = threading.RLock()
+        self._deliveries: OrderedDict[str, dict] = OrderedDict()
+        self._signers: dict[str, Signer] = {}
+        self._http = requests.Session()
+        self._http.trust_env = False  # loopback receivers only: never route through a proxy
+
+    # -- enqueue -----------------------------------------------------------------------------
+    def enqueue(self, *, provider: str, tenant: str, event_type: str, url: str | None, body: bytes,
+                signer: Signer | None, schedule: list[timedelta], content_type: str = "application/json",
+                headers: dict | None = None, settle_on_success: bool = True, subject: str | None = None,
+                event_id: str | None = None) -> list[dict]:
+        """Queue one event for delivery; returns the deliveries created (scenario may duplicate)."""
+        if not url:
+            return []
+        fx = effects_mod.current()
+        wh = fx.webhook or {}
+        now = self.clock.now(tenant)
+        copies = 1 + int(wh.get("duplicate", 0) or 0)
+        created = []
+        for _ in range(copies):
+            delivery = {
+                "id": self.ids.uuid4(),
+                "provider": provider,
+                "tenant": tenant,
+                "event_type": event_type,
+                "event_id": event_id,
+                "subject": subject,
+                "url": url,
+                "status": "pending",
+                "attempts": [],
+                "next_attempt_at": None,
+                "created_at": iso_z(now, 3),
+                "payload": body.decode("utf-8", "replace"),
+                "content_type": content_type,
+                "rules": list(fx.rules),
+                "_headers": dict(headers or {}),
+                "_schedule": list(schedule),
+                "_settle_on_success": settle_on_success,
+                "_inject_fail": int(wh.get("fail", 0) or 0),
+                "_inject_status": int(wh.get("status", 500) or 500),
+                "_bad_signature": bool(wh.get("bad_signature")),
+                "_settled": False,
+            }
+            if signer is not None:
+                self._signers[delivery["id"]] = signer
+            with self._lock:
+                self._deliveries[delivery["id"]] = delivery
+                self._trim()
+            if wh.get("drop"):
+                delivery["status"] = "dead"
+                delivery["dropped"] = True
+            else:
+                delay = wh.get("delay")
+                first = now + (parse_duration(delay) if isinstance(delay, str) else timedelta(0))
+                self._schedule(delivery, first)
+            created.append(delivery)
+        return created
+
+    def _schedule(self, delivery: dict, when: datetime) -> None:
+        delivery["next_attempt_at"] = iso_z(when, 3)
+        self.timers.at(when, delivery["tenant"], lambda d=delivery["id"]: self.attempt(d),
+                       key=f"webhook:{delivery['id']}")
+
+    def _trim(self) -> None:
+        while len(self._deliveries) > self.limit:
+            for did, d in self._deliveries.items():
+                if d["next_attempt_at"] is None:
+                    del self._deliveries[did]
+                    self._signers.pop(did, None)
+                    break
+            else:
+                return
+
+    # -- delivery ----------------------------------------------------------------------------
+    def attempt(self, delivery_id: str) -> dict | None:
+        with self._lock:
+            d = self._deliveries.get(delivery_id)
+        if d is None or d["_settled"]:
+            return None
+        now = self.clock.now(d["tenant"])
+        body = d["payload"].encode()
+        record = {"at": iso_z(now, 3), "status": None, "error": None}
+        if d["_inject_fail"] > 0:
+            d["_inject_fail"] -= 1
+            record["status"] = d["_inject_status"]
+            record["injected"] = True
+        else:
+            headers = {"Content-Type": d["content_type"], **d["_headers"]}
+            signer = self._signers.get(delivery_id)
+            if signer is not None:
+                signed_over = body + b"\x00tampered" if d["_bad_signature"] else body
+                headers.update(signer(signed_over, d, now))
+            try:
+                resp = self._http.post(d["url"], data=body, headers=headers, timeout=self.timeout,
+                                       allow_redirects=False)
+                record["status"] = resp.status_code
+            except requests.RequestException as exc:
+                record["error"] = type(exc).__name__ + ": " + str(exc)[:200]
+        ok = record["status"] is not None and 200 <= record["status"] < 300
+        with self._lock:
+            d["attempts"].append(record)
+            n = len(d["attempts"])
+            if ok:
+                d["delivered"] = True
+            if ok and d["_settle_on_success"]:
+                d["status"], d["next_attempt_at"] = "delivered", None
+            elif n <= len(d["_schedule"]) and not d["_settled"]:
+                d["status"] = "delivered" if d.get("delivered") else "failed"
+                self._schedule(d, now + d["_schedule"][n - 1])
+            else:
+                d["status"] = "delivered" if d.get("delivered") else "dead"
+                d["next_attempt_at"] = None
+        return record
+
+    def settle(self, delivery_id: str) -> None:
+        """Stop re-sending: the merchant acknowledged the event some other way."""
+        with self._lock:
+            d = self._deliveries.get(delivery_id)
+            if d is None:
+                return
+            d["_settled"] = True
+            d["next_attempt_at"] = None
+            if d["status"] in ("pending", "failed"):
+                d["status"] = "delivered" if d.get("delivered") else "dead"
+        self.timers.cancel(f"webhook:{delivery_id}")
+
+    # -- reading -----------------------------------------------------------------------------
+    @staticmethod
+    def public(d: dict) -> dict:
+        return {k: v for k, v in d.items() if not k.startswith("_")}
+
+    def get(self, delivery_id: str) -> dict | None:
+        with self._lock:
+            return self._deliveries.get(delivery_id)
+
+    def list(self, provider: str | None = None, tenant: str | None = None, event_type: str | None = None) -> list[dict]:
+        with self._lock:
+            return [d for d in self._deliveries.values()
+                    if (provider is None or d["provider"] == provider)
+                    and (tenant is None or d["tenant"] == tenant)
+                    and (event_type is None or d["event_type"] == event_type)]
+
+    def flush(self) -> list[dict]:
+        """Deliver everything due now; returns the deliveries that were attempted."""
+        before = {d["id"]: len(d["attempts"]) for d in self.list()}
+        self.timers.run_due()
+        return [self.public(d) for d in self.list() if len(d["attempts"]) > before.get(d["id"], 0)]
+
+    def reset(self, tenant: str | None = None) -> None:
+        with self._lock:
+            for did in [k for k, d in self._deliveries.items() if tenant is None or d["tenant"] == tenant]:
+                self._deliveries.pop(did)
+                self._signers.pop(did, None)
+                self.timers.cancel(f"webhook:{did}")

@@ -1,0 +1,1 @@
+RESPONSE_SUMMARIES = {"10000": "Approved"}

@@ -1,0 +1,177 @@
+"""Test helpers and pytest plugin: real servers on 127.0.0.1, webhook receivers, admin client.
+
+``pytest -p simulator.testing`` (pyproject sets it) gives fixtures ``server`` (a fresh in-process
+sandbox with manual webhooks and a frozen clock) and ``receiver`` (a loopback webhook receiver).
+"""
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+import requests
+
+DEFAULT_START = "2026-01-01T00:00:00Z"
+
+
+class SandboxServer:
+    """A sandbox app served by waitress on an ephemeral loopback port, in this process."""
+
+    def __init__(self, config: dict | None = None, *, scenario_files=None, state_path=None, threads: int = 16):
+        from waitress import create_server
+
+        from . import create_app
+        self.app = create_app(config or {}, scenario_files=scenario_files, state_path=state_path)
+        self.sandbox = self.app.extensions["sandbox"]
+        self._server = create_server(self.app, host="127.0.0.1", port=0, threads=threads)
+        self.port = self._server.effective_port
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._thread = threading.Thread(target=self._server.run, daemon=True)
+
+    def start(self) -> "SandboxServer":
+        self._thread.start()
+        self.sandbox.start_dispatcher()
+        return self
+
+    def stop(self) -> None:
+        self._server.close()
+        self.sandbox.close()
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    # admin conveniences (plain HTTP, the same as any user)
+    def admin(self, method: str, path: str, **kw):
+        resp = requests.request(method, f"{self.url}/_sandbox{path}", timeout=30, **kw)
+        return resp
+
+    def advance(self, duration: str, tenant: str | None = None) -> dict:
+        body = {"advance": duration}
+        if tenant:
+            body["tenant"] = tenant
+        resp = self.admin("POST", "/clock", json=body)
+        resp.raise_for_status()
+        return resp.json()
+
+    def webhooks(self, **params) -> list[dict]:
+        return self.admin("GET", "/webhooks", params=params).json()["webhooks"]
+
+    def flush(self) -> list[dict]:
+        return self.admin("POST", "/webhooks/flush").json()["attempted"]
+
+    def journal(self, **params) -> list[dict]:
+        return self.admin("GET", "/requests", params=params).json()["requests"]
+
+    def hosted(self, provider: str, object_id: str, **action):
+        return self.admin("POST", f"/hosted/{provider}/{object_id}", json=action)
+
+
+class WebhookReceiver:
+    """A loopback HTTP server that records every POST and answers with ``status``."""
+
+    def __init__(self, status: int = 200):
+        self.status = status
+        self.requests: list[dict] = []
+        self._lock = threading.Lock()
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length)
+                with receiver._lock:
+                    receiver.requests.append({"path": self.path, "headers": dict(self.headers), "body": body})
+                    status = receiver.status
+                self.send_response(status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    def start(self):
+        self._thread.start()
+        return self
+
+    def stop(self):
+        self._server.shutdown()
+        self._server.server_close()
+
+    def json(self) -> list:
+        with self._lock:
+            return [json.loads(r["body"]) for r in self.requests]
+
+    def wait_for(self, count: int, timeout: float = 10.0) -> list[dict]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self._lock:
+                if len(self.requests) >= count:
+                    return list(self.requests)
+            time.sleep(0.02)
+        raise AssertionError(f"expected {count} webhook(s), got {len(self.requests)}")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class ServerProcess:
+    """``python run.py`` in a subprocess, for tests of the command line itself."""
+
+    def __init__(self, *args: str, cwd: str | None = None):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        root = cwd or os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        self.proc = subprocess.Popen([sys.executable, "run.py", "--port", str(self.port), *args], cwd=root,
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    def wait_ready(self, timeout: float = 20.0) -> "ServerProcess":
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"server exited {self.proc.returncode}: {self.proc.stderr.read()}")
+            try:
+                requests.get(self.url + "/_sandbox/health", timeout=1)
+                return self
+            except requests.ConnectionError:
+                time.sleep(0.05)
+        raise AssertionError("server did not start")
+
+    def stop(self) -> str:
+        self.proc.terminate()
+        try:
+            out, _ = self.proc.communicate(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            out, _ = self.proc.communicate()
+        return out
+
+
+@pytest.fixture
+def server():
+    """A fresh sandbox: frozen clock at 2026-01-01, seed 1, webhooks delivered on flush/advance."""
+    srv = SandboxServer({"seed": 1, "clock": {"start": DEFAULT_START}, "webhooks": "manual"}).start()
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture
+def receiver():
+    rcv = WebhookReceiver().start()
+    yield rcv
+    rcv.stop()
