@@ -40,8 +40,9 @@ class SandboxServer:
         return self
 
     def stop(self) -> None:
-        self._server.close()
         self.sandbox.close()
+        self._server.task_dispatcher.shutdown(timeout=5)
+        self._server.close()
 
     def __enter__(self):
         return self.start()

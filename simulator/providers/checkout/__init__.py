@@ -10,11 +10,16 @@ from flask import Response
 from marshmallow import Schema, fields
 
 from ..base import Caller, Provider
+from . import events
+from .machine import PaymentMachine
 from .routes import bp
+from .testcards import RESPONSE_SUMMARIES
 
 # NAS keys (sk_sbox_ + 27) as the SDK enforces, and legacy ABC keys (sk_test_<uuid>), sent bare.
 _NAS_KEY = re.compile(r"^sk_(sbox_)?[a-z2-7]{26}[a-z2-7*#$=]$")
 _ABC_KEY = re.compile(r"^sk_(test_)?[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+# POST /tokens is the one call made with the public key (from the customer's browser).
+_PUBLIC_KEY = re.compile(r"^pk_(sbox_)?[a-z2-7]{26}[a-z2-7*#$=]$|^pk_(test_)?[0-9a-f-]{36}$")
 
 
 class CheckoutConfig(Schema):
@@ -39,9 +44,17 @@ class Checkout(Provider):
                         timedelta(hours=12), timedelta(hours=12)]
     api_version = "3.31.4"
 
+    def __init__(self, sandbox):
+        super().__init__(sandbox)
+        self.machine = PaymentMachine(self)
+
     def authenticate(self, req) -> Caller:
         header = req.headers.get("Authorization", "").strip()
         key = header[7:].strip() if header[:7].lower() == "bearer " else header
+        if req.endpoint == "checkout.request_card_token":
+            if not _PUBLIC_KEY.match(key):
+                self.fail("unauthorized", 401)
+            return Caller(tenant=key)
         if not (_NAS_KEY.match(key) or _ABC_KEY.match(key)):
             self.fail("unauthorized", 401)
         allowed = self.settings.get("secret_keys")
@@ -94,9 +107,17 @@ class Checkout(Provider):
             return {**extra, "Cko-Signature": hmac.new(key.encode(), body, hashlib.sha256).hexdigest()}
         return sign
 
+    def emit_event(self, payment: dict, event_type: str, action: dict | None) -> None:
+        url = self.settings.get("webhook_url")
+        if not url:
+            return
+        event_id = self.sandbox.ids.prefixed("evt_")
+        now = self.sandbox.clock.now(payment["tenant"])
+        payload = events.event(payment, event_type, action, event_id, now, self.machine, self.sandbox.store)
+        self.emit(payment["tenant"], event_type, payload, url, subject=payment["id"], event_id=event_id)
+
     def decline_code_valid(self, code: str) -> bool:
-        from .testcards import RESPONSE_SUMMARIES
-        return str(code) in RESPONSE_SUMMARIES
+        return str(code) in RESPONSE_SUMMARIES and not str(code).startswith("10")
 
     def hosted_action(self, object_id, action):
         from .routes import hosted_action

@@ -1,0 +1,518 @@
+"""Checkout.com payments: the status transition table and the business rules around it.
+
+Every status change goes through ``PaymentMachine.move``, one lookup in ``TRANSITIONS``; an action
+the current status does not allow is Checkout.com's 403 ("Capture not allowed" and so on).
+Callers hold ``store.lock`` for the whole read-check-write, so concurrent captures cannot both
+spend the same authorized amount.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from ...core import cards
+from ...core.clock import iso_z
+from . import events, testcards
+from .testcards import CardProfile
+
+P = "checkout"
+
+# (status, event) -> next status. "Requested" is the status of a payment being created.
+TRANSITIONS = {
+    ("Requested", "authorization_approved"): "Authorized",
+    ("Requested", "verification_approved"): "Card Verified",
+    ("Requested", "declined"): "Declined",
+    ("Requested", "action_required"): "Pending",
+    ("Pending", "authorization_approved"): "Authorized",
+    ("Pending", "verification_approved"): "Card Verified",
+    ("Pending", "declined"): "Declined",
+    ("Authorized", "capture_partial"): "Partially Captured",
+    ("Authorized", "capture_full"): "Captured",
+    ("Authorized", "void"): "Voided",
+    ("Authorized", "expire"): "Expired",
+    ("Partially Captured", "capture_partial"): "Partially Captured",
+    ("Partially Captured", "capture_full"): "Captured",
+    ("Partially Captured", "refund_partial"): "Partially Captured",
+    ("Partially Captured", "refund_full"): "Refunded",
+    ("Captured", "refund_partial"): "Partially Refunded",
+    ("Captured", "refund_full"): "Refunded",
+    ("Partially Refunded", "refund_partial"): "Partially Refunded",
+    ("Partially Refunded", "refund_full"): "Refunded",
+}
+
+AUTH_VALIDITY = timedelta(days=7)          # expires_on = processed_on + 7 days [SEED]
+THREE_DS_TIMEOUT = timedelta(minutes=15)   # then 20152
+TOKEN_VALIDITY = timedelta(minutes=15)
+SERIES_TYPES = ("Recurring", "Installment", "Unscheduled")
+
+
+class Refusal(Exception):
+    """A request the provider refuses: kind is 'validation' (422), 'forbidden' (403), 'not_found'."""
+
+    def __init__(self, kind: str, *codes: str):
+        super().__init__(kind, codes)
+        self.kind, self.codes = kind, list(codes)
+
+
+@dataclass
+class Card:
+    """A card as the sandbox may keep it: no full number, only what a provider shows plus its profile."""
+    bin: str
+    last4: str
+    expiry_month: int
+    expiry_year: int
+    fingerprint: str
+    scheme: str
+    profile: dict
+    name: str | None = None
+    instrument_id: str | None = None
+    cvv_given: bool = False
+
+    @classmethod
+    def from_number(cls, number: str, expiry_month: int, expiry_year: int, *, name=None, cvv=None) -> "Card":
+        return cls(bin=number[:6], last4=number[-4:], expiry_month=expiry_month, expiry_year=expiry_year,
+                   fingerprint=cards.fingerprint(number, "checkout"), scheme=cards.scheme(number),
+                   profile=testcards.profile_for(number).as_dict(), name=name, cvv_given=bool(cvv))
+
+    @classmethod
+    def from_record(cls, rec: dict, **extra) -> "Card":
+        return cls(bin=rec["bin"], last4=rec["last4"], expiry_month=rec["expiry_month"], expiry_year=rec["expiry_year"],
+                   fingerprint=rec["fingerprint"], scheme=rec["scheme"], profile=rec["profile"], name=rec.get("name"),
+                   **extra)
+
+    def public(self) -> dict:
+        """The card fields Checkout.com shows in ``source``, in its casing [SEED]."""
+        profile = CardProfile(**self.profile)
+        out = {"type": "card", "expiry_month": self.expiry_month, "expiry_year": self.expiry_year}
+        if self.name:
+            out["name"] = self.name
+        out.update({
+            "scheme": self.scheme, "last4": self.last4, "fingerprint": self.fingerprint, "bin": self.bin,
+            "card_type": profile.card_type, "card_category": profile.card_category, "issuer": "Test Bank",
+            "issuer_country": "GB", "product_id": "F" if self.scheme == "Visa" else "MCW",
+            "product_type": "Visa Classic" if self.scheme == "Visa" else "Standard",
+            "avs_check": "S", "cvv_check": "Y" if self.cvv_given else "",
+            "payment_account_reference": "",
+        })
+        return out
+
+
+class PaymentMachine:
+    def __init__(self, provider) -> None:
+        self.p = provider
+        self.sb = provider.sandbox
+        self.store = provider.sandbox.store
+        self.ids = provider.sandbox.ids
+
+    # -- transitions -------------------------------------------------------------------------
+    @staticmethod
+    def allowed(payment: dict, event: str) -> bool:
+        return (payment["status"], event) in TRANSITIONS
+
+    def move(self, payment: dict, event: str) -> None:
+        key = (payment["status"], event)
+        if key not in TRANSITIONS:
+            raise Refusal("forbidden")
+        payment["status"] = TRANSITIONS[key]
+
+    def save(self, payment: dict) -> None:
+        self.store.put(P, "payment", payment["id"], payment, payment["tenant"])
+
+    # -- sources -----------------------------------------------------------------------------
+    def resolve_source(self, tenant: str, source: dict, now, effects) -> Card:
+        kind = source["type"]
+        if kind == "card":
+            card = Card.from_number(source["number"], source["expiry_month"], source["expiry_year"],
+                                    name=source.get("name"), cvv=source.get("cvv"))
+            if cards.expired(card.expiry_month, card.expiry_year, now):
+                raise Refusal("validation", "card_expired")
+            return card
+        if kind == "token":
+            token = self.store.get(P, "token", source["token"])
+            if token is None:
+                raise Refusal("validation", "token_invalid")
+            if token["used"]:
+                raise Refusal("validation", "token_used")
+            if now > token["expires_on"]:
+                raise Refusal("validation", "token_expired")
+            token["used"] = True
+            self.store.put(P, "token", token["id"], token, self.store.tenant_of(P, "token", token["id"]))
+            return Card.from_record(token, cvv_given=token.get("cvv_given", False))
+        if kind == "customer":
+            customer = self.store.get(P, "customer", source["id"], tenant)
+            if customer is None:
+                raise Refusal("validation", "customer_not_found")
+            if not customer.get("default"):
+                raise Refusal("validation", "customer_source_invalid")
+            source = {"type": "id", "id": customer["default"]}
+        instrument = self.store.get(P, "instrument", source["id"], tenant)
+        if instrument is None:
+            raise Refusal("validation", "source_id_unknown")
+        if effects.token:  # a scenario makes this stored card stop working, for good
+            instrument["state"] = "expired" if effects.token == "expired" else "inactive"
+            self.store.put(P, "instrument", instrument["id"], instrument, tenant)
+        if instrument.get("state") == "inactive":
+            raise Refusal("validation", "source_id_invalid")
+        return Card.from_record(instrument, instrument_id=instrument["id"], cvv_given=bool(source.get("cvv")))
+
+    def store_instrument(self, tenant: str, card: Card, payment: dict) -> dict:
+        """Keep the card for later merchant-initiated charges; one instrument per card and expiry."""
+        if card.instrument_id:
+            return self.store.get(P, "instrument", card.instrument_id, tenant)
+        existing = next(self.store.find(P, "instrument", tenant, lambda i: i["fingerprint"] == card.fingerprint
+                                        and i["expiry_month"] == card.expiry_month
+                                        and i["expiry_year"] == card.expiry_year
+                                        and i.get("state") != "inactive"), None)
+        if existing is not None:
+            return existing
+        instrument = {
+            "id": self.ids.prefixed("src_"), "type": "card", "bin": card.bin, "last4": card.last4,
+            "expiry_month": card.expiry_month, "expiry_year": card.expiry_year, "fingerprint": card.fingerprint,
+            "scheme": card.scheme, "profile": card.profile, "name": card.name, "customer_id": None,
+            "state": "active", "cit_payment_id": payment["id"] if not payment["merchant_initiated"] else None,
+            "cit_three_ds": payment.get("three_ds_request"),
+        }
+        return self.store.put(P, "instrument", instrument["id"], instrument, tenant)
+
+    # -- customers ---------------------------------------------------------------------------
+    def customer_for_payment(self, tenant: str, body_customer: dict | None) -> dict | None:
+        if not body_customer:
+            return None
+        if body_customer.get("id"):
+            customer = self.store.get(P, "customer", body_customer["id"], tenant)
+            if customer is None:
+                raise Refusal("validation", "customer_not_found")
+            return customer
+        email = body_customer.get("email")
+        if not email:
+            return None
+        existing = next(self.store.find(P, "customer", tenant, lambda c: c["email"].lower() == email.lower()), None)
+        if existing is not None:
+            return existing
+        return self.create_customer(tenant, {"email": email, "name": body_customer.get("name"),
+                                             "phone": body_customer.get("phone")})
+
+    def create_customer(self, tenant: str, data: dict) -> dict:
+        customer = {"id": self.ids.prefixed("cus_"), "email": data["email"], "name": data.get("name"),
+                    "phone": data.get("phone"), "metadata": data.get("metadata") or {},
+                    "default": data.get("default"), "instruments": []}
+        return self.store.put(P, "customer", customer["id"], customer, tenant)
+
+    def attach_instrument(self, tenant: str, customer: dict | None, instrument: dict, make_default: bool = True) -> None:
+        if customer is None:
+            return
+        if instrument["id"] not in customer["instruments"]:
+            customer["instruments"].append(instrument["id"])
+        if make_default or not customer.get("default"):
+            customer["default"] = instrument["id"]
+        instrument["customer_id"] = customer["id"]
+        self.store.put(P, "customer", customer["id"], customer, tenant)
+        self.store.put(P, "instrument", instrument["id"], instrument, tenant)
+
+    # -- series ------------------------------------------------------------------------------
+    def series_origin(self, tenant: str, payment: dict, card: Card) -> dict | None:
+        """The customer-initiated payment that started this merchant-initiated series, if known."""
+        seen = set()
+        prev_id = payment.get("previous_payment_id")
+        while prev_id and prev_id.startswith("pay_") and prev_id not in seen:
+            seen.add(prev_id)
+            prev = self.store.get(P, "payment", prev_id, tenant)
+            if prev is None:
+                return None
+            if not prev["merchant_initiated"]:
+                return prev
+            prev_id = prev.get("previous_payment_id") or prev.get("series_origin_id")
+        if prev_id:
+            return None  # a scheme transaction id from another PSP: nothing to check
+        # fallback [SEED]: look up the initial CIT ourselves
+        if card.instrument_id:
+            inst = self.store.get(P, "instrument", card.instrument_id, tenant)
+            if inst and inst.get("cit_payment_id"):
+                return self.store.get(P, "payment", inst["cit_payment_id"], tenant)
+        return next(self.store.find(P, "payment", tenant, lambda x: not x["merchant_initiated"]
+                                    and x["payment_type"] in ("Recurring", "Installment")
+                                    and x.get("card_fingerprint") == card.fingerprint and x.get("approved")), None)
+
+    # -- creating payments -------------------------------------------------------------------
+    def request_payment(self, tenant: str, body: dict, base: str, effects) -> dict:
+        now = self.p.now(tenant)
+        prev = body.get("previous_payment_id")
+        if prev and prev.startswith("pay_") and self.store.get(P, "payment", prev, tenant) is None:
+            raise Refusal("validation", "previous_payment_id_invalid")
+        card = self.resolve_source(tenant, body["source"], now, effects)
+        customer = self.customer_for_payment(tenant, body.get("customer"))
+        three_ds_req = body.get("three_ds") or {}
+        amount = body.get("amount", 0)
+        payment = {
+            "id": self.ids.prefixed("pay_"), "tenant": tenant, "status": "Requested",
+            "amount": amount, "currency": body["currency"].upper(),
+            "payment_type": body.get("payment_type", "Regular"),
+            "merchant_initiated": body.get("merchant_initiated", False),
+            "previous_payment_id": prev, "reference": body.get("reference"),
+            "description": body.get("description"), "capture": body.get("capture", True),
+            "capture_on": iso_z(body["capture_on"]) if body.get("capture_on") else None,
+            "metadata": body.get("metadata") or {}, "customer_id": customer["id"] if customer else None,
+            "success_url": body.get("success_url"), "failure_url": body.get("failure_url"),
+            "three_ds_request": three_ds_req or None, "three_ds": None,
+            "store_for_future_use": body["source"].get("store_for_future_use", True),
+            "requested_on": now, "processed_on": None, "expires_on": None, "approved": None,
+            "response_code": None, "response_summary": None, "auth_code": None, "scheme_id": None,
+            "eci": None, "processing": None, "action_id": None, "actions": [], "session_id": None,
+            "card": card.__dict__.copy(), "card_fingerprint": card.fingerprint, "instrument_id": None,
+            "authorized": 0, "captured": 0, "refunded": 0, "voided": 0, "capture_final": False,
+            "forced_decline": effects.take_decline(), "series_origin_id": None, "base": base,
+        }
+        verification = amount == 0
+        profile = CardProfile(**card.profile)
+
+        if payment["merchant_initiated"]:
+            origin = self.series_origin(tenant, payment, card)
+            payment["series_origin_id"] = origin["id"] if origin else None
+            code = self.decide(payment, card, after_3ds=False, origin=origin, require_3ds=effects.require_3ds)
+            self.finish_authorization(payment, card, code, now)
+        elif three_ds_req.get("enabled"):
+            if not profile.enrolled:
+                if three_ds_req.get("attempt_n3d"):
+                    payment["three_ds"] = {"downgraded": True, "enrolled": "N"}
+                    self.finish_authorization(payment, card, self.decide(payment, card), now)
+                else:
+                    payment["three_ds"] = {"downgraded": False, "enrolled": "N"}
+                    self.finish_authorization(payment, card, testcards.NOT_ENROLLED, now)
+            else:
+                self.require_authentication(payment, now, upgrade_reason=None)
+        else:
+            code = self.decide(payment, card, require_3ds=effects.require_3ds)
+            if code == testcards.SOFT_DECLINE_3DS and three_ds_req.get("allow_upgrade", True):
+                self.require_authentication(payment, now, upgrade_reason="sca_retry")
+            else:
+                self.finish_authorization(payment, card, code, now)
+        if verification and payment["status"] == "Authorized":  # pragma: no cover - guarded by decide
+            raise AssertionError("zero amount cannot authorize")
+        self.save(payment)
+        return payment
+
+    def decide(self, payment: dict, card: Card, *, after_3ds: bool = False, origin: dict | None = None,
+               require_3ds: bool = False) -> str:
+        """The response code this authorization gets, in order of precedence."""
+        profile = CardProfile(**card.profile)
+        if payment.get("forced_decline"):
+            return payment.pop("forced_decline")
+        now = self.p.now(payment["tenant"])
+        instrument_state = None
+        if card.instrument_id:
+            inst = self.store.get(P, "instrument", card.instrument_id)
+            instrument_state = inst.get("state") if inst else None
+        if instrument_state == "expired" or cards.expired(card.expiry_month, card.expiry_year, now):
+            return testcards.EXPIRED_CARD
+        if payment["merchant_initiated"]:
+            # MITs are out of SCA scope and never upgraded: a 20154 is a plain decline
+            if require_3ds:
+                return testcards.SOFT_DECLINE_3DS
+            cit_3ds = (origin or {}).get("three_ds_request") or {}
+            if cit_3ds.get("enabled") and cit_3ds.get("challenge_indicator") != "challenge_requested_mandate":
+                return testcards.SOFT_DECLINE_3DS
+        elif require_3ds and not after_3ds:
+            return testcards.SOFT_DECLINE_3DS
+        if self.p.settings.get("amount_triggers") and payment["amount"]:
+            trigger = testcards.amount_trigger(payment["amount"])
+            if trigger and not (after_3ds and trigger == testcards.SOFT_DECLINE_3DS):
+                return trigger
+        code = profile.response_code
+        if profile.verification_only and payment["amount"] == 0:
+            return testcards.APPROVED
+        if after_3ds and code == testcards.SOFT_DECLINE_3DS:
+            return testcards.APPROVED
+        return code
+
+    def finish_authorization(self, payment: dict, card: Card, code: str, now) -> None:
+        tenant = payment["tenant"]
+        approved = code.startswith("10")
+        verification = payment["amount"] == 0
+        action = {
+            "id": self.ids.prefixed("act_"),
+            "type": "Card Verification" if verification else "Authorization",
+            "processed_on": iso_z(now, 7), "amount": payment["amount"], "approved": approved,
+            "auth_code": self.ids.digits(6) if approved else "000000",
+            "response_code": code, "response_summary": testcards.summary(code),
+            "reference": payment.get("reference"),
+            "processing": {"retrieval_reference_number": self.ids.digits(12),
+                           "acquirer_transaction_id": self.ids.digits(21)},
+            "metadata": payment.get("metadata") or {},
+        }
+        payment["actions"].append(action)
+        payment.update({"action_id": action["id"], "approved": approved, "response_code": code,
+                        "response_summary": action["response_summary"], "auth_code": action["auth_code"],
+                        "processed_on": now, "processing": dict(action["processing"])})
+        if not approved:
+            self.move(payment, "declined")
+            self.p.emit_event(payment, "card_verification_declined" if verification else "payment_declined", action)
+            return
+        payment["scheme_id"] = self.ids.digits(15)
+        if payment["three_ds"] and payment["three_ds"].get("authentication_response") == "Y":
+            payment["eci"] = "05"
+        should_store = (payment["payment_type"] in ("Recurring", "Installment")
+                        or payment["store_for_future_use"] or card.instrument_id)
+        if should_store:
+            instrument = self.store_instrument(tenant, card, payment)
+            payment["instrument_id"] = instrument["id"]
+            customer = self.store.get(P, "customer", payment["customer_id"], tenant) if payment["customer_id"] else None
+            self.attach_instrument(tenant, customer, instrument)
+        if verification:
+            self.move(payment, "verification_approved")
+            self.p.emit_event(payment, "card_verified", action)
+            return
+        payment["authorized"] = payment["amount"]
+        payment["expires_on"] = now + AUTH_VALIDITY
+        self.move(payment, "authorization_approved")
+        self.p.emit_event(payment, "payment_approved", action)
+        self.sb.timers.at(payment["expires_on"], tenant, lambda pid=payment["id"]: self.expire(pid),
+                          key=f"checkout:expire:{payment['id']}")
+        if payment["capture_on"]:
+            from ...core.clock import parse_instant
+            when = max(parse_instant(payment["capture_on"]), now)
+            self.sb.timers.at(when, tenant, lambda pid=payment["id"]: self.scheduled_capture(pid),
+                              key=f"checkout:capture:{payment['id']}")
+
+    def auto_capture(self, payment: dict) -> None:
+        """``capture: true`` (the default): captured right after the 201, at the same instant."""
+        if payment["status"] == "Authorized" and payment["capture"] and not payment["capture_on"]:
+            self.capture(payment, None, None, None, None)
+
+    def scheduled_capture(self, payment_id: str) -> None:
+        with self.store.lock:
+            payment = self.store.get(P, "payment", payment_id)
+            if payment and payment["status"] == "Authorized":
+                self.capture(payment, None, None, None, None)
+
+    def expire(self, payment_id: str) -> None:
+        with self.store.lock:
+            payment = self.store.get(P, "payment", payment_id)
+            if payment and self.allowed(payment, "expire"):
+                self.move(payment, "expire")
+                self.save(payment)
+                self.p.emit_event(payment, "payment_expired", None)
+
+    # -- 3DS -----------------------------------------------------------------------------------
+    def require_authentication(self, payment: dict, now, upgrade_reason: str | None) -> None:
+        payment["session_id"] = self.ids.prefixed("sid_")
+        payment["three_ds"] = {"downgraded": False, "enrolled": "Y"}
+        if upgrade_reason:
+            payment["three_ds"]["upgrade_reason"] = upgrade_reason
+        self.move(payment, "action_required")
+        self.store.put(P, "session", payment["session_id"], {"id": payment["session_id"], "payment_id": payment["id"]},
+                       payment["tenant"])
+        self.p.emit_event(payment, "payment_pending", None)
+        self.sb.timers.at(now + THREE_DS_TIMEOUT, payment["tenant"],
+                          lambda pid=payment["id"]: self.authentication_timeout(pid),
+                          key=f"checkout:3ds:{payment['id']}")
+
+    def authentication_timeout(self, payment_id: str) -> None:
+        with self.store.lock:
+            payment = self.store.get(P, "payment", payment_id)
+            if payment and payment["status"] == "Pending":
+                self.fail_authentication(payment, testcards.TIMED_OUT_3DS)
+                self.save(payment)
+
+    def fail_authentication(self, payment: dict, code: str) -> None:
+        payment.update({"approved": False, "response_code": code, "response_summary": testcards.summary(code),
+                        "processed_on": self.p.now(payment["tenant"])})
+        payment["three_ds"].update({"authentication_response": "N", "challenged": True})
+        self.move(payment, "declined")
+        self.p.emit_event(payment, "payment_authentication_failed", None)
+
+    def complete_authentication(self, payment: dict, passed: bool) -> None:
+        """The cardholder finished (or abandoned) the challenge page."""
+        if payment["status"] != "Pending":
+            raise Refusal("forbidden")
+        self.sb.timers.cancel(f"checkout:3ds:{payment['id']}")
+        card = Card(**payment["card"])
+        profile = CardProfile(**card.profile)
+        outcome = profile.three_ds_outcome if passed else "N"
+        if outcome not in ("Y", "A"):
+            self.fail_authentication(payment, testcards.FAILED_3DS)
+            self.save(payment)
+            return
+        payment["three_ds"].update({"authentication_response": outcome, "challenged": profile.three_ds_flow == "challenge",
+                                    "signature_valid": "Y", "version": "2.2.0"})
+        now = self.p.now(payment["tenant"])
+        self.finish_authorization(payment, card, self.decide(payment, card, after_3ds=True), now)
+        self.auto_capture(payment)
+        self.save(payment)
+
+    # -- follow-up actions ---------------------------------------------------------------------
+    def available_to_capture(self, payment: dict) -> int:
+        if payment["status"] not in ("Authorized", "Partially Captured") or payment["capture_final"]:
+            return 0
+        return payment["authorized"] - payment["captured"]
+
+    def available_to_void(self, payment: dict) -> int:
+        return payment["authorized"] if payment["status"] == "Authorized" else 0
+
+    def available_to_refund(self, payment: dict) -> int:
+        return payment["captured"] - payment["refunded"]
+
+    def _action(self, payment: dict, kind: str, amount: int, reference, metadata) -> dict:
+        now = self.p.now(payment["tenant"])
+        action = {"id": self.ids.prefixed("act_"), "type": kind, "processed_on": iso_z(now, 7), "amount": amount,
+                  "approved": True, "response_code": "10000", "response_summary": "Approved",
+                  "reference": reference, "processing": {"acquirer_reference_number": self.ids.digits(23)},
+                  "metadata": metadata or {}}
+        payment["actions"].append(action)
+        return action
+
+    def capture(self, payment: dict, amount, capture_type, reference, metadata) -> dict:
+        available = self.available_to_capture(payment)
+        if available <= 0:
+            raise Refusal("forbidden")
+        amount = available if amount is None else amount
+        if amount > available:
+            raise Refusal("validation", "capture_value_greater_than_remaining_authorized")
+        final = capture_type != "NonFinal"
+        rest = available - amount
+        self.move(payment, "capture_full" if rest == 0 else "capture_partial")
+        payment["captured"] += amount
+        if final:
+            payment["capture_final"] = True
+        self.sb.timers.cancel(f"checkout:expire:{payment['id']}")
+        action = self._action(payment, "Capture", amount, reference, metadata)
+        self.save(payment)
+        self.p.emit_event(payment, "payment_captured", action)
+        return action
+
+    def refund(self, payment: dict, amount, reference, metadata) -> dict:
+        available = self.available_to_refund(payment)
+        if available <= 0 or not (self.allowed(payment, "refund_partial") or self.allowed(payment, "refund_full")):
+            raise Refusal("forbidden")
+        amount = available if amount is None else amount
+        if amount > available:
+            raise Refusal("validation", "amount_exceeds_balance")
+        fully = amount == available and self.available_to_capture(payment) == 0
+        self.move(payment, "refund_full" if fully else "refund_partial")
+        payment["refunded"] += amount
+        action = self._action(payment, "Refund", amount, reference, metadata)
+        self.save(payment)
+        self.p.emit_event(payment, "payment_refunded", action)
+        return action
+
+    def void(self, payment: dict, reference, metadata) -> dict:
+        amount = self.available_to_void(payment)
+        if amount <= 0:
+            raise Refusal("forbidden")
+        self.move(payment, "void")
+        payment["voided"] = amount
+        self.sb.timers.cancel(f"checkout:expire:{payment['id']}")
+        action = self._action(payment, "Void", amount, reference, metadata)
+        self.save(payment)
+        self.p.emit_event(payment, "payment_voided", action)
+        return action
+
+    # -- tokens --------------------------------------------------------------------------------
+    def create_token(self, public_key: str, body: dict) -> dict:
+        now = self.sb.clock.now(public_key)
+        if cards.expired(body["expiry_month"], body["expiry_year"], now):
+            raise Refusal("validation", "card_expired")
+        card = Card.from_number(body["number"], body["expiry_month"], body["expiry_year"], name=body.get("name"),
+                                cvv=body.get("cvv"))
+        token = {"id": self.ids.prefixed("tok_"), **card.__dict__, "used": False, "expires_on": now + TOKEN_VALIDITY}
+        self.store.put(P, "token", token["id"], token, public_key)
+        return token
