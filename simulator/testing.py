@@ -32,7 +32,18 @@ class SandboxServer:
         self._server = create_server(self.app, host="127.0.0.1", port=0, threads=threads)
         self.port = self._server.effective_port
         self.url = f"http://127.0.0.1:{self.port}"
-        self._thread = threading.Thread(target=self._server.run, daemon=True)
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+
+    def _serve(self) -> None:
+        # waitress's own run() cannot be stopped from another thread without racing its select();
+        # step its loop here and close everything from this thread once asked to stop.
+        server = self._server
+        while not self._stopping.is_set():
+            server.asyncore.loop(timeout=0.05, map=server._map, use_poll=True, count=1)
+        server.task_dispatcher.shutdown(timeout=5)
+        for channel in list(server._map.values()):
+            channel.close()
 
     def start(self) -> "SandboxServer":
         self._thread.start()
@@ -40,9 +51,9 @@ class SandboxServer:
         return self
 
     def stop(self) -> None:
+        self._stopping.set()
+        self._thread.join(timeout=10)
         self.sandbox.close()
-        self._server.task_dispatcher.shutdown(timeout=5)
-        self._server.close()
 
     def __enter__(self):
         return self.start()
