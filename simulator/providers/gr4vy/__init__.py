@@ -1,0 +1,227 @@
+"""Gr4vy (the Speakeasy-generated API the official SDKs speak): the Provider object.
+
+Authentication is a bearer JWT signed ES512 with a P-521 key; the JOSE ``kid`` is the RFC 7638
+thumbprint of the public key. The tenant is the key id plus the merchant account named by
+``x-gr4vy-merchant-account-id``, so two merchant accounts never see each other's data.
+"""
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+from datetime import timedelta
+
+import jwt
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from flask import Response
+from marshmallow import Schema, ValidationError, fields
+
+from ..base import Caller, Provider
+from .routes import bp
+
+DEFAULT_WEBHOOK_SECRET = "gr4vy-sandbox-webhook-secret"
+# SDK tokens carry iat = nbf = now; a client clock a little ahead of ours must not be rejected.
+JWT_LEEWAY_SECONDS = 60
+
+_MESSAGES = {
+    400: ("bad_request", "Request failed validation"),
+    401: ("unauthorized", "No valid API authentication found"),
+    403: ("forbidden", "Invalid credentials"),
+    404: ("not_found", "The resource could not be found"),
+    405: ("method_not_allowed", "Method not allowed"),
+    409: ("duplicate_record", "Duplicate record"),
+    413: ("bad_request", "Request body too large"),
+    415: ("bad_request", "Request body must be application/json"),
+    425: ("too_early", "Too early"),
+    429: ("too_many_requests", "Too many requests"),
+    500: ("server_error", "Request could not be processed"),
+    502: ("bad_gateway", "Bad gateway"),
+    503: ("service_unavailable", "Service unavailable"),
+    504: ("gateway_timeout", "Gateway timeout"),
+}
+
+
+def _b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def thumbprint(public_key) -> str:
+    """RFC 7638 JWK thumbprint of an EC public key, as the SDK puts it in ``kid``."""
+    numbers = public_key.public_numbers()
+    size = (public_key.curve.key_size + 7) // 8
+    jwk = {"crv": "P-521", "kty": "EC",
+           "x": _b64url(numbers.x.to_bytes(size, "big")), "y": _b64url(numbers.y.to_bytes(size, "big"))}
+    text = json.dumps(jwk, separators=(",", ":"), sort_keys=True)
+    return _b64url(hashlib.sha256(text.encode()).digest())
+
+
+def load_public_key(pem: str):
+    key = serialization.load_pem_public_key(pem.encode())
+    if not isinstance(key, ec.EllipticCurvePublicKey) or key.curve.name != "secp521r1":
+        raise ValueError("not an ECDSA P-521 public key")
+    return key
+
+
+def _valid_pem(value: str) -> None:
+    try:
+        load_public_key(value)
+    except (ValueError, TypeError) as exc:
+        raise ValidationError(f"public key must be an ECDSA P-521 public key in PEM: {exc}") from None
+
+
+class Gr4vyConfig(Schema):
+    public_keys = fields.List(fields.String(validate=_valid_pem))
+    webhook_url = fields.String(allow_none=True)
+    webhook_secret = fields.String(allow_none=True)
+    gr4vy_id = fields.String()
+
+
+def _exponential_schedule() -> list[timedelta]:
+    """Documented: retried with exponential back-off for up to 7 days."""
+    delays, total, step = [], timedelta(0), timedelta(minutes=1)
+    while total + step <= timedelta(days=7):
+        delays.append(step)
+        total += step
+        step = min(step * 2, timedelta(hours=24))
+    return delays
+
+
+# Resource named by the first path segment -> the scope family the spec requires.
+_SCOPE_FAMILY = {"transactions": "transactions", "refunds": "transactions",
+                 "payment-methods": "payment-methods", "buyers": "buyers"}
+_EMBED_ALLOWED = {("POST", "transactions"), ("DELETE", "payment-methods"), ("GET", "buyers/payment-methods")}
+
+
+class Gr4vy(Provider):
+    name = "gr4vy"
+    title = "Gr4vy"
+    mount = "/gr4vy"
+    blueprint = bp
+    config_schema = Gr4vyConfig
+    secret_config_keys = ("webhook_secret",)
+    webhook_schedule = _exponential_schedule()
+
+    def configure(self, settings: dict) -> None:
+        super().configure(settings)
+        self.keys = {}
+        for pem in self.settings.get("public_keys") or []:
+            key = load_public_key(pem)
+            self.keys[thumbprint(key)] = key
+
+    @property
+    def gr4vy_id(self) -> str:
+        return self.settings.get("gr4vy_id") or "sandbox"
+
+    @property
+    def webhook_secret(self) -> str:
+        return self.settings.get("webhook_secret") or DEFAULT_WEBHOOK_SECRET
+
+    def startup_lines(self, base_url: str) -> list[str]:
+        lines = super().startup_lines(base_url)
+        if not self.settings.get("webhook_secret"):
+            lines.append(f"{'':13} webhook secret (default): {DEFAULT_WEBHOOK_SECRET}")
+        return lines
+
+    # -- auth ----------------------------------------------------------------------------------
+    def authenticate(self, req) -> Caller:
+        header = req.headers.get("Authorization", "").strip()
+        if header[:7].lower() != "bearer ":
+            self.fail("unauthorized", 401)
+        token = header[7:].strip()
+        try:
+            jose = jwt.get_unverified_header(token)
+        except jwt.PyJWTError:
+            self.fail("unauthorized", 401)
+        kid = jose.get("kid")
+        if jose.get("alg") != "ES512" or not isinstance(kid, str) or not kid:
+            self.fail("unauthorized", 401)
+        # Freshness is checked on the wall clock (PyJWT's time.time): clients sign with real
+        # time, and moving the virtual clock must never make a fresh token stale.
+        options = {"require": ["exp"], "verify_exp": True, "verify_nbf": True, "verify_iat": False}
+        verified = bool(self.keys)
+        try:
+            if self.keys:
+                key = self.keys.get(kid)
+                if key is None:
+                    self.fail("unauthorized", 401)
+                claims = jwt.decode(token, key, algorithms=["ES512"], leeway=JWT_LEEWAY_SECONDS,
+                                    options=options)
+            else:
+                claims = jwt.decode(token, algorithms=["ES512"], leeway=JWT_LEEWAY_SECONDS,
+                                    options={**options, "verify_signature": False})
+        except jwt.PyJWTError:
+            self.fail("unauthorized", 401)
+        if not isinstance(claims, dict):
+            self.fail("unauthorized", 401)
+        self._check_scopes(req, claims.get("scopes"))
+        merchant = req.headers.get("x-gr4vy-merchant-account-id", "").strip() or "default"
+        if len(merchant) > 255:
+            self.fail("unauthorized", 401)
+        return Caller(tenant=f"{kid}:{merchant}", verified=verified)
+
+    def _check_scopes(self, req, scopes) -> None:
+        rest = req.path[len(self.mount):].strip("/").split("/")
+        first = rest[0] if rest else ""
+        family = _SCOPE_FAMILY.get(first)
+        if family is None:
+            return  # not an API resource: the router answers 404
+        if first == "buyers" and len(rest) > 1 and rest[1] == "payment-methods":
+            family, first = "payment-methods", "buyers/payment-methods"
+        access = "read" if req.method in ("GET", "HEAD") else "write"
+        scopes = scopes if isinstance(scopes, list) else []
+        if f"{family}.{access}" in scopes or f"*.{access}" in scopes:
+            return
+        if "embed" in scopes and (req.method, first) in _EMBED_ALLOWED:
+            return
+        self.fail("forbidden", 403, f"Token is missing the {family}.{access} scope")
+
+    @staticmethod
+    def merchant_account_id(tenant: str) -> str:
+        return tenant.split(":", 1)[1] if ":" in tenant else "default"
+
+    # -- errors --------------------------------------------------------------------------------
+    def error(self, kind, status, detail=None) -> Response:
+        code, message = _MESSAGES.get(status, ("server_error" if status >= 500 else "bad_request",
+                                               "Request could not be processed"))
+        details = []
+        if kind == "validation" and isinstance(detail, list):
+            details = detail
+            message = "Request failed validation"
+        elif kind == "conflict" and isinstance(detail, dict):
+            message = detail.get("message", message)
+        elif isinstance(detail, str) and kind not in ("internal",):
+            message = detail
+        elif kind == "malformed":
+            message = "Request body could not be parsed as JSON"
+        if kind == "concurrent_request":
+            code = "concurrent_request"
+        body = {"type": "error", "code": code, "status": status, "message": message, "details": details}
+        if kind == "conflict" and isinstance(detail, dict) and detail.get("resource_id"):
+            body["resource_id"] = detail["resource_id"]
+        return self.render_json(body, status)
+
+    # -- webhooks ------------------------------------------------------------------------------
+    def webhook_signer(self, tenant):
+        secret = self.webhook_secret
+
+        def sign(body: bytes, delivery: dict, now) -> dict:
+            timestamp = str(int(now.timestamp()))
+            digest = hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
+            return {"X-Gr4vy-Webhook-ID": delivery.get("event_id") or delivery["id"],
+                    "X-Gr4vy-Webhook-Timestamp": timestamp,
+                    "X-Gr4vy-Webhook-Signatures": digest}
+        return sign
+
+    # -- scenario hooks ------------------------------------------------------------------------
+    def decline_code_valid(self, code: str) -> bool:
+        from .testcards import ALL_CODES
+        return str(code) in ALL_CODES
+
+    def hosted_action(self, object_id, action):
+        from .routes import hosted_action
+        return hosted_action(self, object_id, action)
+
+
+PROVIDER = Gr4vy

@@ -1,0 +1,565 @@
+"""Gr4vy's transaction state machine and the card simulator's business rules.
+
+Objects are kept in their wire shape (keys starting with ``_`` are the sandbox's own bookkeeping
+and never rendered). Every status change goes through ``TRANSITIONS``: one table, one lookup.
+"""
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from ...core import cards
+from . import events, testcards
+from .schemas import SUBSEQUENT_SOURCES
+
+PROVIDER = "gr4vy"
+
+# status -> {event: next status}. An event missing from a status's row is an illegal transition.
+TRANSITIONS: dict[str, dict[str, str]] = {
+    "processing": {
+        "require_approval": "buyer_approval_pending",
+        "authorize": "authorization_succeeded",
+        "capture": "capture_succeeded",
+        "capture_async": "capture_pending",
+        "decline": "authorization_declined",
+        "fail": "authorization_failed",
+    },
+    "buyer_approval_pending": {
+        "authorize": "authorization_succeeded",
+        "capture": "capture_succeeded",
+        "capture_async": "capture_pending",
+        "decline": "authorization_declined",
+        "fail": "authorization_failed",
+    },
+    "authorization_succeeded": {
+        "capture": "capture_succeeded",
+        "capture_async": "capture_pending",
+        "void": "authorization_voided",
+        "void_async": "authorization_void_pending",
+    },
+    "capture_pending": {"capture": "capture_succeeded"},
+    "authorization_void_pending": {"void": "authorization_voided"},
+    "capture_succeeded": {},
+    "authorization_voided": {},
+    "authorization_declined": {},
+    "authorization_failed": {},
+}
+# What merchants may ask of a transaction, by status (refunds do not change the status).
+REFUNDABLE = {"capture_succeeded"}
+
+EVENT_NAMES = {
+    "buyer_approval_pending": "transaction.authentication-pending",
+    "authorization_succeeded": "transaction.authorized",
+    "capture_succeeded": "transaction.captured",
+    "capture_pending": "transaction.capture-pending",
+    "authorization_declined": "transaction.declined",
+    "authorization_failed": "transaction.failed",
+    "authorization_voided": "transaction.voided",
+    "authorization_void_pending": "transaction.void-pending",
+}
+
+_SCHEMES = {"Visa": "visa", "Mastercard": "mastercard", "American Express": "amex", "Discover": "discover",
+            "JCB": "jcb", "Diners Club": "diners-club", "Maestro": "maestro"}
+# The card simulator settles an asynchronous capture a minute later on the virtual clock.
+ASYNC_CAPTURE_DELAY = timedelta(minutes=1)
+_BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+
+
+class InvalidState(Exception):
+    pass
+
+
+class BadInput(Exception):
+    """A request that passed the schema but names something unusable: 400 with a detail."""
+
+    def __init__(self, pointer: str, message: str, kind: str = "value_error"):
+        super().__init__(message)
+        self.detail = {"location": "body", "pointer": pointer, "message": message, "type": kind}
+
+
+def transition(tx: dict, event: str) -> str:
+    row = TRANSITIONS.get(tx["status"], {})
+    if event not in row:
+        raise InvalidState(f"Transaction in status {tx['status']} cannot {event.split('_')[0]}")
+    tx["status"] = row[event]
+    return tx["status"]
+
+
+def iso(when: datetime) -> str:
+    return when.isoformat()
+
+
+def reconciliation_id(uuid_text: str) -> str:
+    """A short base62 form of the id, as Gr4vy sends to processors."""
+    n = int(uuid_text.replace("-", ""), 16)
+    out = ""
+    while n:
+        n, r = divmod(n, 62)
+        out = _BASE62[r] + out
+    return out or "0"
+
+
+def public(obj: dict | None) -> dict | None:
+    if obj is None:
+        return None
+    return {k: v for k, v in obj.items() if not k.startswith("_")}
+
+
+class Machine:
+    def __init__(self, provider) -> None:
+        self.p = provider
+        self.sb = provider.sandbox
+
+    # -- helpers -------------------------------------------------------------------------------
+    def now(self, tenant):
+        return self.sb.clock.now(tenant)
+
+    def new_id(self) -> str:
+        return self.sb.ids.uuid4()
+
+    def emit(self, tenant: str, name: str, target: dict) -> None:
+        url = self.p.settings.get("webhook_url")
+        if not url:
+            return
+        event_id = self.new_id()
+        payload = events.event(event_id, name, self.now(tenant), self.p.merchant_account_id(tenant),
+                               self.p.gr4vy_id, public(target))
+        self.p.emit(tenant, name, payload, url, subject=target.get("id"), event_id=event_id)
+
+    def card_summary(self, number: str, expiration_date: str, tenant: str) -> dict:
+        name = cards.scheme(number)
+        return {"bin": number[:6], "last4": number[-4:], "scheme": _SCHEMES.get(name, name.lower()),
+                "expiration_date": expiration_date, "fingerprint": cards.fingerprint(number, tenant)[:40].lower()}
+
+    @staticmethod
+    def card_expired(expiration_date: str, now: datetime) -> bool:
+        month, year = expiration_date.split("/")
+        return cards.expired(int(month), int(year), now)
+
+    # -- buyers --------------------------------------------------------------------------------
+    def find_buyer(self, tenant: str, buyer_id=None, external_identifier=None) -> dict | None:
+        if buyer_id:
+            return self.sb.store.get(PROVIDER, "buyer", buyer_id, tenant=tenant)
+        if external_identifier:
+            return next(self.sb.store.find(PROVIDER, "buyer", tenant,
+                                           lambda b: b.get("external_identifier") == external_identifier), None)
+        return None
+
+    def create_buyer(self, tenant: str, data: dict) -> dict:
+        now = iso(self.now(tenant))
+        with self.sb.store.lock:
+            ext = data.get("external_identifier")
+            if ext:
+                clash = self.find_buyer(tenant, external_identifier=ext)
+                if clash is not None:
+                    raise Conflict("A buyer with this external_identifier already exists", clash["id"])
+            bid = self.new_id()
+            buyer = {"type": "buyer", "id": bid, "reconciliation_id": reconciliation_id(bid),
+                     "merchant_account_id": self.p.merchant_account_id(tenant),
+                     "display_name": data.get("display_name"), "external_identifier": ext,
+                     "billing_details": data.get("billing_details"), "account_number": data.get("account_number"),
+                     "created_at": now, "updated_at": now}
+            self.sb.store.put(PROVIDER, "buyer", bid, buyer, tenant)
+        self.emit(tenant, "buyer.created", buyer)
+        return buyer
+
+    def update_buyer(self, tenant: str, buyer: dict, data: dict) -> dict:
+        with self.sb.store.lock:
+            ext = data.get("external_identifier")
+            if ext and ext != buyer.get("external_identifier"):
+                clash = self.find_buyer(tenant, external_identifier=ext)
+                if clash is not None:
+                    raise Conflict("A buyer with this external_identifier already exists", clash["id"])
+            for key in ("display_name", "external_identifier", "billing_details", "account_number"):
+                if key in data:
+                    buyer[key] = data[key]
+            buyer["updated_at"] = iso(self.now(tenant))
+            self.sb.store.put(PROVIDER, "buyer", buyer["id"], buyer, tenant)
+        self.emit(tenant, "buyer.updated", buyer)
+        return buyer
+
+    def delete_buyer(self, tenant: str, buyer: dict) -> None:
+        # A buyer's stored payment methods go with it: nothing may charge an orphaned card.
+        with self.sb.store.lock:
+            for pm in list(self.sb.store.find(PROVIDER, "payment-method", tenant,
+                                               lambda m: m.get("_buyer_id") == buyer["id"])):
+                self.sb.store.delete(PROVIDER, "payment-method", pm["id"])
+            self.sb.store.delete(PROVIDER, "buyer", buyer["id"])
+        self.emit(tenant, "buyer.deleted", buyer)
+
+    # -- payment methods -----------------------------------------------------------------------
+    def vault_card(self, tenant: str, card: dict, buyer: dict | None, external_identifier=None) -> dict:
+        now = iso(self.now(tenant))
+        pid = self.new_id()
+        pm = {"type": "payment-method", "id": pid, "merchant_account_id": self.p.merchant_account_id(tenant),
+              "method": "card", "mode": "card", "scheme": card["scheme"], "label": card["last4"],
+              "expiration_date": card["expiration_date"],
+              "details": {"bin": card["bin"], "card_type": "credit", "card_issuer_name": None},
+              "fingerprint": card["fingerprint"], "status": "succeeded", "approval_url": None,
+              "country": None, "currency": None, "external_identifier": external_identifier,
+              "buyer": public(buyer), "cit_usage_count": 0, "usage_count": 0, "has_replacement": False,
+              "scheme_transaction_id": None, "scheme_transaction_id_scheme": None,
+              "last_used_at": None, "cit_last_used_at": None, "created_at": now, "updated_at": now,
+              "_buyer_id": buyer["id"] if buyer else None, "_card": card, "_dead": None}
+        self.sb.store.put(PROVIDER, "payment-method", pid, pm, tenant)
+        return pm
+
+    def create_payment_method(self, tenant: str, data: dict) -> dict:
+        buyer = None
+        if data.get("buyer_id") or data.get("buyer_external_identifier"):
+            buyer = self.find_buyer(tenant, data.get("buyer_id"), data.get("buyer_external_identifier"))
+            if buyer is None:
+                field = "buyer_id" if data.get("buyer_id") else "buyer_external_identifier"
+                raise BadInput(f"/{field}", "Buyer not found")
+        number = data["number"]
+        if not cards.luhn_ok(number):
+            raise BadInput("/number", "Invalid card number")
+        card = self.card_summary(number, data["expiration_date"], tenant)
+        with self.sb.store.lock:
+            pm = self.vault_card(tenant, card, buyer, data.get("external_identifier"))
+        return pm
+
+    def delete_payment_method(self, tenant: str, pm: dict) -> None:
+        self.sb.store.delete(PROVIDER, "payment-method", pm["id"])
+        self.emit(tenant, "payment-method.deleted", pm)
+
+    def summary(self, pm: dict) -> dict:
+        out = public(pm)
+        for key in ("status", "created_at", "updated_at", "buyer", "details"):
+            out.pop(key, None)
+        return out
+
+    # -- transactions --------------------------------------------------------------------------
+    def create_transaction(self, tenant: str, data: dict, base_url: str) -> dict:
+        sb = self.sb
+        fx = self.p.effects()
+        now_dt = self.now(tenant)
+        now = iso(now_dt)
+        pmdata = data["payment_method"]
+        with sb.store.lock:
+            buyer = None
+            if data.get("buyer_id") or data.get("buyer_external_identifier"):
+                buyer = self.find_buyer(tenant, data.get("buyer_id"), data.get("buyer_external_identifier"))
+                if buyer is None:
+                    field = "buyer_id" if data.get("buyer_id") else "buyer_external_identifier"
+                    raise BadInput(f"/{field}", "Buyer not found")
+            stored = None
+            if pmdata["method"] == "id":
+                stored = sb.store.get(PROVIDER, "payment-method", pmdata["id"], tenant=tenant)
+                if stored is None:
+                    raise BadInput("/payment_method/id", "Payment method not found")
+                if buyer is not None and stored.get("_buyer_id") not in (None, buyer["id"]):
+                    raise BadInput("/payment_method/id", "Payment method belongs to another buyer")
+                if buyer is None and stored.get("_buyer_id"):
+                    buyer = sb.store.get(PROVIDER, "buyer", stored["_buyer_id"], tenant=tenant)
+                card = stored["_card"]
+                security_code = pmdata.get("security_code")
+            else:
+                if not cards.luhn_ok(pmdata["number"]):
+                    raise BadInput("/payment_method/number", "Invalid card number")
+                card = self.card_summary(pmdata["number"], pmdata["expiration_date"], tenant)
+                security_code = pmdata.get("security_code")
+            source = data.get("payment_source") or "ecommerce"
+            mit = data["merchant_initiated"]
+            # The guide: is_subsequent_payment is ignored outside recurring/installment/card_on_file.
+            subsequent = data["is_subsequent_payment"] if source in SUBSEQUENT_SOURCES else False
+            postal = None
+            billing = (buyer or {}).get("billing_details") or (data.get("buyer") or {}).get("billing_details") or {}
+            if billing:
+                postal = (billing.get("address") or {}).get("postal_code")
+            tid = self.new_id()
+            tx = {
+                "type": "transaction", "id": tid, "reconciliation_id": reconciliation_id(tid),
+                "merchant_account_id": self.p.merchant_account_id(tenant),
+                "currency": data["currency"], "amount": data["amount"], "country": data.get("country"),
+                "status": "processing", "authorized_amount": 0, "captured_amount": 0, "refunded_amount": 0,
+                "settled_amount": 0, "settled": False, "settled_currency": None, "intent": data["intent"],
+                "intent_outcome": "pending", "gift_card_redemptions": [], "multi_tender": False,
+                "account_funding_transaction": False, "disputed": False, "pending_review": False,
+                "payment_source": source, "merchant_initiated": mit, "is_subsequent_payment": subsequent,
+                "external_identifier": data.get("external_identifier"), "metadata": data.get("metadata"),
+                "method": "card", "instrument_type": "pan" if stored is None else "card_token",
+                "payment_method": self._tx_payment_method(card, stored),
+                "buyer": self._tx_buyer(buyer, data.get("buyer")),
+                "error_code": None, "raw_response_code": None, "raw_response_description": None,
+                "auth_response_code": None, "avs_response_code": testcards.avs_response(postal),
+                "cvv_response_code": testcards.cvv_response(security_code),
+                "scheme_transaction_id": None, "payment_service_transaction_id": None,
+                "payment_service": {"type": "payment-service", "id": "sandbox-card-simulator",
+                                    "payment_service_definition_id": "mock-card", "method": "card",
+                                    "display_name": "Card simulator"},
+                "created_at": now, "updated_at": now, "authorized_at": None, "captured_at": None,
+                "voided_at": None, "canceled_at": None, "approval_expires_at": None,
+                "_buyer_id": buyer["id"] if buyer else None, "_pm_id": stored["id"] if stored else None,
+                "_fingerprint": card["fingerprint"], "_card": card,
+                "_store": bool(data["store"]) and stored is None, "_async_capture": data.get("async_capture", False),
+                "_previous_scheme_transaction_id": data.get("previous_scheme_transaction_id"),
+                "_refund_ids": [],
+            }
+            outcome = self._decide(tenant, tx, stored, card, security_code, data, fx, now_dt)
+            if outcome == "approval":
+                redirect_url = pmdata.get("redirect_url")
+                if not redirect_url:
+                    self._finish_failed(tx, "missing_redirect_url", "fail")
+                else:
+                    transition(tx, "require_approval")
+                    tx["_redirect_url"] = redirect_url
+                    tx["payment_method"]["approval_url"] = f"{base_url}/approval/{tid}"
+                    tx["payment_method"]["approval_target"] = "any"
+            elif outcome is None:
+                self._finish_success(tenant, tx, stored)
+            sb.store.put(PROVIDER, "transaction", tid, tx, tenant)
+        self.emit(tenant, EVENT_NAMES.get(tx["status"], "transaction.modified"), tx)
+        return tx
+
+    def _tx_payment_method(self, card: dict, stored: dict | None) -> dict:
+        return {"type": "payment-method", "method": "card", "mode": "card", "id": stored["id"] if stored else None,
+                "scheme": card["scheme"], "label": card["last4"], "expiration_date": card["expiration_date"],
+                "details": {"bin": card["bin"], "card_type": "credit", "card_issuer_name": None},
+                "fingerprint": card["fingerprint"], "approval_url": None, "approval_target": None,
+                "country": None, "currency": None, "external_identifier": None}
+
+    @staticmethod
+    def _tx_buyer(buyer: dict | None, guest: dict | None) -> dict | None:
+        if buyer is not None:
+            return {k: buyer.get(k) for k in ("type", "id", "display_name", "external_identifier",
+                                             "billing_details", "account_number")}
+        if guest:
+            return {"type": "buyer", "id": None, **{k: guest.get(k) for k in (
+                "display_name", "external_identifier", "billing_details", "account_number")}}
+        return None
+
+    def _dead_token(self, tenant: str, stored: dict | None, fingerprint: str) -> str | None:
+        if stored is not None and stored.get("_dead"):
+            return stored["_dead"]
+        dead = self.sb.store.get(PROVIDER, "dead-card", fingerprint, tenant=tenant)
+        return dead["kind"] if dead else None
+
+    def _kill_token(self, tenant: str, stored: dict | None, fingerprint: str, kind: str) -> None:
+        """A scenario's ``token`` effect: this card stops working, for good."""
+        if stored is not None:
+            stored["_dead"] = kind
+            stored["status"] = "failed"
+            stored["updated_at"] = iso(self.now(tenant))
+            self.sb.store.put(PROVIDER, "payment-method", stored["id"], stored, tenant)
+        self.sb.store.put(PROVIDER, "dead-card", fingerprint, {"kind": kind}, tenant)
+
+    def _decide(self, tenant, tx, stored, card, security_code, data, fx, now_dt) -> str | None:
+        """Run the card simulator; returns None (approve), "approval" or a decided failure."""
+        if self.card_expired(card["expiration_date"], now_dt):
+            return self._finish_failed(tx, "expired_payment_method", raw=("54", "Expired card"))
+        dead = self._dead_token(tenant, stored, card["fingerprint"])
+        if fx.token in ("inactive", "expired"):
+            self._kill_token(tenant, stored, card["fingerprint"], fx.token)
+            dead = fx.token
+        if dead:
+            code, raw_code, raw_text = testcards.TOKEN_DEAD[dead]
+            return self._finish_failed(tx, code, raw=(raw_code, raw_text))
+        code = fx.take_decline()
+        if code:
+            return self._finish_failed(tx, code)
+        if tx["merchant_initiated"] and stored is None and not data.get("previous_scheme_transaction_id"):
+            code, raw_code, raw_text = testcards.MIT_NOT_LINKED
+            return self._finish_failed(tx, code, raw=(raw_code, raw_text))
+        if (not tx["merchant_initiated"] and not security_code
+                and stored is None and data["payment_method"].get("number") == testcards.CVV_REQUIRED_CARD):
+            code, raw_code, raw_text = testcards.CIT_WITHOUT_CVV
+            return self._finish_failed(tx, code, raw=(raw_code, raw_text))
+        if (not tx["merchant_initiated"] and not security_code and stored is not None
+                and stored["_card"]["bin"] == testcards.CVV_REQUIRED_CARD[:6]
+                and stored["_card"]["last4"] == testcards.CVV_REQUIRED_CARD[-4:]):
+            code, raw_code, raw_text = testcards.CIT_WITHOUT_CVV
+            return self._finish_failed(tx, code, raw=(raw_code, raw_text))
+        code = testcards.AUTHORIZATION_CODES.get(tx["amount"])
+        if code:
+            return self._finish_failed(tx, code)
+        if fx.require_3ds:
+            return "approval"
+        return None
+
+    def _finish_failed(self, tx: dict, code: str, event: str | None = None, raw=None) -> str:
+        event = event or ("decline" if testcards.declined(code) else "fail")
+        transition(tx, event)
+        raw_code, raw_text = raw or (code, testcards.RAW_RESPONSES.get(code, code))
+        tx.update(error_code=code, raw_response_code=raw_code, raw_response_description=raw_text,
+                  intent_outcome="failed")
+        if event == "decline":
+            tx["auth_response_code"] = "05"
+        return code
+
+    def _finish_success(self, tenant: str, tx: dict, stored: dict | None) -> None:
+        """The authorization is approved: capture if asked, link the recurring series, vault."""
+        now = iso(self.now(tenant))
+        card = tx["_card"]
+        tx["scheme_transaction_id"] = self.sb.ids.digits(15)
+        tx["payment_service_transaction_id"] = self.new_id()
+        tx["auth_response_code"] = "00"
+        tx["raw_response_code"] = "00"
+        tx["raw_response_description"] = "Approved"
+        tx["authorized_amount"] = tx["amount"]
+        tx["authorized_at"] = now
+        capture_code = testcards.CAPTURE_CODES.get(tx["amount"])
+        if tx["intent"] == "capture" and capture_code is None:
+            if tx["_async_capture"]:
+                transition(tx, "capture_async")
+                tx["intent_outcome"] = "pending"
+                self.sb.timers.at(self.now(tenant) + ASYNC_CAPTURE_DELAY, tenant,
+                                  lambda t=tenant, i=tx["id"]: self.settle_async_capture(t, i),
+                                  key=f"gr4vy:capture:{tx['id']}")
+            else:
+                transition(tx, "capture")
+                tx["captured_amount"] = tx["amount"]
+                tx["captured_at"] = now
+                tx["intent_outcome"] = "succeeded"
+        else:
+            transition(tx, "authorize")
+            if tx["intent"] == "capture":   # the capture leg failed on the simulator's amount code
+                tx.update(intent_outcome="failed", error_code=capture_code, raw_response_code=capture_code,
+                          raw_response_description=testcards.RAW_RESPONSES[capture_code])
+            else:
+                tx["intent_outcome"] = "succeeded"
+        if stored is None and tx["_store"]:
+            buyer = self.sb.store.get(PROVIDER, "buyer", tx["_buyer_id"], tenant=tenant) if tx["_buyer_id"] else None
+            stored = self.vault_card(tenant, card, buyer)
+            tx["_pm_id"] = stored["id"]
+            tx["payment_method"]["id"] = stored["id"]
+        if stored is not None:
+            stored["usage_count"] += 1
+            stored["last_used_at"] = now
+            if not tx["merchant_initiated"]:
+                stored["cit_usage_count"] += 1
+                stored["cit_last_used_at"] = now
+                # The first approved CIT anchors the series: later MITs on this method link to it.
+                if stored["scheme_transaction_id"] is None:
+                    stored["scheme_transaction_id"] = tx["scheme_transaction_id"]
+                    stored["scheme_transaction_id_scheme"] = card["scheme"]
+            elif not tx["_previous_scheme_transaction_id"]:
+                tx["_previous_scheme_transaction_id"] = stored["scheme_transaction_id"]
+            stored["updated_at"] = now
+            self.sb.store.put(PROVIDER, "payment-method", stored["id"], stored, tenant)
+
+    def settle_async_capture(self, tenant: str, tx_id: str) -> None:
+        with self.sb.store.lock:
+            tx = self.sb.store.get(PROVIDER, "transaction", tx_id, tenant=tenant)
+            if tx is None or tx["status"] != "capture_pending":
+                return
+            transition(tx, "capture")
+            now = iso(self.now(tenant))
+            tx.update(captured_amount=tx["amount"], captured_at=now, updated_at=now, intent_outcome="succeeded")
+            self.sb.store.put(PROVIDER, "transaction", tx_id, tx, tenant)
+        self.emit(tenant, "transaction.captured", tx)
+
+    # -- buyer approval (3DS / redirect) -------------------------------------------------------
+    def approve(self, tenant: str, tx: dict, outcome: str, three_ds: str) -> dict:
+        with self.sb.store.lock:
+            if tx["status"] != "buyer_approval_pending":
+                raise InvalidState(f"Transaction in status {tx['status']} is not waiting for the buyer")
+            stored = self.sb.store.get(PROVIDER, "payment-method", tx["_pm_id"], tenant=tenant) if tx["_pm_id"] else None
+            if outcome == "cancel":
+                self._finish_failed(tx, "cancelled_buyer_approval", "fail")
+            elif outcome == "decline" or three_ds == "fail":
+                self._finish_failed(tx, "failed_buyer_approval", "fail")
+            else:
+                self._finish_success(tenant, tx, stored)
+            tx["payment_method"]["approval_url"] = None
+            tx["updated_at"] = iso(self.now(tenant))
+            self.sb.store.put(PROVIDER, "transaction", tx["id"], tx, tenant)
+        self.emit(tenant, EVENT_NAMES.get(tx["status"], "transaction.modified"), tx)
+        return tx
+
+    # -- follow-up operations ------------------------------------------------------------------
+    def capture(self, tenant: str, tx: dict, data: dict) -> dict:
+        """Returns the TransactionCapture wrapper; ``transaction`` inside is the updated object."""
+        with self.sb.store.lock:
+            if "capture" not in TRANSITIONS[tx["status"]] or tx["status"] in ("capture_pending",):
+                raise InvalidState(f"Transaction in status {tx['status']} cannot be captured")
+            amount = data.get("amount") or tx["authorized_amount"]
+            if amount > tx["authorized_amount"]:
+                raise BadInput("/amount", "Amount exceeds the authorized amount")
+            now = iso(self.now(tenant))
+            code = testcards.CAPTURE_CODES.get(tx["amount"])
+            if code:
+                wrapper_status = "declined" if testcards.declined(code) else "failed"
+                tx.update(error_code=code, raw_response_code=code,
+                          raw_response_description=testcards.RAW_RESPONSES[code], updated_at=now)
+                name = "transaction.capture-failed" if wrapper_status == "failed" else "transaction.capture-declined"
+            else:
+                transition(tx, "capture")
+                wrapper_status = "succeeded"
+                tx.update(captured_amount=amount, captured_at=now, updated_at=now, error_code=None)
+                if tx["intent"] == "capture":
+                    tx["intent_outcome"] = "succeeded"
+                name = "transaction.captured"
+            self.sb.store.put(PROVIDER, "transaction", tx["id"], tx, tenant)
+        self.emit(tenant, name, tx)
+        return {"type": "transaction-capture", "status": wrapper_status, "code": code,
+                "raw_response_code": code, "raw_response_description": testcards.RAW_RESPONSES.get(code) if code else None,
+                "capture_id": self.new_id() if not code else None, "payment_service_capture_id": None,
+                "transaction": public(tx)}
+
+    def void(self, tenant: str, tx: dict) -> dict:
+        with self.sb.store.lock:
+            if "void" not in TRANSITIONS[tx["status"]] or tx["status"] != "authorization_succeeded":
+                raise InvalidState(f"Transaction in status {tx['status']} cannot be voided")
+            if tx["authorized_amount"] == 0:
+                raise InvalidState("A zero-amount authorization cannot be voided")
+            now = iso(self.now(tenant))
+            code = testcards.VOID_CODES.get(tx["amount"])
+            if code:
+                wrapper_status = "declined" if testcards.declined(code) else "failed"
+                tx.update(updated_at=now)
+                name = "transaction.void-declined" if wrapper_status == "declined" else "transaction.void-failed"
+            else:
+                transition(tx, "void")
+                wrapper_status = "succeeded"
+                tx.update(voided_at=now, updated_at=now)
+                name = "transaction.voided"
+            self.sb.store.put(PROVIDER, "transaction", tx["id"], tx, tenant)
+        self.emit(tenant, name, tx)
+        return {"type": "transaction-void", "status": wrapper_status, "code": code,
+                "raw_response_code": code, "raw_response_description": testcards.RAW_RESPONSES.get(code) if code else None,
+                "transaction": public(tx)}
+
+    def refund(self, tenant: str, tx: dict, data: dict, *, all_remaining: bool = False) -> dict | None:
+        with self.sb.store.lock:
+            if tx["status"] not in REFUNDABLE:
+                raise InvalidState(f"Transaction in status {tx['status']} cannot be refunded")
+            remaining = tx["captured_amount"] - tx["refunded_amount"]
+            if all_remaining and remaining == 0:
+                return None
+            amount = data.get("amount") or remaining
+            if remaining <= 0:
+                raise InvalidState("Transaction has already been fully refunded")
+            if amount > remaining:
+                raise BadInput("/amount", f"Amount exceeds the refundable amount of {remaining}")
+            now = iso(self.now(tenant))
+            code = testcards.REFUND_CODES.get(tx["amount"])
+            status = ("declined" if testcards.declined(code) else "failed") if code else "succeeded"
+            rid = self.new_id()
+            refund = {"type": "refund", "id": rid, "transaction_id": tx["id"],
+                      "payment_service_refund_id": None if code else self.new_id(),
+                      "merchant_account_id": tx["merchant_account_id"], "status": status,
+                      "currency": tx["currency"], "amount": amount, "reason": data.get("reason"),
+                      "target_type": data.get("target_type", "payment-method"), "target_id": tx["_pm_id"],
+                      "reconciliation_id": reconciliation_id(rid),
+                      "transaction_reconciliation_id": tx["reconciliation_id"],
+                      "external_identifier": data.get("external_identifier"),
+                      "transaction_external_identifier": tx.get("external_identifier"),
+                      "error_code": code, "raw_response_code": code,
+                      "raw_response_description": testcards.RAW_RESPONSES.get(code) if code else None,
+                      "settled": False, "settled_amount": 0, "created_at": now, "updated_at": now}
+            self.sb.store.put(PROVIDER, "refund", rid, refund, tenant)
+            if status == "succeeded":
+                tx["refunded_amount"] += amount
+            tx["_refund_ids"].append(rid)
+            tx["updated_at"] = now
+            self.sb.store.put(PROVIDER, "transaction", tx["id"], tx, tenant)
+        self.emit(tenant, f"refund.{status}", refund)
+        return refund
+
+
+class Conflict(Exception):
+    def __init__(self, message: str, resource_id: str):
+        super().__init__(message)
+        self.message = message
+        self.resource_id = resource_id
+

@@ -1,0 +1,488 @@
+"""Gr4vy routes: thin handlers — parse, run the machine, render."""
+from __future__ import annotations
+
+import base64
+import functools
+import hashlib
+import json
+from datetime import timedelta
+from urllib.parse import urlencode, urlsplit, urlunsplit
+
+from flask import Blueprint, Response, redirect, render_template, request
+from marshmallow import ValidationError
+
+from ...core.clock import parse_instant
+from ...core.idempotency import IN_FLIGHT, REPLAY
+from ..base import public as public_view
+from . import schemas
+from .machine import PROVIDER, BadInput, Conflict, InvalidState, Machine, public
+
+bp = Blueprint("gr4vy", __name__, template_folder="templates")
+IDEMPOTENCY_TTL = timedelta(hours=24)
+
+
+def provider():
+    from . import Gr4vy
+    return Gr4vy.current()
+
+
+def machine() -> Machine:
+    p = provider()
+    m = getattr(p, "_machine", None)
+    if m is None or m.p is not p:
+        m = p._machine = Machine(p)
+    return m
+
+
+def gr4vy_errors(view):
+    """Map the machine's refusals onto Gr4vy's error object (400 / 409), never a 500."""
+    @functools.wraps(view)
+    def wrapper(*args, **kwargs):
+        p = provider()
+        try:
+            return view(*args, **kwargs)
+        except ValidationError as exc:
+            return p.error("validation", 400, exc.messages if isinstance(exc.messages, list) else
+                           schemas.details(exc.messages))
+        except BadInput as exc:
+            return p.error("validation", 400, [exc.detail])
+        except InvalidState as exc:
+            return p.error("invalid_state", 400, str(exc))
+        except Conflict as exc:
+            return p.error("conflict", 409, {"message": exc.message, "resource_id": exc.resource_id})
+    return wrapper
+
+
+def idempotent(scope_name: str, view_call):
+    """Replay the first response for a repeated ``idempotency-key`` (24 h); 409 while in flight."""
+    p = provider()
+    key = request.headers.get("idempotency-key")
+    if key is None:
+        return view_call()
+    if not 1 <= len(key) <= 255:
+        return p.error("validation", 400, [{"location": "header", "pointer": "/idempotency-key",
+                                            "message": "Must be 1 to 255 characters.", "type": "value_error"}])
+    sb = p.sandbox
+    scope = (PROVIDER, p.tenant, scope_name, key)
+    fingerprint = hashlib.sha256(request.get_data(cache=True)).hexdigest()
+    state, stored = sb.idempotency.begin(scope, p.now(), IDEMPOTENCY_TTL, fingerprint)
+    if state == REPLAY:
+        status, body = stored
+        return Response(body, status=status, mimetype="application/json")
+    if state == IN_FLIGHT:
+        return p.error("concurrent_request", 409, "A request with this idempotency key is already being processed")
+    try:
+        response = view_call()
+    except BaseException:
+        sb.idempotency.abort(scope)
+        raise
+    if response.status_code == 400 or response.status_code >= 500:
+        sb.idempotency.abort(scope)   # validation failures are not remembered
+    else:
+        sb.idempotency.finish(scope, (response.status_code, response.get_data()))
+    return response
+
+
+# -- query helpers --------------------------------------------------------------------------
+def _query_error(name: str, message: str):
+    raise ValidationError([{"location": "query", "pointer": f"/{name}", "message": message, "type": "value_error"}])
+
+
+def _limit() -> int:
+    raw = request.args.get("limit", "20")
+    if not raw.isdigit() or not 1 <= int(raw) <= 100:
+        _query_error("limit", "Must be an integer between 1 and 100.")
+    return int(raw)
+
+
+def _bool_arg(name: str):
+    raw = request.args.get(name)
+    if raw is None:
+        return None
+    if raw.lower() not in ("true", "false"):
+        _query_error(name, "Must be true or false.")
+    return raw.lower() == "true"
+
+
+def _int_arg(name: str):
+    raw = request.args.get(name)
+    if raw is None:
+        return None
+    if not raw.lstrip("-").isdigit():
+        _query_error(name, "Must be an integer.")
+    return int(raw)
+
+
+def _time_arg(name: str):
+    raw = request.args.get(name)
+    if raw is None:
+        return None
+    try:
+        return parse_instant(raw)
+    except ValueError:
+        _query_error(name, "Must be an ISO-8601 date-time with a time zone.")
+
+
+def page(items: list[dict], render=public) -> dict:
+    """Cursor pagination: the cursor is an opaque token for an offset into the filtered list."""
+    limit = _limit()
+    cursor = request.args.get("cursor")
+    offset = 0
+    if cursor:
+        try:
+            offset = int(json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))["o"])
+            if offset < 0:
+                raise ValueError
+        except (ValueError, KeyError, TypeError, json.JSONDecodeError, UnicodeDecodeError):
+            _query_error("cursor", "Invalid cursor.")
+
+    def token(o):
+        return base64.urlsafe_b64encode(json.dumps({"o": o}).encode()).rstrip(b"=").decode()
+    chunk = items[offset:offset + limit]
+    return {"items": [render(i) for i in chunk], "limit": limit,
+            "next_cursor": token(offset + limit) if offset + limit < len(items) else None,
+            "previous_cursor": token(max(0, offset - limit)) if offset > 0 else None}
+
+
+def newest_first(items: list[dict], key: str) -> list[dict]:
+    return sorted(reversed(items), key=lambda o: o[key], reverse=True)
+
+
+def _prefers(resource: str) -> bool:
+    values = ",".join(request.headers.getlist("prefer"))
+    return any(part.strip().lower() == f"resource={resource}" for part in values.split(","))
+
+
+def _body():
+    return provider().json_body()
+
+
+def _get(kind: str, object_id: str) -> dict:
+    p = provider()
+    obj = p.sandbox.store.get(PROVIDER, kind, object_id, tenant=p.tenant)
+    if obj is None:
+        p.fail("not_found", 404)
+    return obj
+
+
+# -- transactions ---------------------------------------------------------------------------
+@bp.post("/transactions")
+@gr4vy_errors
+def create_transaction():
+    p = provider()
+
+    def run():
+        data = schemas.load(schemas.TransactionCreate, _body())
+        tx = machine().create_transaction(p.tenant, data, p.base_url())
+        return p.render_json(public(tx), 201)
+    return idempotent("POST /transactions", gr4vy_errors(run))
+
+
+@bp.get("/transactions/<transaction_id>")
+@gr4vy_errors
+def get_transaction(transaction_id):
+    return provider().render_json(public(_get("transaction", transaction_id)))
+
+
+def _in(name: str, value) -> bool:
+    wanted = request.args.getlist(name)
+    return not wanted or value in wanted
+
+
+@bp.get("/transactions")
+@gr4vy_errors
+def list_transactions():
+    p = provider()
+    a = request.args
+    amount_eq, amount_gte, amount_lte = _int_arg("amount_eq"), _int_arg("amount_gte"), _int_arg("amount_lte")
+    bools = {name: _bool_arg(name) for name in ("merchant_initiated", "is_subsequent_payment", "has_refunds",
+                                                 "pending_review", "disputed")}
+    times = {name: _time_arg(name) for name in ("created_at_gte", "created_at_lte", "updated_at_gte", "updated_at_lte")}
+    metadata = {}
+    for raw in a.getlist("metadata"):
+        try:
+            item = json.loads(raw)
+        except ValueError:
+            item = None
+        if not isinstance(item, dict):
+            _query_error("metadata", "Must be a JSON object of strings.")
+        metadata.update(item)
+
+    def keep(tx: dict) -> bool:
+        pm = tx.get("payment_method") or {}
+        checks = [
+            _in("status", tx["status"]), _in("currency", tx["currency"]), _in("country", tx.get("country")),
+            _in("payment_source", tx["payment_source"]), _in("method", tx.get("method")),
+            _in("error_code", tx.get("error_code")), _in("payment_method_scheme", pm.get("scheme")),
+            a.get("id") in (None, tx["id"]), a.get("buyer_id") in (None, tx["_buyer_id"]),
+            a.get("external_identifier") in (None, tx.get("external_identifier")),
+            a.get("reconciliation_id") in (None, tx["reconciliation_id"]),
+            a.get("payment_method_id") in (None, tx["_pm_id"]),
+            a.get("payment_method_label") in (None, pm.get("label")),
+            a.get("payment_method_fingerprint") in (None, pm.get("fingerprint")),
+            a.get("payment_method_bin") in (None, (pm.get("details") or {}).get("bin")),
+            a.get("buyer_external_identifier") in (None, (tx.get("buyer") or {}).get("external_identifier")),
+            amount_eq is None or tx["amount"] == amount_eq,
+            amount_gte is None or tx["amount"] >= amount_gte,
+            amount_lte is None or tx["amount"] <= amount_lte,
+            all((tx.get("metadata") or {}).get(k) == v for k, v in metadata.items()),
+        ]
+        for name, value in bools.items():
+            if value is not None:
+                actual = bool(tx["_refund_ids"]) if name == "has_refunds" else tx.get(name)
+                checks.append(actual == value)
+        for name, value in times.items():
+            if value is not None:
+                field, op = name.rsplit("_", 1)
+                stamp = parse_instant(tx[field])
+                checks.append(stamp >= value if op == "gte" else stamp <= value)
+        search = a.get("search")
+        if search:
+            checks.append(any(search.lower() in str(tx.get(f) or "").lower() for f in ("id", "external_identifier")))
+        return all(checks)
+
+    items = [t for t in p.sandbox.store.list(PROVIDER, "transaction", p.tenant) if keep(t)]
+    return p.render_json(page(newest_first(items, "updated_at")))
+
+
+@bp.post("/transactions/<transaction_id>/capture")
+@gr4vy_errors
+def capture_transaction(transaction_id):
+    p = provider()
+
+    def run():
+        tx = _get("transaction", transaction_id)
+        data = schemas.load(schemas.TransactionCapture, _body())
+        wrapper = machine().capture(p.tenant, tx, data)
+        return p.render_json(wrapper if _prefers("transaction-capture") else wrapper["transaction"])
+    return idempotent(f"capture {transaction_id}", gr4vy_errors(run))
+
+
+@bp.post("/transactions/<transaction_id>/void")
+@gr4vy_errors
+def void_transaction(transaction_id):
+    p = provider()
+
+    def run():
+        tx = _get("transaction", transaction_id)
+        wrapper = machine().void(p.tenant, tx)
+        return p.render_json(wrapper if _prefers("transaction-void") else wrapper["transaction"])
+    return idempotent(f"void {transaction_id}", gr4vy_errors(run))
+
+
+@bp.post("/transactions/<transaction_id>/refunds")
+@gr4vy_errors
+def create_refund(transaction_id):
+    p = provider()
+
+    def run():
+        tx = _get("transaction", transaction_id)
+        data = schemas.load(schemas.RefundCreate, _body())
+        refund = machine().refund(p.tenant, tx, data)
+        return p.render_json(public(refund), 201)
+    return idempotent(f"refund {transaction_id}", gr4vy_errors(run))
+
+
+@bp.post("/transactions/<transaction_id>/refunds/all")
+@gr4vy_errors
+def refund_all(transaction_id):
+    p = provider()
+    tx = _get("transaction", transaction_id)
+    data = schemas.load(schemas.RefundCreate, {k: v for k, v in _body().items() if k != "amount"}
+                        if isinstance(_body(), dict) else _body())
+    refund = machine().refund(p.tenant, tx, data, all_remaining=True)
+    return p.render_json({"items": [public(refund)] if refund else []}, 201)
+
+
+@bp.get("/transactions/<transaction_id>/refunds")
+@gr4vy_errors
+def list_refunds(transaction_id):
+    p = provider()
+    tx = _get("transaction", transaction_id)
+    refunds = [p.sandbox.store.get(PROVIDER, "refund", rid, tenant=p.tenant) for rid in tx["_refund_ids"]]
+    return p.render_json(page([r for r in reversed(refunds) if r is not None]))
+
+
+@bp.get("/transactions/<transaction_id>/refunds/<refund_id>")
+@gr4vy_errors
+def get_transaction_refund(transaction_id, refund_id):
+    p = provider()
+    refund = _get("refund", refund_id)
+    if refund["transaction_id"] != transaction_id:
+        p.fail("not_found", 404)
+    return p.render_json(public(refund))
+
+
+@bp.get("/refunds/<refund_id>")
+@gr4vy_errors
+def get_refund(refund_id):
+    return provider().render_json(public(_get("refund", refund_id)))
+
+
+# -- payment methods ------------------------------------------------------------------------
+@bp.post("/payment-methods")
+@gr4vy_errors
+def create_payment_method():
+    p = provider()
+    data = schemas.load(schemas.PaymentMethodCreate, _body())
+    pm = machine().create_payment_method(p.tenant, data)
+    return p.render_json(public(pm), 201)
+
+
+@bp.get("/payment-methods/<payment_method_id>")
+@gr4vy_errors
+def get_payment_method(payment_method_id):
+    return provider().render_json(public(_get("payment-method", payment_method_id)))
+
+
+@bp.delete("/payment-methods/<payment_method_id>")
+@gr4vy_errors
+def delete_payment_method(payment_method_id):
+    p = provider()
+    pm = _get("payment-method", payment_method_id)
+    machine().delete_payment_method(p.tenant, pm)
+    return Response(status=204)
+
+
+@bp.get("/payment-methods")
+@gr4vy_errors
+def list_payment_methods():
+    p = provider()
+    a = request.args
+    buyer_id = a.get("buyer_id")
+    if a.get("buyer_external_identifier"):
+        buyer = machine().find_buyer(p.tenant, external_identifier=a["buyer_external_identifier"])
+        buyer_id = buyer["id"] if buyer else "-none-"
+
+    def keep(pm):
+        return (buyer_id in (None, pm["_buyer_id"]) and _in("status", pm["status"])
+                and a.get("external_identifier") in (None, pm.get("external_identifier")))
+    items = [pm for pm in p.sandbox.store.list(PROVIDER, "payment-method", p.tenant) if keep(pm)]
+    return p.render_json(page(newest_first(items, "created_at")))
+
+
+@bp.get("/buyers/payment-methods")
+@gr4vy_errors
+def list_buyer_payment_methods():
+    p = provider()
+    a = request.args
+    if not a.get("buyer_id") and not a.get("buyer_external_identifier"):
+        _query_error("buyer_id", "Give buyer_id or buyer_external_identifier.")
+    buyer = machine().find_buyer(p.tenant, a.get("buyer_id"), a.get("buyer_external_identifier"))
+    if buyer is None:
+        p.fail("not_found", 404)
+    sort_by = a.get("sort_by", "last_used_at")
+    if sort_by not in ("last_used_at", "usage_count", "cit_last_used_at", "cit_usage_count"):
+        _query_error("sort_by", "Must be one of last_used_at, usage_count, cit_last_used_at, cit_usage_count.")
+    order = a.get("order_by", "desc")
+    if order not in ("asc", "desc"):
+        _query_error("order_by", "Must be asc or desc.")
+    items = [pm for pm in p.sandbox.store.list(PROVIDER, "payment-method", p.tenant)
+             if pm["_buyer_id"] == buyer["id"] and pm["status"] == "succeeded"
+             and a.get("country") in (None, pm.get("country")) and a.get("currency") in (None, pm.get("currency"))]
+    items.sort(key=lambda pm: (pm.get(sort_by) is not None, pm.get(sort_by) or 0, pm["created_at"]),
+               reverse=order == "desc")
+    return p.render_json({"items": [machine().summary(pm) for pm in items]})
+
+
+# -- buyers ---------------------------------------------------------------------------------
+@bp.post("/buyers")
+@gr4vy_errors
+def create_buyer():
+    p = provider()
+    data = schemas.load(schemas.BuyerCreate, _body())
+    return p.render_json(public(machine().create_buyer(p.tenant, data)), 201)
+
+
+@bp.get("/buyers/<buyer_id>")
+@gr4vy_errors
+def get_buyer(buyer_id):
+    return provider().render_json(public(_get("buyer", buyer_id)))
+
+
+@bp.put("/buyers/<buyer_id>")
+@gr4vy_errors
+def update_buyer(buyer_id):
+    p = provider()
+    buyer = _get("buyer", buyer_id)
+    data = schemas.load(schemas.BuyerCreate, _body())
+    return p.render_json(public(machine().update_buyer(p.tenant, buyer, data)))
+
+
+@bp.delete("/buyers/<buyer_id>")
+@gr4vy_errors
+def delete_buyer(buyer_id):
+    p = provider()
+    machine().delete_buyer(p.tenant, _get("buyer", buyer_id))
+    return Response(status=204)
+
+
+@bp.get("/buyers")
+@gr4vy_errors
+def list_buyers():
+    p = provider()
+    a = request.args
+    search = (a.get("search") or "").lower()
+
+    def keep(b):
+        if a.get("external_identifier") not in (None, b.get("external_identifier")):
+            return False
+        return not search or any(search in str(b.get(f) or "").lower()
+                                 for f in ("id", "display_name", "external_identifier"))
+    items = [b for b in p.sandbox.store.list(PROVIDER, "buyer", p.tenant) if keep(b)]
+    return p.render_json(page(newest_first(items, "updated_at")))
+
+
+# -- buyer approval page (3DS / redirect), reached through payment_method.approval_url --------
+def _pending(transaction_id: str):
+    sb = provider().sandbox
+    tenant = sb.store.tenant_of(PROVIDER, "transaction", transaction_id)
+    tx = sb.store.get(PROVIDER, "transaction", transaction_id) if tenant else None
+    return tenant, tx
+
+
+def _return_url(tx: dict) -> str | None:
+    url = tx.get("_redirect_url")
+    if not url:
+        return None
+    parts = urlsplit(url)
+    query = (parts.query + "&" if parts.query else "") + urlencode(
+        {"gr4vy_transaction_id": tx["id"], "gr4vy_transaction_status": tx["status"]})
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, query, parts.fragment))
+
+
+@bp.get("/approval/<transaction_id>")
+@public_view
+def approval_page(transaction_id):
+    p = provider()
+    tenant, tx = _pending(transaction_id)
+    if tx is None:
+        return p.error("not_found", 404)
+    return render_template("gr4vy_approval.html", tx=public(tx), waiting=tx["status"] == "buyer_approval_pending")
+
+
+@bp.post("/approval/<transaction_id>")
+@public_view
+def approval_submit(transaction_id):
+    outcome = request.form.get("outcome", "approve")
+    three_ds = request.form.get("three_ds", "pass")
+    if outcome not in ("approve", "decline", "cancel") or three_ds not in ("pass", "fail"):
+        return provider().error("validation", 400, [{"location": "body", "pointer": "/outcome",
+                                                     "message": "Unknown outcome.", "type": "value_error"}])
+    response = hosted_action(provider(), transaction_id, {"outcome": outcome, "three_ds": three_ds})
+    if response.status_code != 200:
+        return response
+    _, tx = _pending(transaction_id)
+    target = _return_url(tx)
+    return redirect(target, 302) if target else response
+
+
+def hosted_action(p, object_id, action):
+    tenant, tx = _pending(object_id)
+    if tx is None:
+        return p.error("not_found", 404)
+    try:
+        tx = machine().approve(tenant, tx, action.get("outcome", "approve"), action.get("three_ds", "pass"))
+    except InvalidState as exc:
+        return p.error("invalid_state", 400, str(exc))
+    return p.render_json(public(tx))
