@@ -1,0 +1,225 @@
+"""Paysera Checkout routes: thin handlers — parse, run the machine, render."""
+from __future__ import annotations
+
+from flask import Blueprint, redirect, render_template, request
+from marshmallow import ValidationError
+
+from ..base import public
+from . import schemas, testcards
+from .events import render_notification
+
+bp = Blueprint("paysera", __name__, template_folder="templates")
+
+CHECKOUT = "/checkout/rest/v1"
+NOTIFICATION = "/notification/rest/v1"
+PR_STATUSES = ("new", "authorized", "captured", "canceled")
+
+
+def provider():
+    from . import Paysera
+    return Paysera.current()
+
+
+def load(p, schema_cls, *, allow_empty=False):
+    data = p.json_body(allow_empty=allow_empty)
+    if not isinstance(data, dict):
+        p.fail("malformed", 400)
+    try:
+        return schemas.load(schema_cls, data)
+    except ValidationError as exc:
+        p.fail("validation", 400, exc.messages)
+
+
+def paginate(p, items: list[dict], key_of, *, statuses, status_key="status"):
+    """Paysera's list envelope: {items, _metadata}; newest first unless order_direction=asc."""
+    args = request.args
+    errors = {}
+
+    def int_arg(name, default, low, high):
+        raw = args.get(name)
+        if raw is None:
+            return default
+        if not raw.isdigit() or not low <= int(raw) <= high:
+            errors[name] = [f"{name} must be an integer between {low} and {high}"]
+            return default
+        return int(raw)
+
+    limit = int_arg("limit", 20, 1, 200)
+    offset = int_arg("offset", 0, 0, 10 ** 9)
+    direction = args.get("order_direction", "desc")
+    if direction not in ("asc", "desc"):
+        errors["order_direction"] = ["order_direction must be asc or desc"]
+    status = args.get("status")
+    if status is not None and status not in statuses:
+        errors["status"] = [f"status must be one of: {', '.join(statuses)}"]
+    if errors:
+        p.fail("validation", 400, errors)
+    if status is not None:
+        items = [i for i in items if i.get(status_key) == status]
+    for name in ("business_id", "method_key"):
+        if args.get(name) is not None:
+            items = [i for i in items if i.get(name) == args[name]]
+    ordered = list(reversed(items)) if direction == "desc" else list(items)
+    ids = [key_of(i) for i in ordered]
+    for cursor, step in (("after", 1), ("before", 0)):
+        value = args.get(cursor)
+        if value is None:
+            continue
+        if value not in ids:
+            p.fail("invalid_cursor", 400)
+        at = ids.index(value)
+        ordered, ids = (ordered[at + 1:], ids[at + 1:]) if step else (ordered[:at], ids[:at])
+    page = ordered[offset:offset + limit]
+    meta = {"total": len(ordered), "offset": offset, "limit": limit, "order_by": args.get("order_by", "createdAt"),
+            "order_direction": direction, "has_next": offset + limit < len(ordered), "has_previous": offset > 0}
+    if page:
+        meta["cursors"] = {"after": key_of(page[-1]), "before": key_of(page[0])}
+    return page, meta
+
+
+# -- Checkout API ------------------------------------------------------------------------------
+@bp.post(f"{CHECKOUT}/payment-requests")
+def create_payment_request():
+    p = provider()
+    data = load(p, schemas.PaymentRequestCreate)
+    pr = p.machine.create(p.tenant, data, p.base_url())
+    return p.render_json(p.machine.render(pr))
+
+
+@bp.get(f"{CHECKOUT}/payment-requests")
+def list_payment_requests():
+    p = provider()
+    items = p.sandbox.store.list(p.name, "payment_request", p.tenant)
+    page, meta = paginate(p, items, lambda i: i["id"], statuses=PR_STATUSES)
+    return p.render_json({"items": [p.machine.render(i) for i in page], "_metadata": meta})
+
+
+@bp.get(f"{CHECKOUT}/payment-requests/<pr_id>")
+def get_payment_request(pr_id):
+    p = provider()
+    return p.render_json(p.machine.render(p.machine.get(pr_id, p.tenant)))
+
+
+@bp.put(f"{CHECKOUT}/payment-requests/<pr_id>/authorize")
+def authorize(pr_id):
+    p = provider()
+    data = load(p, schemas.Authorize)
+    return p.render_json(p.machine.render(p.machine.authorize(p.tenant, pr_id, data["token"])))
+
+
+@bp.put(f"{CHECKOUT}/payment-requests/<pr_id>/capture")
+def capture(pr_id):
+    p = provider()
+    data = load(p, schemas.Capture, allow_empty=True)
+    return p.render_json(p.machine.render(p.machine.capture(p.tenant, pr_id, data.get("capture_amount"))))
+
+
+@bp.put(f"{CHECKOUT}/payment-requests/<pr_id>/cancel")
+def cancel(pr_id):
+    p = provider()
+    return p.render_json(p.machine.render(p.machine.cancel(p.tenant, pr_id)))
+
+
+@bp.get(f"{CHECKOUT}/payment-requests/<pr_id>/public-info")
+@public
+def public_info(pr_id):
+    p = provider()
+    full = p.machine.render(p.machine.get(pr_id, None))
+    info = {k: full[k] for k in ("status", "price", "description") if k in full}
+    info["payer_email_present"] = bool((full.get("payer") or {}).get("email"))
+    return p.render_json(info)
+
+
+# -- Notification API --------------------------------------------------------------------------
+@bp.get(f"{NOTIFICATION}/notifications")
+def list_notifications():
+    p = provider()
+    items = p.sandbox.store.list(p.name, "notification", p.tenant)
+    page, meta = paginate(p, items, lambda i: i["id"], statuses=("new", "read"))
+    return p.render_json({"items": [render_notification(n) for n in page], "_metadata": meta})
+
+
+@bp.get(f"{NOTIFICATION}/notifications/<nid>")
+def get_notification(nid):
+    p = provider()
+    return p.render_json(render_notification(p.machine.get_notification(p.tenant, nid)))
+
+
+@bp.put(f"{NOTIFICATION}/notifications/<nid>/read")
+def read_notification(nid):
+    p = provider()
+    return p.render_json(render_notification(p.machine.mark_read(p.tenant, nid)))
+
+
+# -- hosted payment page -----------------------------------------------------------------------
+def _page(p, pr, *, message=None, errors=None, form=None, status=200):
+    return render_template("paysera/pay.html", pr=p.machine.render(pr), message=message, errors=errors or {},
+                           form=form or {}, approve_cards=testcards.APPROVE_CARDS,
+                           decline_cards=testcards.DECLINE_CARDS,
+                           amount=schemas.render_amount(pr["_amount"], pr["_currency"], "string")), status
+
+
+@bp.get("/checkout/pay/<pr_id>")
+@public
+def pay_page(pr_id):
+    p = provider()
+    pr = p.sandbox.store.get(p.name, "payment_request", pr_id)
+    if pr is None:
+        return render_template("paysera/result.html", title="Payment request not found",
+                               text="This payment link is not valid."), 404
+    return _page(p, pr)
+
+
+@bp.post("/checkout/pay/<pr_id>")
+@public
+def pay_submit(pr_id):
+    p = provider()
+    pr = p.sandbox.store.get(p.name, "payment_request", pr_id)
+    if pr is None:
+        return render_template("paysera/result.html", title="Payment request not found",
+                               text="This payment link is not valid."), 404
+    if pr["status"] != "new":
+        return _page(p, pr, status=409)
+    form = request.form
+    outcome = "cancel" if form.get("action") == "cancel" else "approve"
+    card = {"number": form.get("card_number", ""), "exp_month": form.get("exp_month", ""),
+            "exp_year": form.get("exp_year", ""), "cvv": form.get("cvv", ""),
+            "holder_name": form.get("holder_name", "")}
+    result = p.machine.pay(pr_id, outcome, card, consent=form.get("save_card") == "1")
+    keep = {k: v for k, v in card.items() if k not in ("number", "cvv")}
+    if result["result"] == "invalid":
+        return _page(p, pr, errors=result["errors"], form=keep)
+    if result["result"] == "declined":
+        reason = result["reason"]
+        return _page(p, pr, message=f"Payment declined: {testcards.DECLINE_REASONS.get(reason, reason)} ({reason})",
+                     form=keep)
+    if result.get("redirect"):
+        return redirect(result["redirect"], code=303)
+    if result["result"] == "canceled":
+        return render_template("paysera/result.html", title="Payment canceled",
+                               text="You left the payment. The merchant's link still works if you change your mind.")
+    return render_template("paysera/result.html", title="Payment successful",
+                           text="Thank you, your payment was received.", pr=p.machine.render(result["payment_request"]))
+
+
+def hosted_action(p, object_id, action):
+    """POST /_sandbox/hosted/paysera/<id>: the hosted page's submit, for CI."""
+    outcome = action.get("outcome", "approve")
+    card = dict(action.get("card") or {})
+    default = testcards.DEFAULT_DECLINE_CARD if outcome == "decline" else testcards.DEFAULT_APPROVE_CARD
+    pr = p.machine.get(object_id, None)
+    tenant = p.sandbox.store.tenant_of(p.name, "payment_request", object_id)
+    card.setdefault("number", default)
+    card.setdefault("exp_month", 12)
+    card.setdefault("exp_year", p.now(tenant).year + 3)
+    card.setdefault("cvv", "123")
+    consent = action.get("recurring_consent", True)
+    result = p.machine.pay(pr["id"], outcome, card, consent=bool(consent))
+    if result["result"] == "invalid":
+        p.fail("validation", 400, {f"card.{k}": [v] for k, v in result["errors"].items()})
+    body = {"result": result["result"], "payment_request": p.machine.render(result["payment_request"])}
+    if result.get("reason"):
+        body["reason"] = result["reason"]
+    if result.get("redirect"):
+        body["redirect_url"] = result["redirect"]
+    return p.render_json(body)
