@@ -70,10 +70,17 @@ def create_app(config: Config | dict | None = None, *, state_path: str | None = 
         g.sandbox_rules = []
         provider = provider_for_path(request.path)
         g.sandbox_provider = provider
-        if provider is None or request.routing_exception is not None:
+        if provider is None:
             return None
         view = app.view_functions.get(request.endpoint)
-        if not getattr(view, "_sandbox_public", False):
+        if request.routing_exception is not None:
+            # unknown path or method below a mount: the provider's 404/405 follows, but scenario
+            # HTTP-layer effects (latency, dropped connection, http_error) still apply to it
+            try:
+                g.sandbox_caller = provider.authenticate(request)
+            except Exception:  # no usable credential: match as no tenant, answer the 404 anyway
+                pass
+        elif not getattr(view, "_sandbox_public", False):
             g.sandbox_caller = provider.authenticate(request)
             sandbox.tenants.ensure(provider.name, g.sandbox_caller.tenant, sandbox.clock.now(g.sandbox_caller.tenant))
         caller = getattr(g, "sandbox_caller", None)

@@ -1,1 +1,58 @@
-"""/_sandbox/scenarios: list, load, unload (filled in by the scenario-engine issue)."""
+"""/_sandbox/scenarios: list loaded rules with hit counts, load a document, unload.
+
+PUT takes one scenario document (YAML or JSON, any content type). It is validated completely
+before anything changes: on error the answer is 400 with the reason and the line, and the rules
+already loaded stay as they were. A document with the name of a loaded one replaces it, so the
+same PUT twice leaves one copy. The document's ``seed`` and ``clock`` apply at start-up only
+(``--scenario``): changing the seed of a running server would re-issue ids it already handed out.
+"""
+from __future__ import annotations
+
+from flask import jsonify, request
+
+from ..core.documents import DocumentError
+from .routes import admin, sandbox
+
+SOURCE = "<request body>"
+
+
+def _listing():
+    return {"scenarios": sandbox().scenarios.listing()}
+
+
+@admin.get("/scenarios")
+def scenarios_list():
+    return jsonify(_listing())
+
+
+@admin.put("/scenarios")
+def scenarios_load():
+    engine = sandbox().scenarios
+    try:
+        raw = request.get_data()
+        if not raw.strip():
+            raise DocumentError(SOURCE, None, "empty body: send a scenario document (YAML or JSON)")
+        scenario = engine.load_text(raw, SOURCE)
+    except DocumentError as exc:
+        return jsonify(exc.as_dict()), 400
+    body = _listing()
+    body["loaded"] = scenario.name
+    ignored = [k for k in ("seed", "clock") if scenario.document.get(k) is not None]
+    if ignored:
+        body["note"] = (f"{' and '.join(ignored)} take effect only when the scenario is loaded at "
+                        "start-up (--scenario); use --seed, and POST /_sandbox/reset to replay")
+    return jsonify(body)
+
+
+@admin.delete("/scenarios")
+def scenarios_unload_all():
+    return jsonify({"unloaded": sandbox().scenarios.remove(), "scenarios": []})
+
+
+@admin.delete("/scenarios/<name>")
+def scenarios_unload(name):
+    engine = sandbox().scenarios
+    unloaded = engine.remove(name)
+    if not unloaded:
+        return jsonify({"error": f"no scenario named {name!r} is loaded"}), 404
+    return jsonify({"unloaded": unloaded, **_listing()})
