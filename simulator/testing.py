@@ -145,8 +145,8 @@ def free_port() -> int:
 class ServerProcess:
     """``python run.py`` in a subprocess, for tests of the command line itself."""
 
-    def __init__(self, *args: str, cwd: str | None = None):
-        self.port = free_port()
+    def __init__(self, *args: str, cwd: str | None = None, port: int | None = None):
+        self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         root = cwd or os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
         self.proc = subprocess.Popen([sys.executable, "run.py", "--port", str(self.port), *args], cwd=root,

@@ -137,12 +137,12 @@ class Dispatcher(threading.Thread):
         super().__init__(name="sandbox-dispatcher", daemon=True)
         self.timers = timers
         self.interval = interval
-        self._stop = threading.Event()
+        self._halt = threading.Event()
 
     def run(self) -> None:
-        while not self._stop.is_set():
+        while not self._halt.is_set():
             self.timers.run_due()
             self.timers.wait(self.interval)
 
     def stop(self) -> None:
-        self._stop.set()
+        self._halt.set()

@@ -9,13 +9,13 @@ OTHER_KEY = "sk_sbox_" + "b" * 27
 PUBLIC_KEY = "pk_sbox_" + "a" * 27
 
 
-def sdk(base_url: str, secret_key: str = KEY):
+def sdk(base_url: str, secret_key: str = KEY, public_key: str = PUBLIC_KEY):
     """The official checkout-sdk pointed at the sandbox (fact sheet 16.6)."""
     base = base_url.rstrip("/") + "/checkout/"
     env = Environment(base_uri=base, authorization_uri=base + "connect/token", files_uri=base,
                       transfers_uri=base, balances_uri=base, forward_uri=base, identity_uri=base,
                       is_sandbox=True)
-    builder = CheckoutSdk.builder().secret_key(secret_key).environment(env)
+    builder = CheckoutSdk.builder().secret_key(secret_key).public_key(public_key).environment(env)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
         builder = builder.use_legacy_domain()

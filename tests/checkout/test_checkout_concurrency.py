@@ -1,0 +1,80 @@
+"""Thread-safety: one idempotency key gives one payment; concurrent captures never overspend."""
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+import requests
+from checkout_sdk.exception import CheckoutApiException
+from checkout_sdk.payments.payments import CaptureRequest
+
+from cko_helpers import KEY, card_source, payment_request, sdk
+
+AUTH = {"Authorization": f"Bearer {KEY}"}
+
+
+def test_twenty_threads_one_idempotency_key_one_payment(server):
+    api = sdk(server.url)
+
+    def attempt(i):
+        req = payment_request(card_source(), reference=f"attempt-{i}")
+        try:
+            return api.payments.request_payment(req, idempotency_key="key-1").id
+        except CheckoutApiException as exc:
+            assert exc.http_metadata.status_code == 429   # the duplicate arrived while the first ran
+            return None
+
+    with ThreadPoolExecutor(20) as pool:
+        ids = [x for x in pool.map(attempt, range(20)) if x]
+    assert len(set(ids)) == 1
+    listed = requests.get(f"{server.url}/checkout/payments", headers=AUTH, timeout=10).json()
+    assert listed["total_count"] == 1
+
+
+def test_idempotent_replay_returns_the_same_answer_whatever_the_body(server):
+    api = sdk(server.url)
+    first = api.payments.request_payment(payment_request(card_source(), reference="a"), idempotency_key="k")
+    second = api.payments.request_payment(payment_request(card_source(), amount=1, reference="b"),
+                                          idempotency_key="k")
+    assert (second.id, second.action_id, second.amount, second.reference) == (first.id, first.action_id, 5000, "a")
+    third = api.payments.request_payment(payment_request(card_source()), idempotency_key="other")
+    assert third.id != first.id
+
+
+def test_refused_request_is_not_stored_under_its_key(api):
+    with pytest.raises(CheckoutApiException):
+        api.payments.request_payment(payment_request(card_source("4242424242424241")), idempotency_key="fix-me")
+    ok = api.payments.request_payment(payment_request(card_source()), idempotency_key="fix-me")
+    assert ok.approved is True
+
+
+def test_capture_idempotency(api):
+    pay = api.payments.request_payment(payment_request(card_source(), capture=False))
+    cap = CaptureRequest()
+    cap.amount = 1000
+    cap.capture_type = "NonFinal"
+    a = api.payments.capture_payment(pay.id, cap, idempotency_key="cap-1")
+    b = api.payments.capture_payment(pay.id, cap, idempotency_key="cap-1")
+    assert a.action_id == b.action_id
+    assert api.payments.get_payment_details(pay.id).balances.total_captured == 1000
+
+
+def test_twenty_concurrent_partial_captures_never_exceed_the_authorization(server):
+    api = sdk(server.url)
+    pay = api.payments.request_payment(payment_request(card_source(), amount=10000, capture=False))
+
+    def capture(_):
+        cap = CaptureRequest()
+        cap.amount = 1500
+        cap.capture_type = "NonFinal"
+        try:
+            api.payments.capture_payment(pay.id, cap)
+            return 1500
+        except CheckoutApiException as exc:
+            assert exc.http_metadata.status_code in (403, 422)
+            return 0
+
+    with ThreadPoolExecutor(20) as pool:
+        captured = sum(pool.map(capture, range(20)))
+    details = api.payments.get_payment_details(pay.id)
+    assert captured == details.balances.total_captured == 9000   # six of 1500 fit in 10000
+    assert details.balances.available_to_capture == 1000
+    assert len([a for a in api.payments.get_payment_actions(pay.id).items if a.type == "Capture"]) == 6

@@ -1,0 +1,170 @@
+"""Errors in Checkout.com's envelope: 401, 404, 413, 422 with error_codes; never a 500."""
+import itertools
+import json
+
+import pytest
+import requests
+from checkout_sdk.exception import CheckoutApiException, CheckoutAuthorizationException
+
+from cko_helpers import KEY, card_source, payment_request, sdk
+
+AUTH = {"Authorization": f"Bearer {KEY}", "Content-Type": "application/json"}
+
+
+def post(server, path, body, headers=AUTH):
+    data = body if isinstance(body, (bytes, str)) else json.dumps(body)
+    return requests.post(f"{server.url}/checkout{path}", data=data, headers=headers, timeout=10)
+
+
+def test_unknown_payment_is_404_with_request_id(api):
+    with pytest.raises(CheckoutApiException) as err:
+        api.payments.get_payment_details("pay_" + "a" * 26)
+    assert err.value.http_metadata.status_code == 404
+    assert err.value.request_id   # from the Cko-Request-Id header: the body is empty
+
+
+@pytest.mark.parametrize("path", ["/payments/pay_nope/actions", "/instruments/src_nope", "/customers/cus_nope",
+                                  "/no/such/path"])
+def test_unknown_ids_and_paths_are_404(server, path):
+    resp = requests.get(f"{server.url}/checkout{path}", headers=AUTH, timeout=10)
+    assert resp.status_code == 404 and resp.content == b""
+    assert resp.headers["Cko-Request-Id"]
+
+
+@pytest.mark.parametrize("header", [None, "Bearer sk_sbox_short", "Bearer pk_sbox_" + "a" * 27, "Basic abc", "Bearer "])
+def test_missing_or_bad_key_is_401_with_empty_body(server, header):
+    headers = {"Authorization": header} if header else {}
+    resp = requests.get(f"{server.url}/checkout/payments/pay_x", headers=headers, timeout=10)
+    assert resp.status_code == 401 and resp.content == b""
+    assert resp.headers["Cko-Request-Id"]
+
+
+def test_sdk_sees_401_for_an_unregistered_key():
+    from simulator.testing import SandboxServer
+    with SandboxServer({"providers": {"checkout": {"secret_keys": [KEY]}}}) as srv:
+        assert sdk(srv.url).payments.request_payment(payment_request(card_source())).status
+        other = sdk(srv.url, "sk_sbox_" + "c" * 27)
+        with pytest.raises((CheckoutApiException, CheckoutAuthorizationException)) as err:
+            other.payments.request_payment(payment_request(card_source()))
+        assert err.value.http_metadata.status_code == 401
+
+
+def test_malformed_json_is_422_request_malformed(server):
+    resp = post(server, "/payments", b'{"amount": 10,')
+    assert resp.status_code == 422
+    body = resp.json()
+    assert body["error_type"] == "request_malformed" and body["error_codes"] == ["request_json_invalid"]
+    assert body["request_id"]
+
+
+def test_oversized_body_is_413(server):
+    resp = post(server, "/payments", b'{"pad": "' + b"x" * (2 * 1024 * 1024) + b'"}')
+    assert resp.status_code == 413
+    assert resp.json()["error_codes"] == ["request_too_large"]
+
+
+@pytest.mark.parametrize("body,codes", [
+    ({}, ["payment_source_required", "currency_required"]),
+    ({"source": {"type": "card"}, "currency": "USD"},
+     ["card_number_required", "card_expiry_month_required", "card_expiry_year_required"]),
+    ({"source": {"type": "card", "number": "4242424242424241", "expiry_month": 12, "expiry_year": 2030},
+      "currency": "USD"}, ["card_number_invalid"]),
+    ({"source": {"type": "card", "number": "4242424242424242", "expiry_month": 13, "expiry_year": 2030},
+      "currency": "USD"}, ["card_expiry_month_invalid"]),
+    ({"source": {"type": "card", "number": "4242424242424242", "expiry_month": 12, "expiry_year": 2030},
+      "currency": "USD", "amount": -1}, ["amount_invalid"]),
+    ({"source": {"type": "card", "number": "4242424242424242", "expiry_month": 12, "expiry_year": 2030},
+      "currency": "USD", "amount": "10"}, ["amount_invalid"]),
+    ({"source": {"type": "card", "number": "4242424242424242", "expiry_month": 12, "expiry_year": 2030},
+      "currency": "DOLLARS"}, ["currency_invalid"]),
+    ({"source": {"type": "card", "number": "4242424242424242", "expiry_month": 12, "expiry_year": 2030},
+      "currency": "USD", "payment_type": "Weekly"}, ["payment_type_invalid"]),
+    ({"source": {"type": "card", "number": "4242424242424242", "expiry_month": 1, "expiry_year": 2020},
+      "currency": "USD"}, ["card_expired"]),
+    ({"source": {"type": "id", "id": "src_" + "a" * 26}, "currency": "USD"}, ["source_id_unknown"]),
+    ({"source": {"type": "id"}, "currency": "USD"}, ["source_id_required"]),
+    ({"source": {"type": "token", "token": "tok_" + "a" * 26}, "currency": "USD"}, ["token_invalid"]),
+    ({"source": {"type": "wallet"}, "currency": "USD"}, ["source_type_invalid"]),
+    ({"source": {"type": "card", "number": "4242424242424242", "expiry_month": 12, "expiry_year": 2030},
+      "currency": "USD", "reference": "r" * 51}, ["reference_invalid"]),
+    ({"source": {"type": "card", "number": "4242424242424242", "expiry_month": 12, "expiry_year": 2030},
+      "currency": "USD", "3ds": {"enabled": "yes"}}, ["3ds_enabled_invalid"]),
+    ({"source": {"type": "card", "number": "4242424242424242", "expiry_month": 12, "expiry_year": 2030},
+      "currency": "USD", "success_url": "not a url"}, ["success_url_invalid"]),
+    ({"source": {"type": "card", "number": "4242424242424242", "expiry_month": 12, "expiry_year": 2030},
+      "currency": "USD", "metadata": {"nested": {"x": 1}}}, ["metadata_value_invalid"]),
+    ({"source": {"type": "card", "number": "4242424242424242", "expiry_month": 12, "expiry_year": 2030},
+      "currency": "USD", "customer": {"id": "cus_" + "a" * 26}}, ["customer_not_found"]),
+    ([1, 2], ["request_invalid"]),
+])
+def test_validation_errors_are_422_with_error_codes(server, body, codes):
+    resp = post(server, "/payments", body)
+    assert resp.status_code == 422, resp.text
+    assert resp.json()["error_type"] == "request_invalid"
+    assert resp.json()["error_codes"] == codes
+    # nothing half-written: no payment exists after a refused request
+    listed = requests.get(f"{server.url}/checkout/payments", headers=AUTH, timeout=10).json()
+    assert listed["total_count"] == 0
+
+
+def test_sdk_parses_422_error_codes(api):
+    req = payment_request(card_source(number="4242424242424241"))
+    with pytest.raises(CheckoutApiException) as err:
+        api.payments.request_payment(req)
+    assert err.value.http_metadata.status_code == 422
+    assert err.value.error_type == "request_invalid"
+    assert err.value.error_details == ["card_number_invalid"]
+
+
+def test_over_capture_and_over_refund(api):
+    from checkout_sdk.payments.payments import CaptureRequest, RefundRequest
+    pay = api.payments.request_payment(payment_request(card_source(), amount=1000, capture=False))
+    cap = CaptureRequest()
+    cap.amount = 1001
+    with pytest.raises(CheckoutApiException) as err:
+        api.payments.capture_payment(pay.id, cap)
+    assert err.value.error_details == ["capture_value_greater_than_remaining_authorized"]
+    with pytest.raises(CheckoutApiException) as err:
+        api.payments.refund_payment(pay.id)      # nothing captured yet
+    assert err.value.http_metadata.status_code == 403
+    api.payments.capture_payment(pay.id)
+    ref = RefundRequest()
+    ref.amount = 1001
+    with pytest.raises(CheckoutApiException) as err:
+        api.payments.refund_payment(pay.id, ref)
+    assert err.value.http_metadata.status_code == 422
+    assert err.value.error_details == ["amount_exceeds_balance"]
+    assert api.payments.get_payment_details(pay.id).balances.total_refunded == 0
+
+
+def test_declined_payment_cannot_be_captured(api):
+    pay = api.payments.request_payment(payment_request(card_source("4544249167673670")))
+    with pytest.raises(CheckoutApiException) as err:
+        api.payments.capture_payment(pay.id)
+    assert err.value.http_metadata.status_code == 403
+
+
+_VALUES = [None, True, 0, -5, 10 ** 30, 1.5, "", "x" * 300, [], {}, [{}], {"type": "card"}, "4242424242424242"]
+_FIELDS = ["source", "amount", "currency", "payment_type", "merchant_initiated", "previous_payment_id",
+           "reference", "capture", "3ds", "customer", "metadata", "success_url", "capture_on"]
+
+
+def test_no_request_shape_produces_a_500(server):
+    base = {"source": {"type": "card", "number": "4242424242424242", "expiry_month": 12, "expiry_year": 2030},
+            "currency": "USD", "amount": 100}
+    statuses = set()
+    for field, value in itertools.product(_FIELDS, _VALUES):
+        body = dict(base)
+        body[field] = value
+        resp = post(server, "/payments", body)
+        statuses.add(resp.status_code)
+        assert resp.status_code < 500, (field, value, resp.text)
+    for path in ["/payments/pay_x/captures", "/payments/pay_x/refunds", "/payments/pay_x/voids", "/customers",
+                 "/instruments", "/tokens"]:
+        for raw in [b"", b"null", b"[]", b'"s"', b"{", b'{"amount": "x"}', b"\xff\xfe"]:
+            resp = post(server, path, raw)
+            assert resp.status_code < 500, (path, raw, resp.text)
+    for method in ["PUT", "DELETE", "PATCH"]:
+        resp = requests.request(method, f"{server.url}/checkout/payments", headers=AUTH, timeout=10)
+        assert resp.status_code == 405
+    assert 422 in statuses and 201 in statuses

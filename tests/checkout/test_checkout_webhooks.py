@@ -1,0 +1,95 @@
+"""Signed webhooks, the documented retry schedule, and every attempt visible in /_sandbox/webhooks."""
+import hashlib
+import hmac
+import json
+from datetime import datetime, timedelta
+
+from cko_helpers import MANDATE_3DS, card_source, payment_request, sdk
+
+SCHEDULE = [timedelta(minutes=m) for m in (5, 10, 15, 30, 60, 240, 720, 720)]
+
+
+def verify(req, key="cko-signing-key"):
+    expected = hmac.new(key.encode(), req["body"], hashlib.sha256).hexdigest()
+    return hmac.compare_digest(req["headers"]["Cko-Signature"], expected)
+
+
+def test_events_are_signed_and_mirror_the_payment(cko_server, receiver):
+    api = sdk(cko_server.url)
+    pay = api.payments.request_payment(payment_request(card_source(), three_ds=MANDATE_3DS))
+    cko_server.hosted("checkout", pay.id)
+    cko_server.flush()
+    received = receiver.wait_for(3)
+    assert all(verify(r) for r in received)
+    bodies = [json.loads(r["body"]) for r in received]
+    assert [b["type"] for b in bodies] == ["payment_pending", "payment_approved", "payment_captured"]
+    approved = bodies[1]
+    assert approved["id"].startswith("evt_") and approved["version"]
+    assert approved["data"]["id"] == pay.id
+    assert approved["data"]["source"]["last_4"] == "4242"
+    assert approved["data"]["response_code"] == "10000"
+    assert approved["_links"]["subject"]["href"].endswith(f"/workflows/events/subject/{pay.id}")
+    assert bodies[2]["data"]["balances"]["total_captured"] == 5000
+
+
+def test_tampered_body_fails_verification(cko_server, receiver):
+    api = sdk(cko_server.url)
+    api.payments.request_payment(payment_request(card_source()))
+    cko_server.flush()
+    req = receiver.wait_for(1)[0]
+    tampered = dict(req, body=req["body"].replace(b"5000", b"9000"))
+    assert verify(req) and not verify(tampered)
+    assert not verify(req, key="another-key")
+
+
+def test_failing_receiver_gets_exactly_the_documented_schedule_then_dead(cko_server, receiver):
+    receiver.status = 500
+    api = sdk(cko_server.url)
+    pay = api.payments.request_payment(payment_request(card_source(), payment_type="Regular", capture=False))
+    cko_server.flush()
+    cko_server.advance("P3D")
+    deliveries = cko_server.webhooks(provider="checkout")
+    assert len(deliveries) == 1
+    d = deliveries[0]
+    assert d["event_type"] == "payment_approved" and d["subject"] == pay.id
+    assert d["status"] == "dead" and d["next_attempt_at"] is None
+    times = [datetime.fromisoformat(a["at"].replace("Z", "+00:00")) for a in d["attempts"]]
+    assert len(times) == 9
+    assert [b - a for a, b in zip(times, times[1:])] == SCHEDULE
+    assert all(a["status"] == 500 for a in d["attempts"])
+    assert len(receiver.requests) == 9   # every attempt reached the receiver
+
+
+def test_receiver_recovering_midway_stops_retries(cko_server, receiver):
+    receiver.status = 503
+    api = sdk(cko_server.url)
+    api.payments.request_payment(payment_request(card_source(), payment_type="Regular", capture=False))
+    cko_server.flush()
+    cko_server.advance("PT16M")   # attempts at 0, +5m, +15m
+    receiver.status = 200
+    cko_server.advance("P1D")
+    d = cko_server.webhooks()[0]
+    assert [a["status"] for a in d["attempts"]] == [503, 503, 503, 200]
+    assert d["status"] == "delivered"
+
+
+def test_failed_status_while_retries_remain(cko_server, receiver):
+    receiver.status = 500
+    sdk(cko_server.url).payments.request_payment(payment_request(card_source(), capture=False))
+    cko_server.flush()
+    d = cko_server.webhooks()[0]
+    assert d["status"] == "failed" and d["next_attempt_at"] == "2026-01-01T00:05:00.000Z"
+
+
+def test_auto_mode_delivers_in_the_background(receiver):
+    from simulator.testing import SandboxServer
+    with SandboxServer({"webhooks": "auto", "providers": {"checkout": {
+            "webhook_url": receiver.url, "webhook_signing_key": "k"}}}) as srv:
+        sdk(srv.url).payments.request_payment(payment_request(card_source(), capture=False))
+        got = receiver.wait_for(1)
+        assert verify(got[0], "k")
+
+
+def test_no_webhook_url_no_delivery(server, api):
+    api.payments.request_payment(payment_request(card_source()))
+    assert server.webhooks() == []
