@@ -15,7 +15,7 @@ def _masked_body(raw: bytes, content_type: str | None):
     if content_type and "json" in content_type:
         try:
             return mask_json(json.loads(text))
-        except ValueError:
+        except (ValueError, RecursionError):  # absurdly deep nesting is journaled as text
             pass
     return mask_text(text)[:20000]
 
