@@ -1,0 +1,128 @@
+"""Core pieces that every provider relies on."""
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from simulator.core import cards, money
+from simulator.core.clock import Clock, iso_z, parse_duration
+from simulator.core.ids import IdFactory
+from simulator.core.journal import Journal
+from simulator.core.timers import Timers
+
+T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
+
+
+@pytest.mark.parametrize("text,expected", [("P30D", timedelta(days=30)), ("PT10M", timedelta(minutes=10)),
+                                           ("P1DT2H", timedelta(days=1, hours=2)), ("P2W", timedelta(weeks=2)),
+                                           ("PT0.5S", timedelta(seconds=0.5))])
+def test_durations(text, expected):
+    assert parse_duration(text) == expected
+
+
+@pytest.mark.parametrize("text", ["30D", "P", "PT", "P1M", "P1Y", "soon", "P1DT"])
+def test_bad_durations(text):
+    with pytest.raises(ValueError):
+        parse_duration(text)
+
+
+def test_clock_follows_freezegun_without_a_start():
+    from freezegun import freeze_time
+    clock = Clock()
+    with freeze_time("2030-05-05T10:00:00Z"):
+        clock.advance(timedelta(days=1))
+        assert clock.now() == datetime(2030, 5, 6, 10, tzinfo=timezone.utc)
+
+
+def test_tenant_offsets_are_separate():
+    clock = Clock(T0)
+    clock.advance(timedelta(days=2), "a")
+    assert clock.now("a") - clock.now("b") == timedelta(days=2)
+    clock.reset("a")
+    assert clock.now("a") == T0
+
+
+def test_advance_runs_each_timer_at_its_own_instant():
+    clock = Clock(T0)
+    timers = Timers(clock)
+    seen = []
+
+    def chain(n):
+        seen.append(clock.now("t"))
+        if n:
+            timers.at(clock.now("t") + timedelta(minutes=5 * n), "t", lambda: chain(n - 1))
+
+    timers.at(T0 + timedelta(minutes=1), "t", lambda: chain(3))
+    timers.advance(timedelta(days=1))
+    assert [s - T0 for s in seen] == [timedelta(minutes=m) for m in (1, 16, 26, 31)]
+    assert clock.now() == T0 + timedelta(days=1)
+
+
+def test_timers_of_another_tenant_do_not_run_on_a_tenant_advance():
+    clock = Clock(T0)
+    timers = Timers(clock)
+    ran = []
+    timers.at(T0 + timedelta(hours=1), "a", lambda: ran.append("a"))
+    timers.at(T0 + timedelta(hours=1), "b", lambda: ran.append("b"))
+    timers.advance(timedelta(hours=2), "a")
+    assert ran == ["a"]
+
+
+def test_ids_repeat_for_a_seed_and_differ_across_seeds():
+    a, b, c = IdFactory(7), IdFactory(7), IdFactory(8)
+    seq = lambda f: [f.prefixed("pay_"), f.uuid4(), f.digits(6)]
+    assert seq(a) == seq(b) != seq(c)
+
+
+def test_probability_draws_do_not_shift_ids():
+    a, b = IdFactory(3), IdFactory(3)
+    b.draw()
+    assert a.prefixed("x_") == b.prefixed("x_")
+
+
+@pytest.mark.parametrize("number,scheme", [("4242424242424242", "Visa"), ("5436031030606378", "Mastercard"),
+                                           ("2223000010479399", "Mastercard"), ("378282246310005", "American Express"),
+                                           ("6011111111111117", "Discover"), ("3530111333300000", "JCB")])
+def test_schemes(number, scheme):
+    assert cards.luhn_ok(number) and cards.scheme(number) == scheme
+
+
+def test_masking_keeps_six_and_four():
+    assert cards.mask("4242424242424242") == "424242******4242"
+    assert cards.mask_text('{"number": "4242424242424242"}') == '{"number": "424242******4242"}'
+    assert cards.mask_json({"n": 4242424242424242, "l": ["5436031030606378"]}) == {
+        "n": "424242******4242", "l": ["543603******6378"]}
+
+
+def test_expiry_is_end_of_month():
+    assert not cards.expired(3, 2026, datetime(2026, 3, 31, 23, 59, tzinfo=timezone.utc))
+    assert cards.expired(3, 2026, datetime(2026, 4, 1, tzinfo=timezone.utc))
+
+
+@pytest.mark.parametrize("value,currency,minor", [("10.00", "EUR", 1000), ("10", "EUR", 1000), (12.5, "EUR", 1250),
+                                                  ("1000", "JPY", 1000), ("1.234", "KWD", 1234)])
+def test_money(value, currency, minor):
+    assert money.to_minor(value, currency) == minor
+    assert money.to_minor(money.to_major(minor, currency), currency) == minor
+
+
+@pytest.mark.parametrize("value", ["10.001", "abc", "NaN", True, "1e400x"])
+def test_money_rejects(value):
+    with pytest.raises(ValueError):
+        money.to_minor(value, "EUR")
+
+
+def test_journal_is_bounded_and_masked():
+    journal = Journal(limit=3)
+    for i in range(5):
+        journal.record(provider="p", tenant="t", method="POST", path=f"/{i}", status=200, at="x", rules=[],
+                       request_body=b'{"number": "4242424242424242"}', request_type="application/json",
+                       response_body=b"card=4242424242424242", response_type="text/plain")
+    entries = journal.entries()
+    assert [e["path"] for e in entries] == ["/2", "/3", "/4"]
+    assert entries[0]["request"] == {"number": "424242******4242"}
+    assert entries[0]["response"] == "card=424242******4242"
+
+
+def test_iso_z():
+    assert iso_z(T0, 7) == "2026-01-01T00:00:00.0000000Z"
+    assert iso_z(T0) == "2026-01-01T00:00:00Z"
