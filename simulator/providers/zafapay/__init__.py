@@ -80,12 +80,6 @@ class ZafaPay(Provider):
     def merchant_id(self, tenant: str) -> str:
         return "mer_" + hashlib.sha256(tenant.encode()).hexdigest()[:24]
 
-    def startup_lines(self, base_url: str) -> list[str]:
-        lines = super().startup_lines(base_url)
-        if not self.settings.get("webhook_secret"):
-            lines.append(f"{'':<13} webhook secret (default): {DEFAULT_WEBHOOK_SECRET}")
-        return lines
-
     # -- auth ----------------------------------------------------------------------------------
     def authenticate(self, req) -> Caller:
         header = req.headers.get("Authorization", "")
