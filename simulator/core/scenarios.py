@@ -121,6 +121,13 @@ class _HttpErrorSchema(_Strict):
     status = _Int(load_default=503, validate=validate.Range(400, 599, error="must be an HTTP error status, 400-599"))
     body = fields.Raw(allow_none=True)
 
+    @validates_schema
+    def _json_body(self, data, **kwargs):
+        try:
+            json.dumps(data.get("body"))
+        except (TypeError, ValueError):
+            raise ValidationError({"body": ["must be JSON data (quote timestamps: YAML reads them as dates)"]}) from None
+
 
 class _HttpError(fields.Field):
     """``http_error: 503`` is short for ``http_error: {status: 503}``."""
@@ -254,8 +261,8 @@ class _ClockSchema(_Strict):
 class _DocumentSchema(_Strict):
     name = _Str(required=True)
     description = fields.String()
-    seed = _Int(allow_none=True)
-    clock = fields.Nested(_ClockSchema, allow_none=True)
+    seed = _Int()
+    clock = fields.Nested(_ClockSchema)
     rules = fields.List(fields.Nested(_RuleSchema), required=True)
 
     @validates_schema
