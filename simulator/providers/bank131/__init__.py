@@ -1,0 +1,167 @@
+"""Bank 131 acquiring API: the Provider object (auth by RSA request signature, error envelope,
+webhook signing with the sandbox's own RSA key, retry schedule)."""
+from __future__ import annotations
+
+import base64
+import binascii
+import threading
+from datetime import timedelta
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from flask import Response
+from marshmallow import Schema, ValidationError, fields, validates
+
+from ...core.clock import parse_duration
+from ..base import Caller, Provider
+from .routes import bp
+
+
+def load_public_key(pem: str):
+    key = serialization.load_pem_public_key(pem.encode() if isinstance(pem, str) else pem)
+    if not isinstance(key, rsa.RSAPublicKey):
+        raise ValueError("not an RSA public key")
+    return key
+
+
+class ProjectConfig(Schema):
+    public_key = fields.String(allow_none=True)
+    webhook_url = fields.String(allow_none=True)
+    auto_confirm = fields.Boolean()
+
+    @validates("public_key")
+    def _pem(self, value, **kw):
+        if value:
+            try:
+                load_public_key(value)
+            except (ValueError, TypeError) as exc:
+                raise ValidationError(f"not an RSA public key in PEM: {exc}") from None
+
+
+class Bank131Config(Schema):
+    projects = fields.Dict(keys=fields.String(), values=fields.Nested(ProjectConfig))
+    webhook_url = fields.String(allow_none=True)     # for projects not listed under `projects`
+    auto_confirm = fields.Boolean()
+    confirm_timeout = fields.String()                # ISO-8601 duration, default PT1H
+
+    @validates("confirm_timeout")
+    def _duration(self, value, **kw):
+        try:
+            parse_duration(value)
+        except ValueError as exc:
+            raise ValidationError(str(exc)) from None
+
+
+# Core error kinds -> Bank 131 error codes (its envelope has no other discriminator).
+_CORE_CODES = {
+    "not_found": "invalid_request", "method_not_allowed": "invalid_request", "malformed": "invalid_request",
+    "too_large": "invalid_request", "unsupported_media_type": "invalid_request",
+    "unauthorized": "authentication_error", "internal": "internal_error", "unavailable": "internal_error",
+}
+_CORE_DESCRIPTIONS = {
+    "not_found": "unknown method", "method_not_allowed": "every method is called with POST",
+    "too_large": "request body too large", "internal": "internal error", "unavailable": "service unavailable",
+}
+
+
+class Bank131(Provider):
+    name = "bank131"
+    title = "Bank 131"
+    mount = "/bank131"
+    blueprint = bp
+    config_schema = Bank131Config
+    secret_config_keys = ()
+    # The bank re-sends "at growing intervals until it gets a 200"; the schedule is not published.
+    # Ours doubles from one minute to a day and then stays daily, 18 retries (~8 days) in all, so
+    # the outbox ends somewhere.
+    webhook_schedule = ([timedelta(minutes=m) for m in (1, 2, 4, 8, 16, 32)]
+                        + [timedelta(hours=h) for h in (1, 2, 4, 8, 16)] + [timedelta(days=1)] * 7)
+    default_confirm_timeout = timedelta(hours=1)
+
+    def __init__(self, sandbox) -> None:
+        super().__init__(sandbox)
+        self._keys: dict = {}
+        self._bank_key = None
+        self._key_lock = threading.Lock()
+
+    def configure(self, settings: dict) -> None:
+        super().configure(settings)
+        self._keys = {name: load_public_key(p["public_key"])
+                      for name, p in (self.settings.get("projects") or {}).items()
+                      if p and p.get("public_key")}
+
+    def project(self, name: str) -> dict:
+        return (self.settings.get("projects") or {}).get(name) or {}
+
+    def webhook_url(self, project: str) -> str | None:
+        return self.project(project).get("webhook_url") or self.settings.get("webhook_url")
+
+    def auto_confirm(self, project: str) -> bool:
+        return bool(self.project(project).get("auto_confirm", self.settings.get("auto_confirm", False)))
+
+    def confirm_timeout(self) -> timedelta:
+        value = self.settings.get("confirm_timeout")
+        return parse_duration(value) if value else self.default_confirm_timeout
+
+    # -- auth --------------------------------------------------------------------------------
+    def authenticate(self, req) -> Caller:
+        project = (req.headers.get("X-PARTNER-PROJECT") or "").strip()
+        if not project:
+            self.fail("identification_error", 401, "X-PARTNER-PROJECT header is required")
+        sign = (req.headers.get("X-PARTNER-SIGN") or "").strip()
+        if not sign:
+            self.fail("authentication_error", 401, "X-PARTNER-SIGN header is required")
+        key = self._keys.get(project)
+        if key is None:
+            # no public key registered for this project: nothing to verify against
+            return Caller(tenant=project, verified=False)
+        try:
+            signature = base64.b64decode(sign, validate=True)
+            key.verify(signature, req.get_data(cache=True), padding.PKCS1v15(), hashes.SHA256())
+        except (binascii.Error, ValueError, InvalidSignature):
+            self.fail("authentication_error", 401, "check the X-PARTNER-SIGN signature")
+        return Caller(tenant=project, verified=True)
+
+    # -- errors ------------------------------------------------------------------------------
+    def error(self, kind, status, detail=None) -> Response:
+        code = _CORE_CODES.get(kind, kind)
+        description = detail if isinstance(detail, str) and detail else _CORE_DESCRIPTIONS.get(kind, code)
+        return self.render_json({"status": "error", "error": {"code": code, "description": description}}, status)
+
+    # -- webhook signing ---------------------------------------------------------------------
+    def bank_key(self):
+        # One RSA key per Sandbox instance, made on first use: a fresh server has a fresh key, and
+        # merchants fetch the public half from /_sandbox/keys/bank131. RSA PKCS#1 v1.5 signatures
+        # are deterministic for a given key, so equal bodies get equal signatures within a run.
+        with self._key_lock:
+            if self._bank_key is None:
+                self._bank_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+            return self._bank_key
+
+    def sign(self, body: bytes) -> str:
+        return base64.b64encode(self.bank_key().sign(body, padding.PKCS1v15(), hashes.SHA256())).decode()
+
+    def webhook_signer(self, tenant):
+        def signer(body: bytes, delivery: dict, now) -> dict:
+            return {"X-PARTNER-SIGN": self.sign(body)}
+        return signer
+
+    def public_key_pem(self) -> str:
+        return self.bank_key().public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+
+    # -- scenario and hosted hooks -----------------------------------------------------------
+    def decline_code_valid(self, code: str) -> bool:
+        from .testcards import DECLINE_CODES
+        return str(code) in DECLINE_CODES
+
+    def hosted_action(self, object_id, action):
+        from .routes import hosted_action
+        return hosted_action(self, object_id, action)
+
+    def startup_lines(self, base_url: str) -> list[str]:
+        return [f"{self.title:<13} {base_url}{self.mount}/  (widget: {base_url}{self.mount}/widget/<public_token>)"]
+
+
+PROVIDER = Bank131
