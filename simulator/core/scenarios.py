@@ -417,6 +417,16 @@ def _request_body(request):
     return None
 
 
+def _json_without_tabs(text) -> str | None:
+    try:
+        if isinstance(text, bytes):
+            text = text.decode("utf-8")
+        json.loads(text)
+    except ValueError:  # includes UnicodeDecodeError
+        return None
+    return text.replace("\t", " ") if "\t" in text else None
+
+
 class _Counter:
     __slots__ = ("matches", "hits")
 
@@ -436,7 +446,14 @@ class ScenarioEngine:
     @staticmethod
     def parse(text: str | bytes, source: str) -> ScenarioDocument:
         """Parse and validate one document (YAML or JSON); raise DocumentError naming the line."""
-        data, lines = load(text, source)
+        try:
+            data, lines = load(text, source)
+        except DocumentError:
+            # JSON is YAML except for tab indentation; in valid JSON a raw tab is only whitespace
+            relaxed = _json_without_tabs(text)
+            if relaxed is None:
+                raise
+            data, lines = load(relaxed, source)
         return ScenarioEngine.validate(data, source, lines)
 
     @staticmethod

@@ -51,7 +51,8 @@ def test_put_lists_and_delete_unloads(server):
 
 def test_json_body_is_accepted_and_same_name_replaces(server):
     doc = {"name": "one", "rules": [marker_rule("r1")]}
-    assert server.admin("PUT", "/scenarios", data=json.dumps(doc),
+    # JSON, even tab-indented (which YAML alone would refuse)
+    assert server.admin("PUT", "/scenarios", data=json.dumps(doc, indent="\t"),
                         headers={"Content-Type": "application/json"}).status_code == 200
     assert put(server, {"name": "one", "rules": [marker_rule("r2")]}).status_code == 200
     assert put(server, {"name": "two", "rules": [marker_rule("r3", path="/checkout/other")]}).status_code == 200
@@ -228,3 +229,13 @@ def test_rules_loaded_at_start_up(tmp_path):
     with SandboxServer(dict(MANUAL), scenario_files=[str(path)]) as srv:
         assert probe(srv) == "boot-rule"
         assert srv.admin("GET", "/scenarios").json()["scenarios"][0]["source"] == str(path)
+
+
+def test_concurrent_requests_never_fire_a_rule_more_than_times(server):
+    from concurrent.futures import ThreadPoolExecutor
+    assert put(server, {"name": "c", "rules": [marker_rule("five", times=5)]}).status_code == 200
+    with ThreadPoolExecutor(max_workers=10) as pool:
+        results = list(pool.map(lambda _: probe(server), range(30)))
+    assert results.count("five") == 5 and results.count(404) == 25
+    rule = server.admin("GET", "/scenarios").json()["scenarios"][0]["rules"][0]
+    assert (rule["hits"], rule["matches"]) == (5, 30)
