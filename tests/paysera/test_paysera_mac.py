@@ -58,7 +58,7 @@ def test_body_hash_vectors_cover_raw_bytes():
 
 
 def test_signed_request_is_accepted_and_nonce_may_hold_commas_spaces_and_equals(server, client):
-    resp = client.request("GET", "/checkout/rest/v1/payment-requests", sign={"nonce": "a, b=c , d=e,, f x=\"" [:-1] + "yz"})
+    resp = client.request("GET", "/checkout/rest/v1/payment-requests", sign={"nonce": "a, b=c , d=e,, f x=yz"})
     assert resp.status_code == 200, resp.text
     assert resp.json()["items"] == []
     # bare commas, extra spaces and any parameter order are tolerated as well

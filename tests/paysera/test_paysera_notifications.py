@@ -88,3 +88,15 @@ def test_read_stops_only_that_notification(server, client, receiver):
     client.read(first)
     server.advance("PT1M")
     assert notification_ids(receiver)[2:] == [second]
+
+
+def test_callback_delivered_in_the_background_in_auto_mode(receiver):
+    from simulator.testing import SandboxServer
+    from paysera_helpers import PayseraClient
+    with SandboxServer({"webhooks": "auto"}) as srv:
+        client = PayseraClient(srv.url)
+        hosted_token(srv, client, receiver)
+        receiver.wait_for(1)
+        nid = notification_ids(receiver)[0]
+        assert client.notification(nid).json()["event"] == "payment_request.captured"
+        assert client.read(nid).json()["status"] == "read"

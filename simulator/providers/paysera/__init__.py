@@ -106,7 +106,7 @@ class Paysera(Provider):
     def startup_lines(self, base_url: str) -> list[str]:
         lines = [f"{self.title:<13} {base_url}{self.mount}/"]
         for mac_id, key in self.credentials().items():
-            lines.append(f"{'':<13}   MAC id {mac_id}  key {key}  (hmac-sha-256)")
+            lines.append(f"{'':<13} MAC id {mac_id}  key {key}  (hmac-sha-256)")
         return lines
 
     # -- MAC access authentication -----------------------------------------------------------
