@@ -18,26 +18,25 @@ TRANSITIONS: dict[str, dict[str, str]] = {
     "processing": {
         "require_approval": "buyer_approval_pending",
         "authorize": "authorization_succeeded",
-        "capture": "capture_succeeded",
-        "capture_async": "capture_pending",
+        "authorize_and_capture": "capture_succeeded",
+        "authorize_and_capture_async": "capture_pending",
         "decline": "authorization_declined",
         "fail": "authorization_failed",
     },
     "buyer_approval_pending": {
         "authorize": "authorization_succeeded",
-        "capture": "capture_succeeded",
-        "capture_async": "capture_pending",
+        "authorize_and_capture": "capture_succeeded",
+        "authorize_and_capture_async": "capture_pending",
         "decline": "authorization_declined",
         "fail": "authorization_failed",
     },
+    # merchant actions: capture and void only ever start from an authorised transaction
     "authorization_succeeded": {
         "capture": "capture_succeeded",
-        "capture_async": "capture_pending",
         "void": "authorization_voided",
-        "void_async": "authorization_void_pending",
     },
-    "capture_pending": {"capture": "capture_succeeded"},
-    "authorization_void_pending": {"void": "authorization_voided"},
+    "capture_pending": {"capture_settled": "capture_succeeded"},
+    "authorization_void_pending": {"void_settled": "authorization_voided"},
     "capture_succeeded": {},
     "authorization_voided": {},
     "authorization_declined": {},
@@ -400,13 +399,13 @@ class Machine:
         capture_code = testcards.CAPTURE_CODES.get(tx["amount"])
         if tx["intent"] == "capture" and capture_code is None:
             if tx["_async_capture"]:
-                transition(tx, "capture_async")
+                transition(tx, "authorize_and_capture_async")
                 tx["intent_outcome"] = "pending"
                 self.sb.timers.at(self.now(tenant) + ASYNC_CAPTURE_DELAY, tenant,
                                   lambda t=tenant, i=tx["id"]: self.settle_async_capture(t, i),
                                   key=f"gr4vy:capture:{tx['id']}")
             else:
-                transition(tx, "capture")
+                transition(tx, "authorize_and_capture")
                 tx["captured_amount"] = tx["amount"]
                 tx["captured_at"] = now
                 tx["intent_outcome"] = "succeeded"
@@ -442,7 +441,7 @@ class Machine:
             tx = self.sb.store.get(PROVIDER, "transaction", tx_id, tenant=tenant)
             if tx is None or tx["status"] != "capture_pending":
                 return
-            transition(tx, "capture")
+            transition(tx, "capture_settled")
             now = iso(self.now(tenant))
             tx.update(captured_amount=tx["amount"], captured_at=now, updated_at=now, intent_outcome="succeeded")
             self.sb.store.put(PROVIDER, "transaction", tx_id, tx, tenant)
@@ -470,7 +469,7 @@ class Machine:
     def capture(self, tenant: str, tx: dict, data: dict) -> dict:
         """Returns the TransactionCapture wrapper; ``transaction`` inside is the updated object."""
         with self.sb.store.lock:
-            if "capture" not in TRANSITIONS[tx["status"]] or tx["status"] in ("capture_pending",):
+            if "capture" not in TRANSITIONS[tx["status"]]:
                 raise InvalidState(f"Transaction in status {tx['status']} cannot be captured")
             amount = data.get("amount") or tx["authorized_amount"]
             if amount > tx["authorized_amount"]:
@@ -498,7 +497,7 @@ class Machine:
 
     def void(self, tenant: str, tx: dict) -> dict:
         with self.sb.store.lock:
-            if "void" not in TRANSITIONS[tx["status"]] or tx["status"] != "authorization_succeeded":
+            if "void" not in TRANSITIONS[tx["status"]]:
                 raise InvalidState(f"Transaction in status {tx['status']} cannot be voided")
             if tx["authorized_amount"] == 0:
                 raise InvalidState("A zero-amount authorization cannot be voided")
