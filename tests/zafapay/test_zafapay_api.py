@@ -117,7 +117,8 @@ GARBAGE = [b"", b"{", b"[]", b"null", b"42", b'"text"', b"\xff\xfe", b'{"amount"
            b'{"amount": 10, "currency": "usd", "token": "tok_x", "save_card": true, "customer_id": "\\u0000"}',
            b'{"amount": 10, "currency": "usd", "return_url": "javascript:alert(1)"}',
            b'{"reason": 12}', b'{"amount": "all"}', b'{"card": {"number": 4242424242424242}}',
-           b'{"card": {"number": "4242424242424242", "exp_month": 13, "exp_year": 2030}}']
+           b'{"card": {"number": "4242424242424242", "exp_month": 13, "exp_year": 2030}}',
+           b"[" * 100000, b'{"metadata": ' + b'{"a": ' * 5000 + b"1" + b"}" * 5001]
 
 
 def test_no_500_for_any_bad_input(zp, api):

@@ -1,0 +1,42 @@
+"""docs/readme/zafapay.md documents what is simulated, the magic values and every assumption."""
+from __future__ import annotations
+
+import os
+import re
+
+from simulator.providers.zafapay import ZafaPay, testcards
+from simulator.providers.zafapay.machine import CARD_TRANSITIONS, PAYMENT_TRANSITIONS
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+README = open(os.path.join(ROOT, "docs", "readme", "zafapay.md"), encoding="utf-8").read()
+
+
+def test_readme_lists_endpoints_cards_codes_and_config():
+    for path in ["POST /v1/payments", "GET /v1/payments/{id}", "/capture", "/void", "/refund", "POST /v1/tokens",
+                 "GET /v1/customers/{customer_id}/payment-methods", "/block", "/unblock", "/detach",
+                 "/_sandbox/hosted/zafapay/", "/checkout/{req_id}"]:
+        assert path in README, path
+    for number in testcards.CARDS:
+        assert number in README, number
+    for code in testcards.DECLINE_CODES:
+        assert code in README, code
+    for flow in testcards.FLOWS:
+        assert flow in README, flow
+    for key in ZafaPay.config_schema().fields:
+        assert f"`{key}`" in README, key
+    statuses = {s for pair in PAYMENT_TRANSITIONS for s in (pair[0], PAYMENT_TRANSITIONS[pair])} - {"new"}
+    for status in statuses | {s for pair in CARD_TRANSITIONS for s in (pair[0], CARD_TRANSITIONS[pair])}:
+        assert f"`{status}" in README or f"{status}`" in README or f" {status}" in README, status
+    for event in ["payment.succeeded", "payment.failed", "payment.canceled", "payment.refunded", "payment.chargeback"]:
+        assert event in README
+
+
+def test_readme_names_every_assumed_choice_from_the_fact_sheet():
+    assert "[ASSUMED]" in README
+    assumed = README[README.index("[ASSUMED]"):]
+    for choice in ["Idempotency-Key", "payment_method_blocked", "payment_method_detached", "/detach",
+                   "HTTP 201", "1 min / 5 min / 30 min / 2 h / 6 h", "hex", "whsec_", "not_found",
+                   "is_default", "two decimals", "24 base62", "4242424242424242", "Chargebacks",
+                   "card_declined", "Pre-charge check order"]:
+        assert choice in assumed, choice
+    assert re.search(r"Not simulated:", README)
