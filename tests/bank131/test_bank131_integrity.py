@@ -1,0 +1,79 @@
+"""No full card number kept or logged; concurrent confirms; deterministic ids for a seed."""
+import json
+import threading
+
+import requests
+
+from bank131_client import Bank, bank, first_payment, token_charge  # noqa: F401
+from simulator.testing import SandboxServer, WebhookReceiver
+
+PAN = "4242424242424242"
+
+
+def test_pan_never_kept_or_logged(bank):
+    bank.pay_and_confirm(first_payment())
+    sid = bank.client.session("create", {"amount_details": {"amount": 100, "currency": "rub"}}).json()["session"]["id"]
+    public_token = bank.client.post("/api/v1/token", {"acquiring_widget": {"session_id": sid}}).json()["public_token"]
+    requests.post(f"{bank.server.url}/bank131/widget/{public_token}", timeout=10, data={
+        "number": PAN, "expiration_month": "12", "expiration_year": "30", "security_code": "123"})
+    bank.client.session("create", {"payment_details": {"type": "card", "card": {"type": "bank_card", "bank_card": {
+        "number": PAN, "expiration_month": "12", "expiration_year": "30", "security_code": "123"}}}})
+    bank.server.flush()
+    store = bank.server.sandbox.store
+    stored = json.dumps([store.list("bank131", kind, "my-project")
+                         for kind in ("session", "payment", "recurrent_token", "public_token")])
+    assert PAN not in stored and "4242" in stored
+    journal = json.dumps(bank.server.journal(provider="bank131"))
+    assert PAN not in journal and "424242******4242" in journal
+    assert all(PAN.encode() not in r["body"] for r in bank.receiver.requests)
+
+
+def test_concurrent_confirms_one_wins(bank):
+    sid = bank.client.init_payment(first_payment()).json()["session"]["id"]
+    results = []
+
+    def confirm():
+        results.append(bank.client.confirm(sid))
+    threads = [threading.Thread(target=confirm) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(r.status_code for r in results) == [200] + [400] * 7
+    finished = [h for h in bank.webhooks() if h["type"] == "payment_finished"]
+    assert len(finished) == 1
+    tokens = bank.server.sandbox.store.list("bank131", "recurrent_token", "my-project")
+    assert len(tokens) == 1
+
+
+def test_concurrent_charges_with_one_idempotency_key_make_one_session(bank):
+    bank.pay_and_confirm(first_payment())
+    token = bank.last_webhook("payment_finished")["session"]["acquiring_payments"][0]["recurrent"]["token"]
+    before = len(bank.server.sandbox.store.list("bank131", "session", "my-project"))
+    results = []
+
+    def charge():
+        results.append(bank.client.init_payment(token_charge(token), headers={"X-PARTNER-IDEMPOTENCY-KEY": "k"}))
+    threads = [threading.Thread(target=charge) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(r.status_code for r in results) == [200] + [400] * 7
+    assert len(bank.server.sandbox.store.list("bank131", "session", "my-project")) == before + 1
+
+
+def test_same_seed_same_ids_and_bodies():
+    bodies = []
+    for _ in range(2):
+        rcv = WebhookReceiver().start()
+        srv = SandboxServer({"seed": 5, "clock": {"start": "2026-01-01T00:00:00Z"}, "webhooks": "manual"}).start()
+        try:
+            bank = Bank(srv, rcv)
+            bank.pay_and_confirm(first_payment())
+            srv.flush()
+            bodies.append([r["body"] for r in rcv.requests])
+        finally:
+            srv.stop()
+            rcv.stop()
+    assert bodies[0] == bodies[1] and len(bodies[0]) == 2
