@@ -77,3 +77,9 @@ def test_same_seed_same_ids_and_bodies():
             srv.stop()
             rcv.stop()
     assert bodies[0] == bodies[1] and len(bodies[0]) == 2
+
+
+def test_startup_lines_name_the_widget_and_key(server):
+    lines = server.sandbox.providers["bank131"].startup_lines("http://127.0.0.1:8080")
+    assert lines[0].split() == ["Bank", "131", "http://127.0.0.1:8080/bank131/"]
+    assert "http://127.0.0.1:8080/_sandbox/keys/bank131" in lines[1]

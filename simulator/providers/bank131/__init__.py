@@ -161,7 +161,9 @@ class Bank131(Provider):
         return hosted_action(self, object_id, action)
 
     def startup_lines(self, base_url: str) -> list[str]:
-        return [f"{self.title:<13} {base_url}{self.mount}/  (widget: {base_url}{self.mount}/widget/<public_token>)"]
+        return [f"{self.title:<13} {base_url}{self.mount}/",
+                f"{'':<13} widget {base_url}{self.mount}/widget/<public_token>  "
+                f"webhook key {base_url}/_sandbox/keys/{self.name}"]
 
 
 PROVIDER = Bank131
