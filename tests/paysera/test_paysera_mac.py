@@ -183,3 +183,13 @@ def test_freshness_checks_can_be_switched_off():
                         "providers": {"paysera": {"ts_window_seconds": 0, "nonce_replay_check": False}}}) as srv:
         c = PayseraClient(srv.url)
         assert c.request("GET", "/checkout/rest/v1/payment-requests", sign={"ts": 1}).status_code == 200
+
+
+@pytest.mark.parametrize("section", [{"credentials": ["id", "key"]}, {"credentials": {"id": 5}},
+                                     {"ts_window_seconds": -1}, {"callback_notification_id": "header"},
+                                     {"unknown_key": 1}])
+def test_bad_paysera_config_is_refused(section):
+    from simulator.config import Config
+    from simulator.core.documents import DocumentError
+    with pytest.raises(DocumentError):
+        Config.from_document({"providers": {"paysera": section}})

@@ -62,7 +62,7 @@ class Machine:
                 if pr.get("_paid") is not None:
                     out["price_paid"] = {"amount": render_amount(pr["_paid"], pr["_currency"], pr["_form"]),
                                          "currency": pr["_currency"]}
-            elif pr.get(key) is not None and key not in ("authorized_at",):
+            elif pr.get(key) is not None:
                 out[key] = pr[key]
         return out
 
