@@ -1,12 +1,13 @@
 """Auth, tenants, validation, error envelope, capture/void/refund, tokens and idempotency."""
 from __future__ import annotations
 
+import json
 import threading
 
 import pytest
 import requests
 
-from simulator.testing import SandboxServer
+from simulator.testing import SandboxServer, WebhookReceiver
 from zafapay_helpers import (KEY, OTHER_KEY, ZafaPay, api, config, initial_payment_saved,  # noqa: F401
                              webhooks_of, zp)
 
@@ -318,3 +319,22 @@ def test_concurrent_refunds_never_over_refund(zp, api):
     assert sum(r.status_code == 200 for r in results) == 10
     got = api.get(f"/v1/payments/{tx}").json()
     assert got["status"] == "refunded" and got["amount_refunded"] == "10.00" and len(got["refunds"]) == 10
+
+
+def test_same_seed_same_requests_same_bytes():
+    def run():
+        rcv = WebhookReceiver().start()
+        try:
+            with SandboxServer(config(rcv.url)) as srv:
+                api = ZafaPay(srv.url)
+                out = [api.pay(customer_id="det", save_card=True).text]
+                out.append(srv.hosted("zafapay", json.loads(out[0])["id"]).text)
+                pmi = json.loads(out[1])["payment_method_id"]
+                out.append(api.pay(customer_id="det", payment_method_id=pmi, amount=3.51).text)
+                out.append(api.pay(customer_id="det", payment_method_id=pmi).text)
+                out.append(api.get("/v1/customers/det/payment-methods").text)
+                srv.flush()
+                return [o.replace(srv.url, "<sandbox>") for o in out], [r["body"] for r in rcv.requests]
+        finally:
+            rcv.stop()
+    assert run() == run()

@@ -28,7 +28,7 @@ class ZafaPayConfig(Schema):
     api_keys = fields.List(fields.String())
     publishable_keys = fields.Dict(keys=fields.String(), values=fields.String())   # pk_... -> api key
     webhook_url = fields.String(allow_none=True)
-    webhook_secret = fields.String(allow_none=True, validate=validate.Regexp(r"^whsec_\S+$"))
+    webhook_secret = fields.String(allow_none=True, validate=validate.Regexp(r"^whsec_\S+$", error="must start with whsec_"))
     signature_header = fields.String(validate=validate.OneOf(["sandbox", "production", "both"]))
     webhook_error_format = fields.String(validate=validate.OneOf(["object", "string"]))
     webhook_schedule = fields.List(fields.String())
@@ -79,6 +79,12 @@ class ZafaPay(Provider):
 
     def merchant_id(self, tenant: str) -> str:
         return "mer_" + hashlib.sha256(tenant.encode()).hexdigest()[:24]
+
+    def startup_lines(self, base_url: str) -> list[str]:
+        lines = super().startup_lines(base_url)
+        if not self.settings.get("webhook_secret"):
+            lines.append(f"{'':<13} webhook secret (default): {DEFAULT_WEBHOOK_SECRET}")
+        return lines
 
     # -- auth ----------------------------------------------------------------------------------
     def authenticate(self, req) -> Caller:

@@ -160,9 +160,9 @@ def create_payment(p, tenant: str, data: dict, *, authorize_now=True):
     major = Decimal(to_major(amount, currency))
     low, high = p.amount_limits()
     if major < low:
-        p.reject("amount_below_minimum", 400, f"The amount must be at least {low}.", param="amount")
+        p.reject("amount_below_minimum", 400, f"The amount must be at least {low:.2f}.", param="amount")
     if major > high:
-        p.reject("amount_above_maximum", 400, f"The amount must be at most {high}.", param="amount")
+        p.reject("amount_above_maximum", 400, f"The amount must be at most {high:.2f}.", param="amount")
     method = data.get("payment_method", "card")
     method = method.get("type") if isinstance(method, dict) else method
     if method != "card":
