@@ -18,7 +18,7 @@ import json
 import re
 import threading
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime
 from urllib.parse import parse_qsl
 
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
@@ -187,6 +187,8 @@ def _check_condition(key, value) -> None:
         return
     if isinstance(value, list):
         raise ValidationError(["a list is not a value: use {in: [...]}"])
+    if isinstance(value, (date, datetime)):
+        raise ValidationError(["quote timestamps: YAML reads an unquoted one as a date, the body has a string"])
     if not isinstance(value, dict) or not value:
         raise ValidationError([f"must be a value or a mapping of {', '.join(OPERATORS)}"])
     for op, operand in value.items():

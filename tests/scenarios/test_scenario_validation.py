@@ -1,7 +1,6 @@
 """Invalid scenario documents are rejected whole, with the source, the line and the reason."""
 import subprocess
 import sys
-import textwrap
 
 import pytest
 
@@ -56,6 +55,8 @@ MISTAKES = [
      "    effect: {latency_ms: 1}\n", 6, "invalid regular expression"),
     ("list instead of in", "name: x\nrules:\n  - name: a\n    provider: checkout\n    match:\n      currency: [EUR, GBP]\n"
      "    effect: {latency_ms: 1}\n", 6, "use {in:"),
+    ("unquoted timestamp in match", "name: x\nrules:\n  - name: a\n    provider: checkout\n    match:\n"
+     "      capture_on: 2026-02-01T00:00:00Z\n    effect: {latency_ms: 1}\n", 6, "quote timestamps"),
     ("unknown HTTP method", "name: x\nrules:\n  - name: a\n    provider: checkout\n    method: FETCH\n"
      "    effect: {latency_ms: 1}\n", 5, "unknown HTTP method"),
     ("relative path", "name: x\nrules:\n  - name: a\n    provider: checkout\n    path: payments\n"
