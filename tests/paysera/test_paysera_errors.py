@@ -140,3 +140,26 @@ def test_error_bodies_are_json(server, client):
     resp = client.get("PRAnothing")
     assert resp.headers["Content-Type"].startswith("application/json")
     assert json.loads(resp.text) == {"error": "not_found", "error_description": "Resource was not found"}
+
+
+@pytest.mark.parametrize("action", [
+    {"card": {"number": 4111111111111111, "holder_name": 5}}, {"card": {"number": None}},
+    {"card": {"exp_month": "ab"}}, {"card": {"exp_year": None}}, {"card": {"cvv": [1]}},
+    {"card": {"exp_month": 13}}, {"recurring_consent": "yes"}, {"outcome": "decline", "card": {"number": "x"}},
+])
+def test_ci_hosted_action_never_500(server, client, action):
+    pr = client.create(**first_payment(CB)).json()
+    resp = server.hosted("paysera", pr["id"], **{"outcome": "approve", **action})
+    assert resp.status_code in (200, 400), resp.text
+    assert "error" in resp.json() or resp.json()["result"] in ("paid", "declined")
+
+
+def test_hosted_form_garbage_never_500(server, client):
+    pr = client.create(**first_payment(CB)).json()
+    for data in ({}, {"action": "pay"}, {"action": "pay", "exp_month": "0", "card_number": "x" * 5000},
+                 {"action": "what"}, {"card_number": "4111111111111111", "exp_year": "99999"}):
+        resp = requests.post(pr["authorization_url"], data=data, allow_redirects=False)
+        assert resp.status_code == 200, resp.text
+    resp = requests.post(pr["authorization_url"], data=b"\xff\xfe", headers={"Content-Type": "text/plain"})
+    assert resp.status_code == 200
+    assert client.get(pr["id"]).json()["status"] == "new"

@@ -228,7 +228,7 @@ class Machine:
             self._move(pr, "authorize", now)
             self._move(pr, "capture", now)
             pr["_paid"] = pr["_amount"]
-            holder = (card.get("holder_name") or card.get("name") or "John Doe").strip() or "John Doe"
+            holder = str(card.get("holder_name") or card.get("name") or "John Doe").strip() or "John Doe"
             name, _, surname = holder.partition(" ")
             payer = dict(pr.get("payer") or {})
             payer.setdefault("name", name)
