@@ -241,3 +241,12 @@ def test_public_info_needs_no_credentials(server, client, receiver):
     info = requests.get(f"{server.url}/paysera/checkout/rest/v1/payment-requests/{pr['id']}/public-info").json()
     assert info == {"status": "new", "price": {"amount": "10.00", "currency": "EUR"},
                     "description": "Monthly subscription - January", "payer_email_present": True}
+
+
+def test_hosted_form_post_is_journaled_without_the_card_number(server, client, receiver):
+    pr = client.create(**first_payment(receiver.url + "/cb")).json()
+    assert pay_on_page(pr["authorization_url"], number="4000000000009995").status_code == 200
+    entry = [e for e in server.journal(provider="paysera") if e["method"] == "POST"][-1]
+    assert "card_number=400000******9995" in entry["request"]
+    assert "4000000000009995" not in str(server.journal())
+    assert "4000000000009995" not in str(server.sandbox.store.list("paysera", "payment_request", "sandbox-mac-id"))

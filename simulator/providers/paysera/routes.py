@@ -180,6 +180,7 @@ def pay_submit(pr_id):
                                text="This payment link is not valid."), 404
     if pr["status"] != "new":
         return _page(p, pr, status=409)
+    request.get_data(cache=True)   # keep the raw form for the journal (masked there); form parsing reuses it
     form = request.form
     outcome = "cancel" if form.get("action") == "cancel" else "approve"
     card = {"number": form.get("card_number", ""), "exp_month": form.get("exp_month", ""),
