@@ -165,3 +165,12 @@ def test_two_keys_are_two_tenants(server):
     tx = client(server, one).transactions.create(amount=100, currency="USD", payment_method=CARD)
     with pytest.raises(errors.Error404):
         client(server, two).transactions.get(transaction_id=tx.id)
+
+
+def test_sdk_without_credentials_gets_the_401(server, monkeypatch):
+    from gr4vy import Gr4vy
+    monkeypatch.delenv("GR4VY_BEARER_AUTH", raising=False)
+    anonymous = Gr4vy(server_url=f"{server.url}/gr4vy", timeout_ms=10000)
+    with pytest.raises(errors.Error401) as exc:
+        anonymous.transactions.list()
+    assert exc.value.data.code == "unauthorized"
