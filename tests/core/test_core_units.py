@@ -26,11 +26,19 @@ def test_bad_durations(text):
 
 
 def test_clock_follows_freezegun_without_a_start():
-    from freezegun import freeze_time
-    clock = Clock()
-    with freeze_time("2030-05-05T10:00:00Z"):
-        clock.advance(timedelta(days=1))
-        assert clock.now() == datetime(2030, 5, 6, 10, tzinfo=timezone.utc)
+    # in a subprocess: modules first imported under freeze_time (pydantic models of an SDK, say)
+    # would keep freezegun's FakeDatetime as their datetime type for the rest of the session
+    import subprocess
+    import sys
+    code = ("from datetime import timedelta\n"
+            "from freezegun import freeze_time\n"
+            "from simulator.core.clock import Clock\n"
+            "clock = Clock()\n"
+            "with freeze_time('2030-05-05T10:00:00Z'):\n"
+            "    clock.advance(timedelta(days=1))\n"
+            "    print(clock.now().isoformat())\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    assert out.stdout.strip() == "2030-05-06T10:00:00+00:00"
 
 
 def test_tenant_offsets_are_separate():
