@@ -119,6 +119,13 @@ def test_cit_without_cvv_on_the_cvv_required_card_is_declined(sdk):
                                   payment_method={"method": "id", "id": approved.payment_method.id},
                                   payment_source="recurring", merchant_initiated=True, is_subsequent_payment=True)
     assert mit.status == "authorization_succeeded"
+    # a customer-present charge on the stored card needs the CVV again
+    stored = {"method": "id", "id": approved.payment_method.id}
+    cit = sdk.transactions.create(amount=1000, currency="USD", payment_method=stored, merchant_initiated=False)
+    assert (cit.status, cit.raw_response_code) == ("authorization_declined", "cvv_required")
+    with_cvv = sdk.transactions.create(amount=1000, currency="USD", payment_method={**stored, "security_code": "123"},
+                                       merchant_initiated=False)
+    assert with_cvv.status == "authorization_succeeded"
 
 
 def test_store_true_links_the_method_to_the_buyer(sdk):

@@ -360,12 +360,7 @@ class Machine:
             code, raw_code, raw_text = testcards.MIT_NOT_LINKED
             return self._finish_failed(tx, code, raw=(raw_code, raw_text))
         if (not tx["merchant_initiated"] and not security_code
-                and stored is None and data["payment_method"].get("number") == testcards.CVV_REQUIRED_CARD):
-            code, raw_code, raw_text = testcards.CIT_WITHOUT_CVV
-            return self._finish_failed(tx, code, raw=(raw_code, raw_text))
-        if (not tx["merchant_initiated"] and not security_code and stored is not None
-                and stored["_card"]["bin"] == testcards.CVV_REQUIRED_CARD[:6]
-                and stored["_card"]["last4"] == testcards.CVV_REQUIRED_CARD[-4:]):
+                and card["fingerprint"] == self.card_summary(testcards.CVV_REQUIRED_CARD, "01/99", tenant)["fingerprint"]):
             code, raw_code, raw_text = testcards.CIT_WITHOUT_CVV
             return self._finish_failed(tx, code, raw=(raw_code, raw_text))
         code = testcards.AUTHORIZATION_CODES.get(tx["amount"])
