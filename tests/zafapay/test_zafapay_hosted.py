@@ -5,8 +5,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import requests
 
-from simulator.testing import SandboxServer, WebhookReceiver
-from zafapay_helpers import (SECRET, ZafaPay, api, config, forms, pay_on_page, submit_page,  # noqa: F401
+from simulator.testing import SandboxServer
+from zafapay_helpers import (ZafaPay, api, config, forms, pay_on_page, submit_page,  # noqa: F401
                              verify_signature, webhooks_of, zp)
 
 

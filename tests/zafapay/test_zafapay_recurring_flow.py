@@ -1,10 +1,8 @@
 """The seed guide's recurring flow, end to end, with a plain `requests` client."""
 from __future__ import annotations
 
-import json
-
-from zafapay_helpers import (KEY, SECRET, ZafaPay, api, initial_payment_saved, pay_on_page,  # noqa: F401
-                             verify_signature, webhooks_of, zp)
+from zafapay_helpers import (api, initial_payment_saved, pay_on_page, verify_signature, webhooks_of,  # noqa: F401
+                             zp)
 
 
 def test_seed_guide_flow(zp, api, receiver):

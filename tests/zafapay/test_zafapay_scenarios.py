@@ -6,7 +6,7 @@ import os
 import pytest
 import requests
 
-from simulator.testing import SandboxServer, WebhookReceiver
+from simulator.testing import SandboxServer
 from zafapay_helpers import ZafaPay, config, initial_payment_saved, pay_on_page, submit_page, webhooks_of
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
