@@ -103,6 +103,8 @@ class Provider:
             return json.loads(raw)
         except (ValueError, UnicodeDecodeError):
             self.fail("malformed", 400, "malformed JSON")
+        except RecursionError:  # absurdly deep nesting is malformed input, not a server fault
+            self.fail("malformed", 400, "nesting too deep")
 
     @staticmethod
     def render_json(body: Any, status: int = 200, headers: dict | None = None) -> Response:

@@ -177,12 +177,6 @@ class Paysera(Provider):
         name, _, port = host.partition(":")
         return name.lower(), port or default
 
-    def json_body(self, *, allow_empty: bool = True):
-        try:
-            return super().json_body(allow_empty=allow_empty)
-        except RecursionError:   # absurdly deep nesting is malformed input, not a server fault
-            self.fail("malformed", 400, "nesting too deep")
-
     # -- errors ------------------------------------------------------------------------------
     def envelope(self, code: str, status: int, description: str | None = None, *, properties=None,
                  data=None) -> Response:
