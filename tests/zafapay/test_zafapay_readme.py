@@ -1,4 +1,4 @@
-"""docs/readme/zafapay.md documents what is simulated, the magic values and every assumption."""
+"""README's ZafaPay section documents what is simulated, the magic values and every assumption."""
 from __future__ import annotations
 
 import os
@@ -8,7 +8,8 @@ from simulator.providers.zafapay import ZafaPay, testcards
 from simulator.providers.zafapay.machine import CARD_TRANSITIONS, PAYMENT_TRANSITIONS
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-README = open(os.path.join(ROOT, "docs", "readme", "zafapay.md"), encoding="utf-8").read()
+_FULL = open(os.path.join(ROOT, "README.md"), encoding="utf-8").read()
+README = _FULL[_FULL.index("### ZafaPay"):_FULL.index("## Scenarios")]
 
 
 def test_readme_lists_endpoints_cards_codes_and_config():
