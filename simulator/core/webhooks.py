@@ -26,6 +26,16 @@ log = logging.getLogger("simulator.webhooks")
 Signer = Callable[[bytes, dict, datetime], dict]
 
 
+def exponential_schedule(first: timedelta, cap: timedelta, within: timedelta) -> list[timedelta]:
+    """Delays that start at ``first``, double up to ``cap``, and all fit in ``within``."""
+    delays, total, step = [], timedelta(0), first
+    while total + step <= within:
+        delays.append(step)
+        total += step
+        step = min(step * 2, cap)
+    return delays
+
+
 class Outbox:
     def __init__(self, clock: Clock, timers: Timers, ids: IdFactory, *, timeout: float = 5.0,
                  limit: int = 5000) -> None:

@@ -53,6 +53,16 @@ class Base(Schema):
         unknown = EXCLUDE
 
 
+class RequestBody(Base):
+    """A whole request body: anything but a JSON object is ``request_invalid``."""
+
+    @pre_load
+    def _object(self, data, **kw):
+        if not isinstance(data, dict):
+            raise ValidationError("request_invalid")
+        return data
+
+
 class CardNumber(fields.Field):
     """Digits as a JSON string or, as in the seed guide's examples, a JSON integer."""
 
@@ -158,7 +168,7 @@ class Metadata(fields.Dict):
 _URL = re.compile(r"^https?://[^\s/$.?#][^\s]*$", re.I)
 
 
-class PaymentRequestSchema(Base):
+class PaymentRequestSchema(RequestBody):
     source = Source(required=True, error_messages={"required": "payment_source_required", "null": "payment_source_required"})
     amount = StrictInt(validate=validate.Range(min=0, error="amount_invalid"), error_messages=_e("amount_invalid"))
     currency = fields.String(required=True, validate=validate.Regexp(r"^[A-Za-z]{3}$", error="currency_invalid"),
@@ -188,25 +198,13 @@ class PaymentRequestSchema(Base):
                                        error_messages=_e("authorization_type_invalid"))
     processing = fields.Dict(error_messages=_e("processing_invalid"))
 
-    @pre_load
-    def _object(self, data, **kw):
-        if not isinstance(data, dict):
-            raise ValidationError("request_invalid")
-        return data
 
-
-class CaptureRequestSchema(Base):
+class CaptureRequestSchema(RequestBody):
     amount = StrictInt(validate=validate.Range(min=1, error="amount_invalid"), error_messages=_e("amount_invalid"))
     capture_type = fields.String(validate=validate.OneOf(("Final", "NonFinal"), error="capture_type_invalid"),
                                  error_messages=_e("capture_type_invalid"))
     reference = fields.String(validate=validate.Length(max=50, error="reference_invalid"), error_messages=_e("reference_invalid"))
     metadata = Metadata()
-
-    @pre_load
-    def _object(self, data, **kw):
-        if not isinstance(data, dict):
-            raise ValidationError("request_invalid")
-        return data
 
 
 class RefundRequestSchema(CaptureRequestSchema):
@@ -214,18 +212,12 @@ class RefundRequestSchema(CaptureRequestSchema):
     capture_action_id = fields.String()
 
 
-class VoidRequestSchema(Base):
+class VoidRequestSchema(RequestBody):
     reference = fields.String(validate=validate.Length(max=50, error="reference_invalid"), error_messages=_e("reference_invalid"))
     metadata = Metadata()
 
-    @pre_load
-    def _object(self, data, **kw):
-        if not isinstance(data, dict):
-            raise ValidationError("request_invalid")
-        return data
 
-
-class TokenRequestSchema(Base):
+class TokenRequestSchema(RequestBody):
     type = fields.String(required=True, validate=validate.Equal("card", error="token_type_invalid"),
                          error_messages={**_e("token_type_invalid"), "required": "token_type_required"})
     number = CardNumber(required=True, error_messages={"required": "card_number_required", "null": "card_number_required"})
@@ -236,14 +228,8 @@ class TokenRequestSchema(Base):
     cvv = fields.String(validate=validate.Regexp(r"^\d{3,4}$", error="cvv_invalid"), error_messages=_e("cvv_invalid"))
     name = fields.String()
 
-    @pre_load
-    def _object(self, data, **kw):
-        if not isinstance(data, dict):
-            raise ValidationError("request_invalid")
-        return data
 
-
-class CustomerCreateSchema(Base):
+class CustomerCreateSchema(RequestBody):
     email = fields.Email(required=True, error_messages={**_e("customer_email_invalid"), "required": "customer_email_required",
                                                         "invalid": "customer_email_invalid"})
     name = fields.String(validate=validate.Length(max=255, error="customer_name_invalid"), error_messages=_e("customer_name_invalid"))
@@ -251,12 +237,6 @@ class CustomerCreateSchema(Base):
     metadata = Metadata()
     default = fields.String(validate=validate.Regexp(r"^src_\w{26}$", error="instrument_id_invalid"),
                             error_messages=_e("instrument_id_invalid"))
-
-    @pre_load
-    def _object(self, data, **kw):
-        if not isinstance(data, dict):
-            raise ValidationError("request_invalid")
-        return data
 
 
 class CustomerUpdateSchema(CustomerCreateSchema):
@@ -270,7 +250,7 @@ class InstrumentCustomerSchema(Base):
     default = StrictBool(error_messages=_e("customer_default_invalid"))
 
 
-class InstrumentCreateSchema(Base):
+class InstrumentCreateSchema(RequestBody):
     type = fields.String(required=True, validate=validate.OneOf(("token", "card"), error="instrument_type_invalid"),
                          error_messages={**_e("instrument_type_invalid"), "required": "instrument_type_required"})
     token = fields.String(validate=validate.Regexp(r"^tok_\w{26}$", error="token_invalid"), error_messages=_e("token_invalid"))
@@ -283,12 +263,6 @@ class InstrumentCreateSchema(Base):
     account_holder = fields.Dict()
     customer = fields.Nested(InstrumentCustomerSchema, error_messages=_e("customer_invalid"))
 
-    @pre_load
-    def _object(self, data, **kw):
-        if not isinstance(data, dict):
-            raise ValidationError("request_invalid")
-        return data
-
     @validates_schema
     def _by_type(self, data, **kw):
         if data.get("type") == "token" and not data.get("token"):
@@ -300,7 +274,7 @@ class InstrumentCreateSchema(Base):
                     raise ValidationError(code, f)
 
 
-class InstrumentUpdateSchema(Base):
+class InstrumentUpdateSchema(RequestBody):
     expiry_month = StrictInt(validate=validate.Range(1, 12, error="card_expiry_month_invalid"),
                              error_messages=_e("card_expiry_month_invalid"))
     expiry_year = StrictInt(validate=validate.Range(1000, 9999, error="card_expiry_year_invalid"),
@@ -308,9 +282,3 @@ class InstrumentUpdateSchema(Base):
     name = fields.String()
     account_holder = fields.Dict()
     customer = fields.Nested(InstrumentCustomerSchema, error_messages=_e("customer_invalid"))
-
-    @pre_load
-    def _object(self, data, **kw):
-        if not isinstance(data, dict):
-            raise ValidationError("request_invalid")
-        return data

@@ -18,6 +18,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from flask import Response
 from marshmallow import Schema, ValidationError, fields
 
+from ...core.webhooks import exponential_schedule
 from ..base import Caller, Provider
 from .routes import bp
 
@@ -78,16 +79,6 @@ class Gr4vyConfig(Schema):
     gr4vy_id = fields.String()
 
 
-def _exponential_schedule() -> list[timedelta]:
-    """Documented: retried with exponential back-off for up to 7 days."""
-    delays, total, step = [], timedelta(0), timedelta(minutes=1)
-    while total + step <= timedelta(days=7):
-        delays.append(step)
-        total += step
-        step = min(step * 2, timedelta(hours=24))
-    return delays
-
-
 # Resource named by the first path segment -> the scope family the spec requires.
 _SCOPE_FAMILY = {"transactions": "transactions", "refunds": "transactions",
                  "payment-methods": "payment-methods", "buyers": "buyers"}
@@ -101,7 +92,8 @@ class Gr4vy(Provider):
     blueprint = bp
     config_schema = Gr4vyConfig
     secret_config_keys = ("webhook_secret",)
-    webhook_schedule = _exponential_schedule()
+    # documented: retried with exponential back-off for up to 7 days
+    webhook_schedule = exponential_schedule(timedelta(minutes=1), timedelta(hours=24), timedelta(days=7))
 
     def configure(self, settings: dict) -> None:
         super().configure(settings)

@@ -13,6 +13,7 @@ from urllib.parse import parse_qs, quote
 from flask import Response
 from marshmallow import Schema, fields, validate
 
+from ...core.webhooks import exponential_schedule
 from ..base import Caller, Provider
 from .routes import bp
 
@@ -87,7 +88,8 @@ class Paysera(Provider):
     blueprint = bp
     config_schema = PayseraConfig
     secret_config_keys = ("credentials",)
-    webhook_schedule: list[timedelta] = []   # filled below: exponential, 7 days in all
+    # 1 min, doubling, capped at 6 h, while the whole run stays within 7 days
+    webhook_schedule = exponential_schedule(timedelta(minutes=1), timedelta(hours=6), timedelta(days=7))
 
     def __init__(self, sandbox) -> None:
         super().__init__(sandbox)
@@ -229,15 +231,6 @@ class Paysera(Provider):
         return hosted_action(self, object_id, action)
 
 
-def _schedule() -> list[timedelta]:
-    """1 min, doubling, capped at 6 h, while the whole run stays within 7 days."""
-    out, total, step = [], timedelta(0), timedelta(minutes=1)
-    while total + step <= timedelta(days=7):
-        out.append(step)
-        total += step
-        step = min(step * 2, timedelta(hours=6))
-    return out
 
 
-Paysera.webhook_schedule = _schedule()
 PROVIDER = Paysera
