@@ -63,6 +63,15 @@ class RequestBody(Base):
         return data
 
 
+class Obj(fields.Nested):
+    """A nested object whose wrong type reports the field's own error code."""
+
+    def _deserialize(self, value, attr, data, **kw):
+        if not isinstance(value, dict):
+            raise self.make_error("invalid")
+        return super()._deserialize(value, attr, data, **kw)
+
+
 class CardNumber(fields.Field):
     """Digits as a JSON string or, as in the seed guide's examples, a JSON integer."""
 
@@ -150,7 +159,7 @@ class CustomerSchema(Base):
                        error_messages=_e("customer_id_invalid"))
     email = fields.Email(error_messages={**_e("customer_email_invalid"), "invalid": "customer_email_invalid"})
     name = fields.String(validate=validate.Length(max=255, error="customer_name_invalid"), error_messages=_e("customer_name_invalid"))
-    phone = fields.Nested(PhoneSchema, error_messages=_e("phone_invalid"))
+    phone = Obj(PhoneSchema, error_messages=_e("phone_invalid"))
 
 
 class Metadata(fields.Dict):
@@ -183,8 +192,8 @@ class PaymentRequestSchema(RequestBody):
                                 error_messages=_e("description_invalid"))
     capture = StrictBool(error_messages=_e("capture_invalid"))
     capture_on = fields.AwareDateTime(error_messages=_e("capture_on_invalid"))
-    three_ds = fields.Nested(ThreeDSSchema, data_key="3ds", error_messages=_e("3ds_invalid"))
-    customer = fields.Nested(CustomerSchema, error_messages=_e("customer_invalid"))
+    three_ds = Obj(ThreeDSSchema, data_key="3ds", error_messages=_e("3ds_invalid"))
+    customer = Obj(CustomerSchema, error_messages=_e("customer_invalid"))
     metadata = Metadata()
     success_url = fields.String(validate=[validate.Length(max=255, error="success_url_invalid"),
                                           validate.Regexp(_URL, error="success_url_invalid")],
@@ -233,7 +242,7 @@ class CustomerCreateSchema(RequestBody):
     email = fields.Email(required=True, error_messages={**_e("customer_email_invalid"), "required": "customer_email_required",
                                                         "invalid": "customer_email_invalid"})
     name = fields.String(validate=validate.Length(max=255, error="customer_name_invalid"), error_messages=_e("customer_name_invalid"))
-    phone = fields.Nested(PhoneSchema, error_messages=_e("phone_invalid"))
+    phone = Obj(PhoneSchema, error_messages=_e("phone_invalid"))
     metadata = Metadata()
     default = fields.String(validate=validate.Regexp(r"^src_\w{26}$", error="instrument_id_invalid"),
                             error_messages=_e("instrument_id_invalid"))
@@ -261,7 +270,7 @@ class InstrumentCreateSchema(RequestBody):
                             error_messages=_e("card_expiry_year_invalid"))
     name = fields.String()
     account_holder = fields.Dict()
-    customer = fields.Nested(InstrumentCustomerSchema, error_messages=_e("customer_invalid"))
+    customer = Obj(InstrumentCustomerSchema, error_messages=_e("customer_invalid"))
 
     @validates_schema
     def _by_type(self, data, **kw):
@@ -281,4 +290,4 @@ class InstrumentUpdateSchema(RequestBody):
                             error_messages=_e("card_expiry_year_invalid"))
     name = fields.String()
     account_holder = fields.Dict()
-    customer = fields.Nested(InstrumentCustomerSchema, error_messages=_e("customer_invalid"))
+    customer = Obj(InstrumentCustomerSchema, error_messages=_e("customer_invalid"))
