@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import copy
 
-from marshmallow import INCLUDE, RAISE, Schema, ValidationError, fields, validate, validates_schema
+from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
 
 from .core.clock import parse_instant
 from .core.documents import DocumentError, error_from_validation, load

@@ -16,6 +16,7 @@ from flask import Blueprint, Response, current_app, g, request
 from marshmallow import Schema
 
 from ..core import effects
+from ..core.idempotency import IN_FLIGHT, REPLAY
 from ..core.runtime import Sandbox
 
 
@@ -110,6 +111,42 @@ class Provider:
     def render_json(body: Any, status: int = 200, headers: dict | None = None) -> Response:
         text = json.dumps(body, ensure_ascii=False)
         return Response(text, status=status, headers=headers, mimetype="application/json")
+
+    def idempotent(self, key: str, run: Callable[[], Response], *, ttl: timedelta, scope: str | None = None,
+                   fingerprint: Any = None, in_flight: Callable[[], Response],
+                   mismatch: Callable[[], Response] | None = None,
+                   remember: Callable[[Response], bool] = lambda r: r.status_code < 300,
+                   replay_headers: dict | None = None) -> Response:
+        """Run ``run`` once per idempotency key and replay its answer to every repeat.
+
+        The providers differ only in the hooks: what a duplicate still in flight gets, whether a
+        repeat with another body (``fingerprint``) is refused, and which answers are remembered
+        (a refused request usually is not, so a corrected retry with the same key goes through).
+        """
+        ledger = self.sandbox.idempotency
+        claim = (self.name, self.tenant, scope or request.path, key)
+        state, stored = ledger.begin(claim, self.now(), ttl, fingerprint)
+        if state == REPLAY:
+            if mismatch is not None and ledger.fingerprint(claim) != fingerprint:
+                return mismatch()
+            status, body = stored
+            return Response(body, status=status, mimetype="application/json", headers=replay_headers)
+        if state == IN_FLIGHT:
+            if mismatch is not None and stored != fingerprint:
+                return mismatch()
+            return in_flight()
+        try:
+            response = run()
+        except ProviderError as exc:
+            response = exc.response
+        except BaseException:
+            ledger.abort(claim)
+            raise
+        if remember(response):
+            ledger.finish(claim, (response.status_code, response.get_data()))
+        else:
+            ledger.abort(claim)
+        return response
 
     def base_url(self) -> str:
         """Where this provider is mounted, seen from the caller (host and port of the request)."""

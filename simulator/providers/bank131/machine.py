@@ -12,7 +12,7 @@ Flow: start → payment pending (ready_to_confirm) → confirm → in_progress
 from __future__ import annotations
 
 import calendar
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 
 from ...core import cards
 from ...core.clock import iso_z

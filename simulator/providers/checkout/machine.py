@@ -12,7 +12,7 @@ from datetime import timedelta
 
 from ...core import cards
 from ...core.clock import iso_z
-from . import events, testcards
+from . import testcards
 from .testcards import CardProfile
 
 P = "checkout"

@@ -1,6 +1,7 @@
 """Checkout.com routes: thin handlers — parse, run the machine under the store lock, render."""
 from __future__ import annotations
 
+from datetime import timedelta
 from functools import wraps
 from urllib.parse import urlencode, urlsplit, urlunsplit, parse_qsl
 
@@ -8,8 +9,7 @@ from flask import Blueprint, Response, redirect, render_template, request
 from marshmallow import ValidationError
 
 from ...core.cards import mask
-from ...core.idempotency import IN_FLIGHT, REPLAY
-from ..base import ProviderError, public
+from ..base import public
 from . import events
 from .machine import Refusal
 from .schemas import (CaptureRequestSchema, CustomerCreateSchema, CustomerUpdateSchema, InstrumentCreateSchema,
@@ -48,26 +48,9 @@ def idempotent(view):
         if not key:
             return view(*args, **kwargs)
         p = provider()
-        sb = p.sandbox
-        ttl_hours = float(p.settings.get("idempotency_ttl_hours", 24))
-        from datetime import timedelta
-        scope = ("checkout", p.tenant, request.path, key)
-        state, stored = sb.idempotency.begin(scope, p.now(), timedelta(hours=ttl_hours))
-        if state == REPLAY:
-            status, body = stored
-            return Response(body, status=status, mimetype="application/json")
-        if state == IN_FLIGHT:
-            return p.error("too_many_requests", 429, ["request_in_progress"])
-        try:
-            response = view(*args, **kwargs)
-        except BaseException:
-            sb.idempotency.abort(scope)
-            raise
-        if response.status_code < 300:
-            sb.idempotency.finish(scope, (response.status_code, response.get_data()))
-        else:
-            sb.idempotency.abort(scope)
-        return response
+        return p.idempotent(key, lambda: view(*args, **kwargs),
+                            ttl=timedelta(hours=float(p.settings.get("idempotency_ttl_hours", 24))),
+                            in_flight=lambda: p.error("too_many_requests", 429, ["request_in_progress"]))
     return wrapper
 
 

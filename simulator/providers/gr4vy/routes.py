@@ -12,7 +12,6 @@ from flask import Blueprint, Response, redirect, render_template, request
 from marshmallow import ValidationError
 
 from ...core.clock import parse_instant
-from ...core.idempotency import IN_FLIGHT, REPLAY
 from ..base import public as public_view
 from . import schemas
 from .machine import PROVIDER, BadInput, Conflict, InvalidState, Machine, public
@@ -62,25 +61,13 @@ def idempotent(scope_name: str, view_call):
     if not 1 <= len(key) <= 255:
         return p.error("validation", 400, [{"location": "header", "pointer": "/idempotency-key",
                                             "message": "Must be 1 to 255 characters.", "type": "value_error"}])
-    sb = p.sandbox
-    scope = (PROVIDER, p.tenant, scope_name, key)
-    fingerprint = hashlib.sha256(request.get_data(cache=True)).hexdigest()
-    state, stored = sb.idempotency.begin(scope, p.now(), IDEMPOTENCY_TTL, fingerprint)
-    if state == REPLAY:
-        status, body = stored
-        return Response(body, status=status, mimetype="application/json")
-    if state == IN_FLIGHT:
-        return p.error("concurrent_request", 409, "A request with this idempotency key is already being processed")
-    try:
-        response = view_call()
-    except BaseException:
-        sb.idempotency.abort(scope)
-        raise
-    if response.status_code == 400 or response.status_code >= 500:
-        sb.idempotency.abort(scope)   # validation failures are not remembered
-    else:
-        sb.idempotency.finish(scope, (response.status_code, response.get_data()))
-    return response
+    return p.idempotent(
+        key, view_call, ttl=IDEMPOTENCY_TTL, scope=scope_name,
+        fingerprint=hashlib.sha256(request.get_data(cache=True)).hexdigest(),
+        in_flight=lambda: p.error("concurrent_request", 409,
+                                  "A request with this idempotency key is already being processed"),
+        # validation failures are not remembered
+        remember=lambda r: not (r.status_code == 400 or r.status_code >= 500))
 
 
 # -- query helpers --------------------------------------------------------------------------

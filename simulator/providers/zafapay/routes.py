@@ -10,7 +10,6 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from flask import Blueprint, Response, redirect, render_template, request
 
-from ...core.idempotency import IN_FLIGHT, REPLAY
 from ..base import ProviderError, public
 from . import machine, schemas, testcards
 
@@ -42,37 +41,19 @@ def idempotent(view):
         if not 1 <= len(key) <= 255:
             p.reject("validation_error", 400, "Idempotency-Key must be 1 to 255 characters.",
                      param="Idempotency-Key", details=[{"param": "Idempotency-Key", "message": "invalid length"}])
-        sb = p.sandbox
-        tenant = p.tenant
-        scope = (p.name, tenant, "idempotency", key)
         fingerprint = hashlib.sha256(request.method.encode() + b" " + request.path.encode() + b"\n"
                                      + request.get_data(cache=True)).hexdigest()
-        ttl = timedelta(hours=p.settings.get("idempotency_ttl_hours", 24))
-        state, stored = sb.idempotency.begin(scope, p.now(tenant), ttl, fingerprint)
-        if state == REPLAY:
-            if sb.idempotency.fingerprint(scope) != fingerprint:
-                p.reject("idempotency_key_mismatch", 400,
-                         "This Idempotency-Key was used with a different request.")
-            body, status = stored
-            return Response(body, status=status, mimetype="application/json",
-                            headers={"Idempotent-Replayed": "true"})
-        if state == IN_FLIGHT:
-            if stored != fingerprint:
-                p.reject("idempotency_key_mismatch", 400,
-                         "This Idempotency-Key was used with a different request.")
-            p.reject("idempotency_key_in_use", 409, "A request with this Idempotency-Key is still in progress.")
-        try:
-            response = view(*args, **kwargs)
-        except ProviderError as exc:
-            response = exc.response
-        except BaseException:
-            sb.idempotency.abort(scope)
-            raise
-        if response.status_code < 400 or _is_payment_error(response):
-            sb.idempotency.finish(scope, (response.get_data(), response.status_code))
-        else:  # refused before anything happened: a corrected retry with the same key is processed
-            sb.idempotency.abort(scope)
-        return response
+        return p.idempotent(
+            key, lambda: view(*args, **kwargs), scope="idempotency", fingerprint=fingerprint,
+            ttl=timedelta(hours=p.settings.get("idempotency_ttl_hours", 24)),
+            in_flight=lambda: p.api_error("idempotency_key_in_use", 409,
+                                          "A request with this Idempotency-Key is still in progress."),
+            mismatch=lambda: p.api_error("idempotency_key_mismatch", 400,
+                                         "This Idempotency-Key was used with a different request."),
+            # declines are remembered too, so a retry never charges twice; refusals before anything
+            # happened are not, so a corrected retry with the same key is processed
+            remember=lambda r: r.status_code < 400 or _is_payment_error(r),
+            replay_headers={"Idempotent-Replayed": "true"})
     return wrapper
 
 
