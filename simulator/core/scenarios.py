@@ -232,7 +232,7 @@ class _RuleSchema(_Strict):
         if "method" in data and data["method"].upper() not in METHODS:
             raise ValidationError({"method": [f"unknown HTTP method; use one of {', '.join(METHODS)}"]})
         if "path" in data and not data["path"].startswith(("/", "*")):
-            raise ValidationError({"path": ["must start with / (the full path, mount included: /checkout/payments)"]})
+            raise ValidationError({"path": ["must start with / (the full path, mount included: /<provider>/payments)"]})
         if "nth" in data and "times" in data:
             raise ValidationError({"times": ["give nth (only the Nth match) or times (the first N), not both"]})
         if "decline" in data["effect"] and provider == "any":

@@ -3,7 +3,7 @@
 A provider enqueues a payload with its signer and schedule; the outbox owns delivery. Statuses:
 ``pending`` (not attempted yet), ``delivered``, ``failed`` (last attempt failed, retry scheduled),
 ``dead`` (schedule exhausted, or dropped by a scenario). Some providers re-send until the merchant
-acknowledges in another way (Paysera: until the notification is marked read): those enqueue with
+acknowledges in another way (until a notification is marked read, say): those enqueue with
 ``settle_on_success=False`` and call ``settle`` themselves.
 """
 from __future__ import annotations
