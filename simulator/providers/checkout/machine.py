@@ -451,6 +451,13 @@ class PaymentMachine:
     def available_to_refund(self, payment: dict) -> int:
         return payment["captured"] - payment["refunded"]
 
+    def _record(self, payment: dict, kind: str, event: str, amount: int, reference, metadata) -> dict:
+        """Append the follow-up action, persist, and tell the merchant."""
+        action = self._action(payment, kind, amount, reference, metadata)
+        self.save(payment)
+        self.p.emit_event(payment, event, action)
+        return action
+
     def _action(self, payment: dict, kind: str, amount: int, reference, metadata) -> dict:
         now = self.p.now(payment["tenant"])
         action = {"id": self.ids.prefixed("act_"), "type": kind, "processed_on": iso_z(now, 7), "amount": amount,
@@ -474,10 +481,7 @@ class PaymentMachine:
         if final:
             payment["capture_final"] = True
         self.sb.timers.cancel(f"checkout:expire:{payment['id']}")
-        action = self._action(payment, "Capture", amount, reference, metadata)
-        self.save(payment)
-        self.p.emit_event(payment, "payment_captured", action)
-        return action
+        return self._record(payment, "Capture", "payment_captured", amount, reference, metadata)
 
     def refund(self, payment: dict, amount, reference, metadata) -> dict:
         available = self.available_to_refund(payment)
@@ -489,10 +493,7 @@ class PaymentMachine:
         fully = amount == available and self.available_to_capture(payment) == 0
         self.move(payment, "refund_full" if fully else "refund_partial")
         payment["refunded"] += amount
-        action = self._action(payment, "Refund", amount, reference, metadata)
-        self.save(payment)
-        self.p.emit_event(payment, "payment_refunded", action)
-        return action
+        return self._record(payment, "Refund", "payment_refunded", amount, reference, metadata)
 
     def void(self, payment: dict, reference, metadata) -> dict:
         amount = self.available_to_void(payment)
@@ -501,10 +502,7 @@ class PaymentMachine:
         self.move(payment, "void")
         payment["voided"] = amount
         self.sb.timers.cancel(f"checkout:expire:{payment['id']}")
-        action = self._action(payment, "Void", amount, reference, metadata)
-        self.save(payment)
-        self.p.emit_event(payment, "payment_voided", action)
-        return action
+        return self._record(payment, "Void", "payment_voided", amount, reference, metadata)
 
     # -- tokens --------------------------------------------------------------------------------
     def create_token(self, public_key: str, body: dict) -> dict:

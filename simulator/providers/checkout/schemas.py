@@ -72,6 +72,16 @@ class Obj(fields.Nested):
         return super()._deserialize(value, attr, data, **kw)
 
 
+def month_field(**kw):
+    return StrictInt(validate=validate.Range(1, 12, error="card_expiry_month_invalid"),
+                     error_messages=_e("card_expiry_month_invalid"), **kw)
+
+
+def year_field(**kw):
+    return StrictInt(validate=validate.Range(1000, 9999, error="card_expiry_year_invalid"),
+                     error_messages=_e("card_expiry_year_invalid"), **kw)
+
+
 class CardNumber(fields.Field):
     """Digits as a JSON string or, as in the seed guide's examples, a JSON integer."""
 
@@ -87,10 +97,8 @@ class CardNumber(fields.Field):
 class CardSourceSchema(Base):
     type = fields.String(required=True)
     number = CardNumber(required=True, error_messages={"required": "card_number_required", "null": "card_number_required"})
-    expiry_month = StrictInt(required=True, validate=validate.Range(1, 12, error="card_expiry_month_invalid"),
-                             error_messages=_e("card_expiry_month_invalid"))
-    expiry_year = StrictInt(required=True, validate=validate.Range(1000, 9999, error="card_expiry_year_invalid"),
-                            error_messages=_e("card_expiry_year_invalid"))
+    expiry_month = month_field(required=True)
+    expiry_year = year_field(required=True)
     cvv = fields.String(validate=validate.Regexp(r"^\d{3,4}$", error="cvv_invalid"), error_messages=_e("cvv_invalid"))
     name = fields.String(validate=validate.Length(max=255, error="card_holder_invalid"), error_messages=_e("card_holder_invalid"))
     stored = StrictBool(error_messages=_e("stored_invalid"))
@@ -230,10 +238,8 @@ class TokenRequestSchema(RequestBody):
     type = fields.String(required=True, validate=validate.Equal("card", error="token_type_invalid"),
                          error_messages={**_e("token_type_invalid"), "required": "token_type_required"})
     number = CardNumber(required=True, error_messages={"required": "card_number_required", "null": "card_number_required"})
-    expiry_month = StrictInt(required=True, validate=validate.Range(1, 12, error="card_expiry_month_invalid"),
-                             error_messages=_e("card_expiry_month_invalid"))
-    expiry_year = StrictInt(required=True, validate=validate.Range(1000, 9999, error="card_expiry_year_invalid"),
-                            error_messages=_e("card_expiry_year_invalid"))
+    expiry_month = month_field(required=True)
+    expiry_year = year_field(required=True)
     cvv = fields.String(validate=validate.Regexp(r"^\d{3,4}$", error="cvv_invalid"), error_messages=_e("cvv_invalid"))
     name = fields.String()
 
@@ -264,10 +270,8 @@ class InstrumentCreateSchema(RequestBody):
                          error_messages={**_e("instrument_type_invalid"), "required": "instrument_type_required"})
     token = fields.String(validate=validate.Regexp(r"^tok_\w{26}$", error="token_invalid"), error_messages=_e("token_invalid"))
     number = CardNumber(error_messages={"null": "card_number_required"})
-    expiry_month = StrictInt(validate=validate.Range(1, 12, error="card_expiry_month_invalid"),
-                             error_messages=_e("card_expiry_month_invalid"))
-    expiry_year = StrictInt(validate=validate.Range(1000, 9999, error="card_expiry_year_invalid"),
-                            error_messages=_e("card_expiry_year_invalid"))
+    expiry_month = month_field()
+    expiry_year = year_field()
     name = fields.String()
     account_holder = fields.Dict()
     customer = Obj(InstrumentCustomerSchema, error_messages=_e("customer_invalid"))
@@ -284,10 +288,8 @@ class InstrumentCreateSchema(RequestBody):
 
 
 class InstrumentUpdateSchema(RequestBody):
-    expiry_month = StrictInt(validate=validate.Range(1, 12, error="card_expiry_month_invalid"),
-                             error_messages=_e("card_expiry_month_invalid"))
-    expiry_year = StrictInt(validate=validate.Range(1000, 9999, error="card_expiry_year_invalid"),
-                            error_messages=_e("card_expiry_year_invalid"))
+    expiry_month = month_field()
+    expiry_year = year_field()
     name = fields.String()
     account_holder = fields.Dict()
     customer = Obj(InstrumentCustomerSchema, error_messages=_e("customer_invalid"))

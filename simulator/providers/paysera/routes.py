@@ -159,14 +159,18 @@ def _page(p, pr, *, message=None, errors=None, form=None, status=200):
                            amount=schemas.render_amount(pr["_amount"], pr["_currency"], "string")), status
 
 
+def _not_found_page():
+    return render_template("paysera/result.html", title="Payment request not found",
+                           text="This payment link is not valid."), 404
+
+
 @bp.get("/checkout/pay/<pr_id>")
 @public
 def pay_page(pr_id):
     p = provider()
     pr = p.sandbox.store.get(p.name, "payment_request", pr_id)
     if pr is None:
-        return render_template("paysera/result.html", title="Payment request not found",
-                               text="This payment link is not valid."), 404
+        return _not_found_page()
     return _page(p, pr)
 
 
@@ -176,8 +180,7 @@ def pay_submit(pr_id):
     p = provider()
     pr = p.sandbox.store.get(p.name, "payment_request", pr_id)
     if pr is None:
-        return render_template("paysera/result.html", title="Payment request not found",
-                               text="This payment link is not valid."), 404
+        return _not_found_page()
     if pr["status"] != "new":
         return _page(p, pr, status=409)
     request.get_data(cache=True)   # keep the raw form for the journal (masked there); form parsing reuses it
