@@ -132,8 +132,7 @@ def action_body(action: dict) -> dict:
     if action["type"] in ("Authorization", "Card Verification"):
         body["auth_code"] = action["auth_code"]
     body.update({"response_code": action["response_code"], "response_summary": action["response_summary"]})
-    if action.get("reference") is not None:
-        body["reference"] = action["reference"]
+    body["reference"] = action.get("reference")  # the key is always there, null when none was given
     body["processing"] = action.get("processing") or {}
     body["metadata"] = action.get("metadata") or {}
     return body

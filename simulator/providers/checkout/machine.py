@@ -32,12 +32,15 @@ TRANSITIONS = {
     ("Authorized", "expire"): "Expired",
     ("Partially Captured", "capture_partial"): "Partially Captured",
     ("Partially Captured", "capture_full"): "Captured",
-    ("Partially Captured", "refund_partial"): "Partially Captured",
+    ("Partially Captured", "refund_partial"): "Partially Refunded",
     ("Partially Captured", "refund_full"): "Refunded",
     ("Captured", "refund_partial"): "Partially Refunded",
     ("Captured", "refund_full"): "Refunded",
     ("Partially Refunded", "refund_partial"): "Partially Refunded",
     ("Partially Refunded", "refund_full"): "Refunded",
+    # a NonFinal partial capture leaves money to capture after a refund
+    ("Partially Refunded", "capture_partial"): "Partially Refunded",
+    ("Partially Refunded", "capture_full"): "Partially Refunded",
 }
 
 AUTH_VALIDITY = timedelta(days=7)          # expires_on = processed_on + 7 days [SEED]
@@ -54,6 +57,17 @@ class Refusal(Exception):
         self.kind, self.codes = kind, list(codes)
 
 
+# The API reference spells schemes in capitals in token, instrument and payment-source responses
+# alike ("VISA"), as the provider's sandbox answers its own SDK's token tests.
+SCHEMES = {"Visa": "VISA", "Mastercard": "MASTERCARD", "American Express": "AMEX", "Discover": "DISCOVER",
+           "JCB": "JCB", "Diners Club": "DINERS", "Maestro": "MAESTRO"}
+
+
+def scheme_of(number: str) -> str:
+    name = cards.scheme(number)
+    return SCHEMES.get(name, name.upper())
+
+
 @dataclass
 class Card:
     """A card as the sandbox may keep it: no full number, only what a provider shows plus its profile."""
@@ -67,12 +81,16 @@ class Card:
     name: str | None = None
     instrument_id: str | None = None
     cvv_given: bool = False
+    billing_address: dict | None = None
+    phone: dict | None = None
 
     @classmethod
-    def from_number(cls, number: str, expiry_month: int, expiry_year: int, *, name=None, cvv=None) -> "Card":
+    def from_number(cls, number: str, expiry_month: int, expiry_year: int, *, name=None, cvv=None,
+                    billing_address=None, phone=None) -> "Card":
         return cls(bin=number[:6], last4=number[-4:], expiry_month=expiry_month, expiry_year=expiry_year,
-                   fingerprint=cards.fingerprint(number, "checkout"), scheme=cards.scheme(number),
-                   profile=testcards.profile_for(number).as_dict(), name=name, cvv_given=bool(cvv))
+                   fingerprint=cards.fingerprint(number, "checkout"), scheme=scheme_of(number),
+                   profile=testcards.profile_for(number).as_dict(), name=name, cvv_given=bool(cvv),
+                   billing_address=billing_address, phone=phone)
 
     @classmethod
     def from_record(cls, rec: dict, **extra) -> "Card":
@@ -81,16 +99,21 @@ class Card:
                    **extra)
 
     def public(self) -> dict:
-        """The card fields Checkout.com shows in ``source``, in its casing [SEED]."""
+        """The card fields Checkout.com shows in ``source``."""
         profile = CardProfile(**self.profile)
-        out = {"type": "card", "expiry_month": self.expiry_month, "expiry_year": self.expiry_year}
+        out = {"type": "card"}
+        for key in ("billing_address", "phone"):
+            if getattr(self, key):
+                out[key] = getattr(self, key)
+        out.update({"expiry_month": self.expiry_month, "expiry_year": self.expiry_year})
         if self.name:
             out["name"] = self.name
+        visa = self.scheme == "VISA"
         out.update({
             "scheme": self.scheme, "last4": self.last4, "fingerprint": self.fingerprint, "bin": self.bin,
             "card_type": profile.card_type, "card_category": profile.card_category, "issuer": "Test Bank",
-            "issuer_country": "GB", "product_id": "F" if self.scheme == "Visa" else "MCW",
-            "product_type": "Visa Classic" if self.scheme == "Visa" else "Standard",
+            "issuer_country": "GB", "product_id": "F" if visa else "MCW",
+            "product_type": "Visa Classic" if visa else "Standard",
             "avs_check": "S", "cvv_check": "Y" if self.cvv_given else "",
             "payment_account_reference": "",
         })
@@ -123,7 +146,8 @@ class PaymentMachine:
         kind = source["type"]
         if kind == "card":
             card = Card.from_number(source["number"], source["expiry_month"], source["expiry_year"],
-                                    name=source.get("name"), cvv=source.get("cvv"))
+                                    name=source.get("name"), cvv=source.get("cvv"),
+                                    billing_address=source.get("billing_address"), phone=source.get("phone"))
             if cards.expired(card.expiry_month, card.expiry_year, now):
                 raise Refusal("validation", "card_expired")
             return card
@@ -137,7 +161,9 @@ class PaymentMachine:
                 raise Refusal("validation", "token_expired")
             token["used"] = True
             self.store.put(P, "token", token["id"], token, self.store.tenant_of(P, "token", token["id"]))
-            return Card.from_record(token, cvv_given=token.get("cvv_given", False))
+            return Card.from_record(token, cvv_given=token.get("cvv_given", False),
+                                    billing_address=source.get("billing_address") or token.get("billing_address"),
+                                    phone=source.get("phone") or token.get("phone"))
         if kind == "customer":
             customer = self.store.get(P, "customer", source["id"], tenant)
             if customer is None:
@@ -153,7 +179,8 @@ class PaymentMachine:
             self.store.put(P, "instrument", instrument["id"], instrument, tenant)
         if instrument.get("state") == "inactive":
             raise Refusal("validation", "source_id_invalid")
-        return Card.from_record(instrument, instrument_id=instrument["id"], cvv_given=bool(source.get("cvv")))
+        return Card.from_record(instrument, instrument_id=instrument["id"], cvv_given=bool(source.get("cvv")),
+                                billing_address=source.get("billing_address"), phone=source.get("phone"))
 
     def store_instrument(self, tenant: str, card: Card, payment: dict) -> dict:
         """Keep the card for later merchant-initiated charges; one instrument per card and expiry."""
@@ -270,6 +297,14 @@ class PaymentMachine:
             payment["series_origin_id"] = origin["id"] if origin else None
             code = self.decide(payment, card, after_3ds=False, origin=origin, require_3ds=effects.require_3ds)
             self.finish_authorization(payment, card, code, now)
+        elif three_ds_req.get("enabled") and three_ds_req.get("cryptogram"):
+            # the merchant's own MPI authenticated the cardholder: authorize at once, no challenge
+            payment["three_ds"] = {"downgraded": False, "enrolled": "Y",
+                                   "authentication_response": three_ds_req.get("status", "Y"),
+                                   **{k: three_ds_req[k] for k in ("cryptogram", "xid", "version", "authentication_id")
+                                      if k in three_ds_req}}
+            payment["eci"] = three_ds_req["eci"]
+            self.finish_authorization(payment, card, self.decide(payment, card, after_3ds=True), now)
         elif three_ds_req.get("enabled"):
             if not profile.enrolled:
                 if three_ds_req.get("attempt_n3d"):
@@ -348,7 +383,7 @@ class PaymentMachine:
             self.p.emit_event(payment, "card_verification_declined" if verification else "payment_declined", action)
             return
         payment["scheme_id"] = self.ids.digits(15)
-        if payment["three_ds"] and payment["three_ds"].get("authentication_response") == "Y":
+        if payment["three_ds"] and payment["three_ds"].get("authentication_response") == "Y" and not payment["eci"]:
             payment["eci"] = "05"
         should_store = (payment["payment_type"] in ("Recurring", "Installment")
                         or payment["store_for_future_use"] or card.instrument_id)
@@ -441,7 +476,7 @@ class PaymentMachine:
 
     # -- follow-up actions ---------------------------------------------------------------------
     def available_to_capture(self, payment: dict) -> int:
-        if payment["status"] not in ("Authorized", "Partially Captured") or payment["capture_final"]:
+        if payment["status"] not in ("Authorized", "Partially Captured", "Partially Refunded") or payment["capture_final"]:
             return 0
         return payment["authorized"] - payment["captured"]
 
@@ -510,7 +545,7 @@ class PaymentMachine:
         if cards.expired(body["expiry_month"], body["expiry_year"], now):
             raise Refusal("validation", "card_expired")
         card = Card.from_number(body["number"], body["expiry_month"], body["expiry_year"], name=body.get("name"),
-                                cvv=body.get("cvv"))
+                                cvv=body.get("cvv"), billing_address=body.get("billing_address"), phone=body.get("phone"))
         token = {"id": self.ids.prefixed("tok_"), **card.__dict__, "used": False, "expires_on": now + TOKEN_VALIDITY}
         self.store.put(P, "token", token["id"], token, public_key)
         return token

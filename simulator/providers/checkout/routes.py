@@ -161,10 +161,11 @@ def request_card_token():
             return refused(p, exc)
     from ...core.clock import iso_z
     from .machine import Card
-    card = Card.from_record(token).public()
+    card = Card.from_record(token, billing_address=token.get("billing_address"), phone=token.get("phone")).public()
     answer = {"type": "card", "token": token["id"], "expires_on": iso_z(token["expires_on"], 7),
               **{k: card[k] for k in ("expiry_month", "expiry_year", "scheme", "last4", "bin", "card_type",
                                       "card_category", "issuer", "issuer_country", "product_id", "product_type")}}
+    answer.update({k: card[k] for k in ("billing_address", "phone", "name") if k in card})
     return p.render_json(answer, 201)
 
 
