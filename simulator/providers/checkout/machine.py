@@ -7,11 +7,12 @@ spend the same authorized amount.
 """
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import timedelta
 
-from ...core import cards
-from ...core.clock import iso_z
+from ...core import cards, effects
+from ...core.clock import iso_z, parse_instant
 from . import testcards
 from .testcards import CardProfile
 
@@ -26,6 +27,11 @@ TRANSITIONS = {
     ("Pending", "authorization_approved"): "Authorized",
     ("Pending", "verification_approved"): "Card Verified",
     ("Pending", "declined"): "Declined",
+    ("Requested", "retry_scheduled"): "Retry Scheduled",
+    ("Retry Scheduled", "retry_scheduled"): "Retry Scheduled",
+    ("Retry Scheduled", "authorization_approved"): "Authorized",
+    ("Retry Scheduled", "declined"): "Declined",
+    ("Retry Scheduled", "cancel"): "Canceled",
     ("Authorized", "capture_partial"): "Partially Captured",
     ("Authorized", "capture_full"): "Captured",
     ("Authorized", "void"): "Voided",
@@ -47,6 +53,18 @@ AUTH_VALIDITY = timedelta(days=7)          # expires_on = processed_on + 7 days 
 THREE_DS_TIMEOUT = timedelta(minutes=15)   # then 20152
 TOKEN_VALIDITY = timedelta(minutes=15)
 SERIES_TYPES = ("Recurring", "Installment", "Unscheduled")
+
+# Scheduled retries of declined merchant-initiated payments (request field ``retry``). The provider
+# documents which decline codes are retried and the bounds of the request fields; its own timing is
+# machine-learned and unpublished, so the sandbox spreads the attempts evenly over the window: with
+# max_attempts N over D days, retry k runs k*D/N days after the first decline.
+RETRY_TYPES = ("Recurring", "Unscheduled")
+RETRY_CODES = {
+    "dunning": {"20005", "20013", "20014", "20015", "20016", "20020", "20022", "20030", "20051", "20057",
+                "20061", "20065", "20068"},
+    "downtime": {"20068", "20091", "20096"},
+}
+DOWNTIME_RETRY = {"max_attempts": 2, "end_after_days": 1}
 
 
 class Refusal(Exception):
@@ -118,6 +136,19 @@ class Card:
             "payment_account_reference": "",
         })
         return out
+
+
+class _RetryRequest:
+    """What the scenario engine reads of a request, for an attempt no client sent."""
+    method = "POST"
+    content_type = "application/json"
+
+    def __init__(self, path: str, body: dict) -> None:
+        self.path = path
+        self._data = json.dumps(body).encode()
+
+    def get_data(self, cache: bool = True) -> bytes:
+        return self._data
 
 
 class PaymentMachine:
@@ -288,6 +319,7 @@ class PaymentMachine:
             "card": card.__dict__.copy(), "card_fingerprint": card.fingerprint, "instrument_id": None,
             "authorized": 0, "captured": 0, "refunded": 0, "voided": 0, "capture_final": False,
             "forced_decline": effects.take_decline(), "series_origin_id": None, "base": base,
+            "retry": self.retry_plan(body),
         }
         verification = amount == 0
         profile = CardProfile(**card.profile)
@@ -379,6 +411,9 @@ class PaymentMachine:
                         "response_summary": action["response_summary"], "auth_code": action["auth_code"],
                         "processed_on": now, "processing": dict(action["processing"])})
         if not approved:
+            if self.schedule_retry(payment, code, now):
+                self.p.emit_event(payment, "payment_retry_scheduled", action)
+                return
             self.move(payment, "declined")
             self.p.emit_event(payment, "card_verification_declined" if verification else "payment_declined", action)
             return
@@ -403,10 +438,103 @@ class PaymentMachine:
         self.sb.timers.at(payment["expires_on"], tenant, lambda pid=payment["id"]: self.expire(pid),
                           key=f"checkout:expire:{payment['id']}")
         if payment["capture_on"]:
-            from ...core.clock import parse_instant
             when = max(parse_instant(payment["capture_on"]), now)
             self.sb.timers.at(when, tenant, lambda pid=payment["id"]: self.scheduled_capture(pid),
                               key=f"checkout:capture:{payment['id']}")
+
+    # -- scheduled retries ----------------------------------------------------------------------
+    @staticmethod
+    def retry_plan(body: dict) -> dict | None:
+        if not body.get("merchant_initiated") or body.get("payment_type") not in RETRY_TYPES or not body.get("amount"):
+            return None
+        retry = body.get("retry") or {}
+        dunning = retry.get("dunning") or (retry if retry.get("enabled") else {})
+        if dunning.get("enabled"):
+            kind, limits = "dunning", {"max_attempts": dunning.get("max_attempts", 6),
+                                       "end_after_days": dunning.get("end_after_days", 30)}
+        elif (retry.get("downtime") or {}).get("enabled"):
+            kind, limits = "downtime", DOWNTIME_RETRY
+        else:
+            return None
+        return {"kind": kind, **limits, "attempts_made": 0, "started_on": None, "next_attempt_on": None}
+
+    def schedule_retry(self, payment: dict, code: str, now) -> bool:
+        """After a declined attempt: plan the next one if the request asked for retries and any are left."""
+        plan = payment.get("retry")
+        if not plan or code not in RETRY_CODES[plan["kind"]] or plan["attempts_made"] >= plan["max_attempts"]:
+            return False
+        if plan["started_on"] is None:
+            plan["started_on"] = iso_z(now, 7)
+        started = parse_instant(plan["started_on"])
+        step = timedelta(days=plan["end_after_days"]) / plan["max_attempts"]
+        when = started + step * (plan["attempts_made"] + 1)
+        plan["next_attempt_on"] = iso_z(when, 7)
+        self.move(payment, "retry_scheduled")
+        self.sb.timers.at(when, payment["tenant"], lambda pid=payment["id"]: self.retry(pid),
+                          key=f"checkout:retry:{payment['id']}")
+        return True
+
+    @staticmethod
+    def retry_view(payment: dict) -> dict | None:
+        plan = payment.get("retry")
+        if not plan or plan["started_on"] is None:
+            return None
+        ends = parse_instant(plan["started_on"]) + timedelta(days=plan["end_after_days"])
+        out = {"max_attempts": plan["max_attempts"], "attempts_made": plan["attempts_made"], "ends_on": iso_z(ends, 7)}
+        if payment["status"] == "Retry Scheduled":
+            out["next_attempt_on"] = plan["next_attempt_on"]
+        return out
+
+    def retry(self, payment_id: str) -> None:
+        """One scheduled attempt. Scenario rules see it as ``POST <mount>/payments/<id>/retries``."""
+        with self.store.lock:
+            payment = self.store.get(P, "payment", payment_id)
+            if payment is None or payment["status"] != "Retry Scheduled":
+                return
+            tenant = payment["tenant"]
+            plan = payment["retry"]
+            plan["attempts_made"] += 1
+            fx = self.retry_effects(payment)
+            token = effects.install(fx)
+            try:
+                card = Card(**payment["card"])
+                if fx.token and card.instrument_id:
+                    inst = self.store.get(P, "instrument", card.instrument_id, tenant)
+                    if inst is not None:
+                        inst["state"] = "expired" if fx.token == "expired" else "inactive"
+                        self.store.put(P, "instrument", inst["id"], inst, tenant)
+                payment["forced_decline"] = fx.take_decline()
+                origin = self.store.get(P, "payment", payment["series_origin_id"], tenant) \
+                    if payment.get("series_origin_id") else None
+                code = self.decide(payment, card, origin=origin, require_3ds=fx.require_3ds)
+                self.finish_authorization(payment, card, code, self.p.now(tenant))
+                self.auto_capture(payment)
+                self.save(payment)
+            finally:
+                effects.uninstall(token)
+
+    def retry_effects(self, payment: dict) -> effects.Effects:
+        engine = self.sb.scenarios
+        if engine is None:
+            return effects.Effects()
+        body = {"payment_id": payment["id"], "attempt": payment["retry"]["attempts_made"],
+                "amount": payment["amount"], "currency": payment["currency"],
+                "payment_type": payment["payment_type"], "merchant_initiated": True,
+                "reference": payment.get("reference"), "previous_payment_id": payment.get("previous_payment_id")}
+        decision = engine.match(self.p, payment["tenant"],
+                                _RetryRequest(f"{self.p.mount}/payments/{payment['id']}/retries", body))
+        return decision.effects if decision else effects.Effects()
+
+    def cancel_retry(self, payment: dict, reference) -> dict:
+        if not self.allowed(payment, "cancel"):
+            raise Refusal("forbidden")
+        self.move(payment, "cancel")
+        payment["retry"]["next_attempt_on"] = None
+        self.sb.timers.cancel(f"checkout:retry:{payment['id']}")
+        action = {"id": self.ids.prefixed("act_"), "reference": reference}
+        self.save(payment)
+        self.p.emit_event(payment, "payment_canceled", None)
+        return action
 
     def auto_capture(self, payment: dict) -> None:
         """``capture: true`` (the default): captured right after the 201, at the same instant."""

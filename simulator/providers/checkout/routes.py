@@ -12,7 +12,7 @@ from ...core.cards import mask
 from ..base import public
 from . import events
 from .machine import Refusal
-from .schemas import (CaptureRequestSchema, CustomerCreateSchema, CustomerUpdateSchema, InstrumentCreateSchema,
+from .schemas import (CancelRetryRequestSchema, CaptureRequestSchema, CustomerCreateSchema, CustomerUpdateSchema, InstrumentCreateSchema,
                       InstrumentUpdateSchema, PaymentRequestSchema, RefundRequestSchema, TokenRequestSchema,
                       VoidRequestSchema, error_codes)
 
@@ -140,6 +140,13 @@ def capture_payment(payment_id):
 def refund_payment(payment_id):
     return _follow_up(payment_id, RefundRequestSchema(), lambda m, pay, b: m.refund(
         pay, b.get("amount"), b.get("reference"), b.get("metadata")))
+
+
+@bp.post("/payments/<payment_id>/cancellations")
+@idempotent
+def cancel_scheduled_retry(payment_id):
+    return _follow_up(payment_id, CancelRetryRequestSchema(), lambda m, pay, b: m.cancel_retry(
+        pay, b.get("reference")))
 
 
 @bp.post("/payments/<payment_id>/voids")

@@ -225,6 +225,25 @@ class Metadata(fields.Dict):
         return dict(value)
 
 
+class DunningSchema(Base):
+    enabled = StrictBool(required=True, error_messages=_e("retry_enabled_invalid"))
+    max_attempts = StrictInt(validate=validate.Range(1, 15, error="retry_max_attempts_invalid"),
+                             error_messages=_e("retry_max_attempts_invalid"))
+    end_after_days = StrictInt(validate=validate.Range(1, 60, error="retry_end_after_days_invalid"),
+                               error_messages=_e("retry_end_after_days_invalid"))
+
+
+class DowntimeSchema(Base):
+    enabled = StrictBool(required=True, error_messages=_e("retry_enabled_invalid"))
+
+
+class RetrySchema(DunningSchema):
+    """``retry``: the flat form (enabled, max_attempts, end_after_days) is the dunning one."""
+    enabled = StrictBool(error_messages=_e("retry_enabled_invalid"))
+    dunning = Obj(DunningSchema, error_messages=_e("retry_dunning_invalid"))
+    downtime = Obj(DowntimeSchema, error_messages=_e("retry_downtime_invalid"))
+
+
 _URL = re.compile(r"^https?://[^\s/$.?#][^\s]*$", re.I)
 
 
@@ -257,6 +276,7 @@ class PaymentRequestSchema(RequestBody):
     authorization_type = fields.String(validate=validate.OneOf(("Final", "Estimated"), error="authorization_type_invalid"),
                                        error_messages=_e("authorization_type_invalid"))
     processing = fields.Dict(error_messages=_e("processing_invalid"))
+    retry = Obj(RetrySchema, error_messages=_e("retry_invalid"))
 
 
 class CaptureRequestSchema(RequestBody):
@@ -270,6 +290,10 @@ class CaptureRequestSchema(RequestBody):
 class RefundRequestSchema(CaptureRequestSchema):
     capture_type = None
     capture_action_id = fields.String()
+
+
+class CancelRetryRequestSchema(RequestBody):
+    reference = fields.String(validate=validate.Length(max=80, error="reference_invalid"), error_messages=_e("reference_invalid"))
 
 
 class VoidRequestSchema(RequestBody):
