@@ -53,6 +53,12 @@ def test_third_party_3ds_authorizes_at_once_and_echoes_the_mpi_data(api):
     assert getattr(details, "3ds").cryptogram == THIRD_PARTY_3DS["cryptogram"] and details.eci == "05"
 
 
+def test_third_party_3ds_that_failed_is_declined_not_challenged(api):
+    resp = api.payments.request_payment(payment_request(card_source(), three_ds={**THIRD_PARTY_3DS, "status": "N"}))
+    assert resp.http_metadata.status_code == 201
+    assert resp.status == "Declined" and resp.response_code == "20151"
+
+
 def test_third_party_3ds_without_a_cryptogram_is_refused(server):
     import requests
     from cko_helpers import KEY

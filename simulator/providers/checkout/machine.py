@@ -336,7 +336,9 @@ class PaymentMachine:
                                    **{k: three_ds_req[k] for k in ("cryptogram", "xid", "version", "authentication_id")
                                       if k in three_ds_req}}
             payment["eci"] = three_ds_req["eci"]
-            self.finish_authorization(payment, card, self.decide(payment, card, after_3ds=True), now)
+            authenticated = payment["three_ds"]["authentication_response"] in ("Y", "A")
+            code = self.decide(payment, card, after_3ds=True) if authenticated else testcards.FAILED_3DS
+            self.finish_authorization(payment, card, code, now)
         elif three_ds_req.get("enabled"):
             if not profile.enrolled:
                 if three_ds_req.get("attempt_n3d"):

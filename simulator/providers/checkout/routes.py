@@ -12,9 +12,9 @@ from ...core.cards import mask
 from ..base import public
 from . import events
 from .machine import Refusal
-from .schemas import (CancelRetryRequestSchema, CaptureRequestSchema, CustomerCreateSchema, CustomerUpdateSchema, InstrumentCreateSchema,
-                      InstrumentUpdateSchema, PaymentRequestSchema, RefundRequestSchema, TokenRequestSchema,
-                      VoidRequestSchema, error_codes)
+from .schemas import (CaptureRequestSchema, CustomerCreateSchema, CustomerUpdateSchema,
+                      InstrumentCreateSchema, InstrumentUpdateSchema, PaymentRequestSchema, RefundRequestSchema,
+                      TokenRequestSchema, VoidRequestSchema, error_codes)
 
 bp = Blueprint("checkout", __name__, template_folder="templates")
 
@@ -145,7 +145,8 @@ def refund_payment(payment_id):
 @bp.post("/payments/<payment_id>/cancellations")
 @idempotent
 def cancel_scheduled_retry(payment_id):
-    return _follow_up(payment_id, CancelRetryRequestSchema(), lambda m, pay, b: m.cancel_retry(
+    # same body as a void: a reference (metadata is ignored)
+    return _follow_up(payment_id, VoidRequestSchema(), lambda m, pay, b: m.cancel_retry(
         pay, b.get("reference")))
 
 

@@ -196,7 +196,8 @@ class ThreeDSSchema(Base):
     xid = fields.String(validate=validate.Length(min=1, max=100, error="3ds_xid_invalid"), error_messages=_e("3ds_xid_invalid"))
     authentication_id = fields.String(validate=validate.Length(max=100, error="3ds_authentication_id_invalid"),
                                       error_messages=_e("3ds_authentication_id_invalid"))
-    status = fields.String(validate=validate.OneOf(("Y", "A"), error="3ds_status_invalid"), error_messages=_e("3ds_status_invalid"))
+    status = fields.String(validate=validate.OneOf(("Y", "N", "U", "A", "C", "D", "R", "I"), error="3ds_status_invalid"),
+                           error_messages=_e("3ds_status_invalid"))
 
     @validates_schema
     def _mpi_pair(self, data, **kw):
@@ -290,10 +291,6 @@ class CaptureRequestSchema(RequestBody):
 class RefundRequestSchema(CaptureRequestSchema):
     capture_type = None
     capture_action_id = fields.String()
-
-
-class CancelRetryRequestSchema(RequestBody):
-    reference = fields.String(validate=validate.Length(max=80, error="reference_invalid"), error_messages=_e("reference_invalid"))
 
 
 class VoidRequestSchema(RequestBody):
