@@ -133,7 +133,7 @@ def test_python_examples(path, tmp_path):
         script = tmp_path / "example.py"
         script.write_text("\n".join(program).replace(DEFAULT_HOST, sandbox.host), encoding="utf-8")
         runner = "import sys; exec(compile(open(sys.argv[1]).read(), sys.argv[2], 'exec'), {'__name__': '__main__'})"
-        done = subprocess.run([sys.executable, "-c", runner, str(script), rel], cwd=tmp_path, text=True,
+        done = subprocess.run([sys.executable, "-c", runner, str(script), rel], cwd=ROOT, text=True,
                               capture_output=True, timeout=EXAMPLE_TIMEOUT)
     if done.returncode:
         lines = re.findall(rf'File "{re.escape(rel)}", line (\d+)', done.stderr)
