@@ -2,7 +2,7 @@
 
 Examples are written for a sandbox on 127.0.0.1:8080, so they can be pasted as they are. Here each
 sandbox is started with `--port 0` (tests run in parallel) and every `127.0.0.1:8080` in a block is
-replaced by the port it printed.
+replaced by the port it printed. Examples run from the repository root, as a reader's would.
 
 - Python: the blocks of one file run in order as one program (a page is one Python session). Each
   block keeps its line numbers, so a traceback points at the Markdown file and line.
@@ -10,6 +10,7 @@ replaced by the port it printed.
   install step of a block is not re-run (its extra must exist in pyproject.toml) nor is the
   command that runs the test suite; a command that starts the sandbox is started with a free port,
   must print its banner, and serves the rest of the block.
+- A YAML block with top-level `rules:` is a scenario document and must load (`PUT /_sandbox/scenarios`).
 - A block preceded by `<!-- no-run -->` is not run; a ```text block preceded by `<!-- banner -->`
   must equal what the server prints on start.
 """
@@ -26,6 +27,7 @@ import tomllib
 from pathlib import Path
 
 import pytest
+import requests
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
@@ -77,6 +79,7 @@ RUN = [b for b in ALL if b.marker != "no-run"]
 PY_FILES = sorted({b.path for b in RUN if b.lang in PYTHON})
 SH_BLOCKS = [b for b in RUN if b.lang in SHELL]
 BANNERS = [b for b in ALL if b.marker == "banner"]
+SCENARIOS = [b for b in RUN if b.lang in {"yaml", "yml"} and re.search(r"^rules:", b.code, re.M)]
 
 
 class Sandbox:
@@ -141,12 +144,18 @@ def test_python_examples(path, tmp_path):
         pytest.fail(f"example at {where} failed:\n{done.stdout[-3000:]}\n{done.stderr[-5000:]}", pytrace=False)
 
 
-def _commands(code: str) -> list[str]:
-    joined = re.sub(r"\\\n\s*", " ", code)
-    out = []
-    for line in joined.splitlines():
-        line = re.sub(r"(^|\s)#.*$", "", line).strip()
-        out += [part.strip() for part in line.split(" && ") if part.strip()]
+def _commands(block: Block) -> list[tuple[int, str]]:
+    """(line in the Markdown file, command) for each command of a shell block."""
+    out, pending = [], ""
+    for n, line in enumerate(block.code.splitlines()):
+        if not pending:
+            first = block.line + n
+        pending += line
+        if pending.endswith("\\"):
+            pending = pending[:-1] + " "
+            continue
+        text, pending = re.sub(r"(^|\s)#.*$", "", pending).strip(), ""
+        out += [(first, part.strip()) for part in text.split(" && ") if part.strip()]
     return out
 
 
@@ -159,7 +168,7 @@ def _extras_exist(command: str) -> None:
 @pytest.mark.parametrize("block", SH_BLOCKS, ids=lambda b: b.where)
 def test_shell_examples(block, tmp_path):
     script, start = [], None
-    for command in _commands(block.code):
+    for line, command in _commands(block):
         if INSTALL.match(command):
             _extras_exist(command)
         elif TEST_SUITE.match(command):
@@ -168,17 +177,20 @@ def test_shell_examples(block, tmp_path):
             assert start is None, f"{block.where}: two start commands in one block"
             start = shlex.split(START.sub("", command))
         else:
-            script.append(command)
+            script.append(f"LINE={line}; {command}")
     with Sandbox(*(start or [])) as sandbox:
         if start is not None:
             assert sandbox.banner[0].startswith("Checkout.com"), f"{block.where}: {sandbox.banner}"
         if not script:
             return
-        prelude = 'set -euo pipefail\ncurl() { command curl --fail-with-body -sS "$@"; }\n'
+        rel = block.path.relative_to(ROOT)
+        prelude = (f"set -Eeuo pipefail\ntrap 'echo \"example at {rel}:$LINE failed\" >&2' ERR\n"
+                   'curl() { command curl --fail-with-body -sS "$@"; }\n')
         (tmp_path / "example.sh").write_text(prelude + "\n".join(script).replace(DEFAULT_HOST, sandbox.host) + "\n")
         done = subprocess.run(["bash", str(tmp_path / "example.sh")], cwd=ROOT, text=True, capture_output=True,
                               timeout=EXAMPLE_TIMEOUT)
-    assert done.returncode == 0, f"example at {block.where} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+    if done.returncode:
+        pytest.fail(f"{done.stderr[-3000:]}\n{done.stdout[-3000:]}", pytrace=False)
 
 
 @pytest.mark.parametrize("block", BANNERS, ids=lambda b: b.where)
@@ -187,3 +199,10 @@ def test_banner_is_what_the_server_prints(block):
         printed = "\n".join(sandbox.banner).replace(sandbox.host, DEFAULT_HOST)
     assert block.lang == "text"
     assert block.code.strip("\n") == printed, f"{block.where}: banner differs from what run.py prints"
+
+
+@pytest.mark.parametrize("block", SCENARIOS, ids=lambda b: b.where)
+def test_scenario_documents_load(block):
+    with Sandbox() as sandbox:
+        answer = requests.put(f"http://{sandbox.host}/_sandbox/scenarios", data=block.code.encode(), timeout=30)
+    assert answer.status_code == 200, f"{block.where}: {answer.text}"
