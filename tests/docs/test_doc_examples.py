@@ -1,4 +1,4 @@
-"""Every Python and shell block in README.md and docs/ runs against a live `python run.py`.
+"""Every Python and shell block in README.md, CONTRIBUTING.md and docs/ runs against a live `python run.py`.
 
 Examples are written for a sandbox on 127.0.0.1:8080, so they can be pasted as they are. Here each
 sandbox is started with `--port 0` (tests run in parallel) and every `127.0.0.1:8080` in a block is
@@ -28,7 +28,7 @@ import pytest
 import requests
 
 ROOT = Path(__file__).resolve().parents[2]
-DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
+DOCS = [ROOT / "README.md", ROOT / "CONTRIBUTING.md", *sorted((ROOT / "docs").rglob("*.md"))]
 PYTHON = {"python", "py"}
 SHELL = {"sh", "bash", "shell"}
 DEFAULT_HOST = "127.0.0.1:8080"
