@@ -13,12 +13,14 @@ from datetime import timedelta
 from typing import Any, Callable
 
 from flask import Blueprint, Response, current_app, g, request
-from marshmallow import Schema
+from marshmallow import Schema, ValidationError
 
 from ..core import effects
 from ..core.idempotency import IN_FLIGHT, REPLAY
 from ..core.runtime import Sandbox
-from .shape import ErrorSpec, Machine, Refusal, ScopedStore, Transitions
+from .shape import ErrorSpec, Machine, Refusal, ScopedStore, Transitions, walk
+
+_BODY = object()
 
 
 class ProviderError(Exception):
@@ -112,10 +114,9 @@ class Provider:
 
     def describe(self, exc: Refusal) -> str:
         """A refusal as one human sentence, for hosted pages."""
-        if isinstance(exc.detail, str) and exc.detail:
-            return exc.detail
         spec = self.error_table.get(exc.kind)
-        return (spec.message if spec and spec.message else None) or exc.kind.replace("_", " ")
+        text = spec.text(exc.detail) if spec else exc.detail
+        return text if isinstance(text, str) and text else exc.kind.replace("_", " ")
 
     def fail(self, kind: str, status: int, detail: Any = None):
         raise ProviderError(self.error(kind, status, detail))
@@ -145,6 +146,21 @@ class Provider:
             self.fail("malformed", 400, "malformed JSON")
         except RecursionError:  # absurdly deep nesting is malformed input, not a server fault
             self.fail("malformed", 400, "nesting too deep")
+
+    def parse(self, schema_cls: type[Schema], data: Any = _BODY, *, allow_empty: bool = True) -> dict:
+        """Validate a request (by default the JSON body) with ``schema_cls``.
+
+        A body that is not a JSON object raises ``Refusal("malformed")``; field errors raise
+        ``Refusal("validation", [(dotted.path, message), ...])`` — every failing field, in order.
+        """
+        if data is _BODY:
+            data = self.json_body(allow_empty=allow_empty)
+        if not isinstance(data, dict):
+            raise Refusal("malformed", "request body must be a JSON object")
+        try:
+            return schema_cls().load(data)
+        except ValidationError as exc:
+            raise Refusal("validation", list(walk(exc.messages))) from None
 
     @staticmethod
     def render_json(body: Any, status: int = 200, headers: dict | None = None) -> Response:

@@ -42,11 +42,18 @@ class Refusal(Exception):
 @dataclass(frozen=True)
 class ErrorSpec:
     """One row of a provider's error table: HTTP status, the provider's code, its default message,
-    and any constant envelope members (``extra``)."""
+    any constant envelope members (``extra``), and whether the message is ``fixed`` (a string
+    detail does not replace it: the core passes werkzeug's wording, which no provider uses)."""
     status: int
     code: str
     message: str | None = None
     extra: dict = field(default_factory=dict)
+    fixed: bool = False
+
+    def text(self, detail: Any) -> str | None:
+        if isinstance(detail, str) and detail and not self.fixed:
+            return detail
+        return self.message
 
 
 def walk(messages: Any, path: str = "", root: str = "_schema") -> Iterator[tuple[str, str]]:
