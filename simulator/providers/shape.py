@@ -51,8 +51,12 @@ class ErrorSpec:
     fixed: bool = False
 
     def text(self, detail: Any) -> str | None:
+        """The message for one error: a string detail (unless ``fixed``), validation pairs as
+        ``path: message; ...``, else the row's own message."""
         if isinstance(detail, str) and detail and not self.fixed:
             return detail
+        if isinstance(detail, list) and detail:
+            return "; ".join(f"{path}: {message}" for path, message in detail)
         return self.message
 
 
