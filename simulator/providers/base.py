@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, Callable
+from typing import Any, Callable, Collection
 
 from flask import Blueprint, Response, current_app, g, request
 from marshmallow import Schema, ValidationError
@@ -66,6 +66,8 @@ class Provider:
     webhook_content_type = "application/json"
     error_table: dict[str, ErrorSpec] = {}
     machine_class: type[Machine] | None = None
+    decline_codes: Collection[str] = ()          # what ``decline: CODE`` in a scenario may name
+    default_webhook_secret: str | None = None    # printed at start while no webhook_secret is configured
 
     def __init__(self, sandbox: Sandbox) -> None:
         self.sandbox = sandbox
@@ -88,7 +90,10 @@ class Provider:
         self.settings = settings or {}
 
     def startup_lines(self, base_url: str) -> list[str]:
-        return [f"{self.title:<13} {base_url}{self.mount}/"]
+        lines = [f"{self.title:<13} {base_url}{self.mount}/"]
+        if self.default_webhook_secret and not self.settings.get("webhook_secret"):
+            lines.append(f"{'':<13} webhook secret (default): {self.default_webhook_secret}")
+        return lines
 
     # -- auth and errors ---------------------------------------------------------------------
     def authenticate(self, req) -> Caller:
@@ -229,7 +234,7 @@ class Provider:
     # -- scenario hooks ----------------------------------------------------------------------
     def decline_code_valid(self, code: str) -> bool:
         """Whether ``decline: CODE`` in a scenario names one of this provider's decline codes."""
-        return True
+        return not self.decline_codes or str(code) in self.decline_codes
 
     @staticmethod
     def effects() -> effects.Effects:
@@ -237,7 +242,10 @@ class Provider:
 
     # -- hosted pages, keys, lifecycle -------------------------------------------------------
     def hosted_action(self, object_id: str, action: dict) -> Response:
-        """What the customer does on a hosted page, for CI. Same code path as the HTML form."""
+        """What the customer does on a hosted page, for CI. Same code path as the HTML form.
+
+        A provider usually sets ``hosted_action = routes.hosted_action`` (a function of the
+        provider, the object id and the action)."""
         return self.error("not_found", 404)
 
     def public_key_pem(self) -> str | None:

@@ -16,7 +16,7 @@ from ...core.clock import parse_duration
 from ..base import Caller, Provider
 from ..shape import ErrorSpec, Refusal
 from .machine import Machine
-from .routes import bp
+from .routes import bp, hosted_action
 from .testcards import DECLINE_CODES
 
 
@@ -86,6 +86,8 @@ class Bank131(Provider):
     secret_config_keys = ()
     error_table = ERRORS
     machine_class = Machine
+    decline_codes = DECLINE_CODES
+    hosted_action = hosted_action
     # The bank re-sends "at growing intervals until it gets a 200"; the schedule is not published.
     # Ours doubles from one minute to a day and then stays daily, 18 retries (~8 days) in all, so
     # the outbox ends somewhere.
@@ -163,18 +165,10 @@ class Bank131(Provider):
         return self.bank_key().public_key().public_bytes(
             serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
 
-    # -- scenario and hosted hooks -----------------------------------------------------------
-    def decline_code_valid(self, code: str) -> bool:
-        return str(code) in DECLINE_CODES
-
-    def hosted_action(self, object_id, action):
-        from .routes import hosted_action
-        return hosted_action(self, object_id, action)
-
     def startup_lines(self, base_url: str) -> list[str]:
-        return [f"{self.title:<13} {base_url}{self.mount}/",
-                f"{'':<13} widget {base_url}{self.mount}/widget/<public_token>  "
-                f"webhook key {base_url}/_sandbox/keys/{self.name}"]
+        return super().startup_lines(base_url) + [
+            f"{'':<13} widget {base_url}{self.mount}/widget/<public_token>  "
+            f"webhook key {base_url}/_sandbox/keys/{self.name}"]
 
 
 PROVIDER = Bank131

@@ -16,7 +16,7 @@ from ...core.webhooks import exponential_schedule
 from ..base import Caller, Provider
 from ..shape import ErrorSpec, Refusal
 from .machine import Machine
-from .routes import bp
+from .routes import bp, hosted_action
 from .testcards import DECLINE_REASONS
 
 # Built in so the sandbox works without a config file; printed at start.
@@ -102,6 +102,8 @@ class Paysera(Provider):
     secret_config_keys = ("credentials",)
     error_table = ERRORS
     machine_class = Machine
+    decline_codes = DECLINE_REASONS
+    hosted_action = hosted_action
     # 1 min, doubling, capped at 6 h, while the whole run stays within 7 days
     webhook_schedule = exponential_schedule(timedelta(minutes=1), timedelta(hours=6), timedelta(days=7))
 
@@ -118,7 +120,7 @@ class Paysera(Provider):
         return configured
 
     def startup_lines(self, base_url: str) -> list[str]:
-        lines = [f"{self.title:<13} {base_url}{self.mount}/"]
+        lines = super().startup_lines(base_url)
         for mac_id, key in self.credentials().items():
             lines.append(f"{'':<13} MAC id {mac_id}  key {key}  (hmac-sha-256)")
         return lines
@@ -206,14 +208,6 @@ class Paysera(Provider):
             reason = fields["reason"]
             body["error_data"] = {"reason": reason, "reason_description": DECLINE_REASONS.get(reason, reason)}
         return body
-
-    # -- scenarios and hosted pages ----------------------------------------------------------
-    def decline_code_valid(self, code: str) -> bool:
-        return str(code) in DECLINE_REASONS
-
-    def hosted_action(self, object_id, action):
-        from .routes import hosted_action
-        return hosted_action(self, object_id, action)
 
 
 PROVIDER = Paysera

@@ -14,7 +14,7 @@ from ..base import Caller, Provider
 from ..shape import ErrorSpec, Refusal
 from . import testcards
 from .machine import Machine
-from .routes import bp
+from .routes import bp, hosted_action
 
 # Key prefixes are not published; any token of URL-safe characters is well-formed [ASSUMED].
 _KEY = re.compile(r"^[A-Za-z0-9_\-.]{8,200}$")
@@ -84,6 +84,9 @@ class ZafaPay(Provider):
     secret_config_keys = ("api_keys", "webhook_secret", "publishable_keys")
     error_table = ERRORS
     machine_class = Machine
+    decline_codes = testcards.DECLINE_CODES
+    hosted_action = hosted_action
+    default_webhook_secret = DEFAULT_WEBHOOK_SECRET
     # not documented [ASSUMED]: five retries after 1 min, 5 min, 30 min, 2 h and 6 h
     webhook_schedule = [timedelta(minutes=1), timedelta(minutes=5), timedelta(minutes=30),
                         timedelta(hours=2), timedelta(hours=6)]
@@ -107,12 +110,6 @@ class ZafaPay(Provider):
 
     def merchant_id(self, tenant: str) -> str:
         return "mer_" + hashlib.sha256(tenant.encode()).hexdigest()[:24]
-
-    def startup_lines(self, base_url: str) -> list[str]:
-        lines = super().startup_lines(base_url)
-        if not self.settings.get("webhook_secret"):
-            lines.append(f"{'':<13} webhook secret (default): {DEFAULT_WEBHOOK_SECRET}")
-        return lines
 
     # -- auth ----------------------------------------------------------------------------------
     def authenticate(self, req) -> Caller:
@@ -178,14 +175,6 @@ class ZafaPay(Provider):
                 headers["X-Zafapay-Signature"] = value
             return headers
         return sign
-
-    # -- scenarios and hosted pages ------------------------------------------------------------
-    def decline_code_valid(self, code: str) -> bool:
-        return str(code) in testcards.DECLINE_CODES
-
-    def hosted_action(self, object_id, action):
-        from .routes import hosted_action
-        return hosted_action(self, object_id, action)
 
 
 PROVIDER = ZafaPay
