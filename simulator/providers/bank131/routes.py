@@ -6,6 +6,7 @@ Every API method is a POST with a JSON body. Session methods are served under bo
 from __future__ import annotations
 
 from datetime import timedelta
+from functools import wraps
 
 from flask import Blueprint, redirect, render_template, request
 
@@ -54,156 +55,139 @@ def session_response(session):
     return ok(session=provider().machine.render(session, api_version()))
 
 
-def idempotent(handler):
+def idempotent(view):
     """X-PARTNER-IDEMPOTENCY-KEY: a key already used by this project is refused with
     idempotency_key_already_exists (the SDK's documented answer), never processed twice. A request
     that failed releases its key so a corrected retry goes through."""
-    p = provider()
-    key = request.headers.get("X-PARTNER-IDEMPOTENCY-KEY")
-    if not key:
-        return handler()
+    @wraps(view)
+    def wrapper():
+        p = provider()
+        key = request.headers.get("X-PARTNER-IDEMPOTENCY-KEY")
+        if not key:
+            return view()
 
-    def used():
-        return p.error("idempotency_key_already_exists", detail=f"idempotency key {key} was already used")
-    return p.idempotent(key, handler, ttl=IDEMPOTENCY_TTL, scope="idempotency", in_flight=used, repeat=used)
+        def used():
+            return p.error("idempotency_key_already_exists", detail=f"idempotency key {key} was already used")
+        return p.idempotent(key, view, ttl=IDEMPOTENCY_TTL, scope="idempotency", in_flight=used, repeat=used)
+    return wrapper
+
+
+def session_of(data: dict) -> dict:
+    p = provider()
+    return p.machine.get_session(data["session_id"], p.tenant)
 
 
 # -- sessions ----------------------------------------------------------------------------------
 @session_route("create")
+@idempotent
 def session_create():
     p = provider()
-    m = p.machine
     data = load(schemas.SessionCreate)
-
-    def run():
-        return session_response(m.create_session(p.tenant, m.draft(data, p.tenant), api_version()))
-    return idempotent(run)
+    return session_response(p.machine.create_session(p.tenant, p.machine.draft(data, p.tenant), api_version()))
 
 
 @session_route("init/payment")
+@idempotent
 def session_init_payment():
     p = provider()
-    m = p.machine
     data = load(schemas.InitPayment)
-
-    def run():
-        return session_response(m.init_payment(p.tenant, m.draft(data, p.tenant), api_version()))
-    return idempotent(run)
+    return session_response(p.machine.init_payment(p.tenant, p.machine.draft(data, p.tenant), api_version()))
 
 
 @session_route("init/payment/sync")
+@idempotent
 def session_init_payment_sync():
     p = provider()
-    m = p.machine
     data = load(schemas.InitPayment)
-
-    def run():
-        return session_response(m.init_payment(p.tenant, m.draft(data, p.tenant), api_version(), sync=True))
-    return idempotent(run)
+    return session_response(p.machine.init_payment(p.tenant, p.machine.draft(data, p.tenant), api_version(),
+                                                   sync=True))
 
 
 @session_route("start/payment")
+@idempotent
 def session_start_payment():
     p = provider()
-    m = p.machine
     data = load(schemas.StartPayment)
-
-    def run():
-        session = m.get_session(data["session_id"], p.tenant)
-        return session_response(m.start_payment(p.tenant, session, m.draft(data, p.tenant)))
-    return idempotent(run)
+    return session_response(p.machine.start_payment(p.tenant, session_of(data), p.machine.draft(data, p.tenant)))
 
 
 @session_route("confirm")
+@idempotent
 def session_confirm():
     p = provider()
-    m = p.machine
-    data = load(schemas.SessionRef)
-    return idempotent(lambda: session_response(m.confirm(p.tenant, m.get_session(data["session_id"], p.tenant))))
+    return session_response(p.machine.confirm(p.tenant, session_of(load(schemas.SessionRef))))
 
 
 @session_route("cancel")
+@idempotent
 def session_cancel():
     p = provider()
-    m = p.machine
-    data = load(schemas.SessionRef)
-    return idempotent(lambda: session_response(m.cancel(p.tenant, m.get_session(data["session_id"], p.tenant))))
+    return session_response(p.machine.cancel(p.tenant, session_of(load(schemas.SessionRef))))
 
 
 @session_route("capture")
 def session_capture():
     # Only two-stage (hold) payments are captured; the sandbox simulates single-stage card and
     # recurrent payments, so no session ever waits for capture.
-    p = provider()
-    m = p.machine
-    data = load(schemas.SessionRef)
-    session = m.get_session(data["session_id"], p.tenant)
+    session = session_of(load(schemas.SessionRef))
     raise Refusal("session_wrong_state", f"session {session['id']} is {session['status']}; no payment waits for capture")
 
 
 @session_route("status")
 def session_status():
-    p = provider()
-    m = p.machine
-    data = p.json_body()
+    data = provider().json_body()
     if isinstance(data, dict) and "session_id" not in data and isinstance(data.get("session"), str):
         data = {**data, "session_id": data["session"]}  # the unofficial PyPI client sends `session`
-    data = load(schemas.SessionRef, data)
-    return session_response(m.get_session(data["session_id"], p.tenant))
+    return session_response(session_of(load(schemas.SessionRef, data)))
 
 
 @session_route("refund")
+@idempotent
 def session_refund():
     p = provider()
-    m = p.machine
     data = load(schemas.SessionRef)
-
-    def run():
-        session = m.get_session(data["session_id"], p.tenant)
-        return session_response(m.refund(p.tenant, session, data.get("amount_details"), data.get("metadata")))
-    return idempotent(run)
+    return session_response(p.machine.refund(p.tenant, session_of(data), data.get("amount_details"),
+                                             data.get("metadata")))
 
 
 # -- tokens ------------------------------------------------------------------------------------
 @bp.post("/api/v1/token")
+@idempotent
 def token():
     p = provider()
-    m = p.machine
     data = load(schemas.TokenRequest)
     widget = data.get("acquiring_widget")
     if widget is None:
         raise Refusal("invalid_request", "only acquiring_widget is simulated")
     if "show_recurrent_checkbox" not in widget and "show_recurrent_checkbox" in data:
         widget = {**widget, "show_recurrent_checkbox": data["show_recurrent_checkbox"]}
-    return idempotent(lambda: ok(public_token=m.issue_public_token(p.tenant, widget)))
+    return ok(public_token=p.machine.issue_public_token(p.tenant, widget))
 
 
 @bp.post("/api/v1/token/info")
 def token_info():
     p = provider()
-    m = p.machine
     data = load(schemas.TokenInfo)
     if data["type"] != "recurrent_token":
         raise Refusal("invalid_request", f"token/info with type {data['type']} is not simulated; "
                                          "use type recurrent_token")
-    rec = m.get_token(p.tenant, data["recurrent_token"]["token"])
+    rec = p.machine.get_token(p.tenant, data["recurrent_token"]["token"])
     return ok(info={"type": "recurrent_token", **views.render_token(rec)})
 
 
 @bp.post("/api/v1/recurrent/status")
 def recurrent_status():
     p = provider()
-    m = p.machine
     data = load(schemas.RecurrentRef)
-    return ok(recurrent=views.render_token(m.get_token(p.tenant, data["recurrent"]["token"])))
+    return ok(recurrent=views.render_token(p.machine.get_token(p.tenant, data["recurrent"]["token"])))
 
 
 @bp.post("/api/v1/recurrent/disable")
+@idempotent
 def recurrent_disable():
     p = provider()
-    m = p.machine
     data = load(schemas.RecurrentRef)
-    return idempotent(lambda: ok(recurrent=views.render_token(m.disable_token(p.tenant, data["recurrent"]["token"]))))
+    return ok(recurrent=views.render_token(p.machine.disable_token(p.tenant, data["recurrent"]["token"])))
 
 
 # -- hosted pages: the payment widget and the 3-D Secure page (no credentials) ---------------
