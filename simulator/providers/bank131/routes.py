@@ -130,7 +130,8 @@ def session_capture():
     # Only two-stage (hold) payments are captured; the sandbox simulates single-stage card and
     # recurrent payments, so no session ever waits for capture.
     session = session_of(load(schemas.SessionRef))
-    raise Refusal("session_wrong_state", f"session {session['id']} is {session['status']}; no payment waits for capture")
+    raise Refusal("session_wrong_state",
+                  f"session {session['id']} is {session['status']}; no payment waits for capture")
 
 
 @session_route("status")

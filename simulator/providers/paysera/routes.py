@@ -189,7 +189,8 @@ def pay_submit(pr_id):
         return render_template("paysera/result.html", title="Payment canceled",
                                text="You left the payment. The merchant's link still works if you change your mind.")
     return render_template("paysera/result.html", title="Payment successful",
-                           text="Thank you, your payment was received.", pr=views.payment_request(result["payment_request"]))
+                           text="Thank you, your payment was received.",
+                           pr=views.payment_request(result["payment_request"]))
 
 
 def hosted_action(p, object_id, action):
