@@ -23,11 +23,13 @@ DEFAULT_START = "2026-01-01T00:00:00Z"
 class SandboxServer:
     """A sandbox app served by waitress on an ephemeral loopback port, in this process."""
 
-    def __init__(self, config: dict | None = None, *, scenario_files=None, state_path=None, threads: int = 16):
+    def __init__(self, config: dict | None = None, *, scenario_files=None, state_path=None, threads: int = 16,
+                 extra_providers=None):
         from waitress import create_server
 
         from . import create_app
-        self.app = create_app(config or {}, scenario_files=scenario_files, state_path=state_path)
+        self.app = create_app(config or {}, scenario_files=scenario_files, state_path=state_path,
+                              extra_providers=extra_providers)
         self.sandbox = self.app.extensions["sandbox"]
         self._server = create_server(self.app, host="127.0.0.1", port=0, threads=threads)
         self.port = self._server.effective_port

@@ -1,25 +1,12 @@
 """The admin API under /_sandbox (design.md section 3) and the dashboard."""
 from __future__ import annotations
 
-from flask import Blueprint, current_app, jsonify, render_template, request
+from flask import current_app, jsonify, render_template, request
 
 from ..core.clock import iso_z, parse_duration, parse_instant
 from ..core.documents import DocumentError, load
-
-admin = Blueprint("sandbox_admin", __name__, template_folder="templates")
-
-
-def sandbox():
-    return current_app.extensions["sandbox"]
-
-
-def bad_request(message: str, **extra):
-    return jsonify({"error": message, **extra}), 400
-
-
-def body_dict():
-    data = request.get_json(silent=True, force=True) if request.get_data() else {}
-    return data if isinstance(data, dict) else None
+from ..providers.shape import Refusal
+from .common import admin, bad_request, body_dict, sandbox
 
 
 @admin.get("/health")
@@ -146,7 +133,10 @@ def hosted(provider_name, object_id):
     card = body.get("card")
     if card is not None and not isinstance(card, dict):
         return bad_request("card must be an object")
-    return provider.hosted_action(object_id, body)
+    try:
+        return provider.hosted_action(object_id, body)
+    except Refusal as exc:
+        return provider.refused(exc)
 
 
 @admin.get("/keys/<provider_name>")
@@ -167,6 +157,3 @@ def dashboard():
         requests=list(reversed(sb.journal.entries(limit=50))),
         webhooks=[sb.outbox.public(d) for d in reversed(sb.outbox.list()[-50:])],
         tenants=sb.tenants.list(), scenarios=sb.scenarios.summary() if hasattr(sb.scenarios, "summary") else [])
-
-
-from . import scenarios  # noqa: E402,F401  (registers the /scenarios routes on this blueprint)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from flask import jsonify, request
 
 from ..core.documents import DocumentError
-from .routes import admin, sandbox
+from .common import admin, sandbox
 
 SOURCE = "<request body>"
 

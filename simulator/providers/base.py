@@ -10,14 +10,17 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, Callable
+from typing import Any, Callable, Collection
 
 from flask import Blueprint, Response, current_app, g, request
-from marshmallow import Schema
+from marshmallow import Schema, ValidationError
 
 from ..core import effects
 from ..core.idempotency import IN_FLIGHT, REPLAY
 from ..core.runtime import Sandbox
+from .shape import ErrorSpec, Machine, Refusal, ScopedStore, Transitions, walk
+
+_BODY = object()
 
 
 class ProviderError(Exception):
@@ -34,13 +37,25 @@ class Caller:
     verified: bool = True   # False where a signature could not be checked (no key registered)
 
 
-def public(view: Callable) -> Callable:
+def no_auth(view: Callable) -> Callable:
     """Mark a view that needs no credentials (hosted pages, 3DS pages, key downloads)."""
-    view._sandbox_public = True
+    view._sandbox_no_auth = True
     return view
 
 
+public = no_auth   # the older name, still used by packages not yet in the shared shape
+
+
 class Provider:
+    """One payment provider. See ``shape`` for the files a provider package holds.
+
+    Class attributes a provider sets: ``name`` (the registry name and the tenant namespace),
+    ``title``, ``mount``, ``blueprint``, ``config_schema``/``secret_config_keys``,
+    ``webhook_schedule``, ``error_table`` (kind -> ErrorSpec, core kinds included: not_found,
+    method_not_allowed, unauthorized, malformed, too_large, unsupported_media_type, internal,
+    unavailable) and ``machine_class`` (built once, as ``self.machine``). ``self.store`` is the
+    provider-scoped store.
+    """
     name: str = ""
     title: str = ""
     mount: str = ""
@@ -49,10 +64,21 @@ class Provider:
     secret_config_keys: tuple[str, ...] = ()
     webhook_schedule: list[timedelta] = []
     webhook_content_type = "application/json"
+    error_table: dict[str, ErrorSpec] = {}
+    machine_class: type[Machine] | None = None
+    decline_codes: Collection[str] = ()          # what ``decline: CODE`` in a scenario may name
+    default_webhook_secret: str | None = None    # printed at start while no webhook_secret is configured
 
     def __init__(self, sandbox: Sandbox) -> None:
         self.sandbox = sandbox
         self.settings: dict = {}
+        self.store = ScopedStore(sandbox, self.name)
+        self.machine = self.machine_class(self) if self.machine_class is not None else None
+
+    @classmethod
+    def state_tables(cls) -> tuple[Transitions, ...]:
+        """Every transition table of this provider, for the dashboard and generated docs."""
+        return cls.machine_class.tables if cls.machine_class is not None else ()
 
     # -- wiring ------------------------------------------------------------------------------
     @classmethod
@@ -64,19 +90,38 @@ class Provider:
         self.settings = settings or {}
 
     def startup_lines(self, base_url: str) -> list[str]:
-        return [f"{self.title:<13} {base_url}{self.mount}/"]
+        lines = [f"{self.title:<13} {base_url}{self.mount}/"]
+        if self.default_webhook_secret and not self.settings.get("webhook_secret"):
+            lines.append(f"{'':<13} webhook secret (default): {self.default_webhook_secret}")
+        return lines
 
     # -- auth and errors ---------------------------------------------------------------------
     def authenticate(self, req) -> Caller:
         raise NotImplementedError
 
-    def error(self, kind: str, status: int, detail: Any = None) -> Response:
-        """Render a core-level error in the provider's envelope.
+    def error(self, kind: str, status: int | None = None, detail: Any = None, **fields: Any) -> Response:
+        """The provider's error response for ``kind``: the one path every error takes.
 
-        kinds: not_found, method_not_allowed, unauthorized, malformed, too_large,
-        unsupported_media_type, internal, unavailable (scenario http_error without body).
+        The row of ``error_table`` gives status, code and message; ``status`` overrides the status
+        (the core passes the HTTP status it met; a scenario's http_error picks its own), ``detail``
+        the message (a string) or structured data for ``envelope``. An unknown kind is ``internal``.
         """
+        spec = self.error_table.get(kind) or self.error_table["internal"]
+        status = status or spec.status
+        return self.render_json(self.envelope(spec, status, detail, fields), status)
+
+    def envelope(self, spec: ErrorSpec, status: int, detail: Any, fields: dict) -> dict:
+        """The provider's error body for one row of its error table."""
         raise NotImplementedError
+
+    def refused(self, exc: Refusal) -> Response:
+        return self.error(exc.kind, exc.status, exc.detail, **exc.fields)
+
+    def describe(self, exc: Refusal) -> str:
+        """A refusal as one human sentence, for hosted pages."""
+        spec = self.error_table.get(exc.kind)
+        text = spec.text(exc.detail) if spec else exc.detail
+        return text if isinstance(text, str) and text else exc.kind.replace("_", " ")
 
     def fail(self, kind: str, status: int, detail: Any = None):
         raise ProviderError(self.error(kind, status, detail))
@@ -107,6 +152,21 @@ class Provider:
         except RecursionError:  # absurdly deep nesting is malformed input, not a server fault
             self.fail("malformed", 400, "nesting too deep")
 
+    def parse(self, schema_cls: type[Schema], data: Any = _BODY, *, allow_empty: bool = True) -> dict:
+        """Validate a request (by default the JSON body) with ``schema_cls``.
+
+        A body that is not a JSON object raises ``Refusal("malformed")``; field errors raise
+        ``Refusal("validation", [(dotted.path, message), ...])`` — every failing field, in order.
+        """
+        if data is _BODY:
+            data = self.json_body(allow_empty=allow_empty)
+        if not isinstance(data, dict):
+            raise Refusal("malformed", "request body must be a JSON object")
+        try:
+            return schema_cls().load(data)
+        except ValidationError as exc:
+            raise Refusal("validation", list(walk(exc.messages))) from None
+
     @staticmethod
     def render_json(body: Any, status: int = 200, headers: dict | None = None) -> Response:
         text = json.dumps(body, ensure_ascii=False)
@@ -116,17 +176,20 @@ class Provider:
                    fingerprint: Any = None, in_flight: Callable[[], Response],
                    mismatch: Callable[[], Response] | None = None,
                    remember: Callable[[Response], bool] = lambda r: r.status_code < 300,
-                   replay_headers: dict | None = None) -> Response:
+                   replay_headers: dict | None = None, repeat: Callable[[], Response] | None = None) -> Response:
         """Run ``run`` once per idempotency key and replay its answer to every repeat.
 
         The providers differ only in the hooks: what a duplicate still in flight gets, whether a
         repeat with another body (``fingerprint``) is refused, and which answers are remembered
-        (a refused request usually is not, so a corrected retry with the same key goes through).
+        (a refused request usually is not, so a corrected retry with the same key goes through),
+        and whether a repeat replays the first answer or gets ``repeat()`` instead.
         """
         ledger = self.sandbox.idempotency
         claim = (self.name, self.tenant, scope or request.path, key)
         state, stored = ledger.begin(claim, self.now(), ttl, fingerprint)
         if state == REPLAY:
+            if repeat is not None:
+                return repeat()
             if mismatch is not None and ledger.fingerprint(claim) != fingerprint:
                 return mismatch()
             status, body = stored
@@ -139,6 +202,8 @@ class Provider:
             response = run()
         except ProviderError as exc:
             response = exc.response
+        except Refusal as exc:
+            response = self.refused(exc)
         except BaseException:
             ledger.abort(claim)
             raise
@@ -169,7 +234,7 @@ class Provider:
     # -- scenario hooks ----------------------------------------------------------------------
     def decline_code_valid(self, code: str) -> bool:
         """Whether ``decline: CODE`` in a scenario names one of this provider's decline codes."""
-        return True
+        return not self.decline_codes or str(code) in self.decline_codes
 
     @staticmethod
     def effects() -> effects.Effects:
@@ -177,7 +242,10 @@ class Provider:
 
     # -- hosted pages, keys, lifecycle -------------------------------------------------------
     def hosted_action(self, object_id: str, action: dict) -> Response:
-        """What the customer does on a hosted page, for CI. Same code path as the HTML form."""
+        """What the customer does on a hosted page, for CI. Same code path as the HTML form.
+
+        A provider usually sets ``hosted_action = routes.hosted_action`` (a function of the
+        provider, the object id and the action)."""
         return self.error("not_found", 404)
 
     def public_key_pem(self) -> str | None:

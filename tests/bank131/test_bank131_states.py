@@ -7,13 +7,13 @@ from simulator.providers.bank131 import machine, testcards
 
 
 def test_transition_tables_are_explicit_and_closed():
-    assert machine.SESSION[("created", "start")] == "in_progress"
-    assert machine.SESSION[("in_progress", "succeed")] == "accepted"
-    assert machine.SESSION[("in_progress", "cancel")] == "cancelled"
-    assert ("accepted", "cancel") not in machine.SESSION
-    assert machine.PAYMENT[("awaiting_confirm", "confirm")] == "in_progress"
+    assert machine.SESSION.target("created", "start") == "in_progress"
+    assert machine.SESSION.target("in_progress", "succeed") == "accepted"
+    assert machine.SESSION.target("in_progress", "cancel") == "cancelled"
+    assert machine.SESSION.target("accepted", "cancel") is None
+    assert machine.PAYMENT.target("awaiting_confirm", "confirm") == "in_progress"
     assert {machine.WIRE[s] for s in ("awaiting_confirm", "awaiting_action")} == {"pending"}
-    assert not any(state in ("succeeded", "failed") for state, _ in machine.PAYMENT)   # finals are final
+    assert machine.PAYMENT.final("succeeded") and machine.PAYMENT.final("failed")   # finals are final
 
 
 def test_ready_to_confirm_confirm_payment_finished_sequence(bank):

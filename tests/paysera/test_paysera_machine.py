@@ -1,13 +1,13 @@
 """The payment request state machine: authorize, capture, cancel, invalid_state (409)."""
 from __future__ import annotations
 
-from simulator.providers.paysera.machine import TRANSITIONS
+from simulator.providers.paysera import Paysera
 from paysera_helpers import client, first_payment, hosted_token, recurring_payment  # noqa: F401
 
 
 def test_transition_table_covers_exactly_the_four_statuses():
-    statuses = {s for moves in TRANSITIONS.values() for pair in moves.items() for s in pair}
-    assert statuses == {"new", "authorized", "captured", "canceled"}
+    (table,) = Paysera.state_tables()
+    assert set(table.states) == {"new", "authorized", "captured", "canceled"}
 
 
 def test_token_charge_is_captured_at_once(server, client, receiver):

@@ -5,7 +5,6 @@ import os
 import re
 
 from simulator.providers.zafapay import ZafaPay, testcards
-from simulator.providers.zafapay.machine import CARD_TRANSITIONS, PAYMENT_TRANSITIONS
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 README = open(os.path.join(ROOT, "docs", "providers", "zafapay.md"), encoding="utf-8").read()
@@ -24,8 +23,8 @@ def test_readme_lists_endpoints_cards_codes_and_config():
         assert flow in README, flow
     for key in ZafaPay.config_schema().fields:
         assert f"`{key}`" in README, key
-    statuses = {s for pair in PAYMENT_TRANSITIONS for s in (pair[0], PAYMENT_TRANSITIONS[pair])} - {"new"}
-    for status in statuses | {s for pair in CARD_TRANSITIONS for s in (pair[0], CARD_TRANSITIONS[pair])}:
+    payment, payment_method = ZafaPay.state_tables()
+    for status in (set(payment.states) - {"new"}) | set(payment_method.states):
         assert f"`{status}" in README or f"{status}`" in README or f" {status}" in README, status
     for event in ["payment.succeeded", "payment.failed", "payment.canceled", "payment.refunded", "payment.chargeback"]:
         assert event in README

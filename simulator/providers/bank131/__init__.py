@@ -10,12 +10,14 @@ from datetime import timedelta
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
-from flask import Response
 from marshmallow import Schema, ValidationError, fields, validates
 
 from ...core.clock import parse_duration
 from ..base import Caller, Provider
-from .routes import bp
+from ..shape import ErrorSpec, Refusal
+from .machine import Machine
+from .routes import bp, hosted_action
+from .testcards import DECLINE_CODES
 
 
 def load_public_key(pem: str):
@@ -53,15 +55,25 @@ class Bank131Config(Schema):
             raise ValidationError(str(exc)) from None
 
 
-# Core error kinds -> Bank 131 error codes (its envelope has no other discriminator).
-_CORE_CODES = {
-    "not_found": "invalid_request", "method_not_allowed": "invalid_request", "malformed": "invalid_request",
-    "too_large": "invalid_request", "unsupported_media_type": "invalid_request",
-    "unauthorized": "authentication_error", "internal": "internal_error", "unavailable": "internal_error",
-}
-_CORE_DESCRIPTIONS = {
-    "not_found": "unknown method", "method_not_allowed": "every method is called with POST",
-    "too_large": "request body too large", "internal": "internal error", "unavailable": "service unavailable",
+# Bank 131's envelope has no discriminator but the code, so core kinds map onto its codes.
+ERRORS = {
+    "not_found": ErrorSpec(404, "invalid_request", "unknown method"),
+    "method_not_allowed": ErrorSpec(405, "invalid_request", "every method is called with POST"),
+    "malformed": ErrorSpec(400, "invalid_request", "invalid_request"),
+    "too_large": ErrorSpec(413, "invalid_request", "request body too large"),
+    "unsupported_media_type": ErrorSpec(415, "invalid_request", "invalid_request"),
+    "unauthorized": ErrorSpec(401, "authentication_error", "authentication_error"),
+    "internal": ErrorSpec(500, "internal_error", "internal error"),
+    "unavailable": ErrorSpec(503, "internal_error", "service unavailable"),
+    "validation": ErrorSpec(400, "invalid_request"),
+    "identification_error": ErrorSpec(401, "identification_error"),
+    "authentication_error": ErrorSpec(401, "authentication_error"),
+    "invalid_request": ErrorSpec(400, "invalid_request"),
+    "session_wrong_state": ErrorSpec(400, "session_wrong_state"),
+    "idempotency_key_already_exists": ErrorSpec(400, "idempotency_key_already_exists"),
+    "refund_amount_too_large": ErrorSpec(400, "refund_amount_too_large"),
+    "bank_card_expired": ErrorSpec(400, "bank_card_expired"),
+    "binding_is_deactivated": ErrorSpec(400, "binding_is_deactivated"),
 }
 
 
@@ -72,6 +84,10 @@ class Bank131(Provider):
     blueprint = bp
     config_schema = Bank131Config
     secret_config_keys = ()
+    error_table = ERRORS
+    machine_class = Machine
+    decline_codes = DECLINE_CODES
+    hosted_action = hosted_action
     # The bank re-sends "at growing intervals until it gets a 200"; the schedule is not published.
     # Ours doubles from one minute to a day and then stays daily, 18 retries (~8 days) in all, so
     # the outbox ends somewhere.
@@ -108,10 +124,10 @@ class Bank131(Provider):
     def authenticate(self, req) -> Caller:
         project = (req.headers.get("X-PARTNER-PROJECT") or "").strip()
         if not project:
-            self.fail("identification_error", 401, "X-PARTNER-PROJECT header is required")
+            raise Refusal("identification_error", "X-PARTNER-PROJECT header is required")
         sign = (req.headers.get("X-PARTNER-SIGN") or "").strip()
         if not sign:
-            self.fail("authentication_error", 401, "X-PARTNER-SIGN header is required")
+            raise Refusal("authentication_error", "X-PARTNER-SIGN header is required")
         key = self._keys.get(project)
         if key is None:
             # no public key registered for this project: nothing to verify against
@@ -120,14 +136,12 @@ class Bank131(Provider):
             signature = base64.b64decode(sign, validate=True)
             key.verify(signature, req.get_data(cache=True), padding.PKCS1v15(), hashes.SHA256())
         except (binascii.Error, ValueError, InvalidSignature):
-            self.fail("authentication_error", 401, "check the X-PARTNER-SIGN signature")
+            raise Refusal("authentication_error", "check the X-PARTNER-SIGN signature")
         return Caller(tenant=project, verified=True)
 
     # -- errors ------------------------------------------------------------------------------
-    def error(self, kind, status, detail=None) -> Response:
-        code = _CORE_CODES.get(kind, kind)
-        description = detail if isinstance(detail, str) and detail else _CORE_DESCRIPTIONS.get(kind, code)
-        return self.render_json({"status": "error", "error": {"code": code, "description": description}}, status)
+    def envelope(self, spec, status, detail, fields) -> dict:
+        return {"status": "error", "error": {"code": spec.code, "description": spec.text(detail) or spec.code}}
 
     # -- webhook signing ---------------------------------------------------------------------
     def bank_key(self):
@@ -151,19 +165,10 @@ class Bank131(Provider):
         return self.bank_key().public_key().public_bytes(
             serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
 
-    # -- scenario and hosted hooks -----------------------------------------------------------
-    def decline_code_valid(self, code: str) -> bool:
-        from .testcards import DECLINE_CODES
-        return str(code) in DECLINE_CODES
-
-    def hosted_action(self, object_id, action):
-        from .routes import hosted_action
-        return hosted_action(self, object_id, action)
-
     def startup_lines(self, base_url: str) -> list[str]:
-        return [f"{self.title:<13} {base_url}{self.mount}/",
-                f"{'':<13} widget {base_url}{self.mount}/widget/<public_token>  "
-                f"webhook key {base_url}/_sandbox/keys/{self.name}"]
+        return super().startup_lines(base_url) + [
+            f"{'':<13} widget {base_url}{self.mount}/widget/<public_token>  "
+            f"webhook key {base_url}/_sandbox/keys/{self.name}"]
 
 
 PROVIDER = Bank131

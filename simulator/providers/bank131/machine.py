@@ -16,19 +16,19 @@ from datetime import datetime, timezone
 
 from ...core import cards
 from ...core.clock import iso_z
-from . import events, testcards
+from ..shape import Machine as BaseMachine, Refusal, Transitions
+from . import testcards, views
 
-# session: created --start--> in_progress --succeed--> accepted; cancel/fail --> cancelled
-SESSION = {
+SESSION = Transitions("session", "created", {
     ("created", "start"): "in_progress",
     ("created", "cancel"): "cancelled",
     ("in_progress", "cancel"): "cancelled",
     ("in_progress", "succeed"): "accepted",
     ("in_progress", "fail"): "cancelled",
-}
+}, refusal="session_wrong_state", message="session {id} is {state}; cannot {event}")
 
-# acquiring payment (internal states; WIRE maps them to Bank 131's statuses)
-PAYMENT = {
+# acquiring payment: internal states in `_state`; WIRE maps them to Bank 131's statuses
+PAYMENT = Transitions("payment", "awaiting_confirm", {
     ("awaiting_confirm", "confirm"): "in_progress",
     ("awaiting_confirm", "cancel"): "failed",
     ("awaiting_confirm", "confirm_timeout"): "failed",
@@ -37,18 +37,17 @@ PAYMENT = {
     ("awaiting_action", "three_ds_fail"): "failed",
     ("in_progress", "succeed"): "succeeded",
     ("in_progress", "fail"): "failed",
-}
+}, field="_state", refusal="session_wrong_state", message="payment {id} is {status}; cannot {event}")
 WIRE = {"awaiting_confirm": "pending", "awaiting_action": "pending", "in_progress": "in_progress",
         "succeeded": "succeeded", "failed": "failed"}
 
-REFUND = {
+REFUND = Transitions("refund", "in_progress", {
     ("in_progress", "accept"): "accepted",
     ("in_progress", "decline"): "declined",
-}
+}, refusal="session_wrong_state", message="refund {id} is {state}; cannot {event}")
 
 # What recurrent/disable leaves in finished_at: the guide says "may contain a date of the year 2000".
 DISABLED_FINISHED_AT = "2000-01-01T00:00:00.000000Z"
-NAME = "bank131"
 
 
 def ts(when: datetime) -> str:
@@ -62,59 +61,53 @@ def brand(number: str) -> str:
             "JCB": "jcb", "Diners Club": "diners", "Discover": "discover"}.get(cards.scheme(number), "unknown")
 
 
-class Machine:
-    def __init__(self, provider) -> None:
-        self.p = provider
-        self.sb = provider.sandbox
-        self.store = provider.sandbox.store
+class Machine(BaseMachine):
+    """Bank 131's business rules: payment sessions (create, init, start, confirm, cancel,
+    refund), the confirm timeout, 3-D Secure, recurrent tokens and the payment widget. The PAN is
+    reduced to a card profile on the way in and never kept."""
 
-    # -- helpers -----------------------------------------------------------------------------
-    def fail(self, code: str, description: str, status: int = 400):
-        self.p.fail(code, status, description)
+    tables = (SESSION, PAYMENT, REFUND)
 
-    def step(self, table: dict, obj: dict, event: str, what: str, field: str = "status") -> None:
-        nxt = table.get((obj[field], event))
-        if nxt is None:
-            self.fail("session_wrong_state", f"{what} {obj['id']} is {WIRE.get(obj[field], obj[field])}; "
-                                             f"cannot {event.replace('_', ' ')}")
-        obj[field] = nxt
-        if field == "_state":
-            obj["status"] = WIRE[nxt]
+    @staticmethod
+    def step(table: Transitions, obj: dict, event: str) -> None:
+        table.move(obj, event)
+        if table is PAYMENT:
+            obj["status"] = WIRE[obj["_state"]]
 
     def new_id(self, prefix: str, kind: str) -> str:
         while True:
             candidate = prefix + self.sb.ids.digits(9)
-            if self.store.tenant_of(NAME, kind, candidate) is None:
+            if self.store.tenant_of(kind, candidate) is None:
                 return candidate
 
     def token_lookup(self, token: str):
-        return self.store.get(NAME, "recurrent_token", token)
+        return self.store.get("recurrent_token", token)
 
     def render(self, session: dict, version: int | None = None) -> dict:
-        return events.render_session(session, self.token_lookup, version)
+        return views.render_session(session, self.token_lookup, version)
 
     def emit(self, tenant: str, event_type: str, session: dict) -> None:
         if session.get("_sync"):
             return  # init/payment/sync sends no webhooks at all
-        self.p.emit(tenant, event_type, events.payload(event_type, session, self.token_lookup),
+        self.p.emit(tenant, event_type, views.payload(event_type, session, self.token_lookup),
                     self.p.webhook_url(tenant), subject=session["id"])
 
     def save(self, tenant: str, session: dict) -> None:
-        self.store.put(NAME, "session", session["id"], session, tenant)
+        self.store.put("session", session["id"], session, tenant)
 
     def get_session(self, session_id: str, tenant: str) -> dict:
-        session = self.store.get(NAME, "session", session_id, tenant=tenant)
+        session = self.store.get("session", session_id, tenant=tenant)
         if session is None:
-            self.fail("invalid_request", f"session {session_id} not found")
+            raise Refusal("invalid_request", f"session {session_id} not found")
         return session
 
     def find_payment(self, payment_id: str):
         """(tenant, session, payment) for a payment id, without credentials (hosted pages)."""
-        ref = self.store.get(NAME, "payment", payment_id)
+        ref = self.store.get("payment", payment_id)
         if ref is None:
             return None, None, None
-        tenant = self.store.tenant_of(NAME, "payment", payment_id)
-        session = self.store.get(NAME, "session", ref["session_id"])
+        tenant = self.store.tenant_of("payment", payment_id)
+        session = self.store.get("session", ref["session_id"])
         payment = next((p for p in session["_payments"] if p["id"] == payment_id), None)
         return tenant, session, payment
 
@@ -166,29 +159,29 @@ class Machine:
         record for a recurrent charge."""
         details = spec.get("payment_details")
         if not details:
-            self.fail("invalid_request", "payment_details: required")
+            raise Refusal("invalid_request", "payment_details: required")
         if not spec.get("amount_details"):
-            self.fail("invalid_request", "amount_details: required")
+            raise Refusal("invalid_request", "amount_details: required")
         if not (spec.get("customer") or {}).get("reference"):
-            self.fail("invalid_request", "customer.reference: required")
+            raise Refusal("invalid_request", "customer.reference: required")
         options = spec.get("payment_options") or {}
         if sync and not options.get("return_url"):
-            self.fail("invalid_request", "payment_options.return_url: required for init/payment/sync")
+            raise Refusal("invalid_request", "payment_options.return_url: required for init/payment/sync")
         if details["type"] != "recurrent":
             return None
         if options.get("recurrent"):
-            self.fail("invalid_request", "payment_options.recurrent: recurrent tokens are issued for bank card "
-                                         "payments only")
+            raise Refusal("invalid_request", "payment_options.recurrent: recurrent tokens are issued for bank card "
+                                             "payments only")
         token = details["recurrent"]["token"]
-        rec = self.store.get(NAME, "recurrent_token", token, tenant=tenant)
+        rec = self.store.get("recurrent_token", token, tenant=tenant)
         if rec is None:
-            self.fail("invalid_request", "recurrent token not found")
+            raise Refusal("invalid_request", "recurrent token not found")
         self.apply_token_effect(rec, tenant)
         if rec.get("_expired"):
-            self.fail("bank_card_expired", "recurrent token has expired; the payment was not processed")
+            raise Refusal("bank_card_expired", "recurrent token has expired; the payment was not processed")
         if not rec["is_active"]:
-            self.fail("binding_is_deactivated", "recurrent token is not active (is_active: false); "
-                                                "the payment was not processed")
+            raise Refusal("binding_is_deactivated", "recurrent token is not active (is_active: false); "
+                                                    "the payment was not processed")
         return rec
 
     def apply_token_effect(self, rec: dict, tenant: str) -> None:
@@ -202,7 +195,7 @@ class Machine:
             if effect == "expired":
                 rec["_expired"] = True
                 rec["finished_at"] = ts(self.p.now(tenant))
-            self.store.put(NAME, "recurrent_token", rec["token"], rec, tenant)
+            self.store.put("recurrent_token", rec["token"], rec, tenant)
 
     def init_payment(self, tenant: str, draft: dict, version: int, sync: bool = False) -> dict:
         with self.store.lock:
@@ -216,7 +209,7 @@ class Machine:
         with self.store.lock:
             spec = self.merge(session["_draft"], draft)
             self.check_payment(tenant, spec, sync=session.get("_sync", False))
-            self.step(SESSION, session, "start", "session")
+            self.step(SESSION, session, "start")
             fx = self.p.effects()
             now = ts(self.p.now(tenant))
             details = spec["payment_details"]
@@ -243,12 +236,12 @@ class Machine:
             session["_payments"].append(payment)
             session["next_action"] = "confirm"
             session["updated_at"] = now
-            self.store.put(NAME, "payment", payment["id"], {"session_id": session["id"]}, tenant)
+            self.store.put("payment", payment["id"], {"session_id": session["id"]}, tenant)
             self.save(tenant, session)
             if session.get("_sync") or self.p.auto_confirm(tenant):
                 self._confirm(tenant, session, payment)
             else:
-                self.emit(tenant, events.READY_TO_CONFIRM, session)
+                self.emit(tenant, views.READY_TO_CONFIRM, session)
                 self.sb.timers.at(self.p.now(tenant) + self.p.confirm_timeout(), tenant,
                                   lambda: self.confirm_timeout(tenant, session["id"], payment["id"]),
                                   key=f"bank131:confirm:{payment['id']}")
@@ -261,8 +254,8 @@ class Machine:
         with self.store.lock:
             payment = self.current_payment(session)
             if payment is None or payment["_state"] != "awaiting_confirm":
-                self.fail("session_wrong_state", f"session {session['id']} is {session['status']} and has no "
-                                                 "payment waiting for confirmation")
+                raise Refusal("session_wrong_state", f"session {session['id']} is {session['status']} and has no "
+                                                     "payment waiting for confirmation")
             fx = self.p.effects()
             decline = fx.take_decline()
             if decline:
@@ -275,16 +268,16 @@ class Machine:
     def _confirm(self, tenant: str, session: dict, payment: dict) -> None:
         self.sb.timers.cancel(f"bank131:confirm:{payment['id']}")
         now = self.p.now(tenant)
-        self.step(PAYMENT, payment, "confirm", "payment", "_state")
+        self.step(PAYMENT, payment, "confirm")
         payment["updated_at"] = session["updated_at"] = ts(now)
         session.pop("next_action", None)
         if self.needs_3ds(payment):
-            self.step(PAYMENT, payment, "require_action", "payment", "_state")
+            self.step(PAYMENT, payment, "require_action")
             url = f"{self.p.base_url()}/3ds/{payment['id']}"
             payment["customer_interaction"] = {"type": "redirect", "redirect": {
                 "url": url, "base_url": url, "method": "GET", "qs": {}}}
             self.save(tenant, session)
-            self.emit(tenant, events.ACTION_REQUIRED, session)
+            self.emit(tenant, views.ACTION_REQUIRED, session)
             return
         self._finish(tenant, session, payment)
 
@@ -314,20 +307,20 @@ class Machine:
         if code:
             self._fail(tenant, session, payment, "fail", code)
             return
-        self.step(PAYMENT, payment, "succeed", "payment", "_state")
-        self.step(SESSION, session, "succeed", "session")
+        self.step(PAYMENT, payment, "succeed")
+        self.step(SESSION, session, "succeed")
         if payment["_wants_token"]:
             payment["_issued_token"] = self.issue_token(tenant, session, payment, now)
         payment["updated_at"] = payment["finished_at"] = ts(now)
         session["updated_at"] = session["finished_at"] = ts(now)
         payment.pop("customer_interaction", None)
         self.save(tenant, session)
-        self.emit(tenant, events.PAYMENT_FINISHED, session)
+        self.emit(tenant, views.PAYMENT_FINISHED, session)
 
     def _fail(self, tenant: str, session: dict, payment: dict, event: str, code: str) -> None:
         now = ts(self.p.now(tenant))
-        self.step(PAYMENT, payment, event, "payment", "_state")
-        self.step(SESSION, session, "fail" if event != "cancel" else "cancel", "session")
+        self.step(PAYMENT, payment, event)
+        self.step(SESSION, session, "fail" if event != "cancel" else "cancel")
         error = {"code": code, "description": testcards.describe(code)}
         payment["error"] = dict(error)
         session["error"] = dict(error)
@@ -336,26 +329,26 @@ class Machine:
         session.pop("next_action", None)
         payment.pop("customer_interaction", None)
         self.save(tenant, session)
-        self.emit(tenant, events.PAYMENT_FINISHED, session)
+        self.emit(tenant, views.PAYMENT_FINISHED, session)
 
     def cancel(self, tenant: str, session: dict) -> dict:
         with self.store.lock:
             payment = self.current_payment(session)
             if session["status"] == "created":
-                self.step(SESSION, session, "cancel", "session")
+                self.step(SESSION, session, "cancel")
                 session["updated_at"] = session["finished_at"] = ts(self.p.now(tenant))
                 self.save(tenant, session)
                 return session
-            if payment is None or (payment["_state"], "cancel") not in PAYMENT:
-                self.fail("session_wrong_state", f"session {session['id']} is {session['status']}; only a created "
-                                                 "session or one waiting for confirmation can be cancelled")
+            if payment is None or not PAYMENT.allows(payment, "cancel"):
+                raise Refusal("session_wrong_state", f"session {session['id']} is {session['status']}; only a created "
+                                                     "session or one waiting for confirmation can be cancelled")
             self.sb.timers.cancel(f"bank131:confirm:{payment['id']}")
             self._fail(tenant, session, payment, "cancel", "session_cancelled_by_partner")
             return session
 
     def confirm_timeout(self, tenant: str, session_id: str, payment_id: str) -> None:
         with self.store.lock:
-            session = self.store.get(NAME, "session", session_id, tenant=tenant)
+            session = self.store.get("session", session_id, tenant=tenant)
             if session is None:
                 return
             payment = next((p for p in session["_payments"] if p["id"] == payment_id), None)
@@ -366,11 +359,11 @@ class Machine:
     def three_ds(self, tenant: str, session: dict, payment: dict, passed: bool) -> dict:
         with self.store.lock:
             if payment["_state"] != "awaiting_action":
-                self.fail("session_wrong_state", f"payment {payment['id']} is not waiting for 3-D Secure")
+                raise Refusal("session_wrong_state", f"payment {payment['id']} is not waiting for 3-D Secure")
             if not passed:
                 self._fail(tenant, session, payment, "three_ds_fail", "3DS_error")
                 return session
-            self.step(PAYMENT, payment, "three_ds_pass", "payment", "_state")
+            self.step(PAYMENT, payment, "three_ds_pass")
             payment.pop("customer_interaction", None)
             self._finish(tenant, session, payment)
             return session
@@ -380,20 +373,20 @@ class Machine:
         card = payment["_card"]
         while True:
             token = self.sb.ids.token(64, "0123456789abcdef")
-            if self.store.tenant_of(NAME, "recurrent_token", token) is None:
+            if self.store.tenant_of("recurrent_token", token) is None:
                 break
         # finished_at: informational only (never enforced) — the end of the card's expiry month
         year, month = 2000 + int(card["expiration_year"]), int(card["expiration_month"])
         end = datetime(year, month, calendar.monthrange(year, month)[1], 23, 59, 59, tzinfo=timezone.utc)
         rec = {"token": token, "created_at": ts(now), "finished_at": ts(end), "is_active": True,
                "_card": card, "_payment_id": payment["id"], "_session_id": session["id"]}
-        self.store.put(NAME, "recurrent_token", token, rec, tenant)
+        self.store.put("recurrent_token", token, rec, tenant)
         return token
 
     def get_token(self, tenant: str, token: str) -> dict:
-        rec = self.store.get(NAME, "recurrent_token", token, tenant=tenant)
+        rec = self.store.get("recurrent_token", token, tenant=tenant)
         if rec is None:
-            self.fail("invalid_request", "recurrent token not found")
+            raise Refusal("invalid_request", "recurrent token not found")
         self.apply_token_effect(rec, tenant)
         return rec
 
@@ -404,7 +397,7 @@ class Machine:
                 rec["is_active"] = False
                 rec["finished_at"] = DISABLED_FINISHED_AT
                 rec["_disabled_at"] = ts(self.p.now(tenant))
-                self.store.put(NAME, "recurrent_token", token, rec, tenant)
+                self.store.put("recurrent_token", token, rec, tenant)
             return rec
 
     # -- widget ------------------------------------------------------------------------------
@@ -412,10 +405,10 @@ class Machine:
         with self.store.lock:
             session = self.get_session(widget["session_id"], tenant)
             if session["status"] != "created":
-                self.fail("session_wrong_state", f"session {session['id']} is {session['status']}; the payment "
-                                                 "widget needs a created session")
+                raise Refusal("session_wrong_state", f"session {session['id']} is {session['status']}; the payment "
+                                                     "widget needs a created session")
             token = self.sb.ids.token(64, "0123456789abcdef")
-            self.store.put(NAME, "public_token", token, {
+            self.store.put("public_token", token, {
                 "token": token, "session_id": session["id"],
                 "show_recurrent_checkbox": bool(widget.get("show_recurrent_checkbox", False)),
                 "success_return_url": widget.get("success_return_url"),
@@ -425,11 +418,11 @@ class Machine:
 
     def widget(self, public_token: str):
         """(tenant, widget record, session) for a public token, or Nones."""
-        rec = self.store.get(NAME, "public_token", public_token)
+        rec = self.store.get("public_token", public_token)
         if rec is None:
             return None, None, None
-        tenant = self.store.tenant_of(NAME, "public_token", public_token)
-        return tenant, rec, self.store.get(NAME, "session", rec["session_id"])
+        tenant = self.store.tenant_of("public_token", public_token)
+        return tenant, rec, self.store.get("session", rec["session_id"])
 
     def widget_pay(self, tenant: str, session: dict, show_checkbox: bool, bank_card: dict,
                    ticked: bool) -> dict:
@@ -439,7 +432,7 @@ class Machine:
         `recurrent: true` sent with the session); without it the session's payment_options decide."""
         with self.store.lock:
             if session["status"] != "created":
-                self.fail("session_wrong_state", f"session {session['id']} is {session['status']}")
+                raise Refusal("session_wrong_state", f"session {session['id']} is {session['status']}")
             draft = {"payment_details": {"type": "card", "_card": self.card_profile(bank_card, tenant)}}
             if not (session["_draft"].get("customer") or {}).get("reference"):
                 draft["customer"] = {"reference": f"widget-{session['id']}"}
@@ -450,17 +443,17 @@ class Machine:
         with self.store.lock:
             payment = self.current_payment(session)
             if session["status"] != "accepted" or payment is None or payment["_state"] != "succeeded":
-                self.fail("session_wrong_state", f"session {session['id']} is {session['status']}; only an "
-                                                 "accepted session with a succeeded payment can be refunded")
+                raise Refusal("session_wrong_state", f"session {session['id']} is {session['status']}; only an "
+                                                     "accepted session with a succeeded payment can be refunded")
             paid = payment["amount_details"]
             taken = sum(r["amount_details"]["amount"] for r in payment.get("refunds") or []
                         if r["status"] in ("in_progress", "accepted"))
             remaining = paid["amount"] - taken
             amount = amount_details["amount"] if amount_details else remaining
             if amount_details and amount_details["currency"] != paid["currency"]:
-                self.fail("invalid_request", f"amount_details.currency: must be {paid['currency']}")
+                raise Refusal("invalid_request", f"amount_details.currency: must be {paid['currency']}")
             if remaining <= 0 or amount > remaining:
-                self.fail("refund_amount_too_large", f"refund amount {amount} exceeds the refundable {remaining}")
+                raise Refusal("refund_amount_too_large", f"refund amount {amount} exceeds the refundable {remaining}")
             now = self.p.now(tenant)
             refund = {"id": self.new_id("rf_", "refund"), "status": "in_progress",
                       "amount_details": {"amount": amount, "currency": paid["currency"]},
@@ -469,7 +462,7 @@ class Machine:
                 refund["metadata"] = metadata
             payment.setdefault("refunds", []).append(refund)
             session["updated_at"] = ts(now)
-            self.store.put(NAME, "refund", refund["id"], {"session_id": session["id"]}, tenant)
+            self.store.put("refund", refund["id"], {"session_id": session["id"]}, tenant)
             self.save(tenant, session)
             # the bank answers at once and reports the result later, in payment_refunded
             self.sb.timers.at(now, tenant, lambda: self.settle_refund(tenant, session["id"], refund["id"]),
@@ -478,15 +471,15 @@ class Machine:
 
     def settle_refund(self, tenant: str, session_id: str, refund_id: str) -> None:
         with self.store.lock:
-            session = self.store.get(NAME, "session", session_id, tenant=tenant)
+            session = self.store.get("session", session_id, tenant=tenant)
             if session is None:
                 return
             payment = self.current_payment(session)
             refund = next((r for r in payment.get("refunds") or [] if r["id"] == refund_id), None)
             if refund is None or refund["status"] != "in_progress":
                 return
-            self.step(REFUND, refund, "accept", "refund")
+            self.step(REFUND, refund, "accept")
             refund["finished_at"] = ts(self.p.now(tenant))
             session["updated_at"] = refund["finished_at"]
             self.save(tenant, session)
-            self.emit(tenant, events.PAYMENT_REFUNDED, session)
+            self.emit(tenant, views.PAYMENT_REFUNDED, session)

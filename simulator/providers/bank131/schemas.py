@@ -177,21 +177,3 @@ class TokenInfo(_Base):
 
 class RecurrentRef(_Base):
     recurrent = fields.Nested(TokenRef, required=True)
-
-
-def flatten(messages, prefix: str = "") -> list[str]:
-    """marshmallow's nested messages as `a.b.c: reason` lines, for the error description."""
-    out = []
-    if isinstance(messages, dict):
-        for key, value in messages.items():
-            path = f"{prefix}.{key}" if prefix and key != "_schema" else (prefix or str(key))
-            out.extend(flatten(value, path))
-    elif isinstance(messages, list):
-        for item in messages:
-            if isinstance(item, (dict, list)):
-                out.extend(flatten(item, prefix))
-            else:
-                out.append(f"{prefix}: {item}" if prefix else str(item))
-    else:
-        out.append(f"{prefix}: {messages}")
-    return out

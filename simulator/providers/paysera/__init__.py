@@ -10,26 +10,39 @@ import time
 from datetime import timedelta
 from urllib.parse import parse_qs, quote
 
-from flask import Response
 from marshmallow import Schema, fields, validate
 
 from ...core.webhooks import exponential_schedule
 from ..base import Caller, Provider
-from .routes import bp
+from ..shape import ErrorSpec, Refusal
+from .machine import Machine
+from .routes import bp, hosted_action
+from .testcards import DECLINE_REASONS
 
 # Built in so the sandbox works without a config file; printed at start.
 DEFAULT_MAC_ID = "sandbox-mac-id"
 DEFAULT_MAC_KEY = "sandbox-mac-key-change-me-0123456789"
 
-UNAUTHORIZED_DESCRIPTION = "You have not provided any credentials or they are invalid"
-_DESCRIPTIONS = {
-    "invalid_request": "Request content is invalid",
-    "invalid_parameters": "Some required parameter is missing or it's format is invalid",
-    "invalid_state": "Requested action cannot be made to the current state of resource",
-    "not_found": "Resource was not found",
-    "forbidden": "You have no rights to access requested resource or make requested action",
-    "internal_server_error": "Unexpected internal system error",
-    "unauthorized": UNAUTHORIZED_DESCRIPTION,
+_INVALID_REQUEST = "Request content is invalid"
+_INTERNAL = "Unexpected internal system error"
+ERRORS = {
+    "unauthorized": ErrorSpec(401, "unauthorized", "You have not provided any credentials or they are invalid",
+                              fixed=True),
+    "not_found": ErrorSpec(404, "not_found", "Resource was not found", fixed=True),
+    # Paysera answers a wrong method on a known URL with not_found too
+    "method_not_allowed": ErrorSpec(405, "not_found", "Resource was not found", fixed=True),
+    "malformed": ErrorSpec(400, "invalid_request", _INVALID_REQUEST, fixed=True),
+    "too_large": ErrorSpec(413, "invalid_request", _INVALID_REQUEST),
+    "unsupported_media_type": ErrorSpec(415, "invalid_request", _INVALID_REQUEST),
+    "validation": ErrorSpec(400, "invalid_parameters", "Some required parameter is missing or it's format is invalid"),
+    "invalid_state": ErrorSpec(409, "invalid_state",
+                               "Requested action cannot be made to the current state of resource"),
+    "declined": ErrorSpec(409, "invalid_state", "Payment was declined", fixed=True),
+    "payment_request_not_unique": ErrorSpec(409, "payment_request_not_unique",
+                                            "Payment request with this unique_identifier is already paid"),
+    "invalid_cursor": ErrorSpec(400, "invalid_cursor", "Cursor is invalid"),
+    "unavailable": ErrorSpec(503, "internal_server_error", "Service is temporarily unavailable", fixed=True),
+    "internal": ErrorSpec(500, "internal_server_error", _INTERNAL, fixed=True),
 }
 
 _PARAM = re.compile(r'\s*([A-Za-z_][A-Za-z0-9_-]*)\s*=\s*"([^"]*)"\s*(?:,|$)')
@@ -88,6 +101,10 @@ class Paysera(Provider):
     blueprint = bp
     config_schema = PayseraConfig
     secret_config_keys = ("credentials",)
+    error_table = ERRORS
+    machine_class = Machine
+    decline_codes = DECLINE_REASONS
+    hosted_action = hosted_action
     # 1 min, doubling, capped at 6 h, while the whole run stays within 7 days
     webhook_schedule = exponential_schedule(timedelta(minutes=1), timedelta(hours=6), timedelta(days=7))
 
@@ -95,8 +112,6 @@ class Paysera(Provider):
         super().__init__(sandbox)
         self._nonces: dict[tuple[str, str, str], float] = {}
         self._nonce_lock = threading.Lock()
-        from .machine import Machine
-        self.machine = Machine(self)
 
     # -- credentials -------------------------------------------------------------------------
     def credentials(self) -> dict[str, str]:
@@ -106,7 +121,7 @@ class Paysera(Provider):
         return configured
 
     def startup_lines(self, base_url: str) -> list[str]:
-        lines = [f"{self.title:<13} {base_url}{self.mount}/"]
+        lines = super().startup_lines(base_url)
         for mac_id, key in self.credentials().items():
             lines.append(f"{'':<13} MAC id {mac_id}  key {key}  (hmac-sha-256)")
         return lines
@@ -115,24 +130,24 @@ class Paysera(Provider):
     def authenticate(self, req) -> Caller:
         params = parse_mac_header(req.headers.get("Authorization", ""))
         if params is None or not all(params.get(k) for k in ("id", "ts", "nonce", "mac")):
-            self.fail("unauthorized", 401)
+            raise Refusal("unauthorized")
         key = self.credentials().get(params["id"])
         if key is None:
-            self.fail("unauthorized", 401)
+            raise Refusal("unauthorized")
         ext = params.get("ext", "")
         host, port = self._host_port(req)
         normalized = normalized_string(params["ts"], params["nonce"], req.method, self._raw_uri(req),
                                        host, port, ext)
         if not hmac.compare_digest(mac_value(key, normalized).encode(), params["mac"].encode()):
-            self.fail("unauthorized", 401)
+            raise Refusal("unauthorized")
         body = req.get_data(cache=True)
         sent_hash = (parse_qs(ext, keep_blank_values=True).get("body_hash") or [None])[0]
         if body or sent_hash is not None:
             if sent_hash is None:
                 if self.settings.get("require_body_hash", True):
-                    self.fail("unauthorized", 401)
+                    raise Refusal("unauthorized")
             elif not hmac.compare_digest(sent_hash.encode(), body_hash(body).encode()):
-                self.fail("unauthorized", 401)
+                raise Refusal("unauthorized")
         self._check_fresh(params["id"], params["ts"], params["nonce"])
         return Caller(tenant=params["id"])
 
@@ -141,10 +156,10 @@ class Paysera(Provider):
         # never make a freshly signed request stale.
         window = self.settings.get("ts_window_seconds", 300)
         if not ts.isdigit():
-            self.fail("unauthorized", 401)
+            raise Refusal("unauthorized")
         wall = time.time()
         if window and abs(wall - int(ts)) > window:
-            self.fail("unauthorized", 401)
+            raise Refusal("unauthorized")
         if not self.settings.get("nonce_replay_check", True):
             return
         keep = max(window or 0, 300)
@@ -154,7 +169,7 @@ class Paysera(Provider):
                     del self._nonces[k]
             seen = self._nonces.get((mac_id, ts, nonce))
             if seen is not None and seen >= wall:
-                self.fail("unauthorized", 401)
+                raise Refusal("unauthorized")
             self._nonces[(mac_id, ts, nonce)] = wall + keep
 
     @staticmethod
@@ -180,57 +195,20 @@ class Paysera(Provider):
         return name.lower(), port or default
 
     # -- errors ------------------------------------------------------------------------------
-    def envelope(self, code: str, status: int, description: str | None = None, *, properties=None,
-                 data=None) -> Response:
-        body = {"error": code, "error_description": description or _DESCRIPTIONS.get(code, code)}
-        if properties:
+    def envelope(self, spec, status, detail, fields) -> dict:
+        pairs = detail if isinstance(detail, list) else None
+        body = {"error": spec.code, "error_description": pairs[0][1] if pairs else spec.text(detail)}
+        if pairs:
+            properties: dict[str, list[str]] = {}
+            for path, message in pairs:
+                properties.setdefault(path, []).append(message)
             body["error_properties"] = properties
             body["errors"] = [{"code": "invalid_parameter", "message": m, "field": f}
                               for f, msgs in properties.items() for m in msgs]
-        if data:
-            body["error_data"] = data
-        return self.render_json(body, status)
-
-    def error(self, kind, status, detail=None) -> Response:
-        if kind == "unauthorized":
-            return self.envelope("unauthorized", 401)
-        if kind in ("not_found", "method_not_allowed"):
-            # Paysera answers a wrong method on a known URL with not_found too
-            return self.envelope("not_found", status)
-        if kind in ("malformed", "too_large", "unsupported_media_type"):
-            description = detail if isinstance(detail, str) and kind != "malformed" else None
-            return self.envelope("invalid_request", status, description)
-        if kind == "validation":
-            props = detail if isinstance(detail, dict) else {"_schema": [str(detail)]}
-            first = next((m for msgs in props.values() for m in msgs), None)
-            return self.envelope("invalid_parameters", status, first, properties=props)
-        if kind == "invalid_state":
-            return self.envelope("invalid_state", status, detail)
-        if kind == "declined":
-            from .testcards import DECLINE_REASONS
-            return self.envelope("invalid_state", status, "Payment was declined",
-                                 data={"reason": detail, "reason_description": DECLINE_REASONS.get(detail, detail)})
-        if kind == "payment_request_not_unique":
-            return self.envelope("payment_request_not_unique", status,
-                                 "Payment request with this unique_identifier is already paid")
-        if kind == "invalid_cursor":
-            return self.envelope("invalid_cursor", status, "Cursor is invalid")
-        if kind == "forbidden":
-            return self.envelope("forbidden", status)
-        if kind == "unavailable":
-            return self.envelope("internal_server_error", status, "Service is temporarily unavailable")
-        return self.envelope("internal_server_error", status)
-
-    # -- scenarios and hosted pages ----------------------------------------------------------
-    def decline_code_valid(self, code: str) -> bool:
-        from .testcards import DECLINE_REASONS
-        return str(code) in DECLINE_REASONS
-
-    def hosted_action(self, object_id, action):
-        from .routes import hosted_action
-        return hosted_action(self, object_id, action)
-
-
+        if "reason" in fields:
+            reason = fields["reason"]
+            body["error_data"] = {"reason": reason, "reason_description": DECLINE_REASONS.get(reason, reason)}
+        return body
 
 
 PROVIDER = Paysera

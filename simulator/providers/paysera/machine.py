@@ -1,75 +1,48 @@
-"""Payment request state machine, tokens and notifications for Paysera Checkout.
+"""Payment requests, tokens and notifications for Paysera Checkout.
 
-One transition table; every state change goes through ``_move`` so an illegal one is a single
-lookup answered with Paysera's 409 ``invalid_state``.
+The Machine owns Paysera's business rules: creating payment requests (and replacing unpaid ones
+with the same ``unique_identifier``), token charges, capture and cancel, what the payer does on
+the hosted page, token issue, expiry on ``valid_until`` and notifications until marked read.
+Every status change goes through ``PAYMENT_REQUEST``; an illegal one is Paysera's 409
+``invalid_state``.
 """
 from __future__ import annotations
 
 from datetime import datetime, timezone
 
 from ...core import cards
-from . import events, testcards
-from .schemas import render_amount
+from ..shape import Machine as BaseMachine, Refusal, Transitions
+from . import testcards, views
 
-# action -> {from status: to status}
-TRANSITIONS: dict[str, dict[str, str]] = {
-    "authorize": {"new": "authorized"},                 # token charge or hosted card payment
-    "capture": {"authorized": "captured"},              # immediately after authorize unless two-step
-    "cancel": {"new": "canceled", "authorized": "canceled"},
-    "refund_on_capture": {"captured": "canceled"},      # card verification: money returned at once
-    "expire": {"new": "canceled"},                      # valid_until passed
-    "replace": {"new": "canceled"},                     # same unique_identifier created again
-}
+PAYMENT_REQUEST = Transitions("payment request", "new", {
+    ("new", "authorize"): "authorized",                 # token charge or hosted card payment
+    ("authorized", "capture"): "captured",              # immediately after authorize unless two-step
+    ("new", "cancel"): "canceled",
+    ("authorized", "cancel"): "canceled",
+    ("captured", "refund_on_capture"): "canceled",      # card verification: money returned at once
+    ("new", "expire"): "canceled",                      # valid_until passed
+    ("new", "replace"): "canceled",                     # same unique_identifier created again
+}, message="Payment request is {state}; cannot {event}")
 
 URLSAFE = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_"
 KIND_PR, KIND_TOKEN, KIND_NOTIFICATION = "payment_request", "token", "notification"
-
-# keys of the resource in the order Paysera's client lists its accessors
-_PUBLIC_ORDER = ("id", "status", "business_id", "order_id", "unique_identifier", "price", "price_paid",
-                 "valid_until", "locale", "description", "method_country", "method_key", "payer",
-                 "information_request", "card_data_restriction", "accept_url", "cancel_url",
-                 "callback_url", "authorization_url", "affiliate_key", "parameters", "token_strategy",
-                 "issued_token", "created_at", "captured_at", "canceled_at")
 
 
 def unix(when: datetime) -> int:
     return int(when.timestamp())
 
 
-class Machine:
-    def __init__(self, provider) -> None:
-        self.p = provider
-        self.sb = provider.sandbox
+class Machine(BaseMachine):
+    tables = (PAYMENT_REQUEST,)
 
-    # -- helpers -----------------------------------------------------------------------------
-    def invalid_state(self, detail: str | None = None):
-        self.p.fail("invalid_state", 409, detail)
-
-    def _move(self, pr: dict, action: str, now: datetime) -> None:
-        target = TRANSITIONS[action].get(pr["status"])
-        if target is None:
-            self.invalid_state(f"Payment request is {pr['status']}; cannot {action.replace('_', ' ')}")
-        pr["status"] = target
+    def _move(self, pr: dict, event: str, now: datetime) -> None:
+        target = PAYMENT_REQUEST.move(pr, event)
         pr[f"{target}_at"] = unix(now)
 
-    def render(self, pr: dict) -> dict:
-        out = {}
-        for key in _PUBLIC_ORDER:
-            if key == "price":
-                out["price"] = {"amount": render_amount(pr["_amount"], pr["_currency"], pr["_form"]),
-                                "currency": pr["_currency"]}
-            elif key == "price_paid":
-                if pr.get("_paid") is not None:
-                    out["price_paid"] = {"amount": render_amount(pr["_paid"], pr["_currency"], pr["_form"]),
-                                         "currency": pr["_currency"]}
-            elif pr.get(key) is not None:
-                out[key] = pr[key]
-        return out
-
     def get(self, pr_id: str, tenant: str | None) -> dict:
-        pr = self.sb.store.get(self.p.name, KIND_PR, pr_id, tenant=tenant)
+        pr = self.store.get(KIND_PR, pr_id, tenant=tenant)
         if pr is None:
-            self.p.fail("not_found", 404)
+            raise Refusal("not_found")
         return pr
 
     # -- create ------------------------------------------------------------------------------
@@ -77,7 +50,7 @@ class Machine:
         now = self.p.now(tenant)
         price = data["price"]
         if data.get("valid_until") is not None and data["valid_until"] <= unix(now):
-            self.p.fail("validation", 400, {"valid_until": ["valid_until must be in the future"]})
+            raise Refusal("validation", [("valid_until", "valid_until must be in the future")])
         params = dict(data.get("parameters") or {})
         if data.get("refund_on_capture") is not None and "refund_on_capture" not in params:
             params["refund_on_capture"] = data["refund_on_capture"]
@@ -96,62 +69,63 @@ class Machine:
                 pr[key] = data[key]
         if params:
             pr["parameters"] = params
-        store = self.sb.store
+        store = self.store
         with store.lock:
             uid = data.get("unique_identifier")
             if uid:
-                for old in store.find(self.p.name, KIND_PR, tenant, lambda o: o.get("unique_identifier") == uid):
+                for old in store.find(KIND_PR, tenant, lambda o: o.get("unique_identifier") == uid):
                     if old["status"] in ("captured", "authorized") or old.get("issued_token"):
-                        self.p.fail("payment_request_not_unique", 409)
-                for old in list(store.find(self.p.name, KIND_PR, tenant,
+                        raise Refusal("payment_request_not_unique")
+                for old in list(store.find(KIND_PR, tenant,
                                            lambda o: o.get("unique_identifier") == uid and o["status"] == "new")):
                     self._move(old, "replace", now)
-                    store.put(self.p.name, KIND_PR, old["id"], old, tenant)
-                    self.notify(tenant, old, events.CANCELED)
-            store.put(self.p.name, KIND_PR, pr_id, pr, tenant)
+                    store.put(KIND_PR, old["id"], old, tenant)
+                    self.notify(tenant, old, views.CANCELED)
+            store.put(KIND_PR, pr_id, pr, tenant)
         if pr.get("valid_until"):
             when = datetime.fromtimestamp(pr["valid_until"], timezone.utc)
             self.sb.timers.at(when, tenant, lambda: self._expire(tenant, pr_id), key=f"paysera:expire:{pr_id}")
         return pr
 
     def _expire(self, tenant: str, pr_id: str) -> None:
-        store = self.sb.store
+        store = self.store
         with store.lock:
-            pr = store.get(self.p.name, KIND_PR, pr_id, tenant=tenant)
+            pr = store.get(KIND_PR, pr_id, tenant=tenant)
             if pr is None or pr["status"] != "new":
                 return
             self._move(pr, "expire", self.p.now(tenant))
-            store.put(self.p.name, KIND_PR, pr_id, pr, tenant)
-            self.notify(tenant, pr, events.CANCELED)
+            store.put(KIND_PR, pr_id, pr, tenant)
+            self.notify(tenant, pr, views.CANCELED)
 
     # -- token charge ------------------------------------------------------------------------
-    def token_error(self, message: str):
-        self.p.fail("validation", 400, {"token": [message]})
+    @staticmethod
+    def token_error(message: str) -> Refusal:
+        return Refusal("validation", [("token", message)])
 
     def authorize(self, tenant: str, pr_id: str, token_value: str) -> dict:
-        store = self.sb.store
+        store = self.store
         fx = self.p.effects()
         with store.lock:
             pr = self.get(pr_id, tenant)
-            if pr["status"] not in TRANSITIONS["authorize"]:
-                self.invalid_state(f"Payment request is {pr['status']}; cannot authorize")
+            if not PAYMENT_REQUEST.allows(pr, "authorize"):
+                raise PAYMENT_REQUEST.refuse(pr, "authorize")
             now = self.p.now(tenant)
-            token = store.get(self.p.name, KIND_TOKEN, token_value, tenant=tenant)
+            token = store.get(KIND_TOKEN, token_value, tenant=tenant)
             if token is None:
-                self.token_error("Token is invalid")
+                raise self.token_error("Token is invalid")
             if fx.token in ("inactive", "expired") and token["status"] == "active":
                 token["status"] = "revoked" if fx.token == "inactive" else "expired"
-                store.put(self.p.name, KIND_TOKEN, token_value, token, tenant)
+                store.put(KIND_TOKEN, token_value, token, tenant)
             if token["status"] == "active" and cards.expired(token["exp_month"], token["exp_year"], now):
                 token["status"] = "expired"
-                store.put(self.p.name, KIND_TOKEN, token_value, token, tenant)
+                store.put(KIND_TOKEN, token_value, token, tenant)
             if token["status"] == "revoked":
-                self.token_error("Token is revoked")
+                raise self.token_error("Token is revoked")
             if token["status"] == "expired":
-                self.token_error("Token has expired")
+                raise self.token_error("Token has expired")
             reason = fx.take_decline() or token.get("decline") or testcards.decline_for_amount(pr["_amount"])
             if reason:
-                self.p.fail("declined", 409, reason)
+                raise Refusal("declined", reason=reason)
             self._move(pr, "authorize", now)
             pr["_token"] = token_value
             payer = dict(pr.get("payer") or {})
@@ -159,43 +133,43 @@ class Machine:
                 payer.setdefault(key, value)
             pr["payer"] = payer
             if self.p.settings.get("two_step"):
-                event = events.AUTHORIZED
+                event = views.AUTHORIZED
             else:
                 self._move(pr, "capture", now)
                 pr["_paid"] = pr["_amount"]
-                event = events.CAPTURED
-            store.put(self.p.name, KIND_PR, pr_id, pr, tenant)
+                event = views.CAPTURED
+            store.put(KIND_PR, pr_id, pr, tenant)
             self.notify(tenant, pr, event)
             return pr
 
     def capture(self, tenant: str, pr_id: str, amount: dict | None) -> dict:
-        store = self.sb.store
+        store = self.store
         with store.lock:
             pr = self.get(pr_id, tenant)
-            if pr["status"] not in TRANSITIONS["capture"]:
-                self.invalid_state(f"Payment request is {pr['status']}; cannot capture")
+            if not PAYMENT_REQUEST.allows(pr, "capture"):
+                raise PAYMENT_REQUEST.refuse(pr, "capture")
             paid = pr["_amount"]
             if amount is not None:
                 if amount["currency"] != pr["_currency"]:
-                    self.p.fail("validation", 400, {"capture_amount.currency": [
-                        "Capture currency must match the payment request currency"]})
+                    raise Refusal("validation", [("capture_amount.currency",
+                                                  "Capture currency must match the payment request currency")])
                 if amount["minor"] > pr["_amount"]:
-                    self.p.fail("validation", 400, {"capture_amount.amount": [
-                        "Capture amount cannot exceed the authorized amount"]})
+                    raise Refusal("validation", [("capture_amount.amount",
+                                                  "Capture amount cannot exceed the authorized amount")])
                 paid = amount["minor"]
             self._move(pr, "capture", self.p.now(tenant))
             pr["_paid"] = paid
-            store.put(self.p.name, KIND_PR, pr_id, pr, tenant)
-            self.notify(tenant, pr, events.CAPTURED)
+            store.put(KIND_PR, pr_id, pr, tenant)
+            self.notify(tenant, pr, views.CAPTURED)
             return pr
 
     def cancel(self, tenant: str, pr_id: str) -> dict:
-        store = self.sb.store
+        store = self.store
         with store.lock:
             pr = self.get(pr_id, tenant)
             self._move(pr, "cancel", self.p.now(tenant))
-            store.put(self.p.name, KIND_PR, pr_id, pr, tenant)
-            self.notify(tenant, pr, events.CANCELED)
+            store.put(KIND_PR, pr_id, pr, tenant)
+            self.notify(tenant, pr, views.CANCELED)
             return pr
 
     # -- hosted payment ----------------------------------------------------------------------
@@ -205,12 +179,12 @@ class Machine:
         Raises invalid_state when the request no longer waits for the payer; card input errors
         come back as {"result": "invalid", "errors": {...}} so the page can show them.
         """
-        store = self.sb.store
+        store = self.store
         with store.lock:
             pr = self.get(pr_id, None)
-            tenant = store.tenant_of(self.p.name, KIND_PR, pr_id)
+            tenant = store.tenant_of(KIND_PR, pr_id)
             if pr["status"] != "new":
-                self.invalid_state(f"Payment request is {pr['status']}")
+                raise Refusal("invalid_state", f"Payment request is {pr['status']}")
             if outcome == "cancel":
                 # the payer may come back and pay: the request stays new
                 return {"result": "canceled", "redirect": pr.get("cancel_url"), "payment_request": pr}
@@ -238,13 +212,13 @@ class Machine:
             strategy = pr.get("token_strategy")
             if strategy == "required" or (strategy == "optional" and consent):
                 pr["issued_token"] = self._issue_token(tenant, pr, number, exp_month, exp_year, payer, now)
-            event = events.CAPTURED
+            event = views.CAPTURED
             if (pr.get("parameters") or {}).get("refund_on_capture"):
                 self._move(pr, "refund_on_capture", now)
                 pr["_paid"] = None
                 pr["_refunded"] = pr["_amount"]
-                event = events.CHECKOUT_TOKEN_ISSUED if pr.get("issued_token") else events.CANCELED
-            store.put(self.p.name, KIND_PR, pr_id, pr, tenant)
+                event = views.CHECKOUT_TOKEN_ISSUED if pr.get("issued_token") else views.CANCELED
+            store.put(KIND_PR, pr_id, pr, tenant)
             self.notify(tenant, pr, event)
             return {"result": "paid", "redirect": pr.get("accept_url"), "payment_request": pr}
 
@@ -285,7 +259,7 @@ class Machine:
             "payer": {k: payer[k] for k in ("name", "surname") if payer.get(k)},
             "decline": testcards.TOKEN_DECLINE_CARDS.get(number),
         }
-        self.sb.store.put(self.p.name, KIND_TOKEN, value, token, tenant)
+        self.store.put(KIND_TOKEN, value, token, tenant)
         return value
 
     # -- notifications -----------------------------------------------------------------------
@@ -293,31 +267,31 @@ class Machine:
         url = pr.get("callback_url")
         now = self.p.now(tenant)
         nid = self.sb.ids.token(32, URLSAFE)
-        note = events.notification(nid, event, self.render(pr), unix(now))
+        note = views.notification(nid, event, views.payment_request(pr), unix(now))
         note["_deliveries"] = []
-        self.sb.store.put(self.p.name, KIND_NOTIFICATION, nid, note, tenant)
+        self.store.put(KIND_NOTIFICATION, nid, note, tenant)
         if url:
             mode = self.p.settings.get("callback_notification_id", "both")
-            target = events.callback_url(url, nid) if mode in ("both", "query") else url
-            payload = events.callback_body(nid) if mode in ("both", "body") else b""
+            target = views.callback_url(url, nid) if mode in ("both", "query") else url
+            payload = views.callback_body(nid) if mode in ("both", "body") else b""
             # re-sent until the merchant marks it read, whatever the callback answered
             deliveries = self.p.emit(tenant, event, payload, target, subject=pr["id"], event_id=nid,
                                      settle_on_success=False)
             note["_deliveries"] = [d["id"] for d in deliveries]
-            self.sb.store.put(self.p.name, KIND_NOTIFICATION, nid, note, tenant)
+            self.store.put(KIND_NOTIFICATION, nid, note, tenant)
         return note
 
     def get_notification(self, tenant: str, nid: str) -> dict:
-        note = self.sb.store.get(self.p.name, KIND_NOTIFICATION, nid, tenant=tenant)
+        note = self.store.get(KIND_NOTIFICATION, nid, tenant=tenant)
         if note is None:
-            self.p.fail("not_found", 404)
+            raise Refusal("not_found")
         return note
 
     def mark_read(self, tenant: str, nid: str) -> dict:
-        with self.sb.store.lock:
+        with self.store.lock:
             note = self.get_notification(tenant, nid)
             note["status"] = "read"
-            self.sb.store.put(self.p.name, KIND_NOTIFICATION, nid, note, tenant)
+            self.store.put(KIND_NOTIFICATION, nid, note, tenant)
             for delivery_id in note.get("_deliveries", []):
                 self.sb.outbox.settle(delivery_id)
             return note

@@ -2,11 +2,10 @@
 from __future__ import annotations
 
 from flask import Blueprint, redirect, render_template, request
-from marshmallow import ValidationError
 
-from ..base import public
-from . import schemas, testcards
-from .events import render_notification
+from ..base import no_auth
+from ..shape import Refusal
+from . import schemas, testcards, views
 
 bp = Blueprint("paysera", __name__, template_folder="templates")
 
@@ -20,27 +19,17 @@ def provider():
     return Paysera.current()
 
 
-def load(p, schema_cls, *, allow_empty=False):
-    data = p.json_body(allow_empty=allow_empty)
-    if not isinstance(data, dict):
-        p.fail("malformed", 400)
-    try:
-        return schemas.load(schema_cls, data)
-    except ValidationError as exc:
-        p.fail("validation", 400, exc.messages)
-
-
 def paginate(p, items: list[dict], key_of, *, statuses, status_key="status"):
     """Paysera's list envelope: {items, _metadata}; newest first unless order_direction=asc."""
     args = request.args
-    errors = {}
+    errors = []
 
     def int_arg(name, default, low, high):
         raw = args.get(name)
         if raw is None:
             return default
         if not raw.isdigit() or not low <= int(raw) <= high:
-            errors[name] = [f"{name} must be an integer between {low} and {high}"]
+            errors.append((name, f"{name} must be an integer between {low} and {high}"))
             return default
         return int(raw)
 
@@ -48,12 +37,12 @@ def paginate(p, items: list[dict], key_of, *, statuses, status_key="status"):
     offset = int_arg("offset", 0, 0, 10 ** 9)
     direction = args.get("order_direction", "desc")
     if direction not in ("asc", "desc"):
-        errors["order_direction"] = ["order_direction must be asc or desc"]
+        errors.append(("order_direction", "order_direction must be asc or desc"))
     status = args.get("status")
     if status is not None and status not in statuses:
-        errors["status"] = [f"status must be one of: {', '.join(statuses)}"]
+        errors.append(("status", f"status must be one of: {', '.join(statuses)}"))
     if errors:
-        p.fail("validation", 400, errors)
+        raise Refusal("validation", errors)
     if status is not None:
         items = [i for i in items if i.get(status_key) == status]
     for name in ("business_id", "method_key"):
@@ -66,7 +55,7 @@ def paginate(p, items: list[dict], key_of, *, statuses, status_key="status"):
         if value is None:
             continue
         if value not in ids:
-            p.fail("invalid_cursor", 400)
+            raise Refusal("invalid_cursor")
         at = ids.index(value)
         ordered, ids = (ordered[at + 1:], ids[at + 1:]) if step else (ordered[:at], ids[:at])
     page = ordered[offset:offset + limit]
@@ -81,82 +70,79 @@ def paginate(p, items: list[dict], key_of, *, statuses, status_key="status"):
 @bp.post(f"{CHECKOUT}/payment-requests")
 def create_payment_request():
     p = provider()
-    data = load(p, schemas.PaymentRequestCreate)
+    data = p.parse(schemas.PaymentRequestCreate, allow_empty=False)
     pr = p.machine.create(p.tenant, data, p.base_url())
-    return p.render_json(p.machine.render(pr))
+    return p.render_json(views.payment_request(pr))
 
 
 @bp.get(f"{CHECKOUT}/payment-requests")
 def list_payment_requests():
     p = provider()
-    items = p.sandbox.store.list(p.name, "payment_request", p.tenant)
+    items = p.store.list("payment_request", p.tenant)
     page, meta = paginate(p, items, lambda i: i["id"], statuses=PR_STATUSES)
-    return p.render_json({"items": [p.machine.render(i) for i in page], "_metadata": meta})
+    return p.render_json({"items": [views.payment_request(i) for i in page], "_metadata": meta})
 
 
 @bp.get(f"{CHECKOUT}/payment-requests/<pr_id>")
 def get_payment_request(pr_id):
     p = provider()
-    return p.render_json(p.machine.render(p.machine.get(pr_id, p.tenant)))
+    return p.render_json(views.payment_request(p.machine.get(pr_id, p.tenant)))
 
 
 @bp.put(f"{CHECKOUT}/payment-requests/<pr_id>/authorize")
 def authorize(pr_id):
     p = provider()
-    data = load(p, schemas.Authorize)
-    return p.render_json(p.machine.render(p.machine.authorize(p.tenant, pr_id, data["token"])))
+    data = p.parse(schemas.Authorize, allow_empty=False)
+    return p.render_json(views.payment_request(p.machine.authorize(p.tenant, pr_id, data["token"])))
 
 
 @bp.put(f"{CHECKOUT}/payment-requests/<pr_id>/capture")
 def capture(pr_id):
     p = provider()
-    data = load(p, schemas.Capture, allow_empty=True)
-    return p.render_json(p.machine.render(p.machine.capture(p.tenant, pr_id, data.get("capture_amount"))))
+    data = p.parse(schemas.Capture)
+    return p.render_json(views.payment_request(p.machine.capture(p.tenant, pr_id, data.get("capture_amount"))))
 
 
 @bp.put(f"{CHECKOUT}/payment-requests/<pr_id>/cancel")
 def cancel(pr_id):
     p = provider()
-    return p.render_json(p.machine.render(p.machine.cancel(p.tenant, pr_id)))
+    return p.render_json(views.payment_request(p.machine.cancel(p.tenant, pr_id)))
 
 
 @bp.get(f"{CHECKOUT}/payment-requests/<pr_id>/public-info")
-@public
+@no_auth
 def public_info(pr_id):
     p = provider()
-    full = p.machine.render(p.machine.get(pr_id, None))
-    info = {k: full[k] for k in ("status", "price", "description") if k in full}
-    info["payer_email_present"] = bool((full.get("payer") or {}).get("email"))
-    return p.render_json(info)
+    return p.render_json(views.public_info(p.machine.get(pr_id, None)))
 
 
 # -- Notification API --------------------------------------------------------------------------
 @bp.get(f"{NOTIFICATION}/notifications")
 def list_notifications():
     p = provider()
-    items = p.sandbox.store.list(p.name, "notification", p.tenant)
+    items = p.store.list("notification", p.tenant)
     page, meta = paginate(p, items, lambda i: i["id"], statuses=("new", "read"))
-    return p.render_json({"items": [render_notification(n) for n in page], "_metadata": meta})
+    return p.render_json({"items": [views.notification_view(n) for n in page], "_metadata": meta})
 
 
 @bp.get(f"{NOTIFICATION}/notifications/<nid>")
 def get_notification(nid):
     p = provider()
-    return p.render_json(render_notification(p.machine.get_notification(p.tenant, nid)))
+    return p.render_json(views.notification_view(p.machine.get_notification(p.tenant, nid)))
 
 
 @bp.put(f"{NOTIFICATION}/notifications/<nid>/read")
 def read_notification(nid):
     p = provider()
-    return p.render_json(render_notification(p.machine.mark_read(p.tenant, nid)))
+    return p.render_json(views.notification_view(p.machine.mark_read(p.tenant, nid)))
 
 
 # -- hosted payment page -----------------------------------------------------------------------
 def _page(p, pr, *, message=None, errors=None, form=None, status=200):
-    return render_template("paysera/pay.html", pr=p.machine.render(pr), message=message, errors=errors or {},
+    return render_template("paysera/pay.html", pr=views.payment_request(pr), message=message, errors=errors or {},
                            form=form or {}, approve_cards=testcards.APPROVE_CARDS,
                            decline_cards=testcards.DECLINE_CARDS,
-                           amount=schemas.render_amount(pr["_amount"], pr["_currency"], "string")), status
+                           amount=views.render_amount(pr["_amount"], pr["_currency"], "string")), status
 
 
 def _not_found_page():
@@ -165,20 +151,20 @@ def _not_found_page():
 
 
 @bp.get("/checkout/pay/<pr_id>")
-@public
+@no_auth
 def pay_page(pr_id):
     p = provider()
-    pr = p.sandbox.store.get(p.name, "payment_request", pr_id)
+    pr = p.store.get("payment_request", pr_id)
     if pr is None:
         return _not_found_page()
     return _page(p, pr)
 
 
 @bp.post("/checkout/pay/<pr_id>")
-@public
+@no_auth
 def pay_submit(pr_id):
     p = provider()
-    pr = p.sandbox.store.get(p.name, "payment_request", pr_id)
+    pr = p.store.get("payment_request", pr_id)
     if pr is None:
         return _not_found_page()
     if pr["status"] != "new":
@@ -203,7 +189,8 @@ def pay_submit(pr_id):
         return render_template("paysera/result.html", title="Payment canceled",
                                text="You left the payment. The merchant's link still works if you change your mind.")
     return render_template("paysera/result.html", title="Payment successful",
-                           text="Thank you, your payment was received.", pr=p.machine.render(result["payment_request"]))
+                           text="Thank you, your payment was received.",
+                           pr=views.payment_request(result["payment_request"]))
 
 
 def hosted_action(p, object_id, action):
@@ -212,7 +199,7 @@ def hosted_action(p, object_id, action):
     card = dict(action.get("card") or {})
     default = testcards.DEFAULT_DECLINE_CARD if outcome == "decline" else testcards.DEFAULT_APPROVE_CARD
     pr = p.machine.get(object_id, None)
-    tenant = p.sandbox.store.tenant_of(p.name, "payment_request", object_id)
+    tenant = p.store.tenant_of("payment_request", object_id)
     card.setdefault("number", default)
     card.setdefault("exp_month", 12)
     card.setdefault("exp_year", p.now(tenant).year + 3)
@@ -220,8 +207,8 @@ def hosted_action(p, object_id, action):
     consent = action.get("recurring_consent", True)
     result = p.machine.pay(pr["id"], outcome, card, consent=bool(consent))
     if result["result"] == "invalid":
-        p.fail("validation", 400, {f"card.{k}": [v] for k, v in result["errors"].items()})
-    body = {"result": result["result"], "payment_request": p.machine.render(result["payment_request"])}
+        raise Refusal("validation", [(f"card.{k}", v) for k, v in result["errors"].items()])
+    body = {"result": result["result"], "payment_request": views.payment_request(result["payment_request"])}
     if result.get("reason"):
         body["reason"] = result["reason"]
     if result.get("redirect"):

@@ -1,4 +1,4 @@
-"""Request validation and response shapes for Paysera Checkout.
+"""Request validation for Paysera Checkout.
 
 Validation failures become Paysera's ``invalid_parameters`` error with ``error_properties`` keyed
 by dotted snake_case paths (``price.amount``), the way Paysera's REST framework reports them.
@@ -9,7 +9,7 @@ import re
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, validates_schema
 
-from ...core.money import exponent, to_major
+from ...core.money import exponent, to_minor
 
 _DECIMAL = re.compile(r"^\d+(?:[.,]\d+)?$")
 _URL = validate.URL(require_tld=False, schemes={"http", "https"})
@@ -43,15 +43,10 @@ def amount_to_minor(form_value, currency: str) -> int:
         digits = value.split(".")[1] if "." in value else ""
         if len(digits) > exponent(currency):
             raise ValidationError("Too small fraction for the amount specified")
-        from ...core.money import to_minor
         minor = to_minor(value, currency)
     if minor <= 0:
         raise ValidationError("Amount must be greater than zero")
     return minor
-
-
-def render_amount(minor: int, currency: str, form: str):
-    return minor if form == "integer" else to_major(minor, currency)
 
 
 class StrictBoolean(fields.Field):
@@ -136,33 +131,3 @@ class Capture(Schema):
     class Meta:
         unknown = EXCLUDE
     capture_amount = fields.Nested(Price)
-
-
-def flatten(messages, prefix: str = "") -> dict[str, list[str]]:
-    """marshmallow's nested messages -> {"price.amount": ["..."]}."""
-    out: dict[str, list[str]] = {}
-    if isinstance(messages, dict):
-        for key, value in messages.items():
-            path = f"{prefix}.{key}" if prefix and key != "_schema" else (prefix or str(key))
-            if key == "_schema" and not prefix:
-                path = "_schema"
-            out.update(flatten(value, path))
-    elif isinstance(messages, list):
-        if all(isinstance(m, str) for m in messages):
-            out.setdefault(prefix, []).extend(messages)
-        else:
-            for i, m in enumerate(messages):
-                out.update(flatten(m, prefix))
-    else:
-        out.setdefault(prefix, []).append(str(messages))
-    return out
-
-
-def load(schema_cls, data) -> dict:
-    """Validate; raises ValidationError with flattened properties."""
-    if not isinstance(data, dict):
-        raise ValidationError({"_schema": ["Request body must be a JSON object"]})
-    try:
-        return schema_cls().load(data)
-    except ValidationError as exc:
-        raise ValidationError(flatten(exc.messages)) from None

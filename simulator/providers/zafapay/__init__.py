@@ -7,21 +7,47 @@ import re
 from datetime import timedelta
 from decimal import Decimal
 
-from flask import Response
 from marshmallow import Schema, ValidationError, fields, validate, validates
 
 from ...core.clock import parse_duration
-from ..base import Caller, Provider, ProviderError
+from ..base import Caller, Provider
+from ..shape import ErrorSpec, Refusal
 from . import testcards
-from .routes import bp
+from .machine import Machine
+from .routes import bp, hosted_action
 
 # Key prefixes are not published; any token of URL-safe characters is well-formed [ASSUMED].
 _KEY = re.compile(r"^[A-Za-z0-9_\-.]{8,200}$")
 _PUBLISHABLE = re.compile(r"^pk_(test|live)_[A-Za-z0-9]{8,100}$")
 DEFAULT_WEBHOOK_SECRET = "whsec_zafapay_sandbox_default"
 
-# HTTP status per code where it is not 400
-_PAYMENT_ERRORS = set(testcards.DECLINE_CODES) | {"payment_failed", "capture_failed", "refund_failed"}
+_BODY = {"param": "body"}
+ERRORS = {
+    "unauthorized": ErrorSpec(401, "unauthorized", "Invalid or missing API key."),
+    "not_found": ErrorSpec(404, "not_found", "The requested resource was not found.", fixed=True),
+    "method_not_allowed": ErrorSpec(405, "method_not_allowed", "Method not allowed on this path.", fixed=True),
+    "malformed": ErrorSpec(400, "validation_error", "The request body is not valid JSON.",
+                           {**_BODY, "details": [{"param": "body", "message": "malformed request"}]}),
+    "too_large": ErrorSpec(413, "validation_error", "The request body is too large.", _BODY, fixed=True),
+    "unsupported_media_type": ErrorSpec(415, "validation_error", "The request body must be application/json.",
+                                        _BODY, fixed=True),
+    "unavailable": ErrorSpec(503, "service_unavailable", "The service is temporarily unavailable.", fixed=True),
+    "internal": ErrorSpec(500, "internal_error", "An unexpected error occurred.", fixed=True),
+    "validation": ErrorSpec(400, "validation_error"),          # schema failures: every field in details
+    "validation_error": ErrorSpec(400, "validation_error"),
+    "unknown_object": ErrorSpec(404, "not_found"),             # an id the caller named does not exist
+    "flow_not_found": ErrorSpec(404, "flow_not_found"),
+    "idempotency_key_in_use": ErrorSpec(409, "idempotency_key_in_use",
+                                        "A request with this Idempotency-Key is still in progress."),
+    "idempotency_key_mismatch": ErrorSpec(400, "idempotency_key_mismatch",
+                                          "This Idempotency-Key was used with a different request."),
+    **{code: ErrorSpec(400, code) for code in (
+        "amount_above_maximum", "amount_below_minimum", "flow_not_active", "invalid_amount", "invalid_status",
+        "not_supported", "payment_method_blocked", "payment_method_detached", "payment_token_already_used",
+        "payment_token_expired", "recurring_not_supported", "unsupported_currency")},
+    **{code: ErrorSpec(400, code, message, {"type": "payment_error"})
+       for code, (_, _, message) in testcards.DECLINE_CODES.items()},
+}
 
 
 class ZafaPayConfig(Schema):
@@ -56,6 +82,11 @@ class ZafaPay(Provider):
     blueprint = bp
     config_schema = ZafaPayConfig
     secret_config_keys = ("api_keys", "webhook_secret", "publishable_keys")
+    error_table = ERRORS
+    machine_class = Machine
+    decline_codes = testcards.DECLINE_CODES
+    hosted_action = hosted_action
+    default_webhook_secret = DEFAULT_WEBHOOK_SECRET
     # not documented [ASSUMED]: five retries after 1 min, 5 min, 30 min, 2 h and 6 h
     webhook_schedule = [timedelta(minutes=1), timedelta(minutes=5), timedelta(minutes=30),
                         timedelta(hours=2), timedelta(hours=6)]
@@ -80,86 +111,55 @@ class ZafaPay(Provider):
     def merchant_id(self, tenant: str) -> str:
         return "mer_" + hashlib.sha256(tenant.encode()).hexdigest()[:24]
 
-    def startup_lines(self, base_url: str) -> list[str]:
-        lines = super().startup_lines(base_url)
-        if not self.settings.get("webhook_secret"):
-            lines.append(f"{'':<13} webhook secret (default): {DEFAULT_WEBHOOK_SECRET}")
-        return lines
-
     # -- auth ----------------------------------------------------------------------------------
     def authenticate(self, req) -> Caller:
         header = req.headers.get("Authorization", "")
         scheme, _, key = header.strip().partition(" ")
         key = key.strip()
         if scheme.lower() != "bearer" or not key:
-            self.fail("unauthorized", 401, "Missing or malformed Authorization header.")
+            raise Refusal("unauthorized", "Missing or malformed Authorization header.")
         if key.startswith("pk_"):
             # publishable keys are good for tokenization only
             if not (req.path.rstrip("/").endswith("/v1/tokens") and _PUBLISHABLE.match(key)):
-                self.fail("unauthorized", 401, "Invalid API key.")
+                raise Refusal("unauthorized", "Invalid API key.")
             mapped = (self.settings.get("publishable_keys") or {}).get(key)
             if self.settings.get("publishable_keys") and mapped is None:
-                self.fail("unauthorized", 401, "Invalid API key.")
+                raise Refusal("unauthorized", "Invalid API key.")
             return Caller(tenant=mapped or key)
         if not _KEY.match(key):
-            self.fail("unauthorized", 401, "Invalid API key.")
+            raise Refusal("unauthorized", "Invalid API key.")
         allowed = self.settings.get("api_keys")
         if allowed and key not in allowed:
-            self.fail("unauthorized", 401, "Invalid API key.")
+            raise Refusal("unauthorized", "Invalid API key.")
         return Caller(tenant=key)
 
     # -- errors --------------------------------------------------------------------------------
     def request_id(self) -> str:
         return self.sandbox.ids.prefixed("req_", 24, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
 
-    def api_error(self, code: str, status: int = 400, message: str | None = None, *, param=None, details=None,
-                  **extra) -> Response:
+    def envelope(self, spec, status, detail, fields) -> dict:
+        members = {k: v for k, v in spec.extra.items() if k != "type"}
+        members.update(fields)
+        pairs = detail if isinstance(detail, list) else None
+        if pairs:
+            pairs = [("body" if path == "_schema" else path, message) for path, message in pairs]
+            message = f"Invalid parameter {pairs[0][0]}: {pairs[0][1]}"
+            members.update(param=pairs[0][0], details=[{"param": k, "message": m} for k, m in pairs])
+        else:
+            message = spec.text(detail) or spec.code.replace("_", " ").capitalize() + "."
         if status in (401, 403):
             etype = "authentication_error"
         elif status >= 500:
             etype = "api_error"
-        elif code in _PAYMENT_ERRORS:
-            etype = "payment_error"
         else:
-            etype = "invalid_request_error"
-        body = {"type": etype, "code": code, "message": message or code.replace("_", " ").capitalize() + ".",
-                "request_id": extra.pop("request_id", None) or self.request_id()}
-        if param is not None:
-            body["param"] = param
-        if details is not None:
-            body["details"] = details
-        body.update(extra)
-        return self.render_json({"error": body}, status)
-
-    def reject(self, code: str, status: int = 400, message: str | None = None, **kw):
-        raise ProviderError(self.api_error(code, status, message, **kw))
-
-    def validation(self, errors: list[tuple[str, str]]):
-        param = errors[0][0]
-        self.reject("validation_error", 400, f"Invalid parameter {param}: {errors[0][1]}", param=param,
-                    details=[{"param": k, "message": m} for k, m in errors])
-
-    def error(self, kind, status, detail=None) -> Response:
-        message = detail if isinstance(detail, str) else None
-        if kind == "unauthorized":
-            return self.api_error("unauthorized", 401, message or "Invalid or missing API key.")
-        if kind == "not_found":
-            return self.api_error("not_found", 404, "The requested resource was not found.")
-        if kind == "method_not_allowed":
-            return self.api_error("method_not_allowed", 405, "Method not allowed on this path.")
-        if kind == "malformed":
-            return self.api_error("validation_error", 400, message or "The request body is not valid JSON.",
-                                  param="body", details=[{"param": "body", "message": "malformed request"}])
-        if kind == "too_large":
-            return self.api_error("validation_error", 413, "The request body is too large.", param="body")
-        if kind == "unsupported_media_type":
-            return self.api_error("validation_error", 415, "The request body must be application/json.",
-                                  param="body")
-        if kind == "unavailable":
-            return self.api_error("service_unavailable", status, "The service is temporarily unavailable.")
-        if kind == "internal":
-            return self.api_error("internal_error", 500, "An unexpected error occurred.")
-        return self.api_error(kind, status, message)
+            etype = spec.extra.get("type", "invalid_request_error")
+        body = {"type": etype, "code": spec.code, "message": message,
+                "request_id": members.pop("request_id", None) or self.request_id()}
+        for key in ("param", "details"):
+            if key in members:
+                body[key] = members.pop(key)
+        body.update(members)
+        return {"error": body}
 
     # -- webhooks ------------------------------------------------------------------------------
     def webhook_signer(self, tenant):
@@ -175,22 +175,6 @@ class ZafaPay(Provider):
                 headers["X-Zafapay-Signature"] = value
             return headers
         return sign
-
-    def emit_payment(self, tenant: str, event: str, pay: dict, amount_minor: int | None = None) -> None:
-        from .events import payload
-        body = payload(event, pay, merchant_id=self.merchant_id(tenant),
-                       merchant_name=self.settings.get("merchant_name", "Sandbox Merchant"), now=self.now(tenant),
-                       error_format=self.settings.get("webhook_error_format", "object"), amount_minor=amount_minor)
-        self.emit(tenant, event, body, self.settings.get("webhook_url"), subject=pay["id"],
-                  schedule=self.schedule())
-
-    # -- scenarios and hosted pages ------------------------------------------------------------
-    def decline_code_valid(self, code: str) -> bool:
-        return str(code) in testcards.DECLINE_CODES
-
-    def hosted_action(self, object_id, action):
-        from .routes import hosted_action
-        return hosted_action(self, object_id, action)
 
 
 PROVIDER = ZafaPay

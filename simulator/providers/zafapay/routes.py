@@ -10,8 +10,9 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from flask import Blueprint, Response, redirect, render_template, request
 
-from ..base import ProviderError, public
-from . import machine, schemas, testcards
+from ..base import no_auth
+from ..shape import Refusal
+from . import schemas, testcards, views
 
 bp = Blueprint("zafapay", __name__, template_folder="templates")
 
@@ -19,15 +20,6 @@ bp = Blueprint("zafapay", __name__, template_folder="templates")
 def provider():
     from . import ZafaPay
     return ZafaPay.current()
-
-
-def _parse(schema_cls, *, allow_empty=True):
-    p = provider()
-    data = p.json_body(allow_empty=allow_empty)
-    values, errors = schemas.load(schema_cls, data)
-    if errors:
-        p.validation(errors)
-    return values
 
 
 def idempotent(view):
@@ -39,17 +31,15 @@ def idempotent(view):
         if key is None:
             return view(*args, **kwargs)
         if not 1 <= len(key) <= 255:
-            p.reject("validation_error", 400, "Idempotency-Key must be 1 to 255 characters.",
-                     param="Idempotency-Key", details=[{"param": "Idempotency-Key", "message": "invalid length"}])
+            raise Refusal("validation_error", "Idempotency-Key must be 1 to 255 characters.", param="Idempotency-Key",
+                          details=[{"param": "Idempotency-Key", "message": "invalid length"}])
         fingerprint = hashlib.sha256(request.method.encode() + b" " + request.path.encode() + b"\n"
                                      + request.get_data(cache=True)).hexdigest()
         return p.idempotent(
             key, lambda: view(*args, **kwargs), scope="idempotency", fingerprint=fingerprint,
             ttl=timedelta(hours=p.settings.get("idempotency_ttl_hours", 24)),
-            in_flight=lambda: p.api_error("idempotency_key_in_use", 409,
-                                          "A request with this Idempotency-Key is still in progress."),
-            mismatch=lambda: p.api_error("idempotency_key_mismatch", 400,
-                                         "This Idempotency-Key was used with a different request."),
+            in_flight=lambda: p.error("idempotency_key_in_use"),
+            mismatch=lambda: p.error("idempotency_key_mismatch"),
             # declines are remembered too, so a retry never charges twice; refusals before anything
             # happened are not, so a corrected retry with the same key is processed
             remember=lambda r: r.status_code < 400 or _is_payment_error(r),
@@ -69,47 +59,40 @@ def _is_payment_error(response) -> bool:
 @idempotent
 def create_payment():
     p = provider()
-    data = _parse(schemas.CreatePayment, allow_empty=False)
-    status, pay = machine.create_payment(p, p.tenant, data)
-    return p.render_json(schemas.created_view(pay, p.base_url()), status)
+    data = p.parse(schemas.CreatePayment, allow_empty=False)
+    status, pay = p.machine.create_payment(p.tenant, data)
+    return p.render_json(views.created_view(pay, p.base_url()), status)
 
 
 @bp.get("/v1/payments/<payment_id>")
 def get_payment(payment_id):
     p = provider()
-    return p.render_json(schemas.payment_view(machine.find_payment(p, p.tenant, payment_id)))
+    return p.render_json(views.payment_view(p.machine.find_payment(p.tenant, payment_id)))
 
 
 @bp.post("/v1/payments/<payment_id>/capture")
 @idempotent
 def capture(payment_id):
     p = provider()
-    data = _parse(schemas.Capture)
-    pay, minor = machine.capture(p, p.tenant, payment_id, data.get("amount"))
-    return p.render_json({"id": pay["id"], "status": pay["status"],
-                          "amount": schemas.amount_num(minor, pay["currency"])})
+    data = p.parse(schemas.Capture)
+    pay, minor = p.machine.capture(p.tenant, payment_id, data.get("amount"))
+    return p.render_json(views.capture_view(pay, minor))
 
 
 @bp.post("/v1/payments/<payment_id>/void")
 @idempotent
 def void(payment_id):
     p = provider()
-    _parse(schemas.Capture)   # the body is ignored, but must be JSON when present
-    pay = machine.void(p, p.tenant, payment_id)
-    return p.render_json({"id": pay["id"], "status": pay["status"], "updated_at": schemas.ts(pay["updated_at"])})
+    p.parse(schemas.Capture)   # the body is ignored, but must be JSON when present
+    return p.render_json(views.status_view(p.machine.void(p.tenant, payment_id)))
 
 
 @bp.post("/v1/payments/<payment_id>/refund")
 @idempotent
 def refund(payment_id):
     p = provider()
-    data = _parse(schemas.Refund)
-    pay, item = machine.refund(p, p.tenant, payment_id, data)
-    return p.render_json({
-        "id": item["id"], "transaction_id": pay["id"],
-        "amount": schemas.amount_str(item["amount"], pay["currency"]), "currency": pay["currency"],
-        "status": item["status"], "reason": item["reason"], "psp_refund_id": item["psp_refund_id"],
-        "refund_fee": schemas.amount_str(0, pay["currency"]), "created_at": schemas.ts(item["created_at"])})
+    data = p.parse(schemas.Refund)
+    return p.render_json(views.refund_created_view(*p.machine.refund(p.tenant, payment_id, data)))
 
 
 # -- tokens ----------------------------------------------------------------------------------
@@ -117,35 +100,30 @@ def refund(payment_id):
 @idempotent
 def create_token():
     p = provider()
-    data = _parse(schemas.CreateToken, allow_empty=False)
-    tok = machine.create_token(p, p.tenant, data["card"])
-    return p.render_json(schemas.token_view(tok), 201)
+    data = p.parse(schemas.CreateToken, allow_empty=False)
+    return p.render_json(views.token_view(p.machine.create_token(p.tenant, data["card"])), 201)
 
 
 # -- saved cards -----------------------------------------------------------------------------
 @bp.get("/v1/customers/<customer_id>/payment-methods")
 def list_payment_methods(customer_id):
     p = provider()
-    cards = machine.cards_of(p, p.tenant, customer_id)
-    return p.render_json({"customer_id": customer_id, "payment_methods": [schemas.card_view(c) for c in cards]})
+    return p.render_json(views.customer_cards_view(customer_id, p.machine.cards_of(p.tenant, customer_id)))
 
 
 @bp.post("/v1/customers/payment-methods/<pmi>/block")
 @idempotent
 def block(pmi):
     p = provider()
-    data = _parse(schemas.Block)
-    pm = machine.card_action(p, p.tenant, pmi, "block", data["reason"])
-    return p.render_json({"id": pm["id"], "status": pm["status"], "blocked_reason": pm["blocked_reason"],
-                          "updated_at": schemas.ts(pm["updated_at"])})
+    data = p.parse(schemas.Block)
+    return p.render_json(views.blocked_view(p.machine.card_action(p.tenant, pmi, "block", data["reason"])))
 
 
 @bp.post("/v1/customers/payment-methods/<pmi>/unblock")
 @idempotent
 def unblock(pmi):
     p = provider()
-    pm = machine.card_action(p, p.tenant, pmi, "unblock")
-    return p.render_json({"id": pm["id"], "status": pm["status"], "updated_at": schemas.ts(pm["updated_at"])})
+    return p.render_json(views.status_view(p.machine.card_action(p.tenant, pmi, "unblock")))
 
 
 @bp.post("/v1/customers/payment-methods/<pmi>/detach")
@@ -153,8 +131,7 @@ def unblock(pmi):
 @idempotent
 def detach(pmi):
     p = provider()
-    pm = machine.card_action(p, p.tenant, pmi, "detach")
-    return p.render_json({"id": pm["id"], "status": pm["status"], "updated_at": schemas.ts(pm["updated_at"])})
+    return p.render_json(views.status_view(p.machine.card_action(p.tenant, pmi, "detach")))
 
 
 # -- simulator-only control (not part of ZafaPay) --------------------------------------------
@@ -162,17 +139,17 @@ def detach(pmi):
 def chargeback(payment_id):
     """Status stays as it is; only payment.chargeback is sent [ASSUMED]."""
     p = provider()
-    pay = machine.find_payment(p, p.tenant, payment_id)
+    pay = p.machine.find_payment(p.tenant, payment_id)
     if pay["status"] not in ("completed", "partially_refunded", "refunded"):
-        p.reject("invalid_status", 400, f"A payment in status {pay['status']} cannot be charged back.")
-    p.emit_payment(p.tenant, "payment.chargeback", pay)
-    return p.render_json(schemas.payment_view(pay))
+        raise Refusal("invalid_status", f"A payment in status {pay['status']} cannot be charged back.")
+    p.machine.emit(p.tenant, "payment.chargeback", pay)
+    return p.render_json(views.payment_view(pay))
 
 
 # -- the hosted payment page -----------------------------------------------------------------
 def _page_payment(req_id: str, token: str | None):
     p = provider()
-    pay = p.sandbox.store.get(p.name, "payment", req_id)
+    pay = p.store.get("payment", req_id)
     if pay is None or not token or not hmac.compare_digest(str(token), pay["page_token"]):
         return p, None
     return p, pay
@@ -180,9 +157,10 @@ def _page_payment(req_id: str, token: str | None):
 
 def _page(pay, *, mode=None, error=None, status=200, form=None):
     mode = mode or {"pending": "form", "requires_action": "challenge"}.get(pay["status"], "done")
-    now = provider().now(provider().sandbox.store.tenant_of("zafapay", "payment", pay["request_id"]))
+    p = provider()
+    now = p.now(p.store.tenant_of("payment", pay["request_id"]))
     html = render_template("zafapay/checkout.html", pay=pay, mode=mode, error=error, form=form or {},
-                           amount=schemas.amount_str(pay["amount"], pay["currency"]),
+                           amount=views.amount_str(pay["amount"], pay["currency"]),
                            default_year=now.year + 4, test_card=testcards.SUCCESS_VISA)
     return Response(html, status=status, mimetype="text/html")
 
@@ -206,7 +184,7 @@ def _finish(p, pay):
 
 
 @bp.get("/checkout/<req_id>")
-@public
+@no_auth
 def checkout_page(req_id):
     p, pay = _page_payment(req_id, request.args.get("token"))
     if pay is None:
@@ -215,7 +193,7 @@ def checkout_page(req_id):
 
 
 @bp.post("/checkout/<req_id>")
-@public
+@no_auth
 def checkout_submit(req_id):
     p, pay = _page_payment(req_id, request.form.get("token"))
     if pay is None:
@@ -225,23 +203,25 @@ def checkout_submit(req_id):
         return _page(pay, error="Unknown action.", status=400, form=request.form)
     card = None
     if action != "cancel":
-        values, errors = schemas.load(schemas.CardInput, {
-            "number": request.form.get("card_number", ""), "exp_month": request.form.get("exp_month") or None,
-            "exp_year": request.form.get("exp_year") or None, "cvc": request.form.get("cvc") or None,
-            "cardholder_name": request.form.get("cardholder_name") or None})
-        if errors and pay["status"] == "pending":
-            return _page(pay, error=f"{errors[0][0].replace('_', ' ')}: {errors[0][1]}", status=400, form=request.form)
-        card = values
+        try:
+            card = p.parse(schemas.CardInput, {
+                "number": request.form.get("card_number", ""), "exp_month": request.form.get("exp_month") or None,
+                "exp_year": request.form.get("exp_year") or None, "cvc": request.form.get("cvc") or None,
+                "cardholder_name": request.form.get("cardholder_name") or None})
+        except Refusal as exc:
+            if pay["status"] == "pending":
+                path, message = exc.detail[0]
+                return _page(pay, error=f"{path.replace('_', ' ')}: {message}", status=400, form=request.form)
     outcome = {"pay": "approve"}.get(action, action)
     try:
-        machine.hosted_submit(p, pay, outcome, card, None)
-    except ProviderError as exc:
-        return _page(pay, error=_message(exc), status=400, form=request.form)
+        p.machine.hosted_submit(pay, outcome, card, None)
+    except Refusal as exc:
+        return _page(pay, error=p.describe(exc), status=400, form=request.form)
     return _finish(p, pay)
 
 
 @bp.get("/checkout/<req_id>/3ds")
-@public
+@no_auth
 def challenge_page(req_id):
     p, pay = _page_payment(req_id, request.args.get("token"))
     if pay is None:
@@ -250,7 +230,7 @@ def challenge_page(req_id):
 
 
 @bp.post("/checkout/<req_id>/3ds")
-@public
+@no_auth
 def challenge_submit(req_id):
     p, pay = _page_payment(req_id, request.form.get("token"))
     if pay is None:
@@ -260,29 +240,21 @@ def challenge_submit(req_id):
         return _page(pay, error="Unknown action.", status=400)
     outcome = {"pass": "approve", "fail": "decline", "cancel": "cancel"}[answer]
     try:
-        machine.hosted_submit(p, pay, outcome, None, answer)
-    except ProviderError as exc:
-        return _page(pay, error=_message(exc), status=400)
+        p.machine.hosted_submit(pay, outcome, None, answer)
+    except Refusal as exc:
+        return _page(pay, error=p.describe(exc), status=400)
     return _finish(p, pay)
-
-
-def _message(exc: ProviderError) -> str:
-    try:
-        return json.loads(exc.response.get_data())["error"]["message"]
-    except (ValueError, KeyError, TypeError):
-        return "The payment could not be processed."
 
 
 def hosted_action(p, object_id, action):
     """POST /_sandbox/hosted/zafapay/<req_ or tx_ id>: the page's buttons without a browser."""
-    sb = p.sandbox
     req_id = object_id
     if object_id.startswith("tx_"):
-        alias = sb.store.get(p.name, "tx", object_id)
+        alias = p.store.get("tx", object_id)
         req_id = alias["request_id"] if alias else None
-    pay = sb.store.get(p.name, "payment", req_id) if req_id else None
+    pay = p.store.get("payment", req_id) if req_id else None
     if pay is None:
-        return p.api_error("not_found", 404, f"No payment {object_id} is waiting for the customer.", param="id")
+        raise Refusal("unknown_object", f"No payment {object_id} is waiting for the customer.", param="id")
     card = None
     if action.get("card") is not None:
         raw = dict(action["card"])
@@ -293,14 +265,15 @@ def hosted_action(p, object_id, action):
             raw["cvc"] = str(raw["cvc"])
         if raw.get("number") is not None:
             raw["number"] = str(raw["number"])
-        card, errors = schemas.load(schemas.CardInput, raw)
-        if errors:
-            p.validation([(f"card.{k}", m) for k, m in errors])
+        try:
+            card = p.parse(schemas.CardInput, raw)
+        except Refusal as exc:
+            raise Refusal("validation", [(f"card.{k}", m) for k, m in exc.detail]) from None
     outcome = action.get("outcome", "approve")
     three_ds = action.get("three_ds") or "pass"
     if outcome == "cancel":
         three_ds = "cancel"
     elif outcome == "decline" and pay["status"] == "requires_action":
         three_ds = "fail"
-    machine.hosted_submit(p, pay, outcome, card, three_ds)
-    return p.render_json(schemas.payment_view(pay))
+    p.machine.hosted_submit(pay, outcome, card, three_ds)
+    return p.render_json(views.payment_view(pay))

@@ -1,4 +1,4 @@
-"""Webhook payloads and the wire shapes they share with API responses.
+"""Every body Bank 131 sends: API answers and webhook payloads (which share the session shape).
 
 Every Bank 131 webhook is `{"type": ..., "session": PaymentSession}`; the session is rendered the
 same way as in API responses, in the API version the session was created with (v2 adds
@@ -14,6 +14,10 @@ PAYMENT_REFUNDED = "payment_refunded"
 _PAYMENT_ORDER = ("id", "status", "created_at", "updated_at", "finished_at", "customer", "payment_details",
                   "amount_details", "amounts", "payment_options", "recurrent", "customer_interaction",
                   "refunds", "metadata", "error")
+
+
+def ok(**body) -> dict:
+    return {"status": "ok", **body}
 
 
 def render_token(rec: dict) -> dict:

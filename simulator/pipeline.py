@@ -1,0 +1,128 @@
+"""The request pipeline around every provider handler.
+
+before: find the provider by mount -> authenticate (unless the view needs no credentials) ->
+scenario match (latency, dropped connection, injected HTTP error; the rest travels as Effects) ->
+handler -> errors rendered in the provider's envelope -> journal.
+"""
+from __future__ import annotations
+
+import logging
+import time
+import traceback
+
+from flask import Flask, g, request
+from werkzeug.exceptions import HTTPException
+
+from .core import effects
+from .core.runtime import Sandbox
+from .core.wsgi import DROP_KEY
+from .providers.base import ProviderError
+from .providers.shape import Refusal
+
+log = logging.getLogger("simulator")
+
+_KINDS = {404: "not_found", 405: "method_not_allowed", 413: "too_large", 415: "unsupported_media_type",
+          400: "malformed", 401: "unauthorized"}
+
+
+def install(app: Flask, sandbox: Sandbox) -> None:
+    def provider_for_path(path: str):
+        for provider in sandbox.providers.values():
+            if path == provider.mount or path.startswith(provider.mount + "/"):
+                return provider
+        return None
+
+    @app.before_request
+    def _pipeline():
+        g.sandbox_started = time.monotonic()
+        g.sandbox_rules = []
+        provider = provider_for_path(request.path)
+        g.sandbox_provider = provider
+        if provider is None:
+            return None
+        view = app.view_functions.get(request.endpoint)
+        if request.routing_exception is not None:
+            # unknown path or method below a mount: the provider's 404/405 follows, but scenario
+            # HTTP-layer effects (latency, dropped connection, http_error) still apply to it
+            try:
+                g.sandbox_caller = provider.authenticate(request)
+            except Exception:  # no usable credential: match as no tenant, answer the 404 anyway
+                pass
+        elif not getattr(view, "_sandbox_no_auth", False):
+            g.sandbox_caller = provider.authenticate(request)
+            sandbox.tenants.ensure(provider.name, g.sandbox_caller.tenant, sandbox.clock.now(g.sandbox_caller.tenant))
+        caller = getattr(g, "sandbox_caller", None)
+        decision = sandbox.scenarios.match(provider, caller.tenant if caller else None, request)
+        if decision is None:
+            return None
+        g.sandbox_rules = list(decision.effects.rules)
+        g.sandbox_effects_token = effects.install(decision.effects)
+        if decision.latency_ms:
+            time.sleep(decision.latency_ms / 1000.0)
+        if decision.drop_connection == "before":
+            request.environ[DROP_KEY] = True
+            return provider.render_json({}, 500)
+        if decision.drop_connection == "after":
+            request.environ[DROP_KEY] = True
+        if decision.http_error is not None:
+            status = int(decision.http_error.get("status", 503))
+            body = decision.http_error.get("body")
+            if body is None:
+                return provider.error("unavailable", status)
+            return provider.render_json(body, status)
+        return None
+
+    @app.errorhandler(ProviderError)
+    def _provider_error(exc: ProviderError):
+        return exc.response
+
+    @app.errorhandler(Refusal)
+    def _refusal(exc: Refusal):
+        provider = provider_for_path(request.path)
+        if provider is None:
+            return _unexpected(exc)
+        return provider.refused(exc)
+
+    @app.errorhandler(HTTPException)
+    def _http_error(exc: HTTPException):
+        provider = provider_for_path(request.path)
+        if provider is None:
+            return app.json.response({"error": exc.name, "detail": exc.description}), exc.code
+        kind = _KINDS.get(exc.code, "malformed" if exc.code < 500 else "internal")
+        return provider.error(kind, exc.code, exc.description)
+
+    @app.errorhandler(Exception)
+    def _unexpected(exc: Exception):
+        log.error("unexpected error on %s %s\n%s", request.method, request.path, traceback.format_exc())
+        provider = provider_for_path(request.path)
+        if provider is None:
+            return app.json.response({"error": "internal error", "detail": type(exc).__name__}), 500
+        return provider.error("internal", 500)
+
+    @app.after_request
+    def _journal(response):
+        provider = g.get("sandbox_provider")
+        if provider is None:
+            return response
+        response = provider.decorate(response)
+        caller = g.get("sandbox_caller")
+        tenant = caller.tenant if caller else None
+        body = b"" if response.direct_passthrough else response.get_data()
+        try:
+            request_body = request.get_data(cache=True)
+        except HTTPException:  # too large to read: journal it without the body
+            request_body = b""
+        sandbox.journal.record(
+            provider=provider.name, tenant=tenant, method=request.method, path=request.full_path.rstrip("?"),
+            status=response.status_code, at=sandbox.clock.now(tenant).isoformat(),
+            rules=g.get("sandbox_rules", []),
+            request_body=request_body,
+            request_type=request.content_type, response_body=body, response_type=response.content_type,
+            verified=caller.verified if caller else True)
+        return response
+
+    @app.teardown_request
+    def _uninstall(_exc):
+        token = g.pop("sandbox_effects_token", None)
+        if token is not None:
+            effects.uninstall(token)

@@ -1,0 +1,187 @@
+"""The shape every provider package shares: one exception, one error table, one transition-table
+form, one validation walker, one provider-scoped store and one machine base.
+
+A provider package holds the same files with the same roles:
+
+- ``__init__.py`` — the Provider: ``name``, ``mount``, ``config_schema``, ``authenticate``,
+  ``error_table`` (kind -> ``ErrorSpec``) and ``envelope`` (how one row is put on the wire),
+  ``machine_class``.
+- ``routes.py`` — thin handlers: parse (schemas) -> machine -> view.
+- ``schemas.py`` — request validation only; ``walk`` turns marshmallow's messages into pairs.
+- ``machine.py`` — a ``Machine`` subclass: one ``Transitions`` table per stateful object and the
+  business rules. It raises ``Refusal`` and never builds an HTTP response.
+- ``views.py`` — every response body and webhook payload.
+- ``testcards.py`` — the provider's magic values; ``templates/`` — hosted pages.
+
+Every error a provider answers goes one way: something raises ``Refusal(kind, ...)``, the
+pipeline (or ``Provider.idempotent``) hands it to ``Provider.error``, which looks the kind up in
+``error_table`` and calls ``envelope``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterator
+
+
+class Refusal(Exception):
+    """The one domain exception: ``kind`` names a row of the provider's error table.
+
+    ``detail`` replaces the row's message (a string) or carries structured data the envelope
+    understands (validation pairs, a decline reason); ``status`` overrides the row's HTTP status;
+    ``fields`` are extra envelope members (``param=``, ``transaction_id=``...).
+    """
+
+    def __init__(self, kind: str, detail: Any = None, *, status: int | None = None, **fields: Any) -> None:
+        super().__init__(kind if detail is None else f"{kind}: {detail}")
+        self.kind = kind
+        self.detail = detail
+        self.status = status
+        self.fields = fields
+
+
+@dataclass(frozen=True)
+class ErrorSpec:
+    """One row of a provider's error table: HTTP status, the provider's code, its default message,
+    any constant envelope members (``extra``), and whether the message is ``fixed`` (a string
+    detail does not replace it: the core passes werkzeug's wording, which no provider uses)."""
+    status: int
+    code: str
+    message: str | None = None
+    extra: dict = field(default_factory=dict)
+    fixed: bool = False
+
+    def text(self, detail: Any) -> str | None:
+        """The message for one error: a string detail (unless ``fixed``), validation pairs as
+        ``path: message; ...``, else the row's own message."""
+        if isinstance(detail, str) and detail and not self.fixed:
+            return detail
+        if isinstance(detail, list) and detail:
+            return "; ".join(f"{path}: {message}" for path, message in detail)
+        return self.message
+
+
+def walk(messages: Any, path: str = "") -> Iterator[tuple[str, str]]:
+    """marshmallow's nested error messages as ``(dotted.path, message)`` pairs.
+
+    A schema-level message (``_schema``) belongs to the object that holds it; at the top it keeps
+    the path ``_schema``.
+    """
+    if isinstance(messages, dict):
+        for key, value in messages.items():
+            sub = path if key == "_schema" else (f"{path}.{key}" if path else str(key))
+            yield from walk(value, sub)
+    elif isinstance(messages, (list, tuple)):
+        for item in messages:
+            yield from walk(item, path)
+    else:
+        yield (path or "_schema", str(messages))
+
+
+class Transitions:
+    """One stateful object's state machine: ``{(state, event): next_state}``.
+
+    Everything the dashboard and the docs need is data here (``initial``, ``states``, ``edges``);
+    ``move`` is the only way an object changes state, and an illegal move raises
+    ``Refusal(refusal, message)``. ``message`` is a format string over the object's fields plus
+    ``{state}``, ``{event}`` and ``{name}``, or a callable ``(obj, event) -> str``.
+    """
+
+    def __init__(self, name: str, initial: str, edges: dict[tuple[str, str], str], *, field: str = "status",
+                 refusal: str = "invalid_state",
+                 message: str | Callable[[dict, str], str] = "{name} is {state}; cannot {event}") -> None:
+        self.name = name
+        self.initial = initial
+        self.edges = dict(edges)
+        self.field = field
+        self.refusal = refusal
+        self.message = message
+
+    @property
+    def states(self) -> list[str]:
+        seen = [self.initial]
+        for (state, _), target in self.edges.items():
+            for s in (state, target):
+                if s not in seen:
+                    seen.append(s)
+        return seen
+
+    def final(self, state: str) -> bool:
+        return not any(s == state for s, _ in self.edges)
+
+    def target(self, state: str, event: str) -> str | None:
+        return self.edges.get((state, event))
+
+    def allows(self, obj: dict, event: str) -> bool:
+        return (obj[self.field], event) in self.edges
+
+    def refuse(self, obj: dict, event: str) -> Refusal:
+        state = obj[self.field]
+        if callable(self.message):
+            text = self.message(obj, event)
+        else:
+            text = self.message.format_map({**obj, "state": state, "event": event.replace("_", " "),
+                                            "name": self.name})
+        return Refusal(self.refusal, text)
+
+    def move(self, obj: dict, event: str) -> str:
+        target = self.edges.get((obj[self.field], event))
+        if target is None:
+            raise self.refuse(obj, event)
+        obj[self.field] = target
+        return target
+
+
+def status_table(table: Transitions) -> str:
+    """A Markdown status table generated from a transition table (for docs and README)."""
+    lines = [f"| {table.name} status | event | next status |", "|---|---|---|"]
+    for (state, event), target in table.edges.items():
+        lines.append(f"| `{state}` | {event.replace('_', ' ')} | `{target}` |")
+    return "\n".join(lines)
+
+
+class ScopedStore:
+    """``sandbox.store`` seen by one provider: no call names the provider.
+
+    Mutate objects only while holding ``lock`` and ``put`` them again afterwards (persistence
+    writes through). ``get(kind, id, tenant=caller)`` is None for another tenant's object.
+    """
+
+    def __init__(self, sandbox, provider_name: str) -> None:
+        self._sandbox = sandbox
+        self._name = provider_name
+
+    @property
+    def lock(self):
+        return self._sandbox.store.lock
+
+    def put(self, kind: str, id: str, obj: dict, tenant: str) -> dict:
+        return self._sandbox.store.put(self._name, kind, id, obj, tenant)
+
+    def get(self, kind: str, id: str, tenant: str | None = None) -> dict | None:
+        return self._sandbox.store.get(self._name, kind, id, tenant=tenant)
+
+    def tenant_of(self, kind: str, id: str) -> str | None:
+        return self._sandbox.store.tenant_of(self._name, kind, id)
+
+    def list(self, kind: str, tenant: str) -> list[dict]:
+        return self._sandbox.store.list(self._name, kind, tenant)
+
+    def find(self, kind: str, tenant: str, pred: Callable[[dict], bool]) -> Iterator[dict]:
+        return self._sandbox.store.find(self._name, kind, tenant, pred)
+
+
+class Machine:
+    """Base of every provider's machine: the business rules of one provider.
+
+    The Provider builds exactly one (``Provider.machine_class``) and keeps it as
+    ``provider.machine``. Subclasses list their transition tables in ``tables`` (one per stateful
+    object), keep state in ``self.store`` and time/ids/effects on ``self.p`` / ``self.sb``, and
+    raise ``Refusal`` for anything they refuse.
+    """
+
+    tables: tuple[Transitions, ...] = ()
+
+    def __init__(self, provider) -> None:
+        self.p = provider
+        self.sb = provider.sandbox
+        self.store = provider.store

@@ -1,0 +1,38 @@
+"""Thin handlers: parse, machine, view."""
+from flask import Blueprint
+
+from simulator.providers.base import no_auth
+
+from . import schemas, views
+
+bp = Blueprint("skeleton", __name__)
+
+
+def provider():
+    from . import Skeleton
+    return Skeleton.current()
+
+
+@bp.post("/payments")
+def create_payment():
+    p = provider()
+    data = p.parse(schemas.CreatePayment, allow_empty=False)
+    return p.render_json(views.payment(p.machine.create(p.tenant, data)), 201)
+
+
+@bp.get("/payments/<payment_id>")
+def get_payment(payment_id):
+    p = provider()
+    return p.render_json(views.payment(p.machine.get(p.tenant, payment_id)))
+
+
+@bp.post("/pay/<payment_id>")
+@no_auth
+def pay_page_submit(payment_id):
+    """The hosted page's form target (no credentials: the customer's browser posts it)."""
+    p = provider()
+    return p.render_json(views.payment(p.machine.pay(payment_id, "approve")))
+
+
+def hosted_action(p, object_id, action):
+    return p.render_json(views.payment(p.machine.pay(object_id, action.get("outcome", "approve"))))
