@@ -1,5 +1,5 @@
 """Bank 131 magic values. Bank 131 publishes no demo test cards, so these are the sandbox's own
-convention (documented in README's Bank 131 section): Stripe-like numbers everyone recognises, and
+convention (documented in docs/providers/bank131.md): Stripe-like numbers everyone recognises, and
 amounts whose last digits mirror the cards, for recurrent charges where no card number is sent."""
 from __future__ import annotations
 

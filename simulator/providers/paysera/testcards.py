@@ -1,7 +1,7 @@
 """Paysera's magic values in the sandbox.
 
 Paysera publishes no test cards (recurring billing is production-only), so these are the
-sandbox's own choice, documented in README's Paysera section. Decline reasons are the values of
+sandbox's own choice, documented in docs/providers/paysera.md. Decline reasons are the values of
 ``error_data.reason`` in the authorize error and the codes a scenario may name in ``decline:``.
 """
 from __future__ import annotations
