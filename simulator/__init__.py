@@ -18,6 +18,7 @@ from .providers.base import ProviderError
 
 __version__ = "0.1.0"
 MAX_BODY = 1024 * 1024
+_WRITES = frozenset(("POST", "PUT", "PATCH", "DELETE"))
 
 log = logging.getLogger("simulator")
 
@@ -84,6 +85,9 @@ def create_app(config: Config | dict | None = None, *, state_path: str | None = 
             g.sandbox_caller = provider.authenticate(request)
             sandbox.tenants.ensure(provider.name, g.sandbox_caller.tenant, sandbox.clock.now(g.sandbox_caller.tenant))
         caller = getattr(g, "sandbox_caller", None)
+        if request.method in _WRITES and sandbox.outbox.full():
+            # refused before anything is created: an accepted event is never dropped
+            return provider.error("unavailable", 503)
         decision = sandbox.scenarios.match(provider, caller.tenant if caller else None, request)
         if decision is None:
             return None

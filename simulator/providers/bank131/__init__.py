@@ -15,6 +15,7 @@ from marshmallow import Schema, ValidationError, fields, validates
 
 from ...core.clock import parse_duration
 from ..base import Caller, Provider
+from .machine import register_timers
 from .routes import bp
 
 
@@ -81,6 +82,7 @@ class Bank131(Provider):
 
     def __init__(self, sandbox) -> None:
         super().__init__(sandbox)
+        register_timers(self)
         self._keys: dict = {}
         self._bank_key = None
         self._key_lock = threading.Lock()

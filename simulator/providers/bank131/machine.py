@@ -62,6 +62,15 @@ def brand(number: str) -> str:
             "JCB": "jcb", "Diners Club": "diners", "Discover": "discover"}.get(cards.scheme(number), "unknown")
 
 
+def register_timers(provider) -> None:
+    """Called once per provider, so timers reloaded from a state file find their handler."""
+    timers = provider.sandbox.timers
+    timers.register("bank131.confirm", lambda tenant, session_id, payment_id:
+                    Machine(provider).confirm_timeout(tenant, session_id, payment_id))
+    timers.register("bank131.refund", lambda tenant, session_id, refund_id:
+                    Machine(provider).settle_refund(tenant, session_id, refund_id))
+
+
 class Machine:
     def __init__(self, provider) -> None:
         self.p = provider
@@ -249,8 +258,8 @@ class Machine:
                 self._confirm(tenant, session, payment)
             else:
                 self.emit(tenant, events.READY_TO_CONFIRM, session)
-                self.sb.timers.at(self.p.now(tenant) + self.p.confirm_timeout(), tenant,
-                                  lambda: self.confirm_timeout(tenant, session["id"], payment["id"]),
+                self.sb.timers.at(self.p.now(tenant) + self.p.confirm_timeout(), tenant, "bank131.confirm",
+                                  {"session_id": session["id"], "payment_id": payment["id"]},
                                   key=f"bank131:confirm:{payment['id']}")
             return session
 
@@ -472,7 +481,7 @@ class Machine:
             self.store.put(NAME, "refund", refund["id"], {"session_id": session["id"]}, tenant)
             self.save(tenant, session)
             # the bank answers at once and reports the result later, in payment_refunded
-            self.sb.timers.at(now, tenant, lambda: self.settle_refund(tenant, session["id"], refund["id"]),
+            self.sb.timers.at(now, tenant, "bank131.refund", {"session_id": session["id"], "refund_id": refund["id"]},
                               key=f"bank131:refund:{refund['id']}")
             return session
 

@@ -103,6 +103,10 @@ class PaymentMachine:
         self.sb = provider.sandbox
         self.store = provider.sandbox.store
         self.ids = provider.sandbox.ids
+        timers = self.sb.timers
+        timers.register("checkout.expire", lambda tenant, payment_id: self.expire(payment_id))
+        timers.register("checkout.capture", lambda tenant, payment_id: self.scheduled_capture(payment_id))
+        timers.register("checkout.3ds", lambda tenant, payment_id: self.authentication_timeout(payment_id))
 
     # -- transitions -------------------------------------------------------------------------
     @staticmethod
@@ -365,12 +369,12 @@ class PaymentMachine:
         payment["expires_on"] = now + AUTH_VALIDITY
         self.move(payment, "authorization_approved")
         self.p.emit_event(payment, "payment_approved", action)
-        self.sb.timers.at(payment["expires_on"], tenant, lambda pid=payment["id"]: self.expire(pid),
+        self.sb.timers.at(payment["expires_on"], tenant, "checkout.expire", {"payment_id": payment["id"]},
                           key=f"checkout:expire:{payment['id']}")
         if payment["capture_on"]:
             from ...core.clock import parse_instant
             when = max(parse_instant(payment["capture_on"]), now)
-            self.sb.timers.at(when, tenant, lambda pid=payment["id"]: self.scheduled_capture(pid),
+            self.sb.timers.at(when, tenant, "checkout.capture", {"payment_id": payment["id"]},
                               key=f"checkout:capture:{payment['id']}")
 
     def auto_capture(self, payment: dict) -> None:
@@ -402,8 +406,7 @@ class PaymentMachine:
         self.store.put(P, "session", payment["session_id"], {"id": payment["session_id"], "payment_id": payment["id"]},
                        payment["tenant"])
         self.p.emit_event(payment, "payment_pending", None)
-        self.sb.timers.at(now + THREE_DS_TIMEOUT, payment["tenant"],
-                          lambda pid=payment["id"]: self.authentication_timeout(pid),
+        self.sb.timers.at(now + THREE_DS_TIMEOUT, payment["tenant"], "checkout.3ds", {"payment_id": payment["id"]},
                           key=f"checkout:3ds:{payment['id']}")
 
     def authentication_timeout(self, payment_id: str) -> None:

@@ -103,6 +103,12 @@ def public(obj: dict | None) -> dict | None:
     return {k: v for k, v in obj.items() if not k.startswith("_")}
 
 
+def register_timers(provider) -> None:
+    """Called once per provider, so timers reloaded from a state file find their handler."""
+    provider.sandbox.timers.register(
+        "gr4vy.capture", lambda tenant, tx_id: Machine(provider).settle_async_capture(tenant, tx_id))
+
+
 class Machine:
     def __init__(self, provider) -> None:
         self.p = provider
@@ -396,9 +402,8 @@ class Machine:
             if tx["_async_capture"]:
                 transition(tx, "authorize_and_capture_async")
                 tx["intent_outcome"] = "pending"
-                self.sb.timers.at(self.now(tenant) + ASYNC_CAPTURE_DELAY, tenant,
-                                  lambda t=tenant, i=tx["id"]: self.settle_async_capture(t, i),
-                                  key=f"gr4vy:capture:{tx['id']}")
+                self.sb.timers.at(self.now(tenant) + ASYNC_CAPTURE_DELAY, tenant, "gr4vy.capture",
+                                  {"tx_id": tx["id"]}, key=f"gr4vy:capture:{tx['id']}")
             else:
                 transition(tx, "authorize_and_capture")
                 tx["captured_amount"] = tx["amount"]

@@ -40,6 +40,7 @@ class Machine:
     def __init__(self, provider) -> None:
         self.p = provider
         self.sb = provider.sandbox
+        self.sb.timers.register("paysera.expire", self._expire)
 
     # -- helpers -----------------------------------------------------------------------------
     def invalid_state(self, detail: str | None = None):
@@ -111,7 +112,7 @@ class Machine:
             store.put(self.p.name, KIND_PR, pr_id, pr, tenant)
         if pr.get("valid_until"):
             when = datetime.fromtimestamp(pr["valid_until"], timezone.utc)
-            self.sb.timers.at(when, tenant, lambda: self._expire(tenant, pr_id), key=f"paysera:expire:{pr_id}")
+            self.sb.timers.at(when, tenant, "paysera.expire", {"pr_id": pr_id}, key=f"paysera:expire:{pr_id}")
         return pr
 
     def _expire(self, tenant: str, pr_id: str) -> None:
