@@ -14,13 +14,13 @@ timers, sent by the timer pool with one kept-alive session per worker and a per-
 """
 from __future__ import annotations
 
+import http.client
 import logging
 import threading
 from collections import OrderedDict
 from datetime import datetime, timedelta
 from typing import Callable, Optional
-
-import requests
+from urllib.parse import urlsplit
 
 from . import effects as effects_mod
 from .clock import Clock, iso_z, parse_duration
@@ -141,12 +141,37 @@ class Outbox:
                 self._state.delete(_SPACE, old)
 
     # -- delivery ----------------------------------------------------------------------------
-    def _session(self) -> requests.Session:
-        session = getattr(self._local, "session", None)
-        if session is None:
-            session = self._local.session = requests.Session()
-            session.trust_env = False  # loopback receivers only: never route through a proxy
-        return session
+    def _post(self, url: str, body: bytes, headers: dict) -> int:
+        """POST on this worker's kept-alive connection to the receiver; never follows a redirect.
+
+        Plain http.client rather than a requests session: the pool spends its time here, and this
+        is several times cheaper per attempt. No proxy is ever used: receivers are on loopback.
+        """
+        parts = urlsplit(url)
+        target = (parts.scheme, parts.hostname, parts.port)
+        connections = self._local.__dict__.setdefault("connections", {})
+        path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        for reused in (True, False):
+            conn = connections.get(target)
+            if conn is None:
+                reused = False
+                cls = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
+                conn = connections[target] = cls(parts.hostname, parts.port, timeout=self.timeout)
+            try:
+                conn.request("POST", path, body=body, headers=headers)
+                resp = conn.getresponse()
+                resp.read()
+                if resp.will_close:
+                    conn.close()
+                    del connections[target]
+                return resp.status
+            except (OSError, http.client.HTTPException):
+                conn.close()
+                del connections[target]
+                if not reused:
+                    raise
+                # the receiver closed an idle kept-alive connection: one retry on a fresh one
+        raise AssertionError("unreachable")
 
     def attempt_timer(self, tenant: str, delivery_id: str) -> None:
         self.attempt(delivery_id)
@@ -172,10 +197,8 @@ class Outbox:
                 signed_over = body + b"\x00tampered" if d["_bad_signature"] else body
                 headers.update(signer(signed_over, d, now))
             try:
-                resp = self._session().post(d["url"], data=body, headers=headers, timeout=self.timeout,
-                                            allow_redirects=False)
-                record["status"] = resp.status_code
-            except requests.RequestException as exc:
+                record["status"] = self._post(d["url"], body, headers)
+            except (OSError, http.client.HTTPException, ValueError) as exc:
                 record["error"] = type(exc).__name__ + ": " + str(exc)[:200]
         ok = record["status"] is not None and 200 <= record["status"] < 300
         with self._lock:
