@@ -14,10 +14,11 @@ timers, sent by the timer pool with one kept-alive session per worker and a per-
 """
 from __future__ import annotations
 
+import heapq
 import http.client
+import itertools
 import logging
 import threading
-from collections import OrderedDict
 from datetime import datetime, timedelta
 from typing import Callable, Optional
 from urllib.parse import urlsplit
@@ -60,18 +61,21 @@ class Outbox:
         self._state = state or NullState()
         self._lock = threading.RLock()
         self._deliveries: dict[str, dict] = {}
-        self._settled: OrderedDict[str, None] = OrderedDict()
+        # settled deliveries (nothing left to attempt) by creation order: the oldest goes first
+        self._evictable: list[tuple[int, str]] = []
         self._local = threading.local()
         timers.register("webhook", self.attempt_timer, parallel=True)
         for did, _, d in self._state.rows(_SPACE):
             self._deliveries[did] = d
             if d["next_attempt_at"] is None:
-                self._settled[did] = None
+                self._evictable.append((d["_seq"], did))
+        heapq.heapify(self._evictable)
+        self._seq = itertools.count(max((d["_seq"] for d in self._deliveries.values()), default=0) + 1)
 
     def full(self) -> bool:
         """Whether the cap on unsettled deliveries is reached: new events would have to be refused."""
         with self._lock:
-            return len(self._deliveries) - len(self._settled) >= self.max_pending
+            return len(self._deliveries) - len(self._evictable) >= self.max_pending
 
     # -- enqueue -----------------------------------------------------------------------------
     def enqueue(self, *, provider: str, tenant: str, event_type: str, url: str | None, body: bytes,
@@ -109,6 +113,7 @@ class Outbox:
                 "_inject_status": int(wh.get("status", 500) or 500),
                 "_bad_signature": bool(wh.get("bad_signature")),
                 "_settled": False,
+                "_seq": next(self._seq),
             }
             with self._lock:
                 self._deliveries[delivery["id"]] = delivery
@@ -133,10 +138,11 @@ class Outbox:
         # caller holds the lock
         did = delivery["id"]
         self._state.put(_SPACE, did, delivery, delivery["tenant"])
-        if delivery["next_attempt_at"] is None and did not in self._settled:
-            self._settled[did] = None
-            while len(self._settled) > self.limit:
-                old, _ = self._settled.popitem(last=False)
+        if delivery["next_attempt_at"] is None and not delivery.get("_evictable"):
+            delivery["_evictable"] = True
+            heapq.heappush(self._evictable, (delivery["_seq"], did))
+            while len(self._evictable) > self.limit:
+                _, old = heapq.heappop(self._evictable)
                 del self._deliveries[old]
                 self._state.delete(_SPACE, old)
 
@@ -258,6 +264,7 @@ class Outbox:
         with self._lock:
             for did in [k for k, d in self._deliveries.items() if tenant is None or d["tenant"] == tenant]:
                 del self._deliveries[did]
-                self._settled.pop(did, None)
                 self.timers.cancel(f"webhook:{did}")
+            self._evictable = [entry for entry in self._evictable if entry[1] in self._deliveries]
+            heapq.heapify(self._evictable)
             self._state.clear(_SPACE, tenant)
