@@ -10,7 +10,7 @@ acknowledges in another way (until a notification is marked read, say): those en
 An accepted event is never dropped. Memory is bounded by evicting settled deliveries (no attempt
 left), oldest first; unsettled ones are only capped, and a write that would add an event beyond
 the cap is refused before it does anything (``full``). A request thread only enqueues: attempts are
-timers, sent by the timer pool with one kept-alive session per worker and a per-attempt timeout.
+timers, sent by the timer pool on one kept-alive connection per worker with a per-attempt timeout.
 """
 from __future__ import annotations
 
@@ -164,6 +164,8 @@ class Outbox:
                 cls = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
                 conn = connections[target] = cls(parts.hostname, parts.port, timeout=self.timeout)
             try:
+                if conn.sock is not None:  # the timeout may have been reconfigured since it connected
+                    conn.sock.settimeout(self.timeout)
                 conn.request("POST", path, body=body, headers=headers)
                 resp = conn.getresponse()
                 resp.read()
