@@ -9,7 +9,9 @@ so a retry schedule of 5m, 10m, 15m… is kept exactly even when a test jumps 30
 Timers belong to a tenant because each tenant may have its own clock offset: every tenant has its
 own heap, ordered by due time on that tenant's clock. Everything due at one instant runs before
 the clock moves on; handlers registered as ``parallel`` (webhook attempts, which wait on the
-network) run side by side on a small pool, the others one after another in schedule order.
+network) run side by side on a small pool, the others one after another in schedule order. Parallel
+timers that share a ``lane`` argument (the events of one payment, say) still run in schedule order,
+one after another, so a receiver sees one object's events in the order they happened.
 """
 from __future__ import annotations
 
@@ -154,18 +156,25 @@ class Timers:
             if timer.key not in self._by_key:
                 self._state.delete(_SPACE, timer.key)
 
+    def _run_lane(self, timers: list[Timer]) -> None:
+        for timer in timers:
+            self._run_one(timer)
+
     def run_due(self, tenant: str | None = None) -> int:
         """Run every timer that is due now, oldest first; returns how many ran."""
         ran = 0
         with self._run_lock:
             while batch := self._take_due(tenant):
                 ran += len(batch)
-                parallel = [t for t in batch if self._handlers.get(t.name, (None, False))[1]]
+                lanes: dict[tuple, list[Timer]] = {}
+                for t in batch:
+                    if self._handlers.get(t.name, (None, False))[1]:
+                        lanes.setdefault((t.name, t.args.get("lane", t.key)), []).append(t)
                 futures = []
-                if parallel:
+                if lanes:
                     if self._pool is None:
                         self._pool = ThreadPoolExecutor(self._workers, thread_name_prefix="sandbox-timer")
-                    futures = [self._pool.submit(self._run_one, t) for t in parallel]
+                    futures = [self._pool.submit(self._run_lane, lane) for lane in lanes.values()]
                 for timer in batch:
                     if not self._handlers.get(timer.name, (None, False))[1]:
                         self._run_one(timer)

@@ -130,7 +130,9 @@ class Outbox:
 
     def _schedule(self, delivery: dict, when: datetime) -> None:
         delivery["next_attempt_at"] = iso_z(when, 3)
-        self.timers.at(when, delivery["tenant"], "webhook", {"delivery_id": delivery["id"]},
+        # one lane per subject: a receiver gets one object's events in the order they happened
+        self.timers.at(when, delivery["tenant"], "webhook",
+                       {"delivery_id": delivery["id"], "lane": delivery["subject"] or delivery["id"]},
                        key=f"webhook:{delivery['id']}")
 
     def _save(self, delivery: dict) -> None:
@@ -181,7 +183,7 @@ class Outbox:
                 # the receiver closed an idle kept-alive connection: one retry on a fresh one
         raise AssertionError("unreachable")
 
-    def attempt_timer(self, tenant: str, delivery_id: str) -> None:
+    def attempt_timer(self, tenant: str, delivery_id: str, lane: str | None = None) -> None:
         self.attempt(delivery_id)
 
     def attempt(self, delivery_id: str) -> dict | None:
