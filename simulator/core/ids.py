@@ -56,7 +56,6 @@ class IdFactory:
         self._ids = _Stream(seed, "ids")
         self._draws = _Stream(seed, "draws")
         self._ids.position, self._draws.position = ids_at, draws_at
-        self._reserved = (ids_at, draws_at)
         self._reserve()
 
     def _reserve(self) -> None:
