@@ -6,6 +6,7 @@ import logging
 import sys
 
 from .core.documents import DocumentError
+from .core.state import StateError
 
 
 class _Parser(argparse.ArgumentParser):
@@ -21,7 +22,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", metavar="FILE", help="config document (YAML or JSON)")
     p.add_argument("--scenario", metavar="FILE", action="append", default=[], help="scenario document; repeatable")
     p.add_argument("--seed", type=int, help="seed for ids and random draws")
-    p.add_argument("--state", metavar="FILE", help="persist objects to this SQLite file")
+    p.add_argument("--state", metavar="FILE", help="persist the runtime to this SQLite file (locked to one process)")
     p.add_argument("--webhooks", choices=["auto", "manual"])
     p.add_argument("--threads", type=int, default=16, help="server worker threads")
     return p
@@ -48,7 +49,7 @@ def main(argv=None) -> int:
         return 2
     try:
         app = make_app(args)
-    except DocumentError as exc:
+    except (DocumentError, StateError) as exc:
         sys.stderr.write(f"psp-sandbox: {exc}\n")
         return 2
     except OSError as exc:

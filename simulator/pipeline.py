@@ -21,6 +21,7 @@ from .providers.shape import Refusal
 
 log = logging.getLogger("simulator")
 
+_WRITES = frozenset(("POST", "PUT", "PATCH", "DELETE"))
 _KINDS = {404: "not_found", 405: "method_not_allowed", 413: "too_large", 415: "unsupported_media_type",
           400: "malformed", 401: "unauthorized"}
 
@@ -52,6 +53,9 @@ def install(app: Flask, sandbox: Sandbox) -> None:
             g.sandbox_caller = provider.authenticate(request)
             sandbox.tenants.ensure(provider.name, g.sandbox_caller.tenant, sandbox.clock.now(g.sandbox_caller.tenant))
         caller = getattr(g, "sandbox_caller", None)
+        if request.method in _WRITES and sandbox.outbox.full():
+            # refused before anything is created: an accepted event is never dropped
+            return provider.error("unavailable", 503)
         decision = sandbox.scenarios.match(provider, caller.tenant if caller else None, request)
         if decision is None:
             return None

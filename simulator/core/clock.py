@@ -11,6 +11,10 @@ import re
 import threading
 from datetime import datetime, timedelta, timezone
 
+from .state import NullState
+
+_SPACE = "clock"
+
 _DURATION = re.compile(
     r"^P(?:(?P<weeks>\d+)W)?(?:(?P<days>\d+)D)?"
     r"(?:T(?:(?P<hours>\d+)H)?(?:(?P<minutes>\d+)M)?(?:(?P<seconds>\d+(?:\.\d+)?)S)?)?$"
@@ -50,12 +54,38 @@ def iso_z(when: datetime, digits: int = 0) -> str:
     return base + "Z"
 
 
+def _micros(delta: timedelta) -> int:
+    return delta // timedelta(microseconds=1)
+
+
 class Clock:
-    def __init__(self, start: datetime | None = None):
+    """With a state file the start and every offset are saved as they change, one row each, and a
+    restart resumes them instead of the configured start."""
+
+    def __init__(self, start: datetime | None = None, state: NullState | None = None):
         self._lock = threading.Lock()
+        self._state = state or NullState()
         self._start = start
         self._offset = timedelta(0)
         self._tenant_offsets: dict[str, timedelta] = {}
+        saved = {key: value for key, _, value in self._state.rows(_SPACE)}
+        if "" in saved:
+            self._start = parse_instant(saved[""]["start"]) if saved[""]["start"] else None
+            self._offset = timedelta(microseconds=saved[""]["offset"])
+            self._tenant_offsets = {key[2:]: timedelta(microseconds=value["offset"])
+                                    for key, value in saved.items() if key.startswith("t:")}
+        else:
+            self._save(None)
+
+    def _save(self, tenant: str | None) -> None:
+        # caller holds the lock (or is the constructor)
+        if tenant is None:
+            self._state.put(_SPACE, "", {"start": self._start.isoformat() if self._start else None,
+                                         "offset": _micros(self._offset)})
+        elif tenant in self._tenant_offsets:
+            self._state.put(_SPACE, "t:" + tenant, {"offset": _micros(self._tenant_offsets[tenant])}, tenant)
+        else:
+            self._state.delete(_SPACE, "t:" + tenant)
 
     @property
     def frozen(self) -> bool:
@@ -71,12 +101,18 @@ class Clock:
             offset = self._offset + self._tenant_offsets.get(tenant, timedelta(0))
         return self._base() + offset
 
+    def offset(self, tenant: str | None) -> timedelta:
+        """How far ``tenant``'s clock runs ahead of the shared one."""
+        with self._lock:
+            return self._tenant_offsets.get(tenant, timedelta(0))
+
     def advance(self, delta: timedelta, tenant: str | None = None) -> None:
         with self._lock:
             if tenant is None:
                 self._offset += delta
             else:
                 self._tenant_offsets[tenant] = self._tenant_offsets.get(tenant, timedelta(0)) + delta
+            self._save(tenant)
 
     def set(self, when: datetime, tenant: str | None = None) -> None:
         self.advance(when - self.now(tenant), tenant)
@@ -86,11 +122,15 @@ class Clock:
             self._start = start
             self._offset = timedelta(0)
             self._tenant_offsets.clear()
+            self._state.clear(_SPACE)
+            self._save(None)
 
     def reset(self, tenant: str | None = None) -> None:
         with self._lock:
             if tenant is None:
                 self._offset = timedelta(0)
                 self._tenant_offsets.clear()
+                self._state.clear(_SPACE)
             else:
                 self._tenant_offsets.pop(tenant, None)
+            self._save(tenant)

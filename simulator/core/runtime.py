@@ -7,6 +7,7 @@ from .clock import Clock, parse_instant
 from .idempotency import IdempotencyKeys
 from .ids import IdFactory
 from .journal import Journal
+from .state import NullState, StateFile
 from .store import MemoryStore, SQLiteStore
 from .tenants import Tenants
 from .timers import Dispatcher, Timers
@@ -16,18 +17,25 @@ from .webhooks import Outbox
 class Sandbox:
     def __init__(self, *, seed=None, clock_start=None, webhooks_mode="auto", state_path=None,
                  webhook_timeout: float = 5.0) -> None:
-        self.clock = Clock(parse_instant(clock_start) if isinstance(clock_start, str) else clock_start)
-        self.ids = IdFactory(seed)
-        self.store = SQLiteStore(state_path) if state_path else MemoryStore()
-        self.tenants = Tenants()
+        # everything but the journal lives in the state file when there is one
+        self.state = StateFile(state_path) if state_path else NullState()
+        self.clock = Clock(parse_instant(clock_start) if isinstance(clock_start, str) else clock_start, self.state)
+        self.ids = IdFactory(seed, self.state)
+        self.store = SQLiteStore(self.state) if state_path else MemoryStore()
+        self.tenants = Tenants(self.state)
         self.journal = Journal()
-        self.timers = Timers(self.clock)
-        self.outbox = Outbox(self.clock, self.timers, self.ids, timeout=webhook_timeout)
-        self.idempotency = IdempotencyKeys()
+        self.timers = Timers(self.clock, self.state)
+        self.outbox = Outbox(self.clock, self.timers, self.ids, signer_for=self._signer_for, state=self.state,
+                             timeout=webhook_timeout)
+        self.idempotency = IdempotencyKeys(self.state)
         self.webhooks_mode = webhooks_mode
         self.providers: dict = {}
         self.scenarios = None  # the scenario engine, attached by the app factory
         self._dispatcher: Dispatcher | None = None
+
+    def _signer_for(self, provider: str, tenant: str):
+        owner = self.providers.get(provider)
+        return owner.webhook_signer(tenant) if owner is not None else None
 
     def now(self, tenant: str | None = None):
         return self.clock.now(tenant)
@@ -72,4 +80,5 @@ class Sandbox:
 
     def close(self) -> None:
         self.stop_dispatcher()
-        self.store.close()
+        self.timers.close()
+        self.state.close()

@@ -11,7 +11,6 @@ concurrent captures from both seeing the same available balance.
 from __future__ import annotations
 
 import json
-import sqlite3
 import threading
 from collections import OrderedDict
 from datetime import datetime
@@ -94,9 +93,6 @@ class MemoryStore:
     def _unpersist_all(self) -> None:
         pass
 
-    def close(self) -> None:
-        pass
-
 
 def _encode(value: Any) -> Any:
     if isinstance(value, datetime):
@@ -113,34 +109,26 @@ def _decode(obj: dict) -> Any:
 class SQLiteStore(MemoryStore):
     """Write-through persistence: reads stay in memory, each write is one row upsert."""
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, state) -> None:
         super().__init__()
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute(
-            "CREATE TABLE IF NOT EXISTS objects (provider TEXT, kind TEXT, id TEXT, tenant TEXT,"
-            " data TEXT, PRIMARY KEY (provider, kind, id))"
-        )
-        rows = self._db.execute("SELECT provider, kind, id, tenant, data FROM objects ORDER BY rowid").fetchall()
+        self._state = state
+        rows = state.execute("SELECT provider, kind, id, tenant, data FROM objects ORDER BY rowid")
         self._loading = True
         for provider, kind, id, tenant, data in rows:
             super().put(provider, kind, id, json.loads(data, object_hook=_decode), tenant)
         self._loading = False
 
     def _persist(self, key: Key, tenant: str, obj: dict) -> None:
-        if getattr(self, "_loading", False):
+        if self._loading:
             return
-        self._db.execute(
+        self._state.execute(
             "INSERT INTO objects (provider, kind, id, tenant, data) VALUES (?, ?, ?, ?, ?)"
             " ON CONFLICT (provider, kind, id) DO UPDATE SET data = excluded.data",
             (*key, tenant, json.dumps(obj, default=_encode)),
         )
 
     def _unpersist(self, key: Key) -> None:
-        self._db.execute("DELETE FROM objects WHERE provider = ? AND kind = ? AND id = ?", key)
+        self._state.execute("DELETE FROM objects WHERE provider = ? AND kind = ? AND id = ?", key)
 
     def _unpersist_all(self) -> None:
-        self._db.execute("DELETE FROM objects")
-
-    def close(self) -> None:
-        self._db.close()
+        self._state.execute("DELETE FROM objects")

@@ -1,18 +1,29 @@
 """Tenants are created on first use from the credential's public identifier."""
 from __future__ import annotations
 
+import json
 import threading
 from datetime import datetime
 
+from .state import NullState
+
+_SPACE = "tenants"
+
 
 class Tenants:
-    def __init__(self) -> None:
+    def __init__(self, state: NullState | None = None) -> None:
         self._lock = threading.Lock()
-        self._seen: dict[tuple[str, str], datetime] = {}
+        self._state = state or NullState()
+        self._seen: dict[tuple[str, str], datetime] = {
+            tuple(json.loads(key)): datetime.fromisoformat(first) for key, _, first in self._state.rows(_SPACE)}
 
     def ensure(self, provider: str, tenant: str, now: datetime) -> None:
+        if (provider, tenant) in self._seen:  # the common case needs no lock
+            return
         with self._lock:
-            self._seen.setdefault((provider, tenant), now)
+            if (provider, tenant) not in self._seen:
+                self._seen[(provider, tenant)] = now
+                self._state.put(_SPACE, json.dumps([provider, tenant]), now.isoformat(), tenant)
 
     def list(self) -> list[dict]:
         with self._lock:
@@ -25,3 +36,4 @@ class Tenants:
             else:
                 for key in [k for k in self._seen if k[1] == tenant]:
                     del self._seen[key]
+            self._state.clear(_SPACE, tenant)

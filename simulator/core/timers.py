@@ -1,98 +1,191 @@
 """Timers on the virtual clock: webhook attempts, notification re-sends, expiries.
 
-``advance`` walks the clock forward from one due timer to the next, running each at its own
-instant, so a retry schedule of 5m, 10m, 15m… is kept exactly even when a test jumps 30 days in
-one call. Timers belong to a tenant because each tenant may have its own clock offset.
+A timer is data — (due, tenant, handler name, JSON args, key) — so a state file can keep it and a
+restarted process runs it at the virtual instant it was scheduled for. Handlers are registered by
+name when the services that own them are built.
+
+``advance`` walks the clock forward from one due instant to the next, running what is due at each,
+so a retry schedule of 5m, 10m, 15m… is kept exactly even when a test jumps 30 days in one call.
+Timers belong to a tenant because each tenant may have its own clock offset: every tenant has its
+own heap, ordered by due time on that tenant's clock. Everything due at one instant runs before
+the clock moves on; handlers registered as ``parallel`` (webhook attempts, which wait on the
+network) run side by side on a small pool, the others one after another in schedule order. Parallel
+timers that share a ``lane`` argument (the events of one payment, say) still run in schedule order,
+one after another, so a receiver sees one object's events in the order they happened.
 """
 from __future__ import annotations
 
+import heapq
 import itertools
 import logging
 import threading
-from dataclasses import dataclass, field
+from concurrent.futures import ThreadPoolExecutor, wait
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Callable
 
-from .clock import Clock
+from .clock import Clock, parse_instant
+from .state import NullState
 
 log = logging.getLogger("simulator.timers")
+
+_SPACE = "timers"
+# a heap holding more cancelled entries than this (and than live ones) is rebuilt
+_COMPACT_AT = 1024
 
 
 @dataclass
 class Timer:
     due: datetime
     tenant: str
-    callback: Callable[[], None]
-    key: str | None = None
-    seq: int = 0
-    cancelled: bool = field(default=False)
+    name: str
+    args: dict
+    key: str
+    seq: int
+    cancelled: bool = False
 
 
 class Timers:
-    def __init__(self, clock: Clock) -> None:
+    def __init__(self, clock: Clock, state: NullState | None = None, workers: int = 8) -> None:
         self.clock = clock
+        self._state = state or NullState()
+        self._workers = workers
+        self._pool: ThreadPoolExecutor | None = None
         self._lock = threading.Lock()
         self._run_lock = threading.RLock()
         self._wake = threading.Condition(self._lock)
-        self._timers: dict[int, Timer] = {}
-        self._by_key: dict[str, int] = {}
-        self._seq = itertools.count(1)
+        self._handlers: dict[str, tuple[Callable[..., None], bool]] = {}
+        self._heaps: dict[str, list[tuple[datetime, int, Timer]]] = {}
+        self._dead: dict[str, int] = {}
+        self._by_key: dict[str, Timer] = {}
+        top = 0
+        for key, tenant, saved in self._state.rows(_SPACE):
+            timer = Timer(parse_instant(saved["due"]), tenant, saved["name"], saved["args"], key, saved["seq"])
+            self._push(timer)
+            top = max(top, timer.seq)
+        self._seq = itertools.count(top + 1)
 
-    def at(self, due: datetime, tenant: str, callback: Callable[[], None], key: str | None = None) -> Timer:
-        """Schedule ``callback``; a new timer with the same ``key`` replaces the old one."""
+    def register(self, name: str, fn: Callable[..., None], *, parallel: bool = False) -> None:
+        """``fn(tenant, **args)`` runs a timer called ``name``."""
+        self._handlers[name] = (fn, parallel)
+
+    # -- scheduling --------------------------------------------------------------------------
+    def _push(self, timer: Timer) -> None:
+        old = self._by_key.get(timer.key)
+        if old is not None:
+            self._drop(old)
+        self._by_key[timer.key] = timer
+        heapq.heappush(self._heaps.setdefault(timer.tenant, []), (timer.due, timer.seq, timer))
+
+    def _drop(self, timer: Timer) -> None:
+        timer.cancelled = True
+        heap = self._heaps.get(timer.tenant)
+        if heap is None:
+            return
+        dead = self._dead[timer.tenant] = self._dead.get(timer.tenant, 0) + 1
+        if dead > _COMPACT_AT and dead * 2 > len(heap):
+            heap[:] = [entry for entry in heap if not entry[2].cancelled]
+            heapq.heapify(heap)
+            self._dead[timer.tenant] = 0
+
+    def at(self, due: datetime, tenant: str, name: str, args: dict | None = None, key: str | None = None) -> Timer:
+        """Schedule handler ``name``; a new timer with the same ``key`` replaces the old one."""
         with self._lock:
-            if key is not None and key in self._by_key:
-                old = self._timers.pop(self._by_key.pop(key), None)
-                if old:
-                    old.cancelled = True
-            timer = Timer(due=due, tenant=tenant, callback=callback, key=key, seq=next(self._seq))
-            self._timers[timer.seq] = timer
-            if key is not None:
-                self._by_key[key] = timer.seq
+            seq = next(self._seq)
+            timer = Timer(due, tenant, name, dict(args or {}), key if key is not None else f"#{seq}", seq)
+            self._push(timer)
+            self._state.put(_SPACE, timer.key, {"due": due.isoformat(), "name": name, "args": timer.args,
+                                                "seq": seq}, tenant)
             self._wake.notify_all()
         return timer
 
     def cancel(self, key: str) -> None:
         with self._lock:
-            seq = self._by_key.pop(key, None)
-            timer = self._timers.pop(seq, None) if seq is not None else None
-            if timer:
-                timer.cancelled = True
+            timer = self._by_key.pop(key, None)
+            if timer is not None:
+                self._drop(timer)
+                self._state.delete(_SPACE, key)
 
     def pending(self, tenant: str | None = None) -> list[Timer]:
         with self._lock:
-            return [t for t in self._timers.values() if tenant is None or t.tenant == tenant]
+            return [t for t in self._by_key.values() if tenant is None or t.tenant == tenant]
 
-    def _pop_next_due(self, tenant: str | None) -> Timer | None:
+    # -- running -----------------------------------------------------------------------------
+    def _top(self, tenant: str) -> Timer | None:
+        # caller holds the lock; cancelled entries are dropped here, lazily
+        heap = self._heaps[tenant]
+        while heap and heap[0][2].cancelled:
+            heapq.heappop(heap)
+            self._dead[tenant] = max(0, self._dead.get(tenant, 0) - 1)
+        if not heap:
+            del self._heaps[tenant]
+            self._dead.pop(tenant, None)
+            return None
+        return heap[0][2]
+
+    def _tenants(self, tenant: str | None) -> list[str]:
+        if tenant is None:
+            return list(self._heaps)
+        return [tenant] if tenant in self._heaps else []
+
+    def _take_due(self, tenant: str | None) -> list[Timer]:
+        """Every timer due now, in schedule order, taken off the heaps (still saved until run)."""
+        due = []
         with self._lock:
-            best = None
-            for t in self._timers.values():
-                if tenant is not None and t.tenant != tenant:
-                    continue
-                if t.due <= self.clock.now(t.tenant) and (best is None or (t.due, t.seq) < (best.due, best.seq)):
-                    best = t
-            if best is not None:
-                del self._timers[best.seq]
-                if best.key is not None and self._by_key.get(best.key) == best.seq:
-                    del self._by_key[best.key]
-            return best
+            for t in self._tenants(tenant):
+                now = self.clock.now(t)
+                while (top := self._top(t)) is not None and top.due <= now:
+                    heapq.heappop(self._heaps[t])
+                    del self._by_key[top.key]
+                    top.cancelled = True  # nothing else may run it
+                    due.append(top)
+        due.sort(key=lambda timer: (timer.due - self.clock.offset(timer.tenant), timer.seq))
+        return due
+
+    def _run_one(self, timer: Timer) -> None:
+        handler = self._handlers.get(timer.name)
+        try:
+            if handler is None:
+                log.warning("no handler for timer %s (%s); dropped", timer.key, timer.name)
+            else:
+                handler[0](timer.tenant, **timer.args)
+        except Exception:  # a broken timer must not stop the others
+            log.exception("timer %s failed", timer.key)
+        with self._lock:
+            # the handler may have scheduled the same key again: that row is the live one
+            if timer.key not in self._by_key:
+                self._state.delete(_SPACE, timer.key)
+
+    def _run_lane(self, timers: list[Timer]) -> None:
+        for timer in timers:
+            self._run_one(timer)
 
     def run_due(self, tenant: str | None = None) -> int:
         """Run every timer that is due now, oldest first; returns how many ran."""
         ran = 0
         with self._run_lock:
-            while (timer := self._pop_next_due(tenant)) is not None:
-                ran += 1
-                try:
-                    timer.callback()
-                except Exception:  # a broken timer must not stop the others
-                    log.exception("timer %s failed", timer.key or timer.seq)
+            while batch := self._take_due(tenant):
+                ran += len(batch)
+                lanes: dict[tuple, list[Timer]] = {}
+                for t in batch:
+                    if self._handlers.get(t.name, (None, False))[1]:
+                        lanes.setdefault((t.name, t.args.get("lane", t.key)), []).append(t)
+                futures = []
+                if lanes:
+                    if self._pool is None:
+                        self._pool = ThreadPoolExecutor(self._workers, thread_name_prefix="sandbox-timer")
+                    futures = [self._pool.submit(self._run_lane, lane) for lane in lanes.values()]
+                for timer in batch:
+                    if not self._handlers.get(timer.name, (None, False))[1]:
+                        self._run_one(timer)
+                # the clock may not move past this instant before every result is recorded
+                wait(futures)
         return ran
 
     def _next_gap(self, tenant: str | None) -> timedelta | None:
         with self._lock:
-            gaps = [t.due - self.clock.now(t.tenant) for t in self._timers.values()
-                    if tenant is None or t.tenant == tenant]
+            gaps = [top.due - self.clock.now(t) for t in self._tenants(tenant)
+                    if (top := self._top(t)) is not None]
         return min(gaps) if gaps else None
 
     def advance(self, delta: timedelta, tenant: str | None = None) -> None:
@@ -122,12 +215,18 @@ class Timers:
 
     def reset(self, tenant: str | None = None) -> None:
         with self._lock:
-            for seq, t in list(self._timers.items()):
-                if tenant is None or t.tenant == tenant:
-                    t.cancelled = True
-                    del self._timers[seq]
-                    if t.key is not None:
-                        self._by_key.pop(t.key, None)
+            for t in self._tenants(tenant):
+                for _, _, timer in self._heaps.pop(t):
+                    timer.cancelled = True
+                    if self._by_key.get(timer.key) is timer:
+                        del self._by_key[timer.key]
+                self._dead.pop(t, None)
+            self._state.clear(_SPACE, tenant)
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = None
 
 
 class Dispatcher(threading.Thread):

@@ -1,29 +1,40 @@
 """Webhook outbox: enqueue, sign per attempt, retry on the provider's schedule, keep every attempt.
 
-A provider enqueues a payload with its signer and schedule; the outbox owns delivery. Statuses:
+A provider enqueues a payload and its schedule; the outbox owns delivery. Deliveries are data (a
+state file keeps them); the signer is not, so it is asked of the provider at each attempt. Statuses:
 ``pending`` (not attempted yet), ``delivered``, ``failed`` (last attempt failed, retry scheduled),
 ``dead`` (schedule exhausted, or dropped by a scenario). Some providers re-send until the merchant
 acknowledges in another way (until a notification is marked read, say): those enqueue with
 ``settle_on_success=False`` and call ``settle`` themselves.
+
+An accepted event is never dropped. Memory is bounded by evicting settled deliveries (no attempt
+left), oldest first; unsettled ones are only capped, and a write that would add an event beyond
+the cap is refused before it does anything (``full``). A request thread only enqueues: attempts are
+timers, sent by the timer pool on one kept-alive connection per worker with a per-attempt timeout.
 """
 from __future__ import annotations
 
+import heapq
+import http.client
+import itertools
 import logging
 import threading
-from collections import OrderedDict
 from datetime import datetime, timedelta
-from typing import Callable
-
-import requests
+from typing import Callable, Optional
+from urllib.parse import urlsplit
 
 from . import effects as effects_mod
 from .clock import Clock, iso_z, parse_duration
 from .ids import IdFactory
+from .state import NullState
 from .timers import Timers
 
 log = logging.getLogger("simulator.webhooks")
 
 Signer = Callable[[bytes, dict, datetime], dict]
+SignerFor = Callable[[str, str], Optional[Signer]]   # (provider, tenant) -> signer
+
+_SPACE = "deliveries"
 
 
 def exponential_schedule(first: timedelta, cap: timedelta, within: timedelta) -> list[timedelta]:
@@ -37,22 +48,38 @@ def exponential_schedule(first: timedelta, cap: timedelta, within: timedelta) ->
 
 
 class Outbox:
-    def __init__(self, clock: Clock, timers: Timers, ids: IdFactory, *, timeout: float = 5.0,
-                 limit: int = 5000) -> None:
+    def __init__(self, clock: Clock, timers: Timers, ids: IdFactory, *, signer_for: SignerFor,
+                 state: NullState | None = None, timeout: float = 5.0, limit: int = 5000,
+                 max_pending: int = 100_000) -> None:
         self.clock = clock
         self.timers = timers
         self.ids = ids
         self.timeout = timeout
-        self.limit = limit
+        self.limit = limit              # settled deliveries kept for reading
+        self.max_pending = max_pending  # unsettled deliveries accepted at most
+        self._signer_for = signer_for
+        self._state = state or NullState()
         self._lock = threading.RLock()
-        self._deliveries: OrderedDict[str, dict] = OrderedDict()
-        self._signers: dict[str, Signer] = {}
-        self._http = requests.Session()
-        self._http.trust_env = False  # loopback receivers only: never route through a proxy
+        self._deliveries: dict[str, dict] = {}
+        # settled deliveries (nothing left to attempt) by creation order: the oldest goes first
+        self._evictable: list[tuple[int, str]] = []
+        self._local = threading.local()
+        timers.register("webhook", self.attempt_timer, parallel=True)
+        for did, _, d in self._state.rows(_SPACE):
+            self._deliveries[did] = d
+            if d["next_attempt_at"] is None:
+                self._evictable.append((d["_seq"], did))
+        heapq.heapify(self._evictable)
+        self._seq = itertools.count(max((d["_seq"] for d in self._deliveries.values()), default=0) + 1)
+
+    def full(self) -> bool:
+        """Whether the cap on unsettled deliveries is reached: new events would have to be refused."""
+        with self._lock:
+            return len(self._deliveries) - len(self._evictable) >= self.max_pending
 
     # -- enqueue -----------------------------------------------------------------------------
     def enqueue(self, *, provider: str, tenant: str, event_type: str, url: str | None, body: bytes,
-                signer: Signer | None, schedule: list[timedelta], content_type: str = "application/json",
+                schedule: list[timedelta], content_type: str = "application/json",
                 headers: dict | None = None, settle_on_success: bool = True, subject: str | None = None,
                 event_id: str | None = None) -> list[dict]:
         """Queue one event for delivery; returns the deliveries created (scenario may duplicate)."""
@@ -80,70 +107,113 @@ class Outbox:
                 "content_type": content_type,
                 "rules": list(fx.rules),
                 "_headers": dict(headers or {}),
-                "_schedule": list(schedule),
+                "_schedule": [delay.total_seconds() for delay in schedule],
                 "_settle_on_success": settle_on_success,
                 "_inject_fail": int(wh.get("fail", 0) or 0),
                 "_inject_status": int(wh.get("status", 500) or 500),
                 "_bad_signature": bool(wh.get("bad_signature")),
                 "_settled": False,
+                "_seq": next(self._seq),
             }
-            if signer is not None:
-                self._signers[delivery["id"]] = signer
             with self._lock:
                 self._deliveries[delivery["id"]] = delivery
-                self._trim()
-            if wh.get("drop"):
-                delivery["status"] = "dead"
-                delivery["dropped"] = True
-            else:
-                delay = wh.get("delay")
-                first = now + (parse_duration(delay) if isinstance(delay, str) else timedelta(0))
-                self._schedule(delivery, first)
+                if wh.get("drop"):
+                    delivery["status"] = "dead"
+                    delivery["dropped"] = True
+                else:
+                    delay = wh.get("delay")
+                    first = now + (parse_duration(delay) if isinstance(delay, str) else timedelta(0))
+                    self._schedule(delivery, first)
+                self._save(delivery)
             created.append(delivery)
         return created
 
     def _schedule(self, delivery: dict, when: datetime) -> None:
         delivery["next_attempt_at"] = iso_z(when, 3)
-        self.timers.at(when, delivery["tenant"], lambda d=delivery["id"]: self.attempt(d),
+        # one lane per subject: a receiver gets one object's events in the order they happened
+        self.timers.at(when, delivery["tenant"], "webhook",
+                       {"delivery_id": delivery["id"], "lane": delivery["subject"] or delivery["id"]},
                        key=f"webhook:{delivery['id']}")
 
-    def _trim(self) -> None:
-        while len(self._deliveries) > self.limit:
-            for did, d in self._deliveries.items():
-                if d["next_attempt_at"] is None:
-                    del self._deliveries[did]
-                    self._signers.pop(did, None)
-                    break
-            else:
-                return
+    def _save(self, delivery: dict) -> None:
+        """Write the delivery through; once nothing is left to attempt it may be evicted."""
+        # caller holds the lock
+        did = delivery["id"]
+        self._state.put(_SPACE, did, delivery, delivery["tenant"])
+        if delivery["next_attempt_at"] is None and not delivery.get("_evictable"):
+            delivery["_evictable"] = True
+            heapq.heappush(self._evictable, (delivery["_seq"], did))
+            while len(self._evictable) > self.limit:
+                _, old = heapq.heappop(self._evictable)
+                del self._deliveries[old]
+                self._state.delete(_SPACE, old)
 
     # -- delivery ----------------------------------------------------------------------------
+    def _post(self, url: str, body: bytes, headers: dict) -> int:
+        """POST on this worker's kept-alive connection to the receiver; never follows a redirect.
+
+        Plain http.client rather than a requests session: the pool spends its time here, and this
+        is several times cheaper per attempt. No proxy is ever used: receivers are on loopback.
+        """
+        parts = urlsplit(url)
+        target = (parts.scheme, parts.hostname, parts.port)
+        connections = self._local.__dict__.setdefault("connections", {})
+        path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        for reused in (True, False):
+            conn = connections.get(target)
+            if conn is None:
+                reused = False
+                cls = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
+                conn = connections[target] = cls(parts.hostname, parts.port, timeout=self.timeout)
+            try:
+                if conn.sock is not None:  # the timeout may have been reconfigured since it connected
+                    conn.sock.settimeout(self.timeout)
+                conn.request("POST", path, body=body, headers=headers)
+                resp = conn.getresponse()
+                resp.read()
+                if resp.will_close:
+                    conn.close()
+                    del connections[target]
+                return resp.status
+            except (OSError, http.client.HTTPException):
+                conn.close()
+                del connections[target]
+                if not reused:
+                    raise
+                # the receiver closed an idle kept-alive connection: one retry on a fresh one
+        raise AssertionError("unreachable")
+
+    def attempt_timer(self, tenant: str, delivery_id: str, lane: str | None = None) -> None:
+        self.attempt(delivery_id)
+
     def attempt(self, delivery_id: str) -> dict | None:
         with self._lock:
             d = self._deliveries.get(delivery_id)
-        if d is None or d["_settled"]:
-            return None
+            if d is None or d["_settled"]:
+                return None
+            injected = d["_inject_fail"] > 0
+            if injected:
+                d["_inject_fail"] -= 1
         now = self.clock.now(d["tenant"])
         body = d["payload"].encode()
         record = {"at": iso_z(now, 3), "status": None, "error": None}
-        if d["_inject_fail"] > 0:
-            d["_inject_fail"] -= 1
+        if injected:
             record["status"] = d["_inject_status"]
             record["injected"] = True
         else:
             headers = {"Content-Type": d["content_type"], **d["_headers"]}
-            signer = self._signers.get(delivery_id)
+            signer = self._signer_for(d["provider"], d["tenant"])
             if signer is not None:
                 signed_over = body + b"\x00tampered" if d["_bad_signature"] else body
                 headers.update(signer(signed_over, d, now))
             try:
-                resp = self._http.post(d["url"], data=body, headers=headers, timeout=self.timeout,
-                                       allow_redirects=False)
-                record["status"] = resp.status_code
-            except requests.RequestException as exc:
+                record["status"] = self._post(d["url"], body, headers)
+            except (OSError, http.client.HTTPException, ValueError) as exc:
                 record["error"] = type(exc).__name__ + ": " + str(exc)[:200]
         ok = record["status"] is not None and 200 <= record["status"] < 300
         with self._lock:
+            if d["id"] not in self._deliveries:  # reset while the attempt was on the wire
+                return record
             d["attempts"].append(record)
             n = len(d["attempts"])
             if ok:
@@ -152,10 +222,11 @@ class Outbox:
                 d["status"], d["next_attempt_at"] = "delivered", None
             elif n <= len(d["_schedule"]) and not d["_settled"]:
                 d["status"] = "delivered" if d.get("delivered") else "failed"
-                self._schedule(d, now + d["_schedule"][n - 1])
+                self._schedule(d, now + timedelta(seconds=d["_schedule"][n - 1]))
             else:
                 d["status"] = "delivered" if d.get("delivered") else "dead"
                 d["next_attempt_at"] = None
+            self._save(d)
         return record
 
     def settle(self, delivery_id: str) -> None:
@@ -168,7 +239,8 @@ class Outbox:
             d["next_attempt_at"] = None
             if d["status"] in ("pending", "failed"):
                 d["status"] = "delivered" if d.get("delivered") else "dead"
-        self.timers.cancel(f"webhook:{delivery_id}")
+            self.timers.cancel(f"webhook:{delivery_id}")
+            self._save(d)
 
     # -- reading -----------------------------------------------------------------------------
     @staticmethod
@@ -195,6 +267,8 @@ class Outbox:
     def reset(self, tenant: str | None = None) -> None:
         with self._lock:
             for did in [k for k, d in self._deliveries.items() if tenant is None or d["tenant"] == tenant]:
-                self._deliveries.pop(did)
-                self._signers.pop(did, None)
+                del self._deliveries[did]
                 self.timers.cancel(f"webhook:{did}")
+            self._evictable = [entry for entry in self._evictable if entry[1] in self._deliveries]
+            heapq.heapify(self._evictable)
+            self._state.clear(_SPACE, tenant)

@@ -223,7 +223,7 @@ class Provider:
         body = payload if isinstance(payload, bytes) else json.dumps(payload, ensure_ascii=False).encode()
         return self.sandbox.outbox.enqueue(
             provider=self.name, tenant=tenant, event_type=event_type, url=url, body=body,
-            signer=self.webhook_signer(tenant), schedule=self.webhook_schedule if schedule is None else schedule,
+            schedule=self.webhook_schedule if schedule is None else schedule,
             content_type=self.webhook_content_type, headers=headers, settle_on_success=settle_on_success,
             subject=subject, event_id=event_id)
 

@@ -180,8 +180,18 @@ class Machine:
     """
 
     tables: tuple[Transitions, ...] = ()
+    # timer name -> method name. Timers are data (a name and JSON arguments) so that a state file
+    # can carry them across a restart; the handler is found again by its name.
+    timer_handlers: dict[str, str] = {}
 
     def __init__(self, provider) -> None:
         self.p = provider
         self.sb = provider.sandbox
         self.store = provider.store
+        for name, method in self.timer_handlers.items():
+            self.sb.timers.register(f"{provider.name}.{name}", getattr(self, method))
+
+    def schedule(self, when, tenant: str, name: str, *, key: str, **args) -> None:
+        """Run ``timer_handlers[name]`` as ``method(tenant, **args)`` at ``when`` on the tenant's
+        clock; a later schedule with the same ``key`` replaces this one."""
+        self.sb.timers.at(when, tenant, f"{self.p.name}.{name}", args, key=key)

@@ -54,12 +54,13 @@ def test_advance_runs_each_timer_at_its_own_instant():
     timers = Timers(clock)
     seen = []
 
-    def chain(n):
-        seen.append(clock.now("t"))
+    def chain(tenant, n):
+        seen.append(clock.now(tenant))
         if n:
-            timers.at(clock.now("t") + timedelta(minutes=5 * n), "t", lambda: chain(n - 1))
+            timers.at(clock.now(tenant) + timedelta(minutes=5 * n), tenant, "chain", {"n": n - 1})
 
-    timers.at(T0 + timedelta(minutes=1), "t", lambda: chain(3))
+    timers.register("chain", chain)
+    timers.at(T0 + timedelta(minutes=1), "t", "chain", {"n": 3})
     timers.advance(timedelta(days=1))
     assert [s - T0 for s in seen] == [timedelta(minutes=m) for m in (1, 16, 26, 31)]
     assert clock.now() == T0 + timedelta(days=1)
@@ -69,8 +70,9 @@ def test_timers_of_another_tenant_do_not_run_on_a_tenant_advance():
     clock = Clock(T0)
     timers = Timers(clock)
     ran = []
-    timers.at(T0 + timedelta(hours=1), "a", lambda: ran.append("a"))
-    timers.at(T0 + timedelta(hours=1), "b", lambda: ran.append("b"))
+    timers.register("note", lambda tenant: ran.append(tenant))
+    timers.at(T0 + timedelta(hours=1), "a", "note")
+    timers.at(T0 + timedelta(hours=1), "b", "note")
     timers.advance(timedelta(hours=2), "a")
     assert ran == ["a"]
 

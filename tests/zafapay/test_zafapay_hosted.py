@@ -52,7 +52,8 @@ def test_decline_and_cancel_buttons(zp, api, receiver):
     assert api.get(f"/v1/payments/{canceled['id']}").json()["status"] == "canceled"
     assert api.cards("dc") == []                         # a failed initial payment saves nothing
     zp.flush()
-    assert [e["event"] for e, _ in webhooks_of(receiver)] == ["payment.failed", "payment.canceled"]
+    # two payments' events go out in parallel: compare them as a multiset
+    assert sorted(e["event"] for e, _ in webhooks_of(receiver)) == ["payment.canceled", "payment.failed"]
 
 
 def test_decline_test_cards_on_the_page(zp, api):
@@ -107,7 +108,7 @@ def test_three_ds_card_shows_a_challenge(zp, api, receiver):
     challenge = submit_page(browser, other["payment_url"], page.text, "pay", {"card_number": "4000000000003220"})
     assert 'data-status="canceled"' in submit_page(browser, other["payment_url"], challenge.text, "cancel").text
     zp.flush()
-    assert [e["event"] for e, _ in webhooks_of(receiver)] == ["payment.succeeded", "payment.canceled"]
+    assert sorted(e["event"] for e, _ in webhooks_of(receiver)) == ["payment.canceled", "payment.succeeded"]
 
 
 def test_merchant_redirect_urls_after_the_page():

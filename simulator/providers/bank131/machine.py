@@ -67,6 +67,7 @@ class Machine(BaseMachine):
     reduced to a card profile on the way in and never kept."""
 
     tables = (SESSION, PAYMENT, REFUND)
+    timer_handlers = {"confirm": "confirm_timeout", "refund": "settle_refund"}
 
     @staticmethod
     def step(table: Transitions, obj: dict, event: str) -> None:
@@ -242,9 +243,9 @@ class Machine(BaseMachine):
                 self._confirm(tenant, session, payment)
             else:
                 self.emit(tenant, views.READY_TO_CONFIRM, session)
-                self.sb.timers.at(self.p.now(tenant) + self.p.confirm_timeout(), tenant,
-                                  lambda: self.confirm_timeout(tenant, session["id"], payment["id"]),
-                                  key=f"bank131:confirm:{payment['id']}")
+                self.schedule(self.p.now(tenant) + self.p.confirm_timeout(), tenant, "confirm",
+                              session_id=session["id"], payment_id=payment["id"],
+                              key=f"bank131:confirm:{payment['id']}")
             return session
 
     def current_payment(self, session: dict) -> dict | None:
@@ -465,8 +466,8 @@ class Machine(BaseMachine):
             self.store.put("refund", refund["id"], {"session_id": session["id"]}, tenant)
             self.save(tenant, session)
             # the bank answers at once and reports the result later, in payment_refunded
-            self.sb.timers.at(now, tenant, lambda: self.settle_refund(tenant, session["id"], refund["id"]),
-                              key=f"bank131:refund:{refund['id']}")
+            self.schedule(now, tenant, "refund", session_id=session["id"], refund_id=refund["id"],
+                          key=f"bank131:refund:{refund['id']}")
             return session
 
     def settle_refund(self, tenant: str, session_id: str, refund_id: str) -> None:

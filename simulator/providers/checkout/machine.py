@@ -157,6 +157,11 @@ class PaymentMachine:
         self.sb = provider.sandbox
         self.store = provider.sandbox.store
         self.ids = provider.sandbox.ids
+        timers = self.sb.timers
+        timers.register("checkout.expire", lambda tenant, payment_id: self.expire(payment_id))
+        timers.register("checkout.capture", lambda tenant, payment_id: self.scheduled_capture(payment_id))
+        timers.register("checkout.3ds", lambda tenant, payment_id: self.authentication_timeout(payment_id))
+        timers.register("checkout.retry", lambda tenant, payment_id: self.retry(payment_id))
 
     # -- transitions -------------------------------------------------------------------------
     @staticmethod
@@ -437,11 +442,11 @@ class PaymentMachine:
         payment["expires_on"] = now + AUTH_VALIDITY
         self.move(payment, "authorization_approved")
         self.p.emit_event(payment, "payment_approved", action)
-        self.sb.timers.at(payment["expires_on"], tenant, lambda pid=payment["id"]: self.expire(pid),
+        self.sb.timers.at(payment["expires_on"], tenant, "checkout.expire", {"payment_id": payment["id"]},
                           key=f"checkout:expire:{payment['id']}")
         if payment["capture_on"]:
             when = max(parse_instant(payment["capture_on"]), now)
-            self.sb.timers.at(when, tenant, lambda pid=payment["id"]: self.scheduled_capture(pid),
+            self.sb.timers.at(when, tenant, "checkout.capture", {"payment_id": payment["id"]},
                               key=f"checkout:capture:{payment['id']}")
 
     # -- scheduled retries ----------------------------------------------------------------------
@@ -472,7 +477,7 @@ class PaymentMachine:
         when = started + step * (plan["attempts_made"] + 1)
         plan["next_attempt_on"] = iso_z(when, 7)
         self.move(payment, "retry_scheduled")
-        self.sb.timers.at(when, payment["tenant"], lambda pid=payment["id"]: self.retry(pid),
+        self.sb.timers.at(when, payment["tenant"], "checkout.retry", {"payment_id": payment["id"]},
                           key=f"checkout:retry:{payment['id']}")
         return True
 
@@ -567,8 +572,7 @@ class PaymentMachine:
         self.store.put(P, "session", payment["session_id"], {"id": payment["session_id"], "payment_id": payment["id"]},
                        payment["tenant"])
         self.p.emit_event(payment, "payment_pending", None)
-        self.sb.timers.at(now + THREE_DS_TIMEOUT, payment["tenant"],
-                          lambda pid=payment["id"]: self.authentication_timeout(pid),
+        self.sb.timers.at(now + THREE_DS_TIMEOUT, payment["tenant"], "checkout.3ds", {"payment_id": payment["id"]},
                           key=f"checkout:3ds:{payment['id']}")
 
     def authentication_timeout(self, payment_id: str) -> None:

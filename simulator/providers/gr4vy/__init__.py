@@ -20,6 +20,7 @@ from marshmallow import Schema, ValidationError, fields
 
 from ...core.webhooks import exponential_schedule
 from ..base import Caller, Provider
+from .machine import register_timers
 from .routes import bp
 
 DEFAULT_WEBHOOK_SECRET = "gr4vy-sandbox-webhook-secret"
@@ -94,6 +95,10 @@ class Gr4vy(Provider):
     secret_config_keys = ("webhook_secret",)
     # documented: retried with exponential back-off for up to 7 days
     webhook_schedule = exponential_schedule(timedelta(minutes=1), timedelta(hours=24), timedelta(days=7))
+
+    def __init__(self, sandbox) -> None:
+        super().__init__(sandbox)
+        register_timers(self)
 
     def configure(self, settings: dict) -> None:
         super().configure(settings)

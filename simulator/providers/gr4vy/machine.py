@@ -116,6 +116,10 @@ PAYMENT_METHOD_SUMMARY = (
     "last_replaced_at", "method", "mode", "scheme", "id", "merchant_account_id", "additional_schemes",
     "cit_last_used_at", "cit_usage_count", "has_replacement", "last_used_at", "usage_count",
     "scheme_transaction_id", "scheme_transaction_id_scheme", "transaction_link_id")
+def register_timers(provider) -> None:
+    """Called once per provider, so timers reloaded from a state file find their handler."""
+    provider.sandbox.timers.register(
+        "gr4vy.capture", lambda tenant, tx_id: Machine(provider).settle_async_capture(tenant, tx_id))
 
 
 class Machine:
@@ -422,9 +426,8 @@ class Machine:
             if tx["_async_capture"]:
                 transition(tx, "authorize_and_capture_async")
                 tx["intent_outcome"] = "pending"
-                self.sb.timers.at(self.now(tenant) + ASYNC_CAPTURE_DELAY, tenant,
-                                  lambda t=tenant, i=tx["id"]: self.settle_async_capture(t, i),
-                                  key=f"gr4vy:capture:{tx['id']}")
+                self.sb.timers.at(self.now(tenant) + ASYNC_CAPTURE_DELAY, tenant, "gr4vy.capture",
+                                  {"tx_id": tx["id"]}, key=f"gr4vy:capture:{tx['id']}")
             else:
                 transition(tx, "authorize_and_capture")
                 tx["captured_amount"] = tx["amount"]

@@ -34,6 +34,7 @@ def unix(when: datetime) -> int:
 
 class Machine(BaseMachine):
     tables = (PAYMENT_REQUEST,)
+    timer_handlers = {"expire": "_expire"}
 
     def _move(self, pr: dict, event: str, now: datetime) -> None:
         target = PAYMENT_REQUEST.move(pr, event)
@@ -84,7 +85,7 @@ class Machine(BaseMachine):
             store.put(KIND_PR, pr_id, pr, tenant)
         if pr.get("valid_until"):
             when = datetime.fromtimestamp(pr["valid_until"], timezone.utc)
-            self.sb.timers.at(when, tenant, lambda: self._expire(tenant, pr_id), key=f"paysera:expire:{pr_id}")
+            self.schedule(when, tenant, "expire", pr_id=pr_id, key=f"paysera:expire:{pr_id}")
         return pr
 
     def _expire(self, tenant: str, pr_id: str) -> None:

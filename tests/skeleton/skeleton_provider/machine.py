@@ -19,14 +19,15 @@ EXPIRES_AFTER = timedelta(minutes=15)
 
 class Machine(BaseMachine):
     tables = (PAYMENT,)
+    timer_handlers = {"expire": "expire"}
 
     def create(self, tenant: str, data: dict) -> dict:
         now = self.p.now(tenant)
         pay = {"id": self.sb.ids.prefixed("pay_", 16), "status": PAYMENT.initial, "amount": data["amount"],
                "currency": data["currency"], "webhook_url": data.get("webhook_url"), "created_at": now}
         self.store.put("payment", pay["id"], pay, tenant)
-        self.sb.timers.at(now + EXPIRES_AFTER, tenant, lambda: self.expire(tenant, pay["id"]),
-                          key=f"skeleton:expire:{pay['id']}")
+        self.schedule(now + EXPIRES_AFTER, tenant, "expire", payment_id=pay["id"],
+                      key=f"skeleton:expire:{pay['id']}")
         return pay
 
     def get(self, tenant: str | None, payment_id: str) -> dict:

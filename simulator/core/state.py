@@ -1,0 +1,141 @@
+"""The state file behind ``--state``: one SQLite database, locked to one process.
+
+Objects keep their own table (the layout older files already have); everything else a restart
+must resume — id stream position, clock, idempotency answers, deliveries, timers — is a row in
+``records``, keyed by (space, key). Every change is one row upsert, committed before the caller
+goes on, so an answer the client saw survives a kill -9. ``PRAGMA user_version`` carries the
+layout: a file without it is the objects-only layout and is migrated in place; a newer one is
+refused rather than misread.
+"""
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import sqlite3
+import threading
+from typing import Any, Iterator
+
+SCHEMA_VERSION = 1
+
+
+class StateError(Exception):
+    """The state file cannot be used; the message is one line that names the file."""
+
+
+class NullState:
+    """In-memory runtime: nothing is written, nothing is loaded."""
+
+    persistent = False
+
+    def get(self, space: str, key: str, default: Any = None) -> Any:
+        return default
+
+    def put(self, space: str, key: str, value: Any, tenant: str | None = None) -> None:
+        pass
+
+    def delete(self, space: str, key: str) -> None:
+        pass
+
+    def rows(self, space: str) -> Iterator[tuple[str, str | None, Any]]:
+        return iter(())
+
+    def clear(self, space: str, tenant: str | None = None) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+class StateFile(NullState):
+    persistent = True
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+        # flock is independent of SQLite's own POSIX locks, and this descriptor stays open for the
+        # life of the process: closing any descriptor of the file would drop SQLite's locks
+        try:
+            self._fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise StateError(f"{path}: {exc.strerror}") from None
+        try:
+            fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(self._fd)
+            raise StateError(f"{path}: state file is in use by another process") from None
+        try:
+            self.db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+            self.db.execute("PRAGMA journal_mode=WAL")
+            # WAL without fsync per commit still survives a killed process; only an OS crash could
+            # lose the last commits, which a sandbox can afford for its write speed
+            self.db.execute("PRAGMA synchronous=NORMAL")
+            self._migrate()
+        except sqlite3.DatabaseError as exc:
+            self._release()
+            raise StateError(f"{path}: not a usable state file ({exc})") from None
+        except StateError:
+            self._release()
+            raise
+
+    def _migrate(self) -> None:
+        version = self.db.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise StateError(f"{self.path}: state file layout {version} is newer than this sandbox "
+                             f"understands ({SCHEMA_VERSION}); use a newer sandbox or another file")
+        with self.db:
+            self.db.execute("BEGIN")
+            # version 0 is either a new file or the objects-only layout: both gain what is missing
+            self.db.execute("CREATE TABLE IF NOT EXISTS objects (provider TEXT, kind TEXT, id TEXT, tenant TEXT,"
+                            " data TEXT, PRIMARY KEY (provider, kind, id))")
+            self.db.execute("CREATE TABLE IF NOT EXISTS records (space TEXT, key TEXT, tenant TEXT, data TEXT,"
+                            " PRIMARY KEY (space, key))")
+            self.db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+    # -- records -----------------------------------------------------------------------------
+    def get(self, space: str, key: str, default: Any = None) -> Any:
+        with self._lock:
+            row = self.db.execute("SELECT data FROM records WHERE space = ? AND key = ?", (space, key)).fetchone()
+        return default if row is None else json.loads(row[0])
+
+    def put(self, space: str, key: str, value: Any, tenant: str | None = None) -> None:
+        data = json.dumps(value, separators=(",", ":"))
+        with self._lock:
+            self.db.execute("INSERT INTO records (space, key, tenant, data) VALUES (?, ?, ?, ?)"
+                            " ON CONFLICT (space, key) DO UPDATE SET tenant = excluded.tenant, data = excluded.data",
+                            (space, key, tenant, data))
+
+    def delete(self, space: str, key: str) -> None:
+        with self._lock:
+            self.db.execute("DELETE FROM records WHERE space = ? AND key = ?", (space, key))
+
+    def rows(self, space: str) -> Iterator[tuple[str, str | None, Any]]:
+        with self._lock:
+            found = self.db.execute("SELECT key, tenant, data FROM records WHERE space = ? ORDER BY rowid",
+                                    (space,)).fetchall()
+        return ((key, tenant, json.loads(data)) for key, tenant, data in found)
+
+    def clear(self, space: str, tenant: str | None = None) -> None:
+        with self._lock:
+            if tenant is None:
+                self.db.execute("DELETE FROM records WHERE space = ?", (space,))
+            else:
+                self.db.execute("DELETE FROM records WHERE space = ? AND tenant = ?", (space, tenant))
+
+    # -- objects (the store's own table) -----------------------------------------------------
+    def execute(self, sql: str, params: tuple = ()) -> list:
+        with self._lock:
+            return self.db.execute(sql, params).fetchall()
+
+    def _release(self) -> None:
+        try:
+            self.db.close()
+        except AttributeError:
+            pass
+        os.close(self._fd)
+
+    def close(self) -> None:
+        with self._lock:
+            if self._fd is not None:
+                self._release()
+                self._fd = None
