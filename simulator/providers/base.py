@@ -15,7 +15,7 @@ from typing import Any, Callable
 from flask import Blueprint, Response, current_app, g, request
 from marshmallow import Schema
 
-from ..core import effects
+from ..core import effects, inputs
 from ..core.idempotency import IN_FLIGHT, REPLAY
 from ..core.runtime import Sandbox
 
@@ -94,18 +94,23 @@ class Provider:
         return self.sandbox.clock.now(tenant if tenant is not None else self.tenant)
 
     def json_body(self, *, allow_empty: bool = True) -> Any:
-        """The request's JSON; malformed JSON is the provider's ``malformed`` error, not a 500."""
+        """The request's JSON; malformed JSON, invalid Unicode or absurd nesting is the provider's
+        ``malformed`` error, not a 500 after the object was created."""
         raw = request.get_data(cache=True)
         if not raw.strip():
             if allow_empty:
                 return {}
             self.fail("malformed", 400, "empty body")
         try:
-            return json.loads(raw)
+            data = json.loads(raw)
         except (ValueError, UnicodeDecodeError):
             self.fail("malformed", 400, "malformed JSON")
         except RecursionError:  # absurdly deep nesting is malformed input, not a server fault
             self.fail("malformed", 400, "nesting too deep")
+        problem = inputs.json_problem(raw, data)
+        if problem:
+            self.fail("malformed", 400, problem)
+        return data
 
     @staticmethod
     def render_json(body: Any, status: int = 200, headers: dict | None = None) -> Response:
