@@ -1,12 +1,56 @@
-"""The admin API under /_sandbox (design.md section 3) and the dashboard."""
+"""The admin API under /_sandbox (design.md section 3) and the dashboard.
+
+It has no authentication, so what keeps a web page in the user's browser from driving it is that
+a browser cannot send a cross-site request the API accepts: a state-changing call with an
+``Origin`` of another site is refused (403), and one whose body is typed as something a plain
+HTML form or a simple fetch can send (form, multipart, text/plain) is refused (415).
+"""
 from __future__ import annotations
+
+import json
+from datetime import timedelta
+from urllib.parse import urlsplit
 
 from flask import Blueprint, current_app, jsonify, render_template, request
 
+from ..core import inputs
 from ..core.clock import iso_z, parse_duration, parse_instant
 from ..core.documents import DocumentError, load
 
 admin = Blueprint("sandbox_admin", __name__, template_folder="templates")
+
+_DOCUMENT_TYPES = ("application/json", "application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml")
+
+
+class Refused(Exception):
+    def __init__(self, message: str, status: int = 400):
+        super().__init__(message)
+        self.message, self.status = message, status
+
+
+@admin.errorhandler(Refused)
+def _refused(exc: Refused):
+    return jsonify({"error": exc.message}), exc.status
+
+
+@admin.before_request
+def _same_origin_only():
+    if request.method in ("GET", "HEAD", "OPTIONS"):
+        return
+    origin = request.headers.get("Origin")
+    if origin is not None and _host_of(origin) != request.host.lower():
+        raise Refused(f"cross-site request from {origin} refused: the admin API has no authentication", 403)
+    mimetype = request.mimetype
+    if mimetype and not (mimetype in _DOCUMENT_TYPES or mimetype.endswith(("+json", "+yaml"))):
+        raise Refused(f"Content-Type {mimetype} is not accepted: send application/json "
+                      "(or application/yaml for config and scenarios)", 415)
+
+
+def _host_of(origin: str) -> str | None:
+    try:
+        return urlsplit(origin).netloc.lower() or None  # "null" (sandboxed frames, files) has none
+    except ValueError:
+        return None
 
 
 def sandbox():
@@ -17,9 +61,26 @@ def bad_request(message: str, **extra):
     return jsonify({"error": message, **extra}), 400
 
 
-def body_dict():
-    data = request.get_json(silent=True, force=True) if request.get_data() else {}
-    return data if isinstance(data, dict) else None
+def body_dict() -> dict:
+    """The JSON object in the body ({} when empty), or a 400 naming what is wrong with it."""
+    raw = request.get_data()
+    if not raw.strip():
+        return {}
+    try:
+        data = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise Refused(f"malformed JSON: {exc}") from None
+    except RecursionError:
+        raise Refused(f"nested deeper than {inputs.MAX_DEPTH} levels") from None
+    problem = inputs.json_problem(raw, data)
+    if problem:
+        raise Refused(problem)
+    if not isinstance(data, dict):
+        raise Refused("body must be a JSON object")
+    tenant = data.get("tenant")
+    if tenant is not None and not isinstance(tenant, str):
+        raise Refused("tenant must be a string")
+    return data
 
 
 @admin.get("/health")
@@ -31,8 +92,6 @@ def health():
 @admin.post("/reset")
 def reset():
     body = body_dict()
-    if body is None:
-        return bad_request("body must be a JSON object")
     sandbox().reset(body.get("tenant"))
     return jsonify({"status": "reset", "tenant": body.get("tenant")})
 
@@ -47,25 +106,25 @@ def clock_get():
 @admin.post("/clock")
 def clock_move():
     body = body_dict()
-    if body is None:
-        return bad_request("body must be a JSON object")
     sb = sandbox()
     tenant = body.get("tenant")
+    now = sb.clock.now(tenant)
     try:
         if "advance" in body:
-            sb.timers.advance(parse_duration(body["advance"]), tenant)
+            delta = parse_duration(body["advance"])
         elif "advance_seconds" in body:
             seconds = body["advance_seconds"]
             if isinstance(seconds, bool) or not isinstance(seconds, (int, float)):
                 raise ValueError("advance_seconds must be a number")
-            from datetime import timedelta
-            sb.timers.advance(timedelta(seconds=seconds), tenant)
+            delta = timedelta(seconds=seconds)
         elif "set" in body:
-            sb.timers.set(parse_instant(body["set"]), tenant)
+            delta = parse_instant(body["set"]) - now
         else:
             raise ValueError("give one of advance, advance_seconds, set")
-    except ValueError as exc:
-        return bad_request(str(exc))
+        now + delta  # noqa: B018  (a move past year 9999 is refused before any timer runs)
+    except (ValueError, OverflowError) as exc:
+        return bad_request(str(exc) if isinstance(exc, ValueError) else "the clock would leave years 1-9999")
+    sb.timers.advance(delta, tenant)
     return jsonify({"now": iso_z(sb.clock.now(tenant), 3), "tenant": tenant})
 
 
@@ -136,8 +195,6 @@ def hosted(provider_name, object_id):
     if provider is None:
         return jsonify({"error": f"unknown provider {provider_name}"}), 404
     body = body_dict()
-    if body is None:
-        return bad_request("body must be a JSON object")
     outcome = body.get("outcome", "approve")
     if outcome not in ("approve", "decline", "cancel"):
         return bad_request("outcome must be approve, decline or cancel")
@@ -146,6 +203,8 @@ def hosted(provider_name, object_id):
     card = body.get("card")
     if card is not None and not isinstance(card, dict):
         return bad_request("card must be an object")
+    if "recurring_consent" in body and not isinstance(body["recurring_consent"], bool):
+        return bad_request("recurring_consent must be true or false")
     return provider.hosted_action(object_id, body)
 
 
