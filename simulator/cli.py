@@ -65,6 +65,10 @@ def main(argv=None) -> int:
         sys.stderr.write(f"psp-sandbox: {args.state or ''}: {exc}\n")
         return 2
 
+    if not loopback(args.host):
+        sys.stderr.write(f"psp-sandbox: warning: listening on {args.host}: the admin API (/_sandbox) has no "
+                         "authentication; anyone who can reach this port can reset, configure and drive it\n")
+        sys.stderr.flush()
     from waitress import create_server
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
@@ -73,10 +77,6 @@ def main(argv=None) -> int:
     except OSError as exc:
         sys.stderr.write(f"psp-sandbox: cannot listen on {args.host}:{args.port}: {exc.strerror}\n")
         return 2
-    if not loopback(args.host):
-        sys.stderr.write(f"psp-sandbox: warning: listening on {args.host}: the admin API (/_sandbox) has no "
-                         "authentication; anyone who can reach this port can reset, configure and drive it\n")
-        sys.stderr.flush()
     sandbox = app.extensions["sandbox"]
     base = f"http://{args.host}:{server.effective_port}"
     for provider in sandbox.providers.values():
