@@ -10,7 +10,6 @@ from flask import Response
 from marshmallow import Schema, ValidationError, fields
 
 from ...core.inputs import http_url
-
 from ..base import Caller, Provider
 from . import events
 from .machine import PaymentMachine
