@@ -16,9 +16,9 @@ from typing import Any
 # slip through.
 _PAN_IN_TEXT = re.compile(r"(?<!\d)\d(?:[ +-]?\d){11,}(?![ +-]?\d)")
 # Card security codes by field name, in any provider's spelling (cvv, cvc2, security_code, ...).
-_CVV_NAME = re.compile(r"(?i)(?:card_?)?(?:cvv2?|cvc2?|cvn|cvd|cid|csc|security_?code)")
-_CVV_IN_TEXT = re.compile(r"""(?i)(?<![a-z0-9])((?:card_?)?(?:cvv2?|cvc2?|cvn|cvd|cid|csc|security_?code)"""
-                          r"""["']?\s*[:=]\s*["']?)([^"'&\s,;}\]]*)""")
+_CVV = r"(?:card_?)?(?:cvv2?|cvc2?|cvn|cvd|cid|csc|security_?code)"
+_CVV_NAME = re.compile("(?i)" + _CVV)
+_CVV_IN_TEXT = re.compile(r"(?i)(?<![a-z0-9])(" + _CVV + r"""["']?\s*[:=]\s*["']?)([^"'&\s,;}\]]*)""")
 # The pre-check runs on every journaled body, so it uses only C-level byte operations: every
 # digit becomes "0" and separators vanish, then a plain substring search.
 _DIGITS_AS_ZERO = bytes.maketrans(b"0123456789", b"0" * 10)

@@ -11,7 +11,7 @@ import sys
 
 import pytest
 import requests
-from conftest import CKO_KEY, object_keys
+from hostile_helpers import CKO_KEY, object_keys
 from test_random_bodies import seed_objects
 
 

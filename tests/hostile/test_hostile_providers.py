@@ -8,7 +8,7 @@ import json
 import pytest
 from checkout_sdk.exception import CheckoutApiException
 from cko_helpers import card_source, payment_request, sdk
-from conftest import CVV, PAN, object_keys
+from hostile_helpers import CVV, PAN, object_keys
 from gr4vy import errors as gr4vy_errors
 from gr4vy_helpers import client as gr4vy_client
 

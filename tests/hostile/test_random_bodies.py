@@ -12,7 +12,7 @@ from urllib.parse import urlencode
 
 import pytest
 import requests
-from conftest import CVV, PAN, object_keys
+from hostile_helpers import CVV, PAN, object_keys
 
 SEED = 20261129
 PER_ROUTE = 25
