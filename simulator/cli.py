@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import logging
 import sys
 
@@ -26,6 +27,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--webhooks", choices=["auto", "manual"])
     p.add_argument("--threads", type=int, default=16, help="server worker threads")
     return p
+
+
+def loopback(host: str) -> bool:
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 def make_app(args):
@@ -56,6 +66,10 @@ def main(argv=None) -> int:
         sys.stderr.write(f"psp-sandbox: {args.state or ''}: {exc}\n")
         return 2
 
+    if not loopback(args.host):
+        sys.stderr.write(f"psp-sandbox: warning: listening on {args.host}: the admin API (/_sandbox) has no "
+                         "authentication; anyone who can reach this port can reset, configure and drive it\n")
+        sys.stderr.flush()
     from waitress import create_server
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:

@@ -41,6 +41,8 @@ def install(app: Flask, sandbox: Sandbox) -> None:
         g.sandbox_provider = provider
         if provider is None:
             return None
+        if request.mimetype == "application/x-www-form-urlencoded":
+            request.get_data(cache=True)  # else form parsing consumes it and the journal (masked) misses it
         view = app.view_functions.get(request.endpoint)
         if request.routing_exception is not None:
             # unknown path or method below a mount: the provider's 404/405 follows, but scenario

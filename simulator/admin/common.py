@@ -1,9 +1,53 @@
-"""What the admin modules share: the /_sandbox blueprint and small request helpers."""
+"""What the admin modules share: the /_sandbox blueprint, its browser guard and request helpers.
+
+The admin API has no authentication, so what keeps a web page in the user's browser from driving
+it is that a browser cannot send a cross-site request the API accepts: a state-changing call with
+an ``Origin`` of another site is refused (403), and one whose body is typed as something a plain
+HTML form or a simple fetch can send (form, multipart, text/plain) is refused (415).
+"""
 from __future__ import annotations
+
+import json
+from urllib.parse import urlsplit
 
 from flask import Blueprint, current_app, jsonify, request
 
+from ..core import inputs
+
 admin = Blueprint("sandbox_admin", __name__, template_folder="templates")
+
+_DOCUMENT_TYPES = ("application/json", "application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml")
+
+
+class Refused(Exception):
+    def __init__(self, message: str, status: int = 400):
+        super().__init__(message)
+        self.message, self.status = message, status
+
+
+@admin.errorhandler(Refused)
+def _refused(exc: Refused):
+    return jsonify({"error": exc.message}), exc.status
+
+
+@admin.before_request
+def _same_origin_only():
+    if request.method in ("GET", "HEAD", "OPTIONS"):
+        return
+    origin = request.headers.get("Origin")
+    if origin is not None and _host_of(origin) != request.host.lower():
+        raise Refused(f"cross-site request from {origin} refused: the admin API has no authentication", 403)
+    mimetype = request.mimetype
+    if mimetype and not (mimetype in _DOCUMENT_TYPES or mimetype.endswith(("+json", "+yaml"))):
+        raise Refused(f"Content-Type {mimetype} is not accepted: send application/json "
+                      "(or application/yaml for config and scenarios)", 415)
+
+
+def _host_of(origin: str) -> str | None:
+    try:
+        return urlsplit(origin).netloc.lower() or None  # "null" (sandboxed frames, files) has none
+    except ValueError:
+        return None
 
 
 def sandbox():
@@ -14,6 +58,23 @@ def bad_request(message: str, **extra):
     return jsonify({"error": message, **extra}), 400
 
 
-def body_dict():
-    data = request.get_json(silent=True, force=True) if request.get_data() else {}
-    return data if isinstance(data, dict) else None
+def body_dict() -> dict:
+    """The JSON object in the body ({} when empty), or a 400 naming what is wrong with it."""
+    raw = request.get_data()
+    if not raw.strip():
+        return {}
+    try:
+        data = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise Refused(f"malformed JSON: {exc}") from None
+    except RecursionError:
+        raise Refused(f"nested deeper than {inputs.MAX_DEPTH} levels") from None
+    problem = inputs.json_problem(raw, data)
+    if problem:
+        raise Refused(problem)
+    if not isinstance(data, dict):
+        raise Refused("body must be a JSON object")
+    tenant = data.get("tenant")
+    if tenant is not None and not isinstance(tenant, str):
+        raise Refused("tenant must be a string")
+    return data

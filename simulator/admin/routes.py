@@ -1,7 +1,10 @@
-"""The admin API under /_sandbox (design.md section 3) and the dashboard."""
+"""The admin API under /_sandbox (design.md section 3) and the dashboard; the browser guard is in
+``common``."""
 from __future__ import annotations
 
-from flask import current_app, jsonify, render_template, request
+from datetime import timedelta
+
+from flask import jsonify, render_template, request
 
 from ..core.clock import iso_z, parse_duration, parse_instant
 from ..core.documents import DocumentError, load
@@ -18,8 +21,6 @@ def health():
 @admin.post("/reset")
 def reset():
     body = body_dict()
-    if body is None:
-        return bad_request("body must be a JSON object")
     sandbox().reset(body.get("tenant"))
     return jsonify({"status": "reset", "tenant": body.get("tenant")})
 
@@ -34,25 +35,25 @@ def clock_get():
 @admin.post("/clock")
 def clock_move():
     body = body_dict()
-    if body is None:
-        return bad_request("body must be a JSON object")
     sb = sandbox()
     tenant = body.get("tenant")
+    now = sb.clock.now(tenant)
     try:
         if "advance" in body:
-            sb.timers.advance(parse_duration(body["advance"]), tenant)
+            delta = parse_duration(body["advance"])
         elif "advance_seconds" in body:
             seconds = body["advance_seconds"]
             if isinstance(seconds, bool) or not isinstance(seconds, (int, float)):
                 raise ValueError("advance_seconds must be a number")
-            from datetime import timedelta
-            sb.timers.advance(timedelta(seconds=seconds), tenant)
+            delta = timedelta(seconds=seconds)
         elif "set" in body:
-            sb.timers.set(parse_instant(body["set"]), tenant)
+            delta = parse_instant(body["set"]) - now
         else:
             raise ValueError("give one of advance, advance_seconds, set")
-    except ValueError as exc:
-        return bad_request(str(exc))
+        now + delta  # noqa: B018  (a move past year 9999 is refused before any timer runs)
+    except (ValueError, OverflowError) as exc:
+        return bad_request(str(exc) if isinstance(exc, ValueError) else "the clock would leave years 1-9999")
+    sb.timers.advance(delta, tenant)
     return jsonify({"now": iso_z(sb.clock.now(tenant), 3), "tenant": tenant})
 
 
@@ -123,8 +124,6 @@ def hosted(provider_name, object_id):
     if provider is None:
         return jsonify({"error": f"unknown provider {provider_name}"}), 404
     body = body_dict()
-    if body is None:
-        return bad_request("body must be a JSON object")
     outcome = body.get("outcome", "approve")
     if outcome not in ("approve", "decline", "cancel"):
         return bad_request("outcome must be approve, decline or cancel")
@@ -133,6 +132,8 @@ def hosted(provider_name, object_id):
     card = body.get("card")
     if card is not None and not isinstance(card, dict):
         return bad_request("card must be an object")
+    if "recurring_consent" in body and not isinstance(body["recurring_consent"], bool):
+        return bad_request("recurring_consent must be true or false")
     try:
         return provider.hosted_action(object_id, body)
     except Refusal as exc:

@@ -11,7 +11,19 @@ import re
 from datetime import datetime
 from typing import Any
 
-_PAN_IN_TEXT = re.compile(r"(?<!\d)(\d{6})\d{3,9}(\d{4})(?!\d)")
+# 12 or more digits, neighbours at most one space, dash or '+' (a form-encoded space) apart: how
+# people write card numbers. Longer runs are masked too, or a PAN followed by more digits would
+# slip through.
+_PAN_IN_TEXT = re.compile(r"(?<!\d)\d(?:[ +-]?\d){11,}(?![ +-]?\d)")
+# Card security codes by field name, in any provider's spelling (cvv, cvc2, security_code, ...).
+_CVV = r"(?:card_?)?(?:cvv2?|cvc2?|cvn|cvd|cid|csc|security_?code)"
+_CVV_NAME = re.compile("(?i)" + _CVV)
+_CVV_IN_TEXT = re.compile(r"(?i)(?<![a-z0-9])(" + _CVV + r"""["']?\s*[:=]\s*["']?)([^"'&\s,;}\]]*)""")
+# The pre-check runs on every journaled body, so it uses only C-level byte operations: every
+# digit becomes "0" and separators vanish, then a plain substring search.
+_DIGITS_AS_ZERO = bytes.maketrans(b"0123456789", b"0" * 10)
+_TWELVE_DIGITS = b"0" * 12
+_CVV_HINTS = (b"cv", b"cid", b"csc", b"security")
 
 
 def digits_only(number: Any) -> str:
@@ -57,20 +69,41 @@ def mask(number: str) -> str:
     return number[:6] + "*" * (len(number) - 10) + number[-4:]
 
 
+def needs_masking(raw: bytes) -> bool:
+    """Cheap test that ``raw`` may hold a card number or a security code: no walk without it."""
+    if _TWELVE_DIGITS in raw.translate(_DIGITS_AS_ZERO, b" +-"):
+        return True
+    lowered = raw.lower()
+    return any(hint in lowered for hint in _CVV_HINTS)
+
+
+def _mask_run(match: re.Match) -> str:
+    run = match.group(0)
+    positions = [i for i, ch in enumerate(run) if ch.isdigit()][6:-4]
+    chars = list(run)
+    for i in positions:
+        chars[i] = "*"
+    return "".join(chars)
+
+
 def mask_text(text: str) -> str:
-    """Mask every run of 13-19 digits in free text (journal bodies, form posts)."""
-    return _PAN_IN_TEXT.sub(lambda m: m.group(1) + "*" * (len(m.group(0)) - 10) + m.group(2), text)
+    """Mask card numbers (spaced, dashed or not) and security codes written as ``cvv=...`` or
+    ``"cvv": "..."`` in free text: journal bodies, form posts, query strings."""
+    text = _PAN_IN_TEXT.sub(_mask_run, text)
+    return _CVV_IN_TEXT.sub(lambda m: m.group(1) + "***", text)
 
 
 def mask_json(value: Any) -> Any:
-    """Mask card numbers inside parsed JSON, including numbers sent as JSON integers."""
+    """Mask card numbers inside parsed JSON, including numbers sent as JSON integers, and every
+    security code by its field name."""
     if isinstance(value, dict):
-        return {k: mask_json(v) for k, v in value.items()}
+        return {k: "***" if isinstance(k, str) and _CVV_NAME.fullmatch(k) else mask_json(v)
+                for k, v in value.items()}
     if isinstance(value, list):
         return [mask_json(v) for v in value]
     if isinstance(value, str):
         return mask_text(value)
-    if isinstance(value, int) and not isinstance(value, bool) and 12 <= len(str(abs(value))) <= 19:
+    if isinstance(value, int) and not isinstance(value, bool) and len(str(abs(value))) >= 12:
         return mask(str(value))
     return value
 

@@ -10,6 +10,10 @@ from typing import Any
 
 import yaml
 
+from .inputs import MAX_DEPTH
+
+MAX_VALUES = 100_000
+
 
 class DocumentError(ValueError):
     def __init__(self, source: str, line: int | None, message: str):
@@ -63,6 +67,8 @@ def load(text: str | bytes, source: str) -> tuple[Any, dict]:
             raise DocumentError(source, None, "not UTF-8 text") from None
     try:
         node = yaml.compose(text, Loader=_UniqueKeyLoader)
+        if node is not None:
+            _check_shape(node, source)
         data = yaml.load(text, Loader=_UniqueKeyLoader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
@@ -70,7 +76,25 @@ def load(text: str | bytes, source: str) -> tuple[Any, dict]:
                             f"malformed YAML: {exc.problem or exc.context}") from None
     except yaml.YAMLError as exc:
         raise DocumentError(source, None, f"malformed YAML: {exc}") from None
+    except RecursionError:  # nesting deep enough to exhaust the parser's own recursion
+        raise DocumentError(source, None, f"nested deeper than {MAX_DEPTH} levels") from None
     return data, (_lines(node) if node is not None else {})
+
+
+def _check_shape(root, source: str) -> None:
+    """Refuse nesting and alias expansion that every later walk (validation, merge, the JSON
+    answer) would pay for: a few lines of anchors can stand for billions of values."""
+    stack, seen = [(root, 1)], 0
+    while stack:
+        node, depth = stack.pop()
+        seen += 1
+        if seen > MAX_VALUES:
+            raise DocumentError(source, None, f"more than {MAX_VALUES} values (after expanding aliases)")
+        if isinstance(node, (yaml.MappingNode, yaml.SequenceNode)):
+            if depth > MAX_DEPTH:
+                raise DocumentError(source, node.start_mark.line + 1, f"nested deeper than {MAX_DEPTH} levels")
+            children = [v for pair in node.value for v in pair] if isinstance(node, yaml.MappingNode) else node.value
+            stack.extend((child, depth + 1) for child in children)
 
 
 def first_error(messages: Any, path: tuple = ()) -> tuple[tuple, str]:

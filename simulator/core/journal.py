@@ -4,20 +4,41 @@ from __future__ import annotations
 import json
 import threading
 from collections import deque
+from urllib.parse import unquote_plus
 
-from .cards import mask_json, mask_text
+from .cards import mask_json, mask_text, needs_masking
+from .inputs import json_problem
 
 
 def _masked_body(raw: bytes, content_type: str | None):
     if not raw:
         return None
     text = raw.decode("utf-8", "replace")
-    if content_type and "json" in content_type:
+    sensitive = needs_masking(raw)
+    looks_json = (content_type and "json" in content_type) or (
+        not content_type or content_type.startswith("text/plain")) and raw.lstrip()[:1] in (b"{", b"[")
+    if looks_json:
         try:
-            return mask_json(json.loads(text))
+            value = json.loads(text)
         except (ValueError, RecursionError):  # absurdly deep nesting is journaled as text
             pass
-    return mask_text(text)[:20000]
+        else:
+            if not json_problem(raw, value):   # else text: a lone surrogate or deep nesting
+                return mask_json(value) if sensitive else value
+    return (mask_text(text) if sensitive else text)[:20000]
+
+
+def masked_path(path: str) -> str:
+    """The path with its query string, card numbers and security codes masked."""
+    if not needs_masking(path.encode()):
+        return path
+    decoded = unquote_plus(path)
+    masked_decoded = mask_text(decoded)
+    if masked_decoded == decoded:
+        return path
+    masked = mask_text(path)
+    # digits behind percent-escapes: journal the path decoded, so none slips through
+    return masked if unquote_plus(masked) == masked_decoded else masked_decoded
 
 
 class Journal:
@@ -32,7 +53,7 @@ class Journal:
             "provider": provider,
             "tenant": tenant,
             "method": method,
-            "path": path,
+            "path": masked_path(path),
             "status": status,
             "at": at,
             "rules": list(rules),

@@ -1,7 +1,12 @@
 """Integer minor units inside; each provider's wire format is converted at the edge."""
 from __future__ import annotations
 
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation, localcontext
+
+# The bound for minor-unit amounts where a provider states none: the largest signed 32-bit
+# integer, what most acquirers' amount fields hold; beyond it a capture or refund of the same
+# amount could not be represented either.
+MAX_MINOR = 2**31 - 1
 
 # ISO 4217 exponents that differ from 2; everything else has two decimals.
 _EXPONENTS = {
@@ -35,4 +40,6 @@ def to_major(minor: int, currency: str) -> str:
     """Integer minor units to a major-unit decimal string with the currency's exponent."""
     exp = exponent(currency)
     quant = Decimal(1).scaleb(-exp)
-    return str((Decimal(minor).scaleb(-exp)).quantize(quant, rounding=ROUND_HALF_UP))
+    with localcontext() as ctx:  # the default 28 digits would make an absurd amount an exception
+        ctx.prec = max(ctx.prec, len(str(abs(int(minor)))) + exp + 1)
+        return str((Decimal(minor).scaleb(-exp)).quantize(quant, rounding=ROUND_HALF_UP))

@@ -15,7 +15,7 @@ from typing import Any, Callable, Collection
 from flask import Blueprint, Response, current_app, g, request
 from marshmallow import Schema, ValidationError
 
-from ..core import effects
+from ..core import effects, inputs
 from ..core.idempotency import IN_FLIGHT, REPLAY
 from ..core.runtime import Sandbox
 from .shape import ErrorSpec, Machine, Refusal, ScopedStore, Transitions, walk
@@ -139,18 +139,23 @@ class Provider:
         return self.sandbox.clock.now(tenant if tenant is not None else self.tenant)
 
     def json_body(self, *, allow_empty: bool = True) -> Any:
-        """The request's JSON; malformed JSON is the provider's ``malformed`` error, not a 500."""
+        """The request's JSON; malformed JSON, invalid Unicode or absurd nesting is the provider's
+        ``malformed`` error, not a 500 after the object was created."""
         raw = request.get_data(cache=True)
         if not raw.strip():
             if allow_empty:
                 return {}
             self.fail("malformed", 400, "empty body")
         try:
-            return json.loads(raw)
+            data = json.loads(raw)
         except (ValueError, UnicodeDecodeError):
             self.fail("malformed", 400, "malformed JSON")
         except RecursionError:  # absurdly deep nesting is malformed input, not a server fault
             self.fail("malformed", 400, "nesting too deep")
+        problem = inputs.json_problem(raw, data)
+        if problem:
+            self.fail("malformed", 400, problem)
+        return data
 
     def parse(self, schema_cls: type[Schema], data: Any = _BODY, *, allow_empty: bool = True) -> dict:
         """Validate a request (by default the JSON body) with ``schema_cls``.

@@ -13,6 +13,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from marshmallow import Schema, ValidationError, fields, validates
 
 from ...core.clock import parse_duration
+from ...core.inputs import http_url
 from ..base import Caller, Provider
 from ..shape import ErrorSpec, Refusal
 from .machine import Machine
@@ -29,7 +30,7 @@ def load_public_key(pem: str):
 
 class ProjectConfig(Schema):
     public_key = fields.String(allow_none=True)
-    webhook_url = fields.String(allow_none=True)
+    webhook_url = fields.String(allow_none=True, validate=http_url)
     auto_confirm = fields.Boolean()
 
     @validates("public_key")
@@ -43,7 +44,7 @@ class ProjectConfig(Schema):
 
 class Bank131Config(Schema):
     projects = fields.Dict(keys=fields.String(), values=fields.Nested(ProjectConfig))
-    webhook_url = fields.String(allow_none=True)     # for projects not listed under `projects`
+    webhook_url = fields.String(allow_none=True, validate=http_url)     # for projects not listed under `projects`
     auto_confirm = fields.Boolean()
     confirm_timeout = fields.String()                # ISO-8601 duration, default PT1H
 

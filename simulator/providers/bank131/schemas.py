@@ -9,6 +9,9 @@ import re
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, post_load, validate, validates_schema
 
+from ...core.inputs import http_url
+from ...core.money import MAX_MINOR
+
 CURRENCIES = ("rub", "usd", "eur")
 
 
@@ -33,7 +36,8 @@ class Flag(fields.Boolean):
 
 
 class AmountDetails(_Base):
-    amount = StrictInt(required=True, validate=validate.Range(min=1, error="must be greater than 0"))
+    amount = StrictInt(required=True, validate=[validate.Range(min=1, error="must be greater than 0"),
+                                             validate.Range(max=MAX_MINOR, error="must be at most {max}")])
     currency = fields.String(required=True)
 
     @post_load
@@ -105,7 +109,7 @@ class PaymentDetails(_Base):
 
 
 class PaymentOptions(_Base):
-    return_url = fields.String(allow_none=True)
+    return_url = fields.String(allow_none=True, validate=http_url)
     recurrent = Flag(allow_none=True)
     subscription = fields.Raw()
     platform_details = fields.Raw()
@@ -141,8 +145,8 @@ class SessionRef(_Base):
 class AcquiringWidget(_Base):
     session_id = fields.String(required=True)
     show_recurrent_checkbox = Flag()
-    success_return_url = fields.String()
-    failure_return_url = fields.String()
+    success_return_url = fields.String(validate=http_url)
+    failure_return_url = fields.String(validate=http_url)
     locale = fields.String()
 
 

@@ -7,8 +7,9 @@ import re
 from datetime import timedelta
 
 from flask import Response
-from marshmallow import Schema, fields
+from marshmallow import Schema, ValidationError, fields
 
+from ...core.inputs import http_url
 from ..base import Caller, Provider
 from . import events
 from .machine import PaymentMachine
@@ -22,9 +23,15 @@ _ABC_KEY = re.compile(r"^sk_(test_)?[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]
 _PUBLIC_KEY = re.compile(r"^pk_(sbox_)?[a-z2-7]{26}[a-z2-7*#$=]$|^pk_(test_)?[0-9a-f-]{36}$")
 
 
+def _secret_key(value):
+    # a key the SDK could never send would lock every caller out
+    if not (_NAS_KEY.fullmatch(value) or _ABC_KEY.fullmatch(value)):
+        raise ValidationError("not a Checkout.com secret key (sk_sbox_ + 27 characters, or sk_test_<uuid>)")
+
+
 class CheckoutConfig(Schema):
-    secret_keys = fields.List(fields.String())
-    webhook_url = fields.String(allow_none=True)
+    secret_keys = fields.List(fields.String(validate=_secret_key))
+    webhook_url = fields.String(allow_none=True, validate=http_url)
     webhook_signing_key = fields.String(allow_none=True)
     webhook_headers = fields.Dict(keys=fields.String(), values=fields.String())
     amount_triggers = fields.Boolean()   # legacy ABC amount-suffix declines; off by default

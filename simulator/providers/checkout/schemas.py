@@ -7,6 +7,7 @@ import re
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, pre_load, validate, validates_schema
 
 from ...core.cards import digits_only, luhn_ok
+from ...core.money import MAX_MINOR
 
 PAYMENT_TYPES = ("Regular", "Recurring", "MOTO", "Installment", "Unscheduled", "PayLater")
 CHALLENGE_INDICATORS = ("no_preference", "no_challenge_requested", "challenge_requested",
@@ -245,12 +246,12 @@ class RetrySchema(DunningSchema):
     downtime = Obj(DowntimeSchema, error_messages=_e("retry_downtime_invalid"))
 
 
-_URL = re.compile(r"^https?://[^\s/$.?#][^\s]*$", re.I)
+_URL = re.compile(r"^https?://[^\s/$.?#][^\s]*\Z", re.I)
 
 
 class PaymentRequestSchema(RequestBody):
     source = Source(required=True, error_messages={"required": "payment_source_required", "null": "payment_source_required"})
-    amount = StrictInt(validate=validate.Range(min=0, error="amount_invalid"), error_messages=_e("amount_invalid"))
+    amount = StrictInt(validate=validate.Range(min=0, max=MAX_MINOR, error="amount_invalid"), error_messages=_e("amount_invalid"))
     currency = fields.String(required=True, validate=validate.Regexp(r"^[A-Za-z]{3}$", error="currency_invalid"),
                              error_messages=_e("currency_invalid"))
     payment_type = fields.String(validate=validate.OneOf(PAYMENT_TYPES, error="payment_type_invalid"),
@@ -281,7 +282,7 @@ class PaymentRequestSchema(RequestBody):
 
 
 class CaptureRequestSchema(RequestBody):
-    amount = StrictInt(validate=validate.Range(min=1, error="amount_invalid"), error_messages=_e("amount_invalid"))
+    amount = StrictInt(validate=validate.Range(min=1, max=MAX_MINOR, error="amount_invalid"), error_messages=_e("amount_invalid"))
     capture_type = fields.String(validate=validate.OneOf(("Final", "NonFinal"), error="capture_type_invalid"),
                                  error_messages=_e("capture_type_invalid"))
     reference = fields.String(validate=validate.Length(max=50, error="reference_invalid"), error_messages=_e("reference_invalid"))

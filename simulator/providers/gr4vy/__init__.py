@@ -18,6 +18,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from flask import Response
 from marshmallow import Schema, ValidationError, fields
 
+from ...core.inputs import http_url
 from ...core.webhooks import exponential_schedule
 from ..base import Caller, Provider
 from .machine import register_timers
@@ -75,7 +76,7 @@ def _valid_pem(value: str) -> None:
 
 class Gr4vyConfig(Schema):
     public_keys = fields.List(fields.String(validate=_valid_pem))
-    webhook_url = fields.String(allow_none=True)
+    webhook_url = fields.String(allow_none=True, validate=http_url)
     webhook_secret = fields.String(allow_none=True)
     gr4vy_id = fields.String()
 

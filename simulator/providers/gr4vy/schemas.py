@@ -86,7 +86,7 @@ class CardPaymentMethod(_Base):
     number = fields.String(required=True, validate=validate.Regexp(r"^\d{13,19}$", error="Must be 13 to 19 digits."))
     expiration_date = fields.String(required=True, validate=validate.Regexp(EXPIRY, error="Must be MM/YY."))
     security_code = fields.String(allow_none=True, validate=validate.Regexp(r"^\d{3,4}$", error="Must be 3 or 4 digits."))
-    redirect_url = fields.Url(allow_none=True, require_tld=False)
+    redirect_url = fields.Url(allow_none=True, require_tld=False, schemes={"http", "https"})
     card_type = fields.String(allow_none=True, validate=validate.OneOf(["credit", "debit", "prepaid"]))
     external_identifier = Text(allow_none=True)
     buyer_id = fields.String(allow_none=True)
@@ -97,7 +97,7 @@ class StoredPaymentMethod(_Base):
     method = fields.String(required=True)
     id = fields.String(required=True, validate=validate.Length(min=1, max=100))
     security_code = fields.String(allow_none=True, validate=validate.Regexp(r"^\d{3,4}$", error="Must be 3 or 4 digits."))
-    redirect_url = fields.Url(allow_none=True, require_tld=False)
+    redirect_url = fields.Url(allow_none=True, require_tld=False, schemes={"http", "https"})
 
 
 class _PaymentMethodField(fields.Field):

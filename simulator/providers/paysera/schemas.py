@@ -9,7 +9,8 @@ import re
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, validates_schema
 
-from ...core.money import exponent, to_minor
+from ...core.money import MAX_MINOR, exponent, to_minor
+from .views import render_amount
 
 _DECIMAL = re.compile(r"^\d+(?:[.,]\d+)?$")
 _URL = validate.URL(require_tld=False, schemes={"http", "https"})
@@ -46,6 +47,8 @@ def amount_to_minor(form_value, currency: str) -> int:
         minor = to_minor(value, currency)
     if minor <= 0:
         raise ValidationError("Amount must be greater than zero")
+    if minor > MAX_MINOR:
+        raise ValidationError(f"Amount must not exceed {render_amount(MAX_MINOR, currency, form)}")
     return minor
 
 

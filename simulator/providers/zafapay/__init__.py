@@ -10,6 +10,7 @@ from decimal import Decimal
 from marshmallow import Schema, ValidationError, fields, validate, validates
 
 from ...core.clock import parse_duration
+from ...core.inputs import http_url
 from ..base import Caller, Provider
 from ..shape import ErrorSpec, Refusal
 from . import testcards
@@ -50,16 +51,23 @@ ERRORS = {
 }
 
 
+def _key_format(pattern, value):
+    # a key no request could carry would lock every caller out
+    if not pattern.fullmatch(value):
+        raise ValidationError(f"not a key of the form {pattern.pattern}")
+
+
 class ZafaPayConfig(Schema):
-    api_keys = fields.List(fields.String())
-    publishable_keys = fields.Dict(keys=fields.String(), values=fields.String())   # pk_... -> api key
-    webhook_url = fields.String(allow_none=True)
+    api_keys = fields.List(fields.String(validate=lambda k: _key_format(_KEY, k)))
+    publishable_keys = fields.Dict(keys=fields.String(validate=lambda k: _key_format(_PUBLISHABLE, k)),
+                                   values=fields.String(validate=lambda k: _key_format(_KEY, k)))   # pk_... -> api key
+    webhook_url = fields.String(allow_none=True, validate=http_url)
     webhook_secret = fields.String(allow_none=True, validate=validate.Regexp(r"^whsec_\S+$", error="must start with whsec_"))
     signature_header = fields.String(validate=validate.OneOf(["sandbox", "production", "both"]))
     webhook_error_format = fields.String(validate=validate.OneOf(["object", "string"]))
     webhook_schedule = fields.List(fields.String())
-    success_redirect_url = fields.String(allow_none=True)
-    failure_redirect_url = fields.String(allow_none=True)
+    success_redirect_url = fields.String(allow_none=True, validate=http_url)
+    failure_redirect_url = fields.String(allow_none=True, validate=http_url)
     merchant_name = fields.String()
     currencies = fields.List(fields.String(validate=validate.Regexp(r"^[a-z]{3}$")))
     amount_min = fields.Decimal()
