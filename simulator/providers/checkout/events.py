@@ -70,6 +70,8 @@ def created_body(payment: dict, base: str, machine, store) -> dict:
         "auth_code": payment["auth_code"], "response_code": payment["response_code"],
         "response_summary": payment["response_summary"],
     }
+    if retry := machine.retry_view(payment):
+        body["retry"] = retry
     if payment["status"] == "Authorized":
         body["expires_on"] = iso_z(payment["expires_on"], 7)
     body["balances"] = balances(payment, machine)
@@ -104,6 +106,8 @@ def details_body(payment: dict, base: str, machine, store, with_actions: bool = 
     if payment["status"] == "Authorized" and payment.get("expires_on"):
         body["expires_on"] = iso_z(payment["expires_on"], 7)
     body["status"] = payment["status"]
+    if retry := machine.retry_view(payment):
+        body["retry"] = retry
     body["balances"] = balances(payment, machine)
     if payment.get("three_ds"):
         body["3ds"] = payment["three_ds"]
@@ -132,8 +136,7 @@ def action_body(action: dict) -> dict:
     if action["type"] in ("Authorization", "Card Verification"):
         body["auth_code"] = action["auth_code"]
     body.update({"response_code": action["response_code"], "response_summary": action["response_summary"]})
-    if action.get("reference") is not None:
-        body["reference"] = action["reference"]
+    body["reference"] = action.get("reference")  # the key is always there, null when none was given
     body["processing"] = action.get("processing") or {}
     body["metadata"] = action.get("metadata") or {}
     return body
@@ -152,6 +155,8 @@ def event(payment: dict, event_type: str, action: dict | None, event_id: str, no
     if payment.get("response_code"):
         data["response_code"] = (action or {}).get("response_code", payment["response_code"])
         data["response_summary"] = (action or {}).get("response_summary", payment["response_summary"])
+    if retry := machine.retry_view(payment):
+        data["retry"] = retry
     data["risk"] = {"flagged": False}
     if payment.get("three_ds"):
         data["3ds"] = payment["three_ds"]

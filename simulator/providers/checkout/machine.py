@@ -7,11 +7,12 @@ spend the same authorized amount.
 """
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import timedelta
 
-from ...core import cards
-from ...core.clock import iso_z
+from ...core import cards, effects
+from ...core.clock import iso_z, parse_instant
 from . import testcards
 from .testcards import CardProfile
 
@@ -26,24 +27,44 @@ TRANSITIONS = {
     ("Pending", "authorization_approved"): "Authorized",
     ("Pending", "verification_approved"): "Card Verified",
     ("Pending", "declined"): "Declined",
+    ("Requested", "retry_scheduled"): "Retry Scheduled",
+    ("Retry Scheduled", "retry_scheduled"): "Retry Scheduled",
+    ("Retry Scheduled", "authorization_approved"): "Authorized",
+    ("Retry Scheduled", "declined"): "Declined",
+    ("Retry Scheduled", "cancel"): "Canceled",
     ("Authorized", "capture_partial"): "Partially Captured",
     ("Authorized", "capture_full"): "Captured",
     ("Authorized", "void"): "Voided",
     ("Authorized", "expire"): "Expired",
     ("Partially Captured", "capture_partial"): "Partially Captured",
     ("Partially Captured", "capture_full"): "Captured",
-    ("Partially Captured", "refund_partial"): "Partially Captured",
+    ("Partially Captured", "refund_partial"): "Partially Refunded",
     ("Partially Captured", "refund_full"): "Refunded",
     ("Captured", "refund_partial"): "Partially Refunded",
     ("Captured", "refund_full"): "Refunded",
     ("Partially Refunded", "refund_partial"): "Partially Refunded",
     ("Partially Refunded", "refund_full"): "Refunded",
+    # a NonFinal partial capture leaves money to capture after a refund
+    ("Partially Refunded", "capture_partial"): "Partially Refunded",
+    ("Partially Refunded", "capture_full"): "Partially Refunded",
 }
 
 AUTH_VALIDITY = timedelta(days=7)          # expires_on = processed_on + 7 days [SEED]
 THREE_DS_TIMEOUT = timedelta(minutes=15)   # then 20152
 TOKEN_VALIDITY = timedelta(minutes=15)
 SERIES_TYPES = ("Recurring", "Installment", "Unscheduled")
+
+# Scheduled retries of declined merchant-initiated payments (request field ``retry``). The provider
+# documents which decline codes are retried and the bounds of the request fields; its own timing is
+# machine-learned and unpublished, so the sandbox spreads the attempts evenly over the window: with
+# max_attempts N over D days, retry k runs k*D/N days after the first decline.
+RETRY_TYPES = ("Recurring", "Unscheduled")
+RETRY_CODES = {
+    "dunning": {"20005", "20013", "20014", "20015", "20016", "20020", "20022", "20030", "20051", "20057",
+                "20061", "20065", "20068"},
+    "downtime": {"20068", "20091", "20096"},
+}
+DOWNTIME_RETRY = {"max_attempts": 2, "end_after_days": 1}
 
 
 class Refusal(Exception):
@@ -52,6 +73,17 @@ class Refusal(Exception):
     def __init__(self, kind: str, *codes: str):
         super().__init__(kind, codes)
         self.kind, self.codes = kind, list(codes)
+
+
+# The API reference spells schemes in capitals in token, instrument and payment-source responses
+# alike ("VISA"), as the provider's sandbox answers its own SDK's token tests.
+SCHEMES = {"Visa": "VISA", "Mastercard": "MASTERCARD", "American Express": "AMEX", "Discover": "DISCOVER",
+           "JCB": "JCB", "Diners Club": "DINERS", "Maestro": "MAESTRO"}
+
+
+def scheme_of(number: str) -> str:
+    name = cards.scheme(number)
+    return SCHEMES.get(name, name.upper())
 
 
 @dataclass
@@ -67,12 +99,16 @@ class Card:
     name: str | None = None
     instrument_id: str | None = None
     cvv_given: bool = False
+    billing_address: dict | None = None
+    phone: dict | None = None
 
     @classmethod
-    def from_number(cls, number: str, expiry_month: int, expiry_year: int, *, name=None, cvv=None) -> "Card":
+    def from_number(cls, number: str, expiry_month: int, expiry_year: int, *, name=None, cvv=None,
+                    billing_address=None, phone=None) -> "Card":
         return cls(bin=number[:6], last4=number[-4:], expiry_month=expiry_month, expiry_year=expiry_year,
-                   fingerprint=cards.fingerprint(number, "checkout"), scheme=cards.scheme(number),
-                   profile=testcards.profile_for(number).as_dict(), name=name, cvv_given=bool(cvv))
+                   fingerprint=cards.fingerprint(number, "checkout"), scheme=scheme_of(number),
+                   profile=testcards.profile_for(number).as_dict(), name=name, cvv_given=bool(cvv),
+                   billing_address=billing_address, phone=phone)
 
     @classmethod
     def from_record(cls, rec: dict, **extra) -> "Card":
@@ -81,20 +117,38 @@ class Card:
                    **extra)
 
     def public(self) -> dict:
-        """The card fields Checkout.com shows in ``source``, in its casing [SEED]."""
+        """The card fields Checkout.com shows in ``source``."""
         profile = CardProfile(**self.profile)
-        out = {"type": "card", "expiry_month": self.expiry_month, "expiry_year": self.expiry_year}
+        out = {"type": "card"}
+        for key in ("billing_address", "phone"):
+            if getattr(self, key):
+                out[key] = getattr(self, key)
+        out.update({"expiry_month": self.expiry_month, "expiry_year": self.expiry_year})
         if self.name:
             out["name"] = self.name
+        visa = self.scheme == "VISA"
         out.update({
             "scheme": self.scheme, "last4": self.last4, "fingerprint": self.fingerprint, "bin": self.bin,
             "card_type": profile.card_type, "card_category": profile.card_category, "issuer": "Test Bank",
-            "issuer_country": "GB", "product_id": "F" if self.scheme == "Visa" else "MCW",
-            "product_type": "Visa Classic" if self.scheme == "Visa" else "Standard",
+            "issuer_country": "GB", "product_id": "F" if visa else "MCW",
+            "product_type": "Visa Classic" if visa else "Standard",
             "avs_check": "S", "cvv_check": "Y" if self.cvv_given else "",
             "payment_account_reference": "",
         })
         return out
+
+
+class _RetryRequest:
+    """What the scenario engine reads of a request, for an attempt no client sent."""
+    method = "POST"
+    content_type = "application/json"
+
+    def __init__(self, path: str, body: dict) -> None:
+        self.path = path
+        self._data = json.dumps(body).encode()
+
+    def get_data(self, cache: bool = True) -> bytes:
+        return self._data
 
 
 class PaymentMachine:
@@ -123,7 +177,8 @@ class PaymentMachine:
         kind = source["type"]
         if kind == "card":
             card = Card.from_number(source["number"], source["expiry_month"], source["expiry_year"],
-                                    name=source.get("name"), cvv=source.get("cvv"))
+                                    name=source.get("name"), cvv=source.get("cvv"),
+                                    billing_address=source.get("billing_address"), phone=source.get("phone"))
             if cards.expired(card.expiry_month, card.expiry_year, now):
                 raise Refusal("validation", "card_expired")
             return card
@@ -137,7 +192,9 @@ class PaymentMachine:
                 raise Refusal("validation", "token_expired")
             token["used"] = True
             self.store.put(P, "token", token["id"], token, self.store.tenant_of(P, "token", token["id"]))
-            return Card.from_record(token, cvv_given=token.get("cvv_given", False))
+            return Card.from_record(token, cvv_given=token.get("cvv_given", False),
+                                    billing_address=source.get("billing_address") or token.get("billing_address"),
+                                    phone=source.get("phone") or token.get("phone"))
         if kind == "customer":
             customer = self.store.get(P, "customer", source["id"], tenant)
             if customer is None:
@@ -153,7 +210,8 @@ class PaymentMachine:
             self.store.put(P, "instrument", instrument["id"], instrument, tenant)
         if instrument.get("state") == "inactive":
             raise Refusal("validation", "source_id_invalid")
-        return Card.from_record(instrument, instrument_id=instrument["id"], cvv_given=bool(source.get("cvv")))
+        return Card.from_record(instrument, instrument_id=instrument["id"], cvv_given=bool(source.get("cvv")),
+                                billing_address=source.get("billing_address"), phone=source.get("phone"))
 
     def store_instrument(self, tenant: str, card: Card, payment: dict) -> dict:
         """Keep the card for later merchant-initiated charges; one instrument per card and expiry."""
@@ -261,6 +319,7 @@ class PaymentMachine:
             "card": card.__dict__.copy(), "card_fingerprint": card.fingerprint, "instrument_id": None,
             "authorized": 0, "captured": 0, "refunded": 0, "voided": 0, "capture_final": False,
             "forced_decline": effects.take_decline(), "series_origin_id": None, "base": base,
+            "retry": self.retry_plan(body),
         }
         verification = amount == 0
         profile = CardProfile(**card.profile)
@@ -269,6 +328,16 @@ class PaymentMachine:
             origin = self.series_origin(tenant, payment, card)
             payment["series_origin_id"] = origin["id"] if origin else None
             code = self.decide(payment, card, after_3ds=False, origin=origin, require_3ds=effects.require_3ds)
+            self.finish_authorization(payment, card, code, now)
+        elif three_ds_req.get("enabled") and three_ds_req.get("cryptogram"):
+            # the merchant's own MPI authenticated the cardholder: authorize at once, no challenge
+            payment["three_ds"] = {"downgraded": False, "enrolled": "Y",
+                                   "authentication_response": three_ds_req.get("status", "Y"),
+                                   **{k: three_ds_req[k] for k in ("cryptogram", "xid", "version", "authentication_id")
+                                      if k in three_ds_req}}
+            payment["eci"] = three_ds_req["eci"]
+            authenticated = payment["three_ds"]["authentication_response"] in ("Y", "A")
+            code = self.decide(payment, card, after_3ds=True) if authenticated else testcards.FAILED_3DS
             self.finish_authorization(payment, card, code, now)
         elif three_ds_req.get("enabled"):
             if not profile.enrolled:
@@ -344,11 +413,14 @@ class PaymentMachine:
                         "response_summary": action["response_summary"], "auth_code": action["auth_code"],
                         "processed_on": now, "processing": dict(action["processing"])})
         if not approved:
+            if self.schedule_retry(payment, code, now):
+                self.p.emit_event(payment, "payment_retry_scheduled", action)
+                return
             self.move(payment, "declined")
             self.p.emit_event(payment, "card_verification_declined" if verification else "payment_declined", action)
             return
         payment["scheme_id"] = self.ids.digits(15)
-        if payment["three_ds"] and payment["three_ds"].get("authentication_response") == "Y":
+        if payment["three_ds"] and payment["three_ds"].get("authentication_response") == "Y" and not payment["eci"]:
             payment["eci"] = "05"
         should_store = (payment["payment_type"] in ("Recurring", "Installment")
                         or payment["store_for_future_use"] or card.instrument_id)
@@ -368,10 +440,103 @@ class PaymentMachine:
         self.sb.timers.at(payment["expires_on"], tenant, lambda pid=payment["id"]: self.expire(pid),
                           key=f"checkout:expire:{payment['id']}")
         if payment["capture_on"]:
-            from ...core.clock import parse_instant
             when = max(parse_instant(payment["capture_on"]), now)
             self.sb.timers.at(when, tenant, lambda pid=payment["id"]: self.scheduled_capture(pid),
                               key=f"checkout:capture:{payment['id']}")
+
+    # -- scheduled retries ----------------------------------------------------------------------
+    @staticmethod
+    def retry_plan(body: dict) -> dict | None:
+        if not body.get("merchant_initiated") or body.get("payment_type") not in RETRY_TYPES or not body.get("amount"):
+            return None
+        retry = body.get("retry") or {}
+        dunning = retry.get("dunning") or (retry if retry.get("enabled") else {})
+        if dunning.get("enabled"):
+            kind, limits = "dunning", {"max_attempts": dunning.get("max_attempts", 6),
+                                       "end_after_days": dunning.get("end_after_days", 30)}
+        elif (retry.get("downtime") or {}).get("enabled"):
+            kind, limits = "downtime", DOWNTIME_RETRY
+        else:
+            return None
+        return {"kind": kind, **limits, "attempts_made": 0, "started_on": None, "next_attempt_on": None}
+
+    def schedule_retry(self, payment: dict, code: str, now) -> bool:
+        """After a declined attempt: plan the next one if the request asked for retries and any are left."""
+        plan = payment.get("retry")
+        if not plan or code not in RETRY_CODES[plan["kind"]] or plan["attempts_made"] >= plan["max_attempts"]:
+            return False
+        if plan["started_on"] is None:
+            plan["started_on"] = iso_z(now, 7)
+        started = parse_instant(plan["started_on"])
+        step = timedelta(days=plan["end_after_days"]) / plan["max_attempts"]
+        when = started + step * (plan["attempts_made"] + 1)
+        plan["next_attempt_on"] = iso_z(when, 7)
+        self.move(payment, "retry_scheduled")
+        self.sb.timers.at(when, payment["tenant"], lambda pid=payment["id"]: self.retry(pid),
+                          key=f"checkout:retry:{payment['id']}")
+        return True
+
+    @staticmethod
+    def retry_view(payment: dict) -> dict | None:
+        plan = payment.get("retry")
+        if not plan or plan["started_on"] is None:
+            return None
+        ends = parse_instant(plan["started_on"]) + timedelta(days=plan["end_after_days"])
+        out = {"max_attempts": plan["max_attempts"], "attempts_made": plan["attempts_made"], "ends_on": iso_z(ends, 7)}
+        if payment["status"] == "Retry Scheduled":
+            out["next_attempt_on"] = plan["next_attempt_on"]
+        return out
+
+    def retry(self, payment_id: str) -> None:
+        """One scheduled attempt. Scenario rules see it as ``POST <mount>/payments/<id>/retries``."""
+        with self.store.lock:
+            payment = self.store.get(P, "payment", payment_id)
+            if payment is None or payment["status"] != "Retry Scheduled":
+                return
+            tenant = payment["tenant"]
+            plan = payment["retry"]
+            plan["attempts_made"] += 1
+            fx = self.retry_effects(payment)
+            token = effects.install(fx)
+            try:
+                card = Card(**payment["card"])
+                if fx.token and card.instrument_id:
+                    inst = self.store.get(P, "instrument", card.instrument_id, tenant)
+                    if inst is not None:
+                        inst["state"] = "expired" if fx.token == "expired" else "inactive"
+                        self.store.put(P, "instrument", inst["id"], inst, tenant)
+                payment["forced_decline"] = fx.take_decline()
+                origin = self.store.get(P, "payment", payment["series_origin_id"], tenant) \
+                    if payment.get("series_origin_id") else None
+                code = self.decide(payment, card, origin=origin, require_3ds=fx.require_3ds)
+                self.finish_authorization(payment, card, code, self.p.now(tenant))
+                self.auto_capture(payment)
+                self.save(payment)
+            finally:
+                effects.uninstall(token)
+
+    def retry_effects(self, payment: dict) -> effects.Effects:
+        engine = self.sb.scenarios
+        if engine is None:
+            return effects.Effects()
+        body = {"payment_id": payment["id"], "attempt": payment["retry"]["attempts_made"],
+                "amount": payment["amount"], "currency": payment["currency"],
+                "payment_type": payment["payment_type"], "merchant_initiated": True,
+                "reference": payment.get("reference"), "previous_payment_id": payment.get("previous_payment_id")}
+        decision = engine.match(self.p, payment["tenant"],
+                                _RetryRequest(f"{self.p.mount}/payments/{payment['id']}/retries", body))
+        return decision.effects if decision else effects.Effects()
+
+    def cancel_retry(self, payment: dict, reference) -> dict:
+        if not self.allowed(payment, "cancel"):
+            raise Refusal("forbidden")
+        self.move(payment, "cancel")
+        payment["retry"]["next_attempt_on"] = None
+        self.sb.timers.cancel(f"checkout:retry:{payment['id']}")
+        action = {"id": self.ids.prefixed("act_"), "reference": reference}
+        self.save(payment)
+        self.p.emit_event(payment, "payment_canceled", None)
+        return action
 
     def auto_capture(self, payment: dict) -> None:
         """``capture: true`` (the default): captured right after the 201, at the same instant."""
@@ -441,7 +606,7 @@ class PaymentMachine:
 
     # -- follow-up actions ---------------------------------------------------------------------
     def available_to_capture(self, payment: dict) -> int:
-        if payment["status"] not in ("Authorized", "Partially Captured") or payment["capture_final"]:
+        if payment["status"] not in ("Authorized", "Partially Captured", "Partially Refunded") or payment["capture_final"]:
             return 0
         return payment["authorized"] - payment["captured"]
 
@@ -510,7 +675,7 @@ class PaymentMachine:
         if cards.expired(body["expiry_month"], body["expiry_year"], now):
             raise Refusal("validation", "card_expired")
         card = Card.from_number(body["number"], body["expiry_month"], body["expiry_year"], name=body.get("name"),
-                                cvv=body.get("cvv"))
+                                cvv=body.get("cvv"), billing_address=body.get("billing_address"), phone=body.get("phone"))
         token = {"id": self.ids.prefixed("tok_"), **card.__dict__, "used": False, "expires_on": now + TOKEN_VALIDITY}
         self.store.put(P, "token", token["id"], token, public_key)
         return token

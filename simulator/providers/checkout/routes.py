@@ -12,9 +12,9 @@ from ...core.cards import mask
 from ..base import public
 from . import events
 from .machine import Refusal
-from .schemas import (CaptureRequestSchema, CustomerCreateSchema, CustomerUpdateSchema, InstrumentCreateSchema,
-                      InstrumentUpdateSchema, PaymentRequestSchema, RefundRequestSchema, TokenRequestSchema,
-                      VoidRequestSchema, error_codes)
+from .schemas import (CaptureRequestSchema, CustomerCreateSchema, CustomerUpdateSchema,
+                      InstrumentCreateSchema, InstrumentUpdateSchema, PaymentRequestSchema, RefundRequestSchema,
+                      TokenRequestSchema, VoidRequestSchema, error_codes)
 
 bp = Blueprint("checkout", __name__, template_folder="templates")
 
@@ -142,6 +142,14 @@ def refund_payment(payment_id):
         pay, b.get("amount"), b.get("reference"), b.get("metadata")))
 
 
+@bp.post("/payments/<payment_id>/cancellations")
+@idempotent
+def cancel_scheduled_retry(payment_id):
+    # same body as a void: a reference (metadata is ignored)
+    return _follow_up(payment_id, VoidRequestSchema(), lambda m, pay, b: m.cancel_retry(
+        pay, b.get("reference")))
+
+
 @bp.post("/payments/<payment_id>/voids")
 @idempotent
 def void_payment(payment_id):
@@ -161,10 +169,11 @@ def request_card_token():
             return refused(p, exc)
     from ...core.clock import iso_z
     from .machine import Card
-    card = Card.from_record(token).public()
+    card = Card.from_record(token, billing_address=token.get("billing_address"), phone=token.get("phone")).public()
     answer = {"type": "card", "token": token["id"], "expires_on": iso_z(token["expires_on"], 7),
               **{k: card[k] for k in ("expiry_month", "expiry_year", "scheme", "last4", "bin", "card_type",
                                       "card_category", "issuer", "issuer_country", "product_id", "product_type")}}
+    answer.update({k: card[k] for k in ("billing_address", "phone", "name") if k in card})
     return p.render_json(answer, 201)
 
 

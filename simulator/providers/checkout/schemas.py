@@ -94,6 +94,36 @@ class CardNumber(fields.Field):
         return number
 
 
+class PhoneSchema(Base):
+    country_code = fields.String(validate=validate.Length(min=1, max=7, error="phone_country_code_invalid"),
+                                 error_messages=_e("phone_country_code_invalid"))
+    number = fields.String(validate=validate.Length(min=6, max=25, error="phone_number_invalid"),
+                           error_messages=_e("phone_number_invalid"))
+
+
+def _address_line(max_len: int):
+    return fields.String(validate=validate.Length(max=max_len, error="billing_address_invalid"),
+                         error_messages=_e("billing_address_invalid"))
+
+
+class AddressSchema(Base):
+    address_line1 = _address_line(200)
+    address_line2 = _address_line(200)
+    city = _address_line(50)
+    state = _address_line(50)
+    zip = _address_line(50)
+    country = fields.String(validate=validate.Regexp(r"^[A-Z]{2}$", error="country_invalid"),
+                            error_messages=_e("country_invalid"))
+
+
+def billing_address_field():
+    return Obj(AddressSchema, error_messages=_e("billing_address_invalid"))
+
+
+def phone_field():
+    return Obj(PhoneSchema, error_messages=_e("phone_invalid"))
+
+
 class CardSourceSchema(Base):
     type = fields.String(required=True)
     number = CardNumber(required=True, error_messages={"required": "card_number_required", "null": "card_number_required"})
@@ -103,8 +133,8 @@ class CardSourceSchema(Base):
     name = fields.String(validate=validate.Length(max=255, error="card_holder_invalid"), error_messages=_e("card_holder_invalid"))
     stored = StrictBool(error_messages=_e("stored_invalid"))
     store_for_future_use = StrictBool(error_messages=_e("store_for_future_use_invalid"))
-    billing_address = fields.Dict(error_messages=_e("billing_address_invalid"))
-    phone = fields.Dict(error_messages=_e("phone_invalid"))
+    billing_address = billing_address_field()
+    phone = phone_field()
 
 
 class IdSourceSchema(Base):
@@ -114,6 +144,8 @@ class IdSourceSchema(Base):
     cvv = fields.String(validate=validate.Regexp(r"^\d{3,4}$", error="cvv_invalid"), error_messages=_e("cvv_invalid"))
     stored = StrictBool(error_messages=_e("stored_invalid"))
     store_for_future_use = StrictBool(error_messages=_e("store_for_future_use_invalid"))
+    billing_address = billing_address_field()
+    phone = phone_field()
 
 
 class TokenSourceSchema(Base):
@@ -122,7 +154,8 @@ class TokenSourceSchema(Base):
                           error_messages={**_e("token_invalid"), "required": "token_required"})
     stored = StrictBool(error_messages=_e("stored_invalid"))
     store_for_future_use = StrictBool(error_messages=_e("store_for_future_use_invalid"))
-    billing_address = fields.Dict(error_messages=_e("billing_address_invalid"))
+    billing_address = billing_address_field()
+    phone = phone_field()
 
 
 class CustomerSourceSchema(Base):
@@ -154,12 +187,23 @@ class ThreeDSSchema(Base):
                                         error_messages=_e("3ds_challenge_indicator_invalid"))
     allow_upgrade = StrictBool(error_messages=_e("3ds_allow_upgrade_invalid"))
     exemption = fields.String(error_messages=_e("3ds_exemption_invalid"))
-    version = fields.String(error_messages=_e("3ds_version_invalid"))
+    version = fields.String(validate=validate.Regexp(r"^\d+(\.\d+){0,2}$", error="3ds_version_invalid"),
+                            error_messages=_e("3ds_version_invalid"))
+    # authentication already done by the merchant's own MPI
+    eci = fields.String(validate=validate.Regexp(r"^\d{2}$", error="3ds_eci_invalid"), error_messages=_e("3ds_eci_invalid"))
+    cryptogram = fields.String(validate=validate.Length(min=1, max=50, error="3ds_cryptogram_invalid"),
+                               error_messages=_e("3ds_cryptogram_invalid"))
+    xid = fields.String(validate=validate.Length(min=1, max=100, error="3ds_xid_invalid"), error_messages=_e("3ds_xid_invalid"))
+    authentication_id = fields.String(validate=validate.Length(max=100, error="3ds_authentication_id_invalid"),
+                                      error_messages=_e("3ds_authentication_id_invalid"))
+    status = fields.String(validate=validate.OneOf(("Y", "N", "U", "A", "C", "D", "R", "I"), error="3ds_status_invalid"),
+                           error_messages=_e("3ds_status_invalid"))
 
-
-class PhoneSchema(Base):
-    country_code = fields.String()
-    number = fields.String()
+    @validates_schema
+    def _mpi_pair(self, data, **kw):
+        if data.get("enabled") and ("eci" in data) != ("cryptogram" in data):
+            missing = "cryptogram" if "eci" in data else "eci"
+            raise ValidationError(f"3ds_{missing}_required", missing)
 
 
 class CustomerSchema(Base):
@@ -180,6 +224,25 @@ class Metadata(fields.Dict):
             if isinstance(v, (dict, list)):
                 raise ValidationError("metadata_value_invalid")
         return dict(value)
+
+
+class DunningSchema(Base):
+    enabled = StrictBool(required=True, error_messages=_e("retry_enabled_invalid"))
+    max_attempts = StrictInt(validate=validate.Range(1, 15, error="retry_max_attempts_invalid"),
+                             error_messages=_e("retry_max_attempts_invalid"))
+    end_after_days = StrictInt(validate=validate.Range(1, 60, error="retry_end_after_days_invalid"),
+                               error_messages=_e("retry_end_after_days_invalid"))
+
+
+class DowntimeSchema(Base):
+    enabled = StrictBool(required=True, error_messages=_e("retry_enabled_invalid"))
+
+
+class RetrySchema(DunningSchema):
+    """``retry``: the flat form (enabled, max_attempts, end_after_days) is the dunning one."""
+    enabled = StrictBool(error_messages=_e("retry_enabled_invalid"))
+    dunning = Obj(DunningSchema, error_messages=_e("retry_dunning_invalid"))
+    downtime = Obj(DowntimeSchema, error_messages=_e("retry_downtime_invalid"))
 
 
 _URL = re.compile(r"^https?://[^\s/$.?#][^\s]*$", re.I)
@@ -214,6 +277,7 @@ class PaymentRequestSchema(RequestBody):
     authorization_type = fields.String(validate=validate.OneOf(("Final", "Estimated"), error="authorization_type_invalid"),
                                        error_messages=_e("authorization_type_invalid"))
     processing = fields.Dict(error_messages=_e("processing_invalid"))
+    retry = Obj(RetrySchema, error_messages=_e("retry_invalid"))
 
 
 class CaptureRequestSchema(RequestBody):
@@ -242,6 +306,8 @@ class TokenRequestSchema(RequestBody):
     expiry_year = year_field(required=True)
     cvv = fields.String(validate=validate.Regexp(r"^\d{3,4}$", error="cvv_invalid"), error_messages=_e("cvv_invalid"))
     name = fields.String()
+    billing_address = billing_address_field()
+    phone = phone_field()
 
 
 class CustomerCreateSchema(RequestBody):

@@ -103,6 +103,21 @@ def public(obj: dict | None) -> dict | None:
     return {k: v for k, v in obj.items() if not k.startswith("_")}
 
 
+# Shapes of the published API document (the official SDK's models are generated from it).
+TRANSACTION_SUMMARY = (
+    "type", "id", "reconciliation_id", "merchant_account_id", "currency", "amount", "status",
+    "authorized_amount", "captured_amount", "refunded_amount", "settled_currency", "settled_amount", "settled",
+    "country", "external_identifier", "intent", "payment_method", "method", "instrument_type", "error_code",
+    "payment_service", "pending_review", "buyer", "raw_response_code", "raw_response_description",
+    "shipping_details", "checkout_session_id", "gift_card_redemptions", "gift_card_service", "created_at",
+    "updated_at", "disputed", "reauthorized_from_transaction_id")
+PAYMENT_METHOD_SUMMARY = (
+    "type", "approval_url", "country", "currency", "details", "expiration_date", "fingerprint", "label",
+    "last_replaced_at", "method", "mode", "scheme", "id", "merchant_account_id", "additional_schemes",
+    "cit_last_used_at", "cit_usage_count", "has_replacement", "last_used_at", "usage_count",
+    "scheme_transaction_id", "scheme_transaction_id_scheme", "transaction_link_id")
+
+
 class Machine:
     def __init__(self, provider) -> None:
         self.p = provider
@@ -221,11 +236,24 @@ class Machine:
         self.sb.store.delete(PROVIDER, "payment-method", pm["id"])
         self.emit(tenant, "payment-method.deleted", pm)
 
-    def summary(self, pm: dict) -> dict:
-        out = public(pm)
-        for key in ("status", "created_at", "updated_at", "buyer", "details"):
-            out.pop(key, None)
-        return out
+    @staticmethod
+    def summary(pm: dict) -> dict:
+        """A buyer's payment-method list item: the spec's PaymentMethodSummary."""
+        return {k: pm[k] for k in PAYMENT_METHOD_SUMMARY if k in pm}
+
+    @staticmethod
+    def transaction_summary(tx: dict) -> dict:
+        """A ``GET /transactions`` list item: the spec's TransactionSummary, not the full transaction."""
+        return {k: tx[k] for k in TRANSACTION_SUMMARY if k in tx}
+
+    def payment_service(self, tenant: str) -> dict:
+        """The tenant's card simulator connection, with a UUID as the spec requires; callers hold the lock."""
+        service = next(iter(self.sb.store.list(PROVIDER, "payment-service", tenant)), None)
+        if service is None:
+            service = {"type": "payment-service", "id": self.new_id(), "payment_service_definition_id": "mock-card",
+                       "method": "card", "display_name": "Card simulator"}
+            self.sb.store.put(PROVIDER, "payment-service", service["id"], service, tenant)
+        return dict(service)
 
     # -- transactions --------------------------------------------------------------------------
     def create_transaction(self, tenant: str, data: dict, base_url: str) -> dict:
@@ -283,9 +311,7 @@ class Machine:
                 "auth_response_code": None, "avs_response_code": testcards.avs_response(postal),
                 "cvv_response_code": testcards.cvv_response(security_code),
                 "scheme_transaction_id": None, "payment_service_transaction_id": None,
-                "payment_service": {"type": "payment-service", "id": "sandbox-card-simulator",
-                                    "payment_service_definition_id": "mock-card", "method": "card",
-                                    "display_name": "Card simulator"},
+                "payment_service": self.payment_service(tenant),
                 "created_at": now, "updated_at": now, "authorized_at": None, "captured_at": None,
                 "voided_at": None, "canceled_at": None, "approval_expires_at": None,
                 "_buyer_id": buyer["id"] if buyer else None, "_pm_id": stored["id"] if stored else None,
@@ -531,7 +557,7 @@ class Machine:
             rid = self.new_id()
             refund = {"type": "refund", "id": rid, "transaction_id": tx["id"],
                       "payment_service_refund_id": None if code else self.new_id(),
-                      "merchant_account_id": tx["merchant_account_id"], "status": status,
+                      "status": status,
                       "currency": tx["currency"], "amount": amount, "reason": data.get("reason"),
                       "target_type": data.get("target_type", "payment-method"), "target_id": tx["_pm_id"],
                       "reconciliation_id": reconciliation_id(rid),

@@ -229,7 +229,7 @@ def list_transactions():
         return all(checks)
 
     items = [t for t in p.sandbox.store.list(PROVIDER, "transaction", p.tenant) if keep(t)]
-    return p.render_json(page(newest_first(items, "updated_at")))
+    return p.render_json(page(newest_first(items, "updated_at"), render=machine().transaction_summary))
 
 
 @bp.post("/transactions/<transaction_id>/capture")
