@@ -14,18 +14,14 @@ from .schemas import SUBSEQUENT_SOURCES
 
 _CANNOT = {"capture": "be captured", "void": "be voided"}
 
+# An authorization is decided alike whether or not the buyer had to approve it first.
+_DECIDE = {"authorize": "authorization_succeeded", "authorize_and_capture": "capture_succeeded",
+           "authorize_and_capture_async": "capture_pending", "decline": "authorization_declined",
+           "fail": "authorization_failed"}
 TRANSACTION = Transitions("transaction", "processing", {
     ("processing", "require_approval"): "buyer_approval_pending",
-    ("processing", "authorize"): "authorization_succeeded",
-    ("processing", "authorize_and_capture"): "capture_succeeded",
-    ("processing", "authorize_and_capture_async"): "capture_pending",
-    ("processing", "decline"): "authorization_declined",
-    ("processing", "fail"): "authorization_failed",
-    ("buyer_approval_pending", "authorize"): "authorization_succeeded",
-    ("buyer_approval_pending", "authorize_and_capture"): "capture_succeeded",
-    ("buyer_approval_pending", "authorize_and_capture_async"): "capture_pending",
-    ("buyer_approval_pending", "decline"): "authorization_declined",
-    ("buyer_approval_pending", "fail"): "authorization_failed",
+    **{(state, event): target
+       for state in ("processing", "buyer_approval_pending") for event, target in _DECIDE.items()},
     # merchant actions: capture and void only ever start from an authorised transaction
     ("authorization_succeeded", "capture"): "capture_succeeded",
     ("authorization_succeeded", "void"): "authorization_voided",
@@ -113,6 +109,17 @@ class Machine(BaseMachine):
                                         lambda b: b.get("external_identifier") == external_identifier), None)
         return None
 
+    def named_buyer(self, tenant: str, data: dict) -> dict | None:
+        """The buyer a request names by ``buyer_id`` or ``buyer_external_identifier``, if any;
+        a name that finds no buyer is a validation error."""
+        if not (data.get("buyer_id") or data.get("buyer_external_identifier")):
+            return None
+        buyer = self.find_buyer(tenant, data.get("buyer_id"), data.get("buyer_external_identifier"))
+        if buyer is None:
+            field = "buyer_id" if data.get("buyer_id") else "buyer_external_identifier"
+            raise Refusal("validation", [(f"/{field}", "Buyer not found")])
+        return buyer
+
     def create_buyer(self, tenant: str, data: dict) -> dict:
         now = iso(self.now(tenant))
         with self.store.lock:
@@ -174,12 +181,7 @@ class Machine(BaseMachine):
         return pm
 
     def create_payment_method(self, tenant: str, data: dict) -> dict:
-        buyer = None
-        if data.get("buyer_id") or data.get("buyer_external_identifier"):
-            buyer = self.find_buyer(tenant, data.get("buyer_id"), data.get("buyer_external_identifier"))
-            if buyer is None:
-                field = "buyer_id" if data.get("buyer_id") else "buyer_external_identifier"
-                raise Refusal("validation", [(f"/{field}", "Buyer not found")])
+        buyer = self.named_buyer(tenant, data)
         number = data["number"]
         if not cards.luhn_ok(number):
             raise Refusal("validation", [("/number", "Invalid card number")])
@@ -208,12 +210,7 @@ class Machine(BaseMachine):
         now = iso(now_dt)
         pmdata = data["payment_method"]
         with self.store.lock:
-            buyer = None
-            if data.get("buyer_id") or data.get("buyer_external_identifier"):
-                buyer = self.find_buyer(tenant, data.get("buyer_id"), data.get("buyer_external_identifier"))
-                if buyer is None:
-                    field = "buyer_id" if data.get("buyer_id") else "buyer_external_identifier"
-                    raise Refusal("validation", [(f"/{field}", "Buyer not found")])
+            buyer = self.named_buyer(tenant, data)
             stored = None
             if pmdata["method"] == "id":
                 stored = self.store.get("payment-method", pmdata["id"], tenant=tenant)

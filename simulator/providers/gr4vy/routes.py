@@ -5,13 +5,12 @@ import base64
 import hashlib
 import json
 from datetime import timedelta
-from functools import wraps
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from flask import Blueprint, Response, redirect, render_template, request
 
 from ...core.clock import parse_instant
-from ..base import no_auth
+from ..base import idempotent_view, no_auth
 from ..shape import Refusal
 from . import schemas, views
 
@@ -29,24 +28,16 @@ def idempotent(scope):
 
     ``scope(**view_args)`` names what the key is unique within (one endpoint, or one transaction's
     capture, void or refunds)."""
-    def decorate(view):
-        @wraps(view)
-        def wrapper(*args, **kwargs):
-            p = provider()
-            key = request.headers.get("idempotency-key")
-            if key is None:
-                return view(*args, **kwargs)
-            if not 1 <= len(key) <= 255:
-                raise Refusal("validation", [("/idempotency-key", "Must be 1 to 255 characters.")], location="header")
-            return p.idempotent(
-                key, lambda: view(*args, **kwargs), ttl=IDEMPOTENCY_TTL, scope=scope(**kwargs),
-                fingerprint=hashlib.sha256(request.get_data(cache=True)).hexdigest(),
-                in_flight=lambda: p.error("concurrent_request", 409,
-                                          "A request with this idempotency key is already being processed"),
+    def hooks(p, key, **view_args):
+        if not 1 <= len(key) <= 255:
+            raise Refusal("validation", [("/idempotency-key", "Must be 1 to 255 characters.")], location="header")
+        return {"ttl": IDEMPOTENCY_TTL, "scope": scope(**view_args),
+                "fingerprint": hashlib.sha256(request.get_data(cache=True)).hexdigest(),
+                "in_flight": lambda: p.error("concurrent_request", 409,
+                                             "A request with this idempotency key is already being processed"),
                 # validation failures are not remembered
-                remember=lambda r: not (r.status_code == 400 or r.status_code >= 500))
-        return wrapper
-    return decorate
+                "remember": lambda r: not (r.status_code == 400 or r.status_code >= 500)}
+    return idempotent_view("idempotency-key", hooks)
 
 
 # -- query helpers --------------------------------------------------------------------------
