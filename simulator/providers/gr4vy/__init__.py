@@ -39,7 +39,8 @@ ERRORS = {
     "not_found": ErrorSpec(404, "not_found", "The resource could not be found"),
     "method_not_allowed": ErrorSpec(405, "method_not_allowed", "Method not allowed"),
     "conflict": ErrorSpec(409, "duplicate_record", "Duplicate record"),
-    "concurrent_request": ErrorSpec(409, "concurrent_request", "Duplicate record"),
+    "concurrent_request": ErrorSpec(409, "concurrent_request",
+                                    "A request with this idempotency key is already being processed"),
     "too_large": ErrorSpec(413, "bad_request", "Request body too large"),
     "unsupported_media_type": ErrorSpec(415, "bad_request", "Request body must be application/json"),
     "too_early": ErrorSpec(425, "too_early", "Too early"),
@@ -49,9 +50,7 @@ ERRORS = {
     "unavailable": ErrorSpec(503, "service_unavailable", "Service unavailable"),
     "gateway_timeout": ErrorSpec(504, "gateway_timeout", "Gateway timeout"),
 }
-_BY_STATUS: dict[int, ErrorSpec] = {}
-for _spec in ERRORS.values():
-    _BY_STATUS.setdefault(_spec.status, _spec)
+_BY_STATUS = {spec.status: spec for spec in reversed(ERRORS.values())}
 
 
 def _b64url(data: bytes) -> str:

@@ -33,8 +33,7 @@ def idempotent(scope):
             raise Refusal("validation", [("/idempotency-key", "Must be 1 to 255 characters.")], location="header")
         return {"ttl": IDEMPOTENCY_TTL, "scope": scope(**view_args),
                 "fingerprint": hashlib.sha256(request.get_data(cache=True)).hexdigest(),
-                "in_flight": lambda: p.error("concurrent_request", 409,
-                                             "A request with this idempotency key is already being processed"),
+                "in_flight": lambda: p.error("concurrent_request"),
                 # validation failures are not remembered
                 "remember": lambda r: not (r.status_code == 400 or r.status_code >= 500)}
     return idempotent_view("idempotency-key", hooks)
