@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from flask import jsonify, render_template, request
+from flask import current_app, jsonify, render_template, request
 
 from ..core.clock import iso_z, parse_duration, parse_instant
 from ..core.documents import DocumentError, load

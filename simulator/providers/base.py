@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import wraps
 from typing import Any, Callable, Collection
 
 from flask import Blueprint, Response, current_app, g, request
@@ -44,6 +45,25 @@ def no_auth(view: Callable) -> Callable:
 
 
 public = no_auth   # the older name, still used by packages not yet in the shared shape
+
+
+def idempotent_view(header: str, hooks: Callable[..., dict]) -> Callable:
+    """Decorate a view so a request carrying ``header`` runs once per key (``Provider.idempotent``).
+
+    ``hooks(provider, key, **view_args)`` returns the provider's keyword arguments for
+    ``Provider.idempotent`` (ttl, scope, fingerprint, in_flight...) and raises ``Refusal`` for a
+    key the provider rejects. A request without the header just runs.
+    """
+    def decorate(view: Callable) -> Callable:
+        @wraps(view)
+        def wrapper(*args, **kwargs):
+            key = request.headers.get(header)
+            if key is None:
+                return view(*args, **kwargs)
+            provider = g.sandbox_provider
+            return provider.idempotent(key, lambda: view(*args, **kwargs), **hooks(provider, key, **kwargs))
+        return wrapper
+    return decorate
 
 
 class Provider:

@@ -60,19 +60,20 @@ class ErrorSpec:
         return self.message
 
 
-def walk(messages: Any, path: str = "") -> Iterator[tuple[str, str]]:
+def walk(messages: Any, path: str = "", sep: str = ".") -> Iterator[tuple[str, str]]:
     """marshmallow's nested error messages as ``(dotted.path, message)`` pairs.
 
     A schema-level message (``_schema``) belongs to the object that holds it; at the top it keeps
-    the path ``_schema``.
+    the path ``_schema``. ``sep`` joins the keys (``"/"`` for JSON-pointer paths, whose keys may
+    hold dots).
     """
     if isinstance(messages, dict):
         for key, value in messages.items():
-            sub = path if key == "_schema" else (f"{path}.{key}" if path else str(key))
-            yield from walk(value, sub)
+            sub = path if key == "_schema" else (f"{path}{sep}{key}" if path else str(key))
+            yield from walk(value, sub, sep)
     elif isinstance(messages, (list, tuple)):
         for item in messages:
-            yield from walk(item, path)
+            yield from walk(item, path, sep)
     else:
         yield (path or "_schema", str(messages))
 
@@ -168,6 +169,9 @@ class ScopedStore:
 
     def find(self, kind: str, tenant: str, pred: Callable[[dict], bool]) -> Iterator[dict]:
         return self._sandbox.store.find(self._name, kind, tenant, pred)
+
+    def delete(self, kind: str, id: str) -> None:
+        self._sandbox.store.delete(self._name, kind, id)
 
 
 class Machine:

@@ -15,35 +15,43 @@ from datetime import timedelta
 import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from flask import Response
 from marshmallow import Schema, ValidationError, fields
 
 from ...core.inputs import http_url
 from ...core.webhooks import exponential_schedule
 from ..base import Caller, Provider
-from .machine import register_timers
-from .routes import bp
+from ..shape import ErrorSpec, Refusal
+from . import testcards, views
+from .machine import Machine
+from .routes import bp, hosted_action
 
 DEFAULT_WEBHOOK_SECRET = "gr4vy-sandbox-webhook-secret"
 # SDK tokens carry iat = nbf = now; a client clock a little ahead of ours must not be rejected.
 JWT_LEEWAY_SECONDS = 60
 
-_MESSAGES = {
-    400: ("bad_request", "Request failed validation"),
-    401: ("unauthorized", "No valid API authentication found"),
-    403: ("forbidden", "Invalid credentials"),
-    404: ("not_found", "The resource could not be found"),
-    405: ("method_not_allowed", "Method not allowed"),
-    409: ("duplicate_record", "Duplicate record"),
-    413: ("bad_request", "Request body too large"),
-    415: ("bad_request", "Request body must be application/json"),
-    425: ("too_early", "Too early"),
-    429: ("too_many_requests", "Too many requests"),
-    500: ("server_error", "Request could not be processed"),
-    502: ("bad_gateway", "Bad gateway"),
-    503: ("service_unavailable", "Service unavailable"),
-    504: ("gateway_timeout", "Gateway timeout"),
+# Gr4vy's code follows the HTTP status; a kind's own row only sets the message. When a status is
+# forced (a scenario's http_error, the core's HTTP error), the first row with that status answers.
+ERRORS = {
+    "validation": ErrorSpec(400, "bad_request", "Request failed validation"),
+    "malformed": ErrorSpec(400, "bad_request", "Request body could not be parsed as JSON"),
+    "invalid_state": ErrorSpec(400, "bad_request", "Request failed validation"),
+    "unauthorized": ErrorSpec(401, "unauthorized", "No valid API authentication found"),
+    "forbidden": ErrorSpec(403, "forbidden", "Invalid credentials"),
+    "not_found": ErrorSpec(404, "not_found", "The resource could not be found"),
+    "method_not_allowed": ErrorSpec(405, "method_not_allowed", "Method not allowed"),
+    "conflict": ErrorSpec(409, "duplicate_record", "Duplicate record"),
+    "concurrent_request": ErrorSpec(409, "concurrent_request",
+                                    "A request with this idempotency key is already being processed"),
+    "too_large": ErrorSpec(413, "bad_request", "Request body too large"),
+    "unsupported_media_type": ErrorSpec(415, "bad_request", "Request body must be application/json"),
+    "too_early": ErrorSpec(425, "too_early", "Too early"),
+    "too_many_requests": ErrorSpec(429, "too_many_requests", "Too many requests"),
+    "internal": ErrorSpec(500, "server_error", "Request could not be processed", fixed=True),
+    "bad_gateway": ErrorSpec(502, "bad_gateway", "Bad gateway"),
+    "unavailable": ErrorSpec(503, "service_unavailable", "Service unavailable"),
+    "gateway_timeout": ErrorSpec(504, "gateway_timeout", "Gateway timeout"),
 }
+_BY_STATUS = {spec.status: spec for spec in reversed(ERRORS.values())}
 
 
 def _b64url(data: bytes) -> str:
@@ -94,12 +102,13 @@ class Gr4vy(Provider):
     blueprint = bp
     config_schema = Gr4vyConfig
     secret_config_keys = ("webhook_secret",)
+    error_table = ERRORS
+    machine_class = Machine
+    decline_codes = testcards.ALL_CODES
+    hosted_action = hosted_action
+    default_webhook_secret = DEFAULT_WEBHOOK_SECRET
     # documented: retried with exponential back-off for up to 7 days
     webhook_schedule = exponential_schedule(timedelta(minutes=1), timedelta(hours=24), timedelta(days=7))
-
-    def __init__(self, sandbox) -> None:
-        super().__init__(sandbox)
-        register_timers(self)
 
     def configure(self, settings: dict) -> None:
         super().configure(settings)
@@ -116,25 +125,19 @@ class Gr4vy(Provider):
     def webhook_secret(self) -> str:
         return self.settings.get("webhook_secret") or DEFAULT_WEBHOOK_SECRET
 
-    def startup_lines(self, base_url: str) -> list[str]:
-        lines = super().startup_lines(base_url)
-        if not self.settings.get("webhook_secret"):
-            lines.append(f"{'':13} webhook secret (default): {DEFAULT_WEBHOOK_SECRET}")
-        return lines
-
     # -- auth ----------------------------------------------------------------------------------
     def authenticate(self, req) -> Caller:
         header = req.headers.get("Authorization", "").strip()
         if header[:7].lower() != "bearer ":
-            self.fail("unauthorized", 401)
+            raise Refusal("unauthorized")
         token = header[7:].strip()
         try:
             jose = jwt.get_unverified_header(token)
         except jwt.PyJWTError:
-            self.fail("unauthorized", 401)
+            raise Refusal("unauthorized")
         kid = jose.get("kid")
         if jose.get("alg") != "ES512" or not isinstance(kid, str) or not kid:
-            self.fail("unauthorized", 401)
+            raise Refusal("unauthorized")
         # Freshness is checked on the wall clock (PyJWT's time.time): clients sign with real
         # time, and moving the virtual clock must never make a fresh token stale.
         options = {"require": ["exp"], "verify_exp": True, "verify_nbf": True, "verify_iat": False}
@@ -143,20 +146,20 @@ class Gr4vy(Provider):
             if self.keys:
                 key = self.keys.get(kid)
                 if key is None:
-                    self.fail("unauthorized", 401)
+                    raise Refusal("unauthorized")
                 claims = jwt.decode(token, key, algorithms=["ES512"], leeway=JWT_LEEWAY_SECONDS,
                                     options=options)
             else:
                 claims = jwt.decode(token, algorithms=["ES512"], leeway=JWT_LEEWAY_SECONDS,
                                     options={**options, "verify_signature": False})
         except jwt.PyJWTError:
-            self.fail("unauthorized", 401)
+            raise Refusal("unauthorized")
         if not isinstance(claims, dict):
-            self.fail("unauthorized", 401)
+            raise Refusal("unauthorized")
         self._check_scopes(req, claims.get("scopes"))
         merchant = req.headers.get("x-gr4vy-merchant-account-id", "").strip() or "default"
         if len(merchant) > 255:
-            self.fail("unauthorized", 401)
+            raise Refusal("unauthorized")
         return Caller(tenant=f"{kid}:{merchant}", verified=verified)
 
     def _check_scopes(self, req, scopes) -> None:
@@ -173,32 +176,32 @@ class Gr4vy(Provider):
             return
         if "embed" in scopes and (req.method, first) in _EMBED_ALLOWED:
             return
-        self.fail("forbidden", 403, f"Token is missing the {family}.{access} scope")
+        raise Refusal("forbidden", f"Token is missing the {family}.{access} scope")
 
     @staticmethod
     def merchant_account_id(tenant: str) -> str:
         return tenant.split(":", 1)[1] if ":" in tenant else "default"
 
     # -- errors --------------------------------------------------------------------------------
-    def error(self, kind, status, detail=None) -> Response:
-        code, message = _MESSAGES.get(status, ("server_error" if status >= 500 else "bad_request",
-                                               "Request could not be processed"))
+    def envelope(self, spec, status, detail, fields) -> dict:
+        """Gr4vy's error object. Validation pairs are ``(JSON pointer, message)``; ``location``
+        (body, query, header) and ``type`` describe them; a ``resource_id`` names the clash."""
+        row = spec if status == spec.status else _BY_STATUS.get(status) or ErrorSpec(
+            status, "server_error" if status >= 500 else "bad_request", "Request could not be processed")
         details = []
-        if kind == "validation" and isinstance(detail, list):
-            details = detail
-            message = "Request failed validation"
-        elif kind == "conflict" and isinstance(detail, dict):
-            message = detail.get("message", message)
-        elif isinstance(detail, str) and kind not in ("internal",):
+        if isinstance(detail, list):
+            location = fields.get("location", "body")
+            details = [views.error_detail(pointer, message, location, fields.get("type"))
+                       for pointer, message in detail]
+            message = spec.message
+        elif isinstance(detail, str) and detail and not spec.fixed:
             message = detail
-        elif kind == "malformed":
-            message = "Request body could not be parsed as JSON"
-        if kind == "concurrent_request":
-            code = "concurrent_request"
-        body = {"type": "error", "code": code, "status": status, "message": message, "details": details}
-        if kind == "conflict" and isinstance(detail, dict) and detail.get("resource_id"):
-            body["resource_id"] = detail["resource_id"]
-        return self.render_json(body, status)
+        else:
+            message = row.message
+        body = {"type": "error", "code": row.code, "status": status, "message": message, "details": details}
+        if fields.get("resource_id"):
+            body["resource_id"] = fields["resource_id"]
+        return body
 
     # -- webhooks ------------------------------------------------------------------------------
     def webhook_signer(self, tenant):
@@ -211,15 +214,6 @@ class Gr4vy(Provider):
                     "X-Gr4vy-Webhook-Timestamp": timestamp,
                     "X-Gr4vy-Webhook-Signatures": digest}
         return sign
-
-    # -- scenario hooks ------------------------------------------------------------------------
-    def decline_code_valid(self, code: str) -> bool:
-        from .testcards import ALL_CODES
-        return str(code) in ALL_CODES
-
-    def hosted_action(self, object_id, action):
-        from .routes import hosted_action
-        return hosted_action(self, object_id, action)
 
 
 PROVIDER = Gr4vy

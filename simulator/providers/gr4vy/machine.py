@@ -1,49 +1,39 @@
-"""Gr4vy's transaction state machine and the card simulator's business rules.
+"""Gr4vy's business rules: the card simulator, buyers, vaulted payment methods and transactions.
 
-Objects are kept in their wire shape (keys starting with ``_`` are the sandbox's own bookkeeping
-and never rendered). Every status change goes through ``TRANSITIONS``: one table, one lookup.
+Objects are kept in their wire shape; keys starting with ``_`` are the sandbox's own bookkeeping
+(``views.visible`` drops them). Every status change goes through a transition table.
 """
 from __future__ import annotations
 
 from datetime import datetime, timedelta
 
 from ...core import cards
-from . import events, testcards
+from ..shape import Machine as BaseMachine, Refusal, Transitions
+from . import testcards, views
 from .schemas import SUBSEQUENT_SOURCES
 
-PROVIDER = "gr4vy"
+_CANNOT = {"capture": "be captured", "void": "be voided"}
 
-# status -> {event: next status}. An event missing from a status's row is an illegal transition.
-TRANSITIONS: dict[str, dict[str, str]] = {
-    "processing": {
-        "require_approval": "buyer_approval_pending",
-        "authorize": "authorization_succeeded",
-        "authorize_and_capture": "capture_succeeded",
-        "authorize_and_capture_async": "capture_pending",
-        "decline": "authorization_declined",
-        "fail": "authorization_failed",
-    },
-    "buyer_approval_pending": {
-        "authorize": "authorization_succeeded",
-        "authorize_and_capture": "capture_succeeded",
-        "authorize_and_capture_async": "capture_pending",
-        "decline": "authorization_declined",
-        "fail": "authorization_failed",
-    },
+# An authorization is decided alike whether or not the buyer had to approve it first.
+_DECIDE = {"authorize": "authorization_succeeded", "authorize_and_capture": "capture_succeeded",
+           "authorize_and_capture_async": "capture_pending", "decline": "authorization_declined",
+           "fail": "authorization_failed"}
+TRANSACTION = Transitions("transaction", "processing", {
+    ("processing", "require_approval"): "buyer_approval_pending",
+    **{(state, event): target
+       for state in ("processing", "buyer_approval_pending") for event, target in _DECIDE.items()},
     # merchant actions: capture and void only ever start from an authorised transaction
-    "authorization_succeeded": {
-        "capture": "capture_succeeded",
-        "void": "authorization_voided",
-    },
-    "capture_pending": {"capture_settled": "capture_succeeded"},
-    "authorization_void_pending": {"void_settled": "authorization_voided"},
-    "capture_succeeded": {},
-    "authorization_voided": {},
-    "authorization_declined": {},
-    "authorization_failed": {},
-}
-# What merchants may ask of a transaction, by status (refunds do not change the status).
+    ("authorization_succeeded", "capture"): "capture_succeeded",
+    ("authorization_succeeded", "void"): "authorization_voided",
+    ("capture_pending", "capture_settled"): "capture_succeeded",
+    ("authorization_void_pending", "void_settled"): "authorization_voided",
+}, message=lambda tx, event: f"Transaction in status {tx['status']} cannot {_CANNOT.get(event, event.split('_')[0])}")
+
+# Refunds do not change a transaction's status (Gr4vy has no refunded status).
 REFUNDABLE = {"capture_succeeded"}
+
+# A vaulted card that a scenario's ``token`` effect killed stays failed for good.
+PAYMENT_METHOD = Transitions("payment-method", "succeeded", {("succeeded", "invalidate"): "failed"})
 
 EVENT_NAMES = {
     "buyer_approval_pending": "transaction.authentication-pending",
@@ -63,26 +53,6 @@ ASYNC_CAPTURE_DELAY = timedelta(minutes=1)
 _BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 
 
-class InvalidState(Exception):
-    pass
-
-
-class BadInput(Exception):
-    """A request that passed the schema but names something unusable: 400 with a detail."""
-
-    def __init__(self, pointer: str, message: str, kind: str = "value_error"):
-        super().__init__(message)
-        self.detail = {"location": "body", "pointer": pointer, "message": message, "type": kind}
-
-
-def transition(tx: dict, event: str) -> str:
-    row = TRANSITIONS.get(tx["status"], {})
-    if event not in row:
-        raise InvalidState(f"Transaction in status {tx['status']} cannot {event.split('_')[0]}")
-    tx["status"] = row[event]
-    return tx["status"]
-
-
 def iso(when: datetime) -> str:
     return when.isoformat()
 
@@ -97,35 +67,13 @@ def reconciliation_id(uuid_text: str) -> str:
     return out or "0"
 
 
-def public(obj: dict | None) -> dict | None:
-    if obj is None:
-        return None
-    return {k: v for k, v in obj.items() if not k.startswith("_")}
+class Machine(BaseMachine):
+    """Gr4vy's business rules: the card simulator (amount codes, 3-D Secure approval, dead tokens,
+    the recurring guide's MIT checks), buyers, vaulted payment methods, transactions with their
+    captures, voids and refunds, and the webhooks each of them sends. Raises ``Refusal`` only."""
 
-
-# Shapes of the published API document (the official SDK's models are generated from it).
-TRANSACTION_SUMMARY = (
-    "type", "id", "reconciliation_id", "merchant_account_id", "currency", "amount", "status",
-    "authorized_amount", "captured_amount", "refunded_amount", "settled_currency", "settled_amount", "settled",
-    "country", "external_identifier", "intent", "payment_method", "method", "instrument_type", "error_code",
-    "payment_service", "pending_review", "buyer", "raw_response_code", "raw_response_description",
-    "shipping_details", "checkout_session_id", "gift_card_redemptions", "gift_card_service", "created_at",
-    "updated_at", "disputed", "reauthorized_from_transaction_id")
-PAYMENT_METHOD_SUMMARY = (
-    "type", "approval_url", "country", "currency", "details", "expiration_date", "fingerprint", "label",
-    "last_replaced_at", "method", "mode", "scheme", "id", "merchant_account_id", "additional_schemes",
-    "cit_last_used_at", "cit_usage_count", "has_replacement", "last_used_at", "usage_count",
-    "scheme_transaction_id", "scheme_transaction_id_scheme", "transaction_link_id")
-def register_timers(provider) -> None:
-    """Called once per provider, so timers reloaded from a state file find their handler."""
-    provider.sandbox.timers.register(
-        "gr4vy.capture", lambda tenant, tx_id: Machine(provider).settle_async_capture(tenant, tx_id))
-
-
-class Machine:
-    def __init__(self, provider) -> None:
-        self.p = provider
-        self.sb = provider.sandbox
+    tables = (TRANSACTION, PAYMENT_METHOD)
+    timer_handlers = {"capture": "settle_async_capture"}
 
     # -- helpers -------------------------------------------------------------------------------
     def now(self, tenant):
@@ -139,8 +87,8 @@ class Machine:
         if not url:
             return
         event_id = self.new_id()
-        payload = events.event(event_id, name, self.now(tenant), self.p.merchant_account_id(tenant),
-                               self.p.gr4vy_id, public(target))
+        payload = views.event(event_id, name, self.now(tenant), self.p.merchant_account_id(tenant),
+                              self.p.gr4vy_id, target)
         self.p.emit(tenant, name, payload, url, subject=target.get("id"), event_id=event_id)
 
     def card_summary(self, number: str, expiration_date: str, tenant: str) -> dict:
@@ -156,52 +104,64 @@ class Machine:
     # -- buyers --------------------------------------------------------------------------------
     def find_buyer(self, tenant: str, buyer_id=None, external_identifier=None) -> dict | None:
         if buyer_id:
-            return self.sb.store.get(PROVIDER, "buyer", buyer_id, tenant=tenant)
+            return self.store.get("buyer", buyer_id, tenant=tenant)
         if external_identifier:
-            return next(self.sb.store.find(PROVIDER, "buyer", tenant,
-                                           lambda b: b.get("external_identifier") == external_identifier), None)
+            return next(self.store.find("buyer", tenant,
+                                        lambda b: b.get("external_identifier") == external_identifier), None)
         return None
+
+    def named_buyer(self, tenant: str, data: dict) -> dict | None:
+        """The buyer a request names by ``buyer_id`` or ``buyer_external_identifier``, if any;
+        a name that finds no buyer is a validation error."""
+        if not (data.get("buyer_id") or data.get("buyer_external_identifier")):
+            return None
+        buyer = self.find_buyer(tenant, data.get("buyer_id"), data.get("buyer_external_identifier"))
+        if buyer is None:
+            field = "buyer_id" if data.get("buyer_id") else "buyer_external_identifier"
+            raise Refusal("validation", [(f"/{field}", "Buyer not found")])
+        return buyer
 
     def create_buyer(self, tenant: str, data: dict) -> dict:
         now = iso(self.now(tenant))
-        with self.sb.store.lock:
+        with self.store.lock:
             ext = data.get("external_identifier")
             if ext:
                 clash = self.find_buyer(tenant, external_identifier=ext)
                 if clash is not None:
-                    raise Conflict("A buyer with this external_identifier already exists", clash["id"])
+                    raise Refusal("conflict", "A buyer with this external_identifier already exists",
+                                  resource_id=clash["id"])
             bid = self.new_id()
             buyer = {"type": "buyer", "id": bid, "reconciliation_id": reconciliation_id(bid),
                      "merchant_account_id": self.p.merchant_account_id(tenant),
                      "display_name": data.get("display_name"), "external_identifier": ext,
                      "billing_details": data.get("billing_details"), "account_number": data.get("account_number"),
                      "created_at": now, "updated_at": now}
-            self.sb.store.put(PROVIDER, "buyer", bid, buyer, tenant)
+            self.store.put("buyer", bid, buyer, tenant)
         self.emit(tenant, "buyer.created", buyer)
         return buyer
 
     def update_buyer(self, tenant: str, buyer: dict, data: dict) -> dict:
-        with self.sb.store.lock:
+        with self.store.lock:
             ext = data.get("external_identifier")
             if ext and ext != buyer.get("external_identifier"):
                 clash = self.find_buyer(tenant, external_identifier=ext)
                 if clash is not None:
-                    raise Conflict("A buyer with this external_identifier already exists", clash["id"])
+                    raise Refusal("conflict", "A buyer with this external_identifier already exists",
+                                  resource_id=clash["id"])
             for key in ("display_name", "external_identifier", "billing_details", "account_number"):
                 if key in data:
                     buyer[key] = data[key]
             buyer["updated_at"] = iso(self.now(tenant))
-            self.sb.store.put(PROVIDER, "buyer", buyer["id"], buyer, tenant)
+            self.store.put("buyer", buyer["id"], buyer, tenant)
         self.emit(tenant, "buyer.updated", buyer)
         return buyer
 
     def delete_buyer(self, tenant: str, buyer: dict) -> None:
         # A buyer's stored payment methods go with it: nothing may charge an orphaned card.
-        with self.sb.store.lock:
-            for pm in list(self.sb.store.find(PROVIDER, "payment-method", tenant,
-                                               lambda m: m.get("_buyer_id") == buyer["id"])):
-                self.sb.store.delete(PROVIDER, "payment-method", pm["id"])
-            self.sb.store.delete(PROVIDER, "buyer", buyer["id"])
+        with self.store.lock:
+            for pm in list(self.store.find("payment-method", tenant, lambda m: m.get("_buyer_id") == buyer["id"])):
+                self.store.delete("payment-method", pm["id"])
+            self.store.delete("buyer", buyer["id"])
         self.emit(tenant, "buyer.deleted", buyer)
 
     # -- payment methods -----------------------------------------------------------------------
@@ -214,79 +174,58 @@ class Machine:
               "details": {"bin": card["bin"], "card_type": "credit", "card_issuer_name": None},
               "fingerprint": card["fingerprint"], "status": "succeeded", "approval_url": None,
               "country": None, "currency": None, "external_identifier": external_identifier,
-              "buyer": public(buyer), "cit_usage_count": 0, "usage_count": 0, "has_replacement": False,
+              "buyer": views.visible(buyer), "cit_usage_count": 0, "usage_count": 0, "has_replacement": False,
               "scheme_transaction_id": None, "scheme_transaction_id_scheme": None,
               "last_used_at": None, "cit_last_used_at": None, "created_at": now, "updated_at": now,
               "_buyer_id": buyer["id"] if buyer else None, "_card": card, "_dead": None}
-        self.sb.store.put(PROVIDER, "payment-method", pid, pm, tenant)
+        self.store.put("payment-method", pid, pm, tenant)
         return pm
 
     def create_payment_method(self, tenant: str, data: dict) -> dict:
-        buyer = None
-        if data.get("buyer_id") or data.get("buyer_external_identifier"):
-            buyer = self.find_buyer(tenant, data.get("buyer_id"), data.get("buyer_external_identifier"))
-            if buyer is None:
-                field = "buyer_id" if data.get("buyer_id") else "buyer_external_identifier"
-                raise BadInput(f"/{field}", "Buyer not found")
+        buyer = self.named_buyer(tenant, data)
         number = data["number"]
         if not cards.luhn_ok(number):
-            raise BadInput("/number", "Invalid card number")
+            raise Refusal("validation", [("/number", "Invalid card number")])
         card = self.card_summary(number, data["expiration_date"], tenant)
-        with self.sb.store.lock:
+        with self.store.lock:
             pm = self.vault_card(tenant, card, buyer, data.get("external_identifier"))
         return pm
 
     def delete_payment_method(self, tenant: str, pm: dict) -> None:
-        self.sb.store.delete(PROVIDER, "payment-method", pm["id"])
+        self.store.delete("payment-method", pm["id"])
         self.emit(tenant, "payment-method.deleted", pm)
-
-    @staticmethod
-    def summary(pm: dict) -> dict:
-        """A buyer's payment-method list item: the spec's PaymentMethodSummary."""
-        return {k: pm[k] for k in PAYMENT_METHOD_SUMMARY if k in pm}
-
-    @staticmethod
-    def transaction_summary(tx: dict) -> dict:
-        """A ``GET /transactions`` list item: the spec's TransactionSummary, not the full transaction."""
-        return {k: tx[k] for k in TRANSACTION_SUMMARY if k in tx}
 
     def payment_service(self, tenant: str) -> dict:
         """The tenant's card simulator connection, with a UUID as the spec requires; callers hold the lock."""
-        service = next(iter(self.sb.store.list(PROVIDER, "payment-service", tenant)), None)
+        service = next(iter(self.store.list("payment-service", tenant)), None)
         if service is None:
             service = {"type": "payment-service", "id": self.new_id(), "payment_service_definition_id": "mock-card",
                        "method": "card", "display_name": "Card simulator"}
-            self.sb.store.put(PROVIDER, "payment-service", service["id"], service, tenant)
+            self.store.put("payment-service", service["id"], service, tenant)
         return dict(service)
 
     # -- transactions --------------------------------------------------------------------------
     def create_transaction(self, tenant: str, data: dict, base_url: str) -> dict:
-        sb = self.sb
         fx = self.p.effects()
         now_dt = self.now(tenant)
         now = iso(now_dt)
         pmdata = data["payment_method"]
-        with sb.store.lock:
-            buyer = None
-            if data.get("buyer_id") or data.get("buyer_external_identifier"):
-                buyer = self.find_buyer(tenant, data.get("buyer_id"), data.get("buyer_external_identifier"))
-                if buyer is None:
-                    field = "buyer_id" if data.get("buyer_id") else "buyer_external_identifier"
-                    raise BadInput(f"/{field}", "Buyer not found")
+        with self.store.lock:
+            buyer = self.named_buyer(tenant, data)
             stored = None
             if pmdata["method"] == "id":
-                stored = sb.store.get(PROVIDER, "payment-method", pmdata["id"], tenant=tenant)
+                stored = self.store.get("payment-method", pmdata["id"], tenant=tenant)
                 if stored is None:
-                    raise BadInput("/payment_method/id", "Payment method not found")
+                    raise Refusal("validation", [("/payment_method/id", "Payment method not found")])
                 if buyer is not None and stored.get("_buyer_id") not in (None, buyer["id"]):
-                    raise BadInput("/payment_method/id", "Payment method belongs to another buyer")
+                    raise Refusal("validation", [("/payment_method/id", "Payment method belongs to another buyer")])
                 if buyer is None and stored.get("_buyer_id"):
-                    buyer = sb.store.get(PROVIDER, "buyer", stored["_buyer_id"], tenant=tenant)
+                    buyer = self.store.get("buyer", stored["_buyer_id"], tenant=tenant)
                 card = stored["_card"]
                 security_code = pmdata.get("security_code")
             else:
                 if not cards.luhn_ok(pmdata["number"]):
-                    raise BadInput("/payment_method/number", "Invalid card number")
+                    raise Refusal("validation", [("/payment_method/number", "Invalid card number")])
                 card = self.card_summary(pmdata["number"], pmdata["expiration_date"], tenant)
                 security_code = pmdata.get("security_code")
             source = data.get("payment_source") or "ecommerce"
@@ -330,13 +269,13 @@ class Machine:
                 if not redirect_url:
                     self._finish_failed(tx, "missing_redirect_url", "fail")
                 else:
-                    transition(tx, "require_approval")
+                    TRANSACTION.move(tx, "require_approval")
                     tx["_redirect_url"] = redirect_url
                     tx["payment_method"]["approval_url"] = f"{base_url}/approval/{tid}"
                     tx["payment_method"]["approval_target"] = "any"
             elif outcome is None:
                 self._finish_success(tenant, tx, stored)
-            sb.store.put(PROVIDER, "transaction", tid, tx, tenant)
+            self.store.put("transaction", tid, tx, tenant)
         self.emit(tenant, EVENT_NAMES.get(tx["status"], "transaction.modified"), tx)
         return tx
 
@@ -360,17 +299,18 @@ class Machine:
     def _dead_token(self, tenant: str, stored: dict | None, fingerprint: str) -> str | None:
         if stored is not None and stored.get("_dead"):
             return stored["_dead"]
-        dead = self.sb.store.get(PROVIDER, "dead-card", fingerprint, tenant=tenant)
+        dead = self.store.get("dead-card", fingerprint, tenant=tenant)
         return dead["kind"] if dead else None
 
     def _kill_token(self, tenant: str, stored: dict | None, fingerprint: str, kind: str) -> None:
         """A scenario's ``token`` effect: this card stops working, for good."""
         if stored is not None:
             stored["_dead"] = kind
-            stored["status"] = "failed"
+            if PAYMENT_METHOD.allows(stored, "invalidate"):
+                PAYMENT_METHOD.move(stored, "invalidate")
             stored["updated_at"] = iso(self.now(tenant))
-            self.sb.store.put(PROVIDER, "payment-method", stored["id"], stored, tenant)
-        self.sb.store.put(PROVIDER, "dead-card", fingerprint, {"kind": kind}, tenant)
+            self.store.put("payment-method", stored["id"], stored, tenant)
+        self.store.put("dead-card", fingerprint, {"kind": kind}, tenant)
 
     def _decide(self, tenant, tx, stored, card, security_code, data, fx, now_dt) -> str | None:
         """Run the card simulator; returns None (approve), "approval" or a decided failure."""
@@ -402,7 +342,7 @@ class Machine:
 
     def _finish_failed(self, tx: dict, code: str, event: str | None = None, raw=None) -> str:
         event = event or ("decline" if testcards.declined(code) else "fail")
-        transition(tx, event)
+        TRANSACTION.move(tx, event)
         raw_code, raw_text = raw or (code, testcards.RAW_RESPONSES.get(code, code))
         tx.update(error_code=code, raw_response_code=raw_code, raw_response_description=raw_text,
                   intent_outcome="failed")
@@ -424,24 +364,24 @@ class Machine:
         capture_code = testcards.CAPTURE_CODES.get(tx["amount"])
         if tx["intent"] == "capture" and capture_code is None:
             if tx["_async_capture"]:
-                transition(tx, "authorize_and_capture_async")
+                TRANSACTION.move(tx, "authorize_and_capture_async")
                 tx["intent_outcome"] = "pending"
-                self.sb.timers.at(self.now(tenant) + ASYNC_CAPTURE_DELAY, tenant, "gr4vy.capture",
-                                  {"tx_id": tx["id"]}, key=f"gr4vy:capture:{tx['id']}")
+                self.schedule(self.now(tenant) + ASYNC_CAPTURE_DELAY, tenant, "capture", tx_id=tx["id"],
+                              key=f"gr4vy:capture:{tx['id']}")
             else:
-                transition(tx, "authorize_and_capture")
+                TRANSACTION.move(tx, "authorize_and_capture")
                 tx["captured_amount"] = tx["amount"]
                 tx["captured_at"] = now
                 tx["intent_outcome"] = "succeeded"
         else:
-            transition(tx, "authorize")
+            TRANSACTION.move(tx, "authorize")
             if tx["intent"] == "capture":   # the capture leg failed on the simulator's amount code
                 tx.update(intent_outcome="failed", error_code=capture_code, raw_response_code=capture_code,
                           raw_response_description=testcards.RAW_RESPONSES[capture_code])
             else:
                 tx["intent_outcome"] = "succeeded"
         if stored is None and tx["_store"]:
-            buyer = self.sb.store.get(PROVIDER, "buyer", tx["_buyer_id"], tenant=tenant) if tx["_buyer_id"] else None
+            buyer = self.store.get("buyer", tx["_buyer_id"], tenant=tenant) if tx["_buyer_id"] else None
             stored = self.vault_card(tenant, card, buyer)
             tx["_pm_id"] = stored["id"]
             tx["payment_method"]["id"] = stored["id"]
@@ -458,25 +398,25 @@ class Machine:
             elif not tx["_previous_scheme_transaction_id"]:
                 tx["_previous_scheme_transaction_id"] = stored["scheme_transaction_id"]
             stored["updated_at"] = now
-            self.sb.store.put(PROVIDER, "payment-method", stored["id"], stored, tenant)
+            self.store.put("payment-method", stored["id"], stored, tenant)
 
     def settle_async_capture(self, tenant: str, tx_id: str) -> None:
-        with self.sb.store.lock:
-            tx = self.sb.store.get(PROVIDER, "transaction", tx_id, tenant=tenant)
+        with self.store.lock:
+            tx = self.store.get("transaction", tx_id, tenant=tenant)
             if tx is None or tx["status"] != "capture_pending":
                 return
-            transition(tx, "capture_settled")
+            TRANSACTION.move(tx, "capture_settled")
             now = iso(self.now(tenant))
             tx.update(captured_amount=tx["amount"], captured_at=now, updated_at=now, intent_outcome="succeeded")
-            self.sb.store.put(PROVIDER, "transaction", tx_id, tx, tenant)
+            self.store.put("transaction", tx_id, tx, tenant)
         self.emit(tenant, "transaction.captured", tx)
 
     # -- buyer approval (3DS / redirect) -------------------------------------------------------
     def approve(self, tenant: str, tx: dict, outcome: str, three_ds: str) -> dict:
-        with self.sb.store.lock:
+        with self.store.lock:
             if tx["status"] != "buyer_approval_pending":
-                raise InvalidState(f"Transaction in status {tx['status']} is not waiting for the buyer")
-            stored = self.sb.store.get(PROVIDER, "payment-method", tx["_pm_id"], tenant=tenant) if tx["_pm_id"] else None
+                raise Refusal("invalid_state", f"Transaction in status {tx['status']} is not waiting for the buyer")
+            stored = self.store.get("payment-method", tx["_pm_id"], tenant=tenant) if tx["_pm_id"] else None
             if outcome == "cancel":
                 self._finish_failed(tx, "cancelled_buyer_approval", "fail")
             elif outcome == "decline" or three_ds == "fail":
@@ -485,19 +425,19 @@ class Machine:
                 self._finish_success(tenant, tx, stored)
             tx["payment_method"]["approval_url"] = None
             tx["updated_at"] = iso(self.now(tenant))
-            self.sb.store.put(PROVIDER, "transaction", tx["id"], tx, tenant)
+            self.store.put("transaction", tx["id"], tx, tenant)
         self.emit(tenant, EVENT_NAMES.get(tx["status"], "transaction.modified"), tx)
         return tx
 
     # -- follow-up operations ------------------------------------------------------------------
     def capture(self, tenant: str, tx: dict, data: dict) -> dict:
-        """Returns the TransactionCapture wrapper; ``transaction`` inside is the updated object."""
-        with self.sb.store.lock:
-            if "capture" not in TRANSITIONS[tx["status"]]:
-                raise InvalidState(f"Transaction in status {tx['status']} cannot be captured")
+        """Capture ``tx`` (updated in place); returns the outcome for the TransactionCapture view."""
+        with self.store.lock:
+            if not TRANSACTION.allows(tx, "capture"):
+                raise TRANSACTION.refuse(tx, "capture")
             amount = data.get("amount") or tx["authorized_amount"]
             if amount > tx["authorized_amount"]:
-                raise BadInput("/amount", "Amount exceeds the authorized amount")
+                raise Refusal("validation", [("/amount", "Amount exceeds the authorized amount")])
             now = iso(self.now(tenant))
             code = testcards.CAPTURE_CODES.get(tx["amount"])
             if code:
@@ -506,25 +446,23 @@ class Machine:
                           raw_response_description=testcards.RAW_RESPONSES[code], updated_at=now)
                 name = "transaction.capture-failed"   # Gr4vy has no capture-declined transaction event
             else:
-                transition(tx, "capture")
+                TRANSACTION.move(tx, "capture")
                 wrapper_status = "succeeded"
                 tx.update(captured_amount=amount, captured_at=now, updated_at=now, error_code=None)
                 if tx["intent"] == "capture":
                     tx["intent_outcome"] = "succeeded"
                 name = "transaction.captured"
-            self.sb.store.put(PROVIDER, "transaction", tx["id"], tx, tenant)
+            self.store.put("transaction", tx["id"], tx, tenant)
         self.emit(tenant, name, tx)
-        return {"type": "transaction-capture", "status": wrapper_status, "code": code,
-                "raw_response_code": code, "raw_response_description": testcards.RAW_RESPONSES.get(code) if code else None,
-                "capture_id": self.new_id() if not code else None, "payment_service_capture_id": None,
-                "transaction": public(tx)}
+        return {"status": wrapper_status, "code": code, "capture_id": self.new_id() if not code else None}
 
     def void(self, tenant: str, tx: dict) -> dict:
-        with self.sb.store.lock:
-            if "void" not in TRANSITIONS[tx["status"]]:
-                raise InvalidState(f"Transaction in status {tx['status']} cannot be voided")
+        """Void ``tx`` (updated in place); returns the outcome for the TransactionVoid view."""
+        with self.store.lock:
+            if not TRANSACTION.allows(tx, "void"):
+                raise TRANSACTION.refuse(tx, "void")
             if tx["authorized_amount"] == 0:
-                raise InvalidState("A zero-amount authorization cannot be voided")
+                raise Refusal("invalid_state", "A zero-amount authorization cannot be voided")
             now = iso(self.now(tenant))
             code = testcards.VOID_CODES.get(tx["amount"])
             if code:
@@ -532,28 +470,26 @@ class Machine:
                 tx.update(updated_at=now)
                 name = "transaction.void-declined" if wrapper_status == "declined" else "transaction.void-failed"
             else:
-                transition(tx, "void")
+                TRANSACTION.move(tx, "void")
                 wrapper_status = "succeeded"
                 tx.update(voided_at=now, updated_at=now)
                 name = "transaction.voided"
-            self.sb.store.put(PROVIDER, "transaction", tx["id"], tx, tenant)
+            self.store.put("transaction", tx["id"], tx, tenant)
         self.emit(tenant, name, tx)
-        return {"type": "transaction-void", "status": wrapper_status, "code": code,
-                "raw_response_code": code, "raw_response_description": testcards.RAW_RESPONSES.get(code) if code else None,
-                "transaction": public(tx)}
+        return {"status": wrapper_status, "code": code}
 
     def refund(self, tenant: str, tx: dict, data: dict, *, all_remaining: bool = False) -> dict | None:
-        with self.sb.store.lock:
+        with self.store.lock:
             if tx["status"] not in REFUNDABLE:
-                raise InvalidState(f"Transaction in status {tx['status']} cannot be refunded")
+                raise Refusal("invalid_state", f"Transaction in status {tx['status']} cannot be refunded")
             remaining = tx["captured_amount"] - tx["refunded_amount"]
             if all_remaining and remaining == 0:
                 return None
             amount = data.get("amount") or remaining
             if remaining <= 0:
-                raise InvalidState("Transaction has already been fully refunded")
+                raise Refusal("invalid_state", "Transaction has already been fully refunded")
             if amount > remaining:
-                raise BadInput("/amount", f"Amount exceeds the refundable amount of {remaining}")
+                raise Refusal("validation", [("/amount", f"Amount exceeds the refundable amount of {remaining}")])
             now = iso(self.now(tenant))
             code = testcards.REFUND_CODES.get(tx["amount"])
             status = ("declined" if testcards.declined(code) else "failed") if code else "succeeded"
@@ -570,19 +506,11 @@ class Machine:
                       "error_code": code, "raw_response_code": code,
                       "raw_response_description": testcards.RAW_RESPONSES.get(code) if code else None,
                       "settled": False, "settled_amount": 0, "created_at": now, "updated_at": now}
-            self.sb.store.put(PROVIDER, "refund", rid, refund, tenant)
+            self.store.put("refund", rid, refund, tenant)
             if status == "succeeded":
                 tx["refunded_amount"] += amount
             tx["_refund_ids"].append(rid)
             tx["updated_at"] = now
-            self.sb.store.put(PROVIDER, "transaction", tx["id"], tx, tenant)
+            self.store.put("transaction", tx["id"], tx, tenant)
         self.emit(tenant, f"refund.{status}", refund)
         return refund
-
-
-class Conflict(Exception):
-    def __init__(self, message: str, resource_id: str):
-        super().__init__(message)
-        self.message = message
-        self.resource_id = resource_id
-

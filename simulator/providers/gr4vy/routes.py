@@ -2,19 +2,17 @@
 from __future__ import annotations
 
 import base64
-import functools
 import hashlib
 import json
 from datetime import timedelta
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from flask import Blueprint, Response, redirect, render_template, request
-from marshmallow import ValidationError
 
 from ...core.clock import parse_instant
-from ..base import public as public_view
-from . import schemas
-from .machine import PROVIDER, BadInput, Conflict, InvalidState, Machine, public
+from ..base import idempotent_view, no_auth
+from ..shape import Refusal
+from . import schemas, views
 
 bp = Blueprint("gr4vy", __name__, template_folder="templates")
 IDEMPOTENCY_TTL = timedelta(hours=24)
@@ -25,54 +23,25 @@ def provider():
     return Gr4vy.current()
 
 
-def machine() -> Machine:
-    p = provider()
-    m = getattr(p, "_machine", None)
-    if m is None or m.p is not p:
-        m = p._machine = Machine(p)
-    return m
+def idempotent(scope):
+    """Replay the first answer to a repeated ``idempotency-key`` (24 h); 409 while in flight.
 
-
-def gr4vy_errors(view):
-    """Map the machine's refusals onto Gr4vy's error object (400 / 409), never a 500."""
-    @functools.wraps(view)
-    def wrapper(*args, **kwargs):
-        p = provider()
-        try:
-            return view(*args, **kwargs)
-        except ValidationError as exc:
-            return p.error("validation", 400, exc.messages if isinstance(exc.messages, list) else
-                           schemas.details(exc.messages))
-        except BadInput as exc:
-            return p.error("validation", 400, [exc.detail])
-        except InvalidState as exc:
-            return p.error("invalid_state", 400, str(exc))
-        except Conflict as exc:
-            return p.error("conflict", 409, {"message": exc.message, "resource_id": exc.resource_id})
-    return wrapper
-
-
-def idempotent(scope_name: str, view_call):
-    """Replay the first response for a repeated ``idempotency-key`` (24 h); 409 while in flight."""
-    p = provider()
-    key = request.headers.get("idempotency-key")
-    if key is None:
-        return view_call()
-    if not 1 <= len(key) <= 255:
-        return p.error("validation", 400, [{"location": "header", "pointer": "/idempotency-key",
-                                            "message": "Must be 1 to 255 characters.", "type": "value_error"}])
-    return p.idempotent(
-        key, view_call, ttl=IDEMPOTENCY_TTL, scope=scope_name,
-        fingerprint=hashlib.sha256(request.get_data(cache=True)).hexdigest(),
-        in_flight=lambda: p.error("concurrent_request", 409,
-                                  "A request with this idempotency key is already being processed"),
-        # validation failures are not remembered
-        remember=lambda r: not (r.status_code == 400 or r.status_code >= 500))
+    ``scope(**view_args)`` names what the key is unique within (one endpoint, or one transaction's
+    capture, void or refunds)."""
+    def hooks(p, key, **view_args):
+        if not 1 <= len(key) <= 255:
+            raise Refusal("validation", [("/idempotency-key", "Must be 1 to 255 characters.")], location="header")
+        return {"ttl": IDEMPOTENCY_TTL, "scope": scope(**view_args),
+                "fingerprint": hashlib.sha256(request.get_data(cache=True)).hexdigest(),
+                "in_flight": lambda: p.error("concurrent_request"),
+                # validation failures are not remembered
+                "remember": lambda r: not (r.status_code == 400 or r.status_code >= 500)}
+    return idempotent_view("idempotency-key", hooks)
 
 
 # -- query helpers --------------------------------------------------------------------------
 def _query_error(name: str, message: str):
-    raise ValidationError([{"location": "query", "pointer": f"/{name}", "message": message, "type": "value_error"}])
+    raise Refusal("validation", [(f"/{name}", message)], location="query")
 
 
 def _limit() -> int:
@@ -110,8 +79,8 @@ def _time_arg(name: str):
         _query_error(name, "Must be an ISO-8601 date-time with a time zone.")
 
 
-def page(items: list[dict], render=public) -> dict:
-    """Cursor pagination: the cursor is an opaque token for an offset into the filtered list."""
+def page(items: list[dict], render=views.visible) -> dict:
+    """One page of ``items`` as the query's ``limit`` and ``cursor`` ask."""
     limit = _limit()
     cursor = request.args.get("cursor")
     offset = 0
@@ -122,13 +91,7 @@ def page(items: list[dict], render=public) -> dict:
                 raise ValueError
         except (ValueError, KeyError, TypeError, json.JSONDecodeError, UnicodeDecodeError):
             _query_error("cursor", "Invalid cursor.")
-
-    def token(o):
-        return base64.urlsafe_b64encode(json.dumps({"o": o}).encode()).rstrip(b"=").decode()
-    chunk = items[offset:offset + limit]
-    return {"items": [render(i) for i in chunk], "limit": limit,
-            "next_cursor": token(offset + limit) if offset + limit < len(items) else None,
-            "previous_cursor": token(max(0, offset - limit)) if offset > 0 else None}
+    return views.page(items, limit, offset, render)
 
 
 def newest_first(items: list[dict], key: str) -> list[dict]:
@@ -146,29 +109,25 @@ def _body():
 
 def _get(kind: str, object_id: str) -> dict:
     p = provider()
-    obj = p.sandbox.store.get(PROVIDER, kind, object_id, tenant=p.tenant)
+    obj = p.store.get(kind, object_id, tenant=p.tenant)
     if obj is None:
-        p.fail("not_found", 404)
+        raise Refusal("not_found")
     return obj
 
 
 # -- transactions ---------------------------------------------------------------------------
 @bp.post("/transactions")
-@gr4vy_errors
+@idempotent(lambda: "POST /transactions")
 def create_transaction():
     p = provider()
-
-    def run():
-        data = schemas.load(schemas.TransactionCreate, _body())
-        tx = machine().create_transaction(p.tenant, data, p.base_url())
-        return p.render_json(public(tx), 201)
-    return idempotent("POST /transactions", gr4vy_errors(run))
+    data = schemas.load(schemas.TransactionCreate, _body())
+    tx = p.machine.create_transaction(p.tenant, data, p.base_url())
+    return p.render_json(views.visible(tx), 201)
 
 
 @bp.get("/transactions/<transaction_id>")
-@gr4vy_errors
 def get_transaction(transaction_id):
-    return provider().render_json(public(_get("transaction", transaction_id)))
+    return provider().render_json(views.visible(_get("transaction", transaction_id)))
 
 
 def _in(name: str, value) -> bool:
@@ -177,7 +136,6 @@ def _in(name: str, value) -> bool:
 
 
 @bp.get("/transactions")
-@gr4vy_errors
 def list_transactions():
     p = provider()
     a = request.args
@@ -228,184 +186,162 @@ def list_transactions():
             checks.append(any(search.lower() in str(tx.get(f) or "").lower() for f in ("id", "external_identifier")))
         return all(checks)
 
-    items = [t for t in p.sandbox.store.list(PROVIDER, "transaction", p.tenant) if keep(t)]
-    return p.render_json(page(newest_first(items, "updated_at"), render=machine().transaction_summary))
+    items = [t for t in p.store.list("transaction", p.tenant) if keep(t)]
+    return p.render_json(page(newest_first(items, "updated_at"), render=views.transaction_summary))
 
 
 @bp.post("/transactions/<transaction_id>/capture")
-@gr4vy_errors
+@idempotent(lambda transaction_id: f"capture {transaction_id}")
 def capture_transaction(transaction_id):
     p = provider()
-
-    def run():
-        tx = _get("transaction", transaction_id)
-        data = schemas.load(schemas.TransactionCapture, _body())
-        wrapper = machine().capture(p.tenant, tx, data)
-        return p.render_json(wrapper if _prefers("transaction-capture") else wrapper["transaction"])
-    return idempotent(f"capture {transaction_id}", gr4vy_errors(run))
+    tx = _get("transaction", transaction_id)
+    data = schemas.load(schemas.TransactionCapture, _body())
+    result = p.machine.capture(p.tenant, tx, data)
+    return p.render_json(views.capture(tx, result) if _prefers("transaction-capture") else views.visible(tx))
 
 
 @bp.post("/transactions/<transaction_id>/void")
-@gr4vy_errors
+@idempotent(lambda transaction_id: f"void {transaction_id}")
 def void_transaction(transaction_id):
     p = provider()
-
-    def run():
-        tx = _get("transaction", transaction_id)
-        wrapper = machine().void(p.tenant, tx)
-        return p.render_json(wrapper if _prefers("transaction-void") else wrapper["transaction"])
-    return idempotent(f"void {transaction_id}", gr4vy_errors(run))
+    tx = _get("transaction", transaction_id)
+    result = p.machine.void(p.tenant, tx)
+    return p.render_json(views.void(tx, result) if _prefers("transaction-void") else views.visible(tx))
 
 
 @bp.post("/transactions/<transaction_id>/refunds")
-@gr4vy_errors
+@idempotent(lambda transaction_id: f"refund {transaction_id}")
 def create_refund(transaction_id):
     p = provider()
-
-    def run():
-        tx = _get("transaction", transaction_id)
-        data = schemas.load(schemas.RefundCreate, _body())
-        refund = machine().refund(p.tenant, tx, data)
-        return p.render_json(public(refund), 201)
-    return idempotent(f"refund {transaction_id}", gr4vy_errors(run))
+    tx = _get("transaction", transaction_id)
+    data = schemas.load(schemas.RefundCreate, _body())
+    refund = p.machine.refund(p.tenant, tx, data)
+    return p.render_json(views.visible(refund), 201)
 
 
 @bp.post("/transactions/<transaction_id>/refunds/all")
-@gr4vy_errors
 def refund_all(transaction_id):
     p = provider()
     tx = _get("transaction", transaction_id)
-    data = schemas.load(schemas.RefundCreate, {k: v for k, v in _body().items() if k != "amount"}
-                        if isinstance(_body(), dict) else _body())
-    refund = machine().refund(p.tenant, tx, data, all_remaining=True)
-    return p.render_json({"items": [public(refund)] if refund else []}, 201)
+    body = _body()
+    data = schemas.load(schemas.RefundCreate, {k: v for k, v in body.items() if k != "amount"}
+                        if isinstance(body, dict) else body)
+    refund = p.machine.refund(p.tenant, tx, data, all_remaining=True)
+    return p.render_json(views.items([refund] if refund else []), 201)
 
 
 @bp.get("/transactions/<transaction_id>/refunds")
-@gr4vy_errors
 def list_refunds(transaction_id):
     p = provider()
     tx = _get("transaction", transaction_id)
-    refunds = [p.sandbox.store.get(PROVIDER, "refund", rid, tenant=p.tenant) for rid in tx["_refund_ids"]]
+    refunds = [p.store.get("refund", rid, tenant=p.tenant) for rid in tx["_refund_ids"]]
     return p.render_json(page([r for r in reversed(refunds) if r is not None]))
 
 
 @bp.get("/transactions/<transaction_id>/refunds/<refund_id>")
-@gr4vy_errors
 def get_transaction_refund(transaction_id, refund_id):
     p = provider()
     refund = _get("refund", refund_id)
     if refund["transaction_id"] != transaction_id:
-        p.fail("not_found", 404)
-    return p.render_json(public(refund))
+        raise Refusal("not_found")
+    return p.render_json(views.visible(refund))
 
 
 @bp.get("/refunds/<refund_id>")
-@gr4vy_errors
 def get_refund(refund_id):
-    return provider().render_json(public(_get("refund", refund_id)))
+    return provider().render_json(views.visible(_get("refund", refund_id)))
 
 
 # -- payment methods ------------------------------------------------------------------------
 @bp.post("/payment-methods")
-@gr4vy_errors
 def create_payment_method():
     p = provider()
     data = schemas.load(schemas.PaymentMethodCreate, _body())
-    pm = machine().create_payment_method(p.tenant, data)
-    return p.render_json(public(pm), 201)
+    pm = p.machine.create_payment_method(p.tenant, data)
+    return p.render_json(views.visible(pm), 201)
 
 
 @bp.get("/payment-methods/<payment_method_id>")
-@gr4vy_errors
 def get_payment_method(payment_method_id):
-    return provider().render_json(public(_get("payment-method", payment_method_id)))
+    return provider().render_json(views.visible(_get("payment-method", payment_method_id)))
 
 
 @bp.delete("/payment-methods/<payment_method_id>")
-@gr4vy_errors
 def delete_payment_method(payment_method_id):
     p = provider()
     pm = _get("payment-method", payment_method_id)
-    machine().delete_payment_method(p.tenant, pm)
+    p.machine.delete_payment_method(p.tenant, pm)
     return Response(status=204)
 
 
 @bp.get("/payment-methods")
-@gr4vy_errors
 def list_payment_methods():
     p = provider()
     a = request.args
     buyer_id = a.get("buyer_id")
     if a.get("buyer_external_identifier"):
-        buyer = machine().find_buyer(p.tenant, external_identifier=a["buyer_external_identifier"])
+        buyer = p.machine.find_buyer(p.tenant, external_identifier=a["buyer_external_identifier"])
         buyer_id = buyer["id"] if buyer else "-none-"
 
     def keep(pm):
         return (buyer_id in (None, pm["_buyer_id"]) and _in("status", pm["status"])
                 and a.get("external_identifier") in (None, pm.get("external_identifier")))
-    items = [pm for pm in p.sandbox.store.list(PROVIDER, "payment-method", p.tenant) if keep(pm)]
+    items = [pm for pm in p.store.list("payment-method", p.tenant) if keep(pm)]
     return p.render_json(page(newest_first(items, "created_at")))
 
 
 @bp.get("/buyers/payment-methods")
-@gr4vy_errors
 def list_buyer_payment_methods():
     p = provider()
     a = request.args
     if not a.get("buyer_id") and not a.get("buyer_external_identifier"):
         _query_error("buyer_id", "Give buyer_id or buyer_external_identifier.")
-    buyer = machine().find_buyer(p.tenant, a.get("buyer_id"), a.get("buyer_external_identifier"))
+    buyer = p.machine.find_buyer(p.tenant, a.get("buyer_id"), a.get("buyer_external_identifier"))
     if buyer is None:
-        p.fail("not_found", 404)
+        raise Refusal("not_found")
     sort_by = a.get("sort_by", "last_used_at")
     if sort_by not in ("last_used_at", "usage_count", "cit_last_used_at", "cit_usage_count"):
         _query_error("sort_by", "Must be one of last_used_at, usage_count, cit_last_used_at, cit_usage_count.")
     order = a.get("order_by", "desc")
     if order not in ("asc", "desc"):
         _query_error("order_by", "Must be asc or desc.")
-    items = [pm for pm in p.sandbox.store.list(PROVIDER, "payment-method", p.tenant)
+    items = [pm for pm in p.store.list("payment-method", p.tenant)
              if pm["_buyer_id"] == buyer["id"] and pm["status"] == "succeeded"
              and a.get("country") in (None, pm.get("country")) and a.get("currency") in (None, pm.get("currency"))]
     items.sort(key=lambda pm: (pm.get(sort_by) is not None, pm.get(sort_by) or 0, pm["created_at"]),
                reverse=order == "desc")
-    return p.render_json({"items": [machine().summary(pm) for pm in items]})
+    return p.render_json(views.items(items, views.payment_method_summary))
 
 
 # -- buyers ---------------------------------------------------------------------------------
 @bp.post("/buyers")
-@gr4vy_errors
 def create_buyer():
     p = provider()
     data = schemas.load(schemas.BuyerCreate, _body())
-    return p.render_json(public(machine().create_buyer(p.tenant, data)), 201)
+    return p.render_json(views.visible(p.machine.create_buyer(p.tenant, data)), 201)
 
 
 @bp.get("/buyers/<buyer_id>")
-@gr4vy_errors
 def get_buyer(buyer_id):
-    return provider().render_json(public(_get("buyer", buyer_id)))
+    return provider().render_json(views.visible(_get("buyer", buyer_id)))
 
 
 @bp.put("/buyers/<buyer_id>")
-@gr4vy_errors
 def update_buyer(buyer_id):
     p = provider()
     buyer = _get("buyer", buyer_id)
     data = schemas.load(schemas.BuyerCreate, _body())
-    return p.render_json(public(machine().update_buyer(p.tenant, buyer, data)))
+    return p.render_json(views.visible(p.machine.update_buyer(p.tenant, buyer, data)))
 
 
 @bp.delete("/buyers/<buyer_id>")
-@gr4vy_errors
 def delete_buyer(buyer_id):
     p = provider()
-    machine().delete_buyer(p.tenant, _get("buyer", buyer_id))
+    p.machine.delete_buyer(p.tenant, _get("buyer", buyer_id))
     return Response(status=204)
 
 
 @bp.get("/buyers")
-@gr4vy_errors
 def list_buyers():
     p = provider()
     a = request.args
@@ -416,15 +352,15 @@ def list_buyers():
             return False
         return not search or any(search in str(b.get(f) or "").lower()
                                  for f in ("id", "display_name", "external_identifier"))
-    items = [b for b in p.sandbox.store.list(PROVIDER, "buyer", p.tenant) if keep(b)]
+    items = [b for b in p.store.list("buyer", p.tenant) if keep(b)]
     return p.render_json(page(newest_first(items, "updated_at")))
 
 
 # -- buyer approval page (3DS / redirect), reached through payment_method.approval_url --------
 def _pending(transaction_id: str):
-    sb = provider().sandbox
-    tenant = sb.store.tenant_of(PROVIDER, "transaction", transaction_id)
-    tx = sb.store.get(PROVIDER, "transaction", transaction_id) if tenant else None
+    store = provider().store
+    tenant = store.tenant_of("transaction", transaction_id)
+    tx = store.get("transaction", transaction_id) if tenant else None
     return tenant, tx
 
 
@@ -439,37 +375,32 @@ def _return_url(tx: dict) -> str | None:
 
 
 @bp.get("/approval/<transaction_id>")
-@public_view
+@no_auth
 def approval_page(transaction_id):
-    p = provider()
-    tenant, tx = _pending(transaction_id)
+    _, tx = _pending(transaction_id)
     if tx is None:
-        return p.error("not_found", 404)
-    return render_template("gr4vy_approval.html", tx=public(tx), waiting=tx["status"] == "buyer_approval_pending")
+        raise Refusal("not_found")
+    return render_template("gr4vy_approval.html", tx=views.visible(tx),
+                           waiting=tx["status"] == "buyer_approval_pending")
 
 
 @bp.post("/approval/<transaction_id>")
-@public_view
+@no_auth
 def approval_submit(transaction_id):
     outcome = request.form.get("outcome", "approve")
     three_ds = request.form.get("three_ds", "pass")
     if outcome not in ("approve", "decline", "cancel") or three_ds not in ("pass", "fail"):
-        return provider().error("validation", 400, [{"location": "body", "pointer": "/outcome",
-                                                     "message": "Unknown outcome.", "type": "value_error"}])
+        raise Refusal("validation", [("/outcome", "Unknown outcome.")])
     response = hosted_action(provider(), transaction_id, {"outcome": outcome, "three_ds": three_ds})
-    if response.status_code != 200:
-        return response
     _, tx = _pending(transaction_id)
     target = _return_url(tx)
     return redirect(target, 302) if target else response
 
 
 def hosted_action(p, object_id, action):
+    """The approval page's buttons, for ``POST /_sandbox/hosted/gr4vy/<transaction id>`` too."""
     tenant, tx = _pending(object_id)
     if tx is None:
-        return p.error("not_found", 404)
-    try:
-        tx = machine().approve(tenant, tx, action.get("outcome", "approve"), action.get("three_ds", "pass"))
-    except InvalidState as exc:
-        return p.error("invalid_state", 400, str(exc))
-    return p.render_json(public(tx))
+        raise Refusal("not_found")
+    tx = p.machine.approve(tenant, tx, action.get("outcome", "approve"), action.get("three_ds", "pass"))
+    return p.render_json(views.visible(tx))

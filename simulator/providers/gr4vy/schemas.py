@@ -1,12 +1,13 @@
-"""Request validation in Gr4vy's words: a failure is a 400 ``bad_request`` whose ``details`` items
-carry ``location``, ``pointer`` (JSON pointer), ``message`` and ``type`` — all four, because the SDK
-rejects an error detail that lacks one.
+"""Request validation: a failure is ``Refusal("validation")`` whose pairs name the field by JSON
+pointer; the error table turns them into a 400 ``bad_request`` with ``details``.
 """
 from __future__ import annotations
 
 import re
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, validates_schema
+
+from ..shape import Refusal, walk
 
 CURRENCY = re.compile(r"^[A-Z]{3}$")
 COUNTRY = re.compile(r"^[A-Z]{2}$")
@@ -173,33 +174,12 @@ class PaymentMethodCreate(CardPaymentMethod):
             raise ValidationError("buyer_id and buyer_external_identifier are mutually exclusive.", "buyer_id")
 
 
-def details(messages, location: str = "body", prefix: str = "") -> list[dict]:
-    """Flatten marshmallow's nested messages into Gr4vy error details."""
-    out = []
-    if isinstance(messages, dict):
-        for key, value in messages.items():
-            pointer = prefix if key == "_schema" else f"{prefix}/{key}"
-            out.extend(details(value, location, pointer))
-    elif isinstance(messages, list):
-        for item in messages:
-            if isinstance(item, (dict, list)):
-                out.extend(details(item, location, prefix))
-            else:
-                text = str(item)
-                kind = "value_error.missing" if "Missing data" in text else (
-                    "type_error" if text.startswith("Not a valid") else "value_error")
-                out.append({"location": location, "pointer": prefix or "/", "message": text, "type": kind})
-    else:
-        out.append({"location": location, "pointer": prefix or "/", "message": str(messages), "type": "value_error"})
-    return out
-
-
-def load(schema_cls, data, location: str = "body"):
-    """Validate ``data`` or raise ValidationError carrying Gr4vy details in ``messages``."""
+def load(schema_cls, data, location: str = "body") -> dict:
+    """Validate ``data``; a failure is ``Refusal("validation", [(JSON pointer, message), ...])``."""
     if not isinstance(data, dict):
-        raise ValidationError([{"location": location, "pointer": "/", "message": "Must be an object.",
-                                "type": "type_error.dict"}])
+        raise Refusal("validation", [("/", "Must be an object.")], location=location, type="type_error.dict")
     try:
         return schema_cls().load(data)
     except ValidationError as exc:
-        raise ValidationError(details(exc.messages, location)) from None
+        pairs = [("/" if path == "_schema" else "/" + path, message) for path, message in walk(exc.messages, sep="/")]
+        raise Refusal("validation", pairs, location=location) from None
