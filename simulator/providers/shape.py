@@ -63,27 +63,27 @@ class ErrorSpec:
         return self.message
 
 
-def walk(messages: Any, path: str = "", root: str = "_schema") -> Iterator[tuple[str, str]]:
+def walk(messages: Any, path: str = "") -> Iterator[tuple[str, str]]:
     """marshmallow's nested error messages as ``(dotted.path, message)`` pairs.
 
-    A schema-level message (``_schema``) belongs to the object that holds it; at the top it is
-    reported under ``root``.
+    A schema-level message (``_schema``) belongs to the object that holds it; at the top it keeps
+    the path ``_schema``.
     """
     if isinstance(messages, dict):
         for key, value in messages.items():
             sub = path if key == "_schema" else (f"{path}.{key}" if path else str(key))
-            yield from walk(value, sub, root)
+            yield from walk(value, sub)
     elif isinstance(messages, (list, tuple)):
         for item in messages:
-            yield from walk(item, path, root)
+            yield from walk(item, path)
     else:
-        yield (path or root, str(messages))
+        yield (path or "_schema", str(messages))
 
 
 class Transitions:
     """One stateful object's state machine: ``{(state, event): next_state}``.
 
-    Everything the dashboard and the docs need is data here (``states``, ``events``, ``edges``);
+    Everything the dashboard and the docs need is data here (``initial``, ``states``, ``edges``);
     ``move`` is the only way an object changes state, and an illegal move raises
     ``Refusal(refusal, message)``. ``message`` is a format string over the object's fields plus
     ``{state}``, ``{event}`` and ``{name}``, or a callable ``(obj, event) -> str``.
@@ -91,15 +91,13 @@ class Transitions:
 
     def __init__(self, name: str, initial: str, edges: dict[tuple[str, str], str], *, field: str = "status",
                  refusal: str = "invalid_state",
-                 message: str | Callable[[dict, str], str] = "{name} is {state}; cannot {event}",
-                 describe: dict[str, str] | None = None) -> None:
+                 message: str | Callable[[dict, str], str] = "{name} is {state}; cannot {event}") -> None:
         self.name = name
         self.initial = initial
         self.edges = dict(edges)
         self.field = field
         self.refusal = refusal
         self.message = message
-        self.describe = describe or {}     # state -> what it means, for generated status tables
 
     @property
     def states(self) -> list[str]:
@@ -109,10 +107,6 @@ class Transitions:
                 if s not in seen:
                     seen.append(s)
         return seen
-
-    @property
-    def events(self) -> list[str]:
-        return list(dict.fromkeys(event for _, event in self.edges))
 
     def final(self, state: str) -> bool:
         return not any(s == state for s, _ in self.edges)
@@ -138,10 +132,6 @@ class Transitions:
             raise self.refuse(obj, event)
         obj[self.field] = target
         return target
-
-    def as_dict(self) -> dict:
-        return {"name": self.name, "initial": self.initial, "states": self.states,
-                "edges": [{"from": s, "event": e, "to": t} for (s, e), t in self.edges.items()]}
 
 
 def status_table(table: Transitions) -> str:
