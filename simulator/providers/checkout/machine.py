@@ -695,7 +695,7 @@ class Machine(BaseMachine):
 
     # -- the vault: tokens, customers, instruments ---------------------------------------------
     def create_token(self, public_key: str, body: dict) -> dict:
-        now = self.sb.clock.now(public_key)
+        now = self.p.now(public_key)
         if cards.expired(body["expiry_month"], body["expiry_year"], now):
             raise Refusal("validation", "card_expired")
         card = Card.from_number(body["number"], body["expiry_month"], body["expiry_year"], name=body.get("name"),
