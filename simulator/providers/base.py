@@ -127,11 +127,14 @@ class Provider:
         the message (a string) or structured data for ``envelope``. An unknown kind is ``internal``.
         """
         spec = self.error_table.get(kind) or self.error_table["internal"]
-        status = status or spec.status
-        return self.render_json(self.envelope(spec, status, detail, fields), status)
+        status = spec.status if spec.own_status else status or spec.status
+        body = self.envelope(spec, status, detail, fields)
+        if body is None:
+            return Response(b"", status=status)
+        return self.render_json(body, status)
 
-    def envelope(self, spec: ErrorSpec, status: int, detail: Any, fields: dict) -> dict:
-        """The provider's error body for one row of its error table."""
+    def envelope(self, spec: ErrorSpec, status: int, detail: Any, fields: dict) -> dict | None:
+        """The provider's error body for one row of its error table (None: the answer has no body)."""
         raise NotImplementedError
 
     def refused(self, exc: Refusal) -> Response:

@@ -43,12 +43,15 @@ class Refusal(Exception):
 class ErrorSpec:
     """One row of a provider's error table: HTTP status, the provider's code, its default message,
     any constant envelope members (``extra``), and whether the message is ``fixed`` (a string
-    detail does not replace it: the core passes werkzeug's wording, which no provider uses)."""
+    detail does not replace it: the core passes werkzeug's wording, which no provider uses).
+    ``own_status``: the row's status wins over the one the core met (a provider may answer every
+    unreadable body alike, whatever werkzeug made of it)."""
     status: int
     code: str
     message: str | None = None
     extra: dict = field(default_factory=dict)
     fixed: bool = False
+    own_status: bool = False
 
     def text(self, detail: Any) -> str | None:
         """The message for one error: a string detail (unless ``fixed``), validation pairs as

@@ -1,4 +1,5 @@
-"""Checkout.com (Unified Payments API): the Provider object."""
+"""Checkout.com (Unified Payments API): the Provider object — key auth, error table and envelope,
+request ids, webhook signing and schedule."""
 from __future__ import annotations
 
 import hashlib
@@ -6,14 +7,13 @@ import hmac
 import re
 from datetime import timedelta
 
-from flask import Response
 from marshmallow import Schema, ValidationError, fields
 
 from ...core.inputs import http_url
 from ..base import Caller, Provider
-from . import events
-from .machine import PaymentMachine
-from .routes import bp
+from ..shape import ErrorSpec, Refusal
+from .machine import Machine
+from .routes import bp, hosted_action
 from .testcards import RESPONSE_SUMMARIES
 
 # NAS keys (sk_sbox_ + 27) as the SDK enforces, and legacy ABC keys (sk_test_<uuid>), sent bare.
@@ -21,6 +21,24 @@ _NAS_KEY = re.compile(r"^sk_(sbox_)?[a-z2-7]{26}[a-z2-7*#$=]$")
 _ABC_KEY = re.compile(r"^sk_(test_)?[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 # POST /tokens is the one call made with the public key (from the customer's browser).
 _PUBLIC_KEY = re.compile(r"^pk_(sbox_)?[a-z2-7]{26}[a-z2-7*#$=]$|^pk_(test_)?[0-9a-f-]{36}$")
+
+# kind -> (status, error_type, the error code). A row without an error_type has no body: 401, 403,
+# 404 and 405 are empty on Checkout.com, whose SDK reads Cko-Request-Id instead. An unreadable
+# body is 422 whatever status the core met.
+ERRORS = {
+    "unauthorized": ErrorSpec(401, ""),
+    "forbidden": ErrorSpec(403, ""),
+    "not_found": ErrorSpec(404, ""),
+    "method_not_allowed": ErrorSpec(405, ""),
+    "malformed": ErrorSpec(422, "request_malformed", "request_json_invalid", fixed=True, own_status=True),
+    "unsupported_media_type": ErrorSpec(422, "request_malformed", "request_json_invalid", fixed=True,
+                                        own_status=True),
+    "too_large": ErrorSpec(413, "request_invalid", "request_too_large", fixed=True),
+    "validation": ErrorSpec(422, "request_invalid", "request_invalid"),
+    "in_progress": ErrorSpec(429, "request_invalid", "request_in_progress", fixed=True),
+    "unavailable": ErrorSpec(503, "service_unavailable", "service_unavailable", fixed=True),
+    "internal": ErrorSpec(500, "internal_error", "internal_error", fixed=True),
+}
 
 
 def _secret_key(value):
@@ -45,59 +63,43 @@ class Checkout(Provider):
     blueprint = bp
     config_schema = CheckoutConfig
     secret_config_keys = ("secret_keys", "webhook_signing_key")
+    error_table = ERRORS
+    machine_class = Machine
+    decline_codes = frozenset(code for code in RESPONSE_SUMMARIES if not code.startswith("10"))
+    hosted_action = hosted_action
     # documented: retried up to 8 times, each delay after the previous attempt
     webhook_schedule = [timedelta(minutes=5), timedelta(minutes=10), timedelta(minutes=15),
                         timedelta(minutes=30), timedelta(hours=1), timedelta(hours=4),
                         timedelta(hours=12), timedelta(hours=12)]
     api_version = "3.31.4"
 
-    def __init__(self, sandbox):
-        super().__init__(sandbox)
-        self.machine = PaymentMachine(self)
-
     def authenticate(self, req) -> Caller:
         header = req.headers.get("Authorization", "").strip()
         key = header[7:].strip() if header[:7].lower() == "bearer " else header
         if req.endpoint == "checkout.request_card_token":
             if not _PUBLIC_KEY.match(key):
-                self.fail("unauthorized", 401)
+                raise Refusal("unauthorized")
             return Caller(tenant=key)
         if not (_NAS_KEY.match(key) or _ABC_KEY.match(key)):
-            self.fail("unauthorized", 401)
+            raise Refusal("unauthorized")
         allowed = self.settings.get("secret_keys")
         if allowed and key not in allowed:
-            self.fail("unauthorized", 401)
+            raise Refusal("unauthorized")
         return Caller(tenant=key)
 
     def request_id(self) -> str:
         return self.sandbox.ids.uuid4()
 
-    def error(self, kind, status, detail=None) -> Response:
-        # 401, 403 and 404 carry no body on Checkout.com; the SDK reads Cko-Request-Id instead.
-        if kind in ("unauthorized", "not_found", "forbidden", "method_not_allowed"):
-            return Response(b"", status=status)
-        if kind == "too_large":
-            return self.render_json({"request_id": self.request_id(), "error_type": "request_invalid",
-                                     "error_codes": ["request_too_large"]}, 413)
-        if kind in ("malformed", "unsupported_media_type"):
-            return self.render_json({"request_id": self.request_id(), "error_type": "request_malformed",
-                                     "error_codes": ["request_json_invalid"]}, 422 if status < 500 else status)
-        if kind == "validation":
-            return self.render_json({"request_id": self.request_id(), "error_type": "request_invalid",
-                                     "error_codes": list(detail or [])}, status)
-        if kind == "processing":
-            return self.render_json({"request_id": self.request_id(), "error_type": "processing_error",
-                                     "error_codes": list(detail or [])}, status)
-        if kind == "too_many_requests":
-            return self.render_json({"request_id": self.request_id(), "error_type": "request_invalid",
-                                     "error_codes": list(detail or ["idempotency_key_in_use"])}, 429)
-        if kind == "unavailable":
-            return self.render_json({"request_id": self.request_id(), "error_type": "service_unavailable",
-                                     "error_codes": ["service_unavailable"]}, status)
-        return self.render_json({"request_id": self.request_id(), "error_type": "internal_error",
-                                 "error_codes": ["internal_error"]}, status)
+    def envelope(self, spec, status, detail, fields) -> dict | None:
+        if not spec.code:
+            return None
+        if isinstance(detail, list):   # validation pairs: their messages are the error codes
+            codes = list(dict.fromkeys(message for _, message in detail))
+        else:
+            codes = [spec.text(detail)]
+        return {"request_id": self.request_id(), "error_type": spec.code, "error_codes": codes or [spec.message]}
 
-    def decorate(self, response: Response) -> Response:
+    def decorate(self, response):
         response.headers.setdefault("Cko-Request-Id", self.request_id())
         response.headers.setdefault("Cko-Version", self.api_version)
         if response.data and not response.headers.get("Content-Type"):
@@ -113,22 +115,6 @@ class Checkout(Provider):
         def sign(body: bytes, delivery: dict, now) -> dict:
             return {**extra, "Cko-Signature": hmac.new(key.encode(), body, hashlib.sha256).hexdigest()}
         return sign
-
-    def emit_event(self, payment: dict, event_type: str, action: dict | None) -> None:
-        url = self.settings.get("webhook_url")
-        if not url:
-            return
-        event_id = self.sandbox.ids.prefixed("evt_")
-        now = self.sandbox.clock.now(payment["tenant"])
-        payload = events.event(payment, event_type, action, event_id, now, self.machine, self.sandbox.store)
-        self.emit(payment["tenant"], event_type, payload, url, subject=payment["id"], event_id=event_id)
-
-    def decline_code_valid(self, code: str) -> bool:
-        return str(code) in RESPONSE_SUMMARIES and not str(code).startswith("10")
-
-    def hosted_action(self, object_id, action):
-        from .routes import hosted_action
-        return hosted_action(self, object_id, action)
 
 
 PROVIDER = Checkout

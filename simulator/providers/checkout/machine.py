@@ -1,25 +1,25 @@
-"""Checkout.com payments: the status transition table and the business rules around it.
+"""Checkout.com business rules: the payment and instrument transition tables, the authorization
+decision, 3DS, scheduled retries, follow-up actions, the vault (tokens, customers, instruments).
 
-Every status change goes through ``PaymentMachine.move``, one lookup in ``TRANSITIONS``; an action
-the current status does not allow is Checkout.com's 403 ("Capture not allowed" and so on).
-Callers hold ``store.lock`` for the whole read-check-write, so concurrent captures cannot both
-spend the same authorized amount.
+Every status change is one ``move`` on a table below; an action the payment's status does not
+allow is Checkout.com's 403 (``Refusal("forbidden")``). Public methods take ``store.lock`` for the
+whole read-check-write, so concurrent captures cannot both spend the same authorized amount.
 """
 from __future__ import annotations
 
+import copy
 import json
 from dataclasses import dataclass
 from datetime import timedelta
 
 from ...core import cards, effects
 from ...core.clock import iso_z, parse_instant
-from . import testcards
+from ..shape import Machine as BaseMachine, Refusal, Transitions
+from . import testcards, views
 from .testcards import CardProfile
 
-P = "checkout"
-
-# (status, event) -> next status. "Requested" is the status of a payment being created.
-TRANSITIONS = {
+# "Requested" is the status of a payment being created.
+PAYMENT = Transitions("payment", "Requested", {
     ("Requested", "authorization_approved"): "Authorized",
     ("Requested", "verification_approved"): "Card Verified",
     ("Requested", "declined"): "Declined",
@@ -47,12 +47,24 @@ TRANSITIONS = {
     # a NonFinal partial capture leaves money to capture after a refund
     ("Partially Refunded", "capture_partial"): "Partially Refunded",
     ("Partially Refunded", "capture_full"): "Partially Refunded",
-}
+}, refusal="forbidden")
+
+# A stored card: revoked by the merchant, or made unusable by a scenario (``token: expired`` or
+# any other value); updating an expired card's expiry renews it. Paying with an inactive one is
+# 422 source_id_invalid, with an expired one a 20054 decline.
+INSTRUMENT = Transitions("instrument", "active", {
+    ("active", "revoke"): "inactive",
+    ("expired", "revoke"): "inactive",
+    ("inactive", "revoke"): "inactive",
+    ("active", "expire"): "expired",
+    ("expired", "expire"): "expired",
+    ("inactive", "expire"): "expired",
+    ("expired", "renew"): "active",
+}, field="state", refusal="forbidden")
 
 AUTH_VALIDITY = timedelta(days=7)          # expires_on = processed_on + 7 days [SEED]
 THREE_DS_TIMEOUT = timedelta(minutes=15)   # then 20152
 TOKEN_VALIDITY = timedelta(minutes=15)
-SERIES_TYPES = ("Recurring", "Installment", "Unscheduled")
 
 # Scheduled retries of declined merchant-initiated payments (request field ``retry``). The provider
 # documents which decline codes are retried and the bounds of the request fields; its own timing is
@@ -65,14 +77,6 @@ RETRY_CODES = {
     "downtime": {"20068", "20091", "20096"},
 }
 DOWNTIME_RETRY = {"max_attempts": 2, "end_after_days": 1}
-
-
-class Refusal(Exception):
-    """A request the provider refuses: kind is 'validation' (422), 'forbidden' (403), 'not_found'."""
-
-    def __init__(self, kind: str, *codes: str):
-        super().__init__(kind, codes)
-        self.kind, self.codes = kind, list(codes)
 
 
 # The API reference spells schemes in capitals in token, instrument and payment-source responses
@@ -116,27 +120,6 @@ class Card:
                    fingerprint=rec["fingerprint"], scheme=rec["scheme"], profile=rec["profile"], name=rec.get("name"),
                    **extra)
 
-    def public(self) -> dict:
-        """The card fields Checkout.com shows in ``source``."""
-        profile = CardProfile(**self.profile)
-        out = {"type": "card"}
-        for key in ("billing_address", "phone"):
-            if getattr(self, key):
-                out[key] = getattr(self, key)
-        out.update({"expiry_month": self.expiry_month, "expiry_year": self.expiry_year})
-        if self.name:
-            out["name"] = self.name
-        visa = self.scheme == "VISA"
-        out.update({
-            "scheme": self.scheme, "last4": self.last4, "fingerprint": self.fingerprint, "bin": self.bin,
-            "card_type": profile.card_type, "card_category": profile.card_category, "issuer": "Test Bank",
-            "issuer_country": "GB", "product_id": "F" if visa else "MCW",
-            "product_type": "Visa Classic" if visa else "Standard",
-            "avs_check": "S", "cvv_check": "Y" if self.cvv_given else "",
-            "payment_account_reference": "",
-        })
-        return out
-
 
 class _RetryRequest:
     """What the scenario engine reads of a request, for an attempt no client sent."""
@@ -151,34 +134,61 @@ class _RetryRequest:
         return self._data
 
 
-class PaymentMachine:
-    def __init__(self, provider) -> None:
-        self.p = provider
-        self.sb = provider.sandbox
-        self.store = provider.sandbox.store
-        self.ids = provider.sandbox.ids
-        timers = self.sb.timers
-        timers.register("checkout.expire", lambda tenant, payment_id: self.expire(payment_id))
-        timers.register("checkout.capture", lambda tenant, payment_id: self.scheduled_capture(payment_id))
-        timers.register("checkout.3ds", lambda tenant, payment_id: self.authentication_timeout(payment_id))
-        timers.register("checkout.retry", lambda tenant, payment_id: self.retry(payment_id))
+class Machine(BaseMachine):
+    """Checkout.com's payments from request to refund, the 3DS step between, scheduled retries of
+    declined merchant-initiated payments, and the vault: tokens, customers and instruments."""
 
-    # -- transitions -------------------------------------------------------------------------
+    timer_handlers = {"expire": "expire", "capture": "scheduled_capture", "3ds": "authentication_timeout",
+                      "retry": "retry"}
+
+    tables = (PAYMENT, INSTRUMENT)
+
+    def __init__(self, provider) -> None:
+        super().__init__(provider)
+        self.ids = self.sb.ids
+
+    # -- transitions and lookups ---------------------------------------------------------------
     @staticmethod
     def allowed(payment: dict, event: str) -> bool:
-        return (payment["status"], event) in TRANSITIONS
+        return PAYMENT.allows(payment, event)
 
-    def move(self, payment: dict, event: str) -> None:
-        key = (payment["status"], event)
-        if key not in TRANSITIONS:
-            raise Refusal("forbidden")
-        payment["status"] = TRANSITIONS[key]
+    @staticmethod
+    def move(payment: dict, event: str) -> None:
+        PAYMENT.move(payment, event)
+
+    def find(self, kind: str, object_id: str, tenant: str) -> dict:
+        obj = self.store.get(kind, object_id, tenant)
+        if obj is None:
+            raise Refusal("not_found")
+        return obj
+
+    def find_payment(self, tenant: str, payment_id: str) -> dict:
+        """A payment by its ``pay_`` id or by the ``sid_`` of its 3DS session."""
+        if payment_id.startswith("sid_"):
+            session = self.store.get("session", payment_id, tenant)
+            payment_id = session["payment_id"] if session else ""
+        return self.find("payment", payment_id, tenant)
+
+    def awaiting_customer(self, object_id: str) -> dict | None:
+        """The payment a 3DS page (``sid_`` or ``pay_``) belongs to, whoever's it is."""
+        if object_id.startswith("pay_"):
+            return self.store.get("payment", object_id)
+        session = self.store.get("session", object_id)
+        return self.store.get("payment", session["payment_id"]) if session else None
+
+    def emit(self, payment: dict, event_type: str, action: dict | None) -> None:
+        url = self.p.settings.get("webhook_url")
+        if not url:
+            return
+        event_id = self.ids.prefixed("evt_")
+        payload = views.event(payment, event_type, action, event_id, self.p.now(payment["tenant"]), self)
+        self.p.emit(payment["tenant"], event_type, payload, url, subject=payment["id"], event_id=event_id)
 
     def save(self, payment: dict) -> None:
-        self.store.put(P, "payment", payment["id"], payment, payment["tenant"])
+        self.store.put("payment", payment["id"], payment, payment["tenant"])
 
     # -- sources -----------------------------------------------------------------------------
-    def resolve_source(self, tenant: str, source: dict, now, effects) -> Card:
+    def resolve_source(self, tenant: str, source: dict, now, fx: effects.Effects) -> Card:
         kind = source["type"]
         if kind == "card":
             card = Card.from_number(source["number"], source["expiry_month"], source["expiry_year"],
@@ -188,7 +198,7 @@ class PaymentMachine:
                 raise Refusal("validation", "card_expired")
             return card
         if kind == "token":
-            token = self.store.get(P, "token", source["token"])
+            token = self.store.get("token", source["token"])
             if token is None:
                 raise Refusal("validation", "token_invalid")
             if token["used"]:
@@ -196,33 +206,37 @@ class PaymentMachine:
             if now > token["expires_on"]:
                 raise Refusal("validation", "token_expired")
             token["used"] = True
-            self.store.put(P, "token", token["id"], token, self.store.tenant_of(P, "token", token["id"]))
+            self.store.put("token", token["id"], token, self.store.tenant_of("token", token["id"]))
             return Card.from_record(token, cvv_given=token.get("cvv_given", False),
                                     billing_address=source.get("billing_address") or token.get("billing_address"),
                                     phone=source.get("phone") or token.get("phone"))
         if kind == "customer":
-            customer = self.store.get(P, "customer", source["id"], tenant)
+            customer = self.store.get("customer", source["id"], tenant)
             if customer is None:
                 raise Refusal("validation", "customer_not_found")
             if not customer.get("default"):
                 raise Refusal("validation", "customer_source_invalid")
             source = {"type": "id", "id": customer["default"]}
-        instrument = self.store.get(P, "instrument", source["id"], tenant)
+        instrument = self.store.get("instrument", source["id"], tenant)
         if instrument is None:
             raise Refusal("validation", "source_id_unknown")
-        if effects.token:  # a scenario makes this stored card stop working, for good
-            instrument["state"] = "expired" if effects.token == "expired" else "inactive"
-            self.store.put(P, "instrument", instrument["id"], instrument, tenant)
+        self.spoil(instrument, fx, tenant)
         if instrument.get("state") == "inactive":
             raise Refusal("validation", "source_id_invalid")
         return Card.from_record(instrument, instrument_id=instrument["id"], cvv_given=bool(source.get("cvv")),
                                 billing_address=source.get("billing_address"), phone=source.get("phone"))
 
+    def spoil(self, instrument: dict | None, fx: effects.Effects, tenant: str) -> None:
+        """A scenario's ``token`` effect makes this stored card stop working, for good."""
+        if instrument is not None and fx.token:
+            INSTRUMENT.move(instrument, "expire" if fx.token == "expired" else "revoke")
+            self.store.put("instrument", instrument["id"], instrument, tenant)
+
     def store_instrument(self, tenant: str, card: Card, payment: dict) -> dict:
         """Keep the card for later merchant-initiated charges; one instrument per card and expiry."""
         if card.instrument_id:
-            return self.store.get(P, "instrument", card.instrument_id, tenant)
-        existing = next(self.store.find(P, "instrument", tenant, lambda i: i["fingerprint"] == card.fingerprint
+            return self.store.get("instrument", card.instrument_id, tenant)
+        existing = next(self.store.find("instrument", tenant, lambda i: i["fingerprint"] == card.fingerprint
                                         and i["expiry_month"] == card.expiry_month
                                         and i["expiry_year"] == card.expiry_year
                                         and i.get("state") != "inactive"), None)
@@ -235,21 +249,21 @@ class PaymentMachine:
             "state": "active", "cit_payment_id": payment["id"] if not payment["merchant_initiated"] else None,
             "cit_three_ds": payment.get("three_ds_request"),
         }
-        return self.store.put(P, "instrument", instrument["id"], instrument, tenant)
+        return self.store.put("instrument", instrument["id"], instrument, tenant)
 
     # -- customers ---------------------------------------------------------------------------
     def customer_for_payment(self, tenant: str, body_customer: dict | None) -> dict | None:
         if not body_customer:
             return None
         if body_customer.get("id"):
-            customer = self.store.get(P, "customer", body_customer["id"], tenant)
+            customer = self.store.get("customer", body_customer["id"], tenant)
             if customer is None:
                 raise Refusal("validation", "customer_not_found")
             return customer
         email = body_customer.get("email")
         if not email:
             return None
-        existing = next(self.store.find(P, "customer", tenant, lambda c: c["email"].lower() == email.lower()), None)
+        existing = next(self.store.find("customer", tenant, lambda c: c["email"].lower() == email.lower()), None)
         if existing is not None:
             return existing
         return self.create_customer(tenant, {"email": email, "name": body_customer.get("name"),
@@ -259,7 +273,7 @@ class PaymentMachine:
         customer = {"id": self.ids.prefixed("cus_"), "email": data["email"], "name": data.get("name"),
                     "phone": data.get("phone"), "metadata": data.get("metadata") or {},
                     "default": data.get("default"), "instruments": []}
-        return self.store.put(P, "customer", customer["id"], customer, tenant)
+        return self.store.put("customer", customer["id"], customer, tenant)
 
     def attach_instrument(self, tenant: str, customer: dict | None, instrument: dict, make_default: bool = True) -> None:
         if customer is None:
@@ -269,8 +283,8 @@ class PaymentMachine:
         if make_default or not customer.get("default"):
             customer["default"] = instrument["id"]
         instrument["customer_id"] = customer["id"]
-        self.store.put(P, "customer", customer["id"], customer, tenant)
-        self.store.put(P, "instrument", instrument["id"], instrument, tenant)
+        self.store.put("customer", customer["id"], customer, tenant)
+        self.store.put("instrument", instrument["id"], instrument, tenant)
 
     # -- series ------------------------------------------------------------------------------
     def series_origin(self, tenant: str, payment: dict, card: Card) -> dict | None:
@@ -279,7 +293,7 @@ class PaymentMachine:
         prev_id = payment.get("previous_payment_id")
         while prev_id and prev_id.startswith("pay_") and prev_id not in seen:
             seen.add(prev_id)
-            prev = self.store.get(P, "payment", prev_id, tenant)
+            prev = self.store.get("payment", prev_id, tenant)
             if prev is None:
                 return None
             if not prev["merchant_initiated"]:
@@ -289,20 +303,34 @@ class PaymentMachine:
             return None  # a scheme transaction id from another PSP: nothing to check
         # fallback [SEED]: look up the initial CIT ourselves
         if card.instrument_id:
-            inst = self.store.get(P, "instrument", card.instrument_id, tenant)
+            inst = self.store.get("instrument", card.instrument_id, tenant)
             if inst and inst.get("cit_payment_id"):
-                return self.store.get(P, "payment", inst["cit_payment_id"], tenant)
-        return next(self.store.find(P, "payment", tenant, lambda x: not x["merchant_initiated"]
+                return self.store.get("payment", inst["cit_payment_id"], tenant)
+        return next(self.store.find("payment", tenant, lambda x: not x["merchant_initiated"]
                                     and x["payment_type"] in ("Recurring", "Installment")
                                     and x.get("card_fingerprint") == card.fingerprint and x.get("approved")), None)
 
     # -- creating payments -------------------------------------------------------------------
-    def request_payment(self, tenant: str, body: dict, base: str, effects) -> dict:
+    def request_payment(self, tenant: str, body: dict, base: str, fx: effects.Effects) -> dict:
+        """Create and process a payment; returns it as answered (201/202). ``capture: true`` then
+        captures it at the same instant, after the answer is taken."""
+        with self.store.lock:
+            payment = self._process(tenant, body, base, fx)
+            answered = copy.deepcopy(payment)
+            self.auto_capture(payment)
+        return answered
+
+    def payments(self, tenant: str, reference: str | None) -> list[dict]:
+        """The tenant's payments, newest first."""
+        items = [x for x in self.store.list("payment", tenant) if reference is None or x.get("reference") == reference]
+        return items[::-1]
+
+    def _process(self, tenant: str, body: dict, base: str, fx: effects.Effects) -> dict:
         now = self.p.now(tenant)
         prev = body.get("previous_payment_id")
-        if prev and prev.startswith("pay_") and self.store.get(P, "payment", prev, tenant) is None:
+        if prev and prev.startswith("pay_") and self.store.get("payment", prev, tenant) is None:
             raise Refusal("validation", "previous_payment_id_invalid")
-        card = self.resolve_source(tenant, body["source"], now, effects)
+        card = self.resolve_source(tenant, body["source"], now, fx)
         customer = self.customer_for_payment(tenant, body.get("customer"))
         three_ds_req = body.get("three_ds") or {}
         amount = body.get("amount", 0)
@@ -323,7 +351,7 @@ class PaymentMachine:
             "eci": None, "processing": None, "action_id": None, "actions": [], "session_id": None,
             "card": card.__dict__.copy(), "card_fingerprint": card.fingerprint, "instrument_id": None,
             "authorized": 0, "captured": 0, "refunded": 0, "voided": 0, "capture_final": False,
-            "forced_decline": effects.take_decline(), "series_origin_id": None, "base": base,
+            "forced_decline": fx.take_decline(), "series_origin_id": None, "base": base,
             "retry": self.retry_plan(body),
         }
         verification = amount == 0
@@ -332,7 +360,7 @@ class PaymentMachine:
         if payment["merchant_initiated"]:
             origin = self.series_origin(tenant, payment, card)
             payment["series_origin_id"] = origin["id"] if origin else None
-            code = self.decide(payment, card, after_3ds=False, origin=origin, require_3ds=effects.require_3ds)
+            code = self.decide(payment, card, after_3ds=False, origin=origin, require_3ds=fx.require_3ds)
             self.finish_authorization(payment, card, code, now)
         elif three_ds_req.get("enabled") and three_ds_req.get("cryptogram"):
             # the merchant's own MPI authenticated the cardholder: authorize at once, no challenge
@@ -355,7 +383,7 @@ class PaymentMachine:
             else:
                 self.require_authentication(payment, now, upgrade_reason=None)
         else:
-            code = self.decide(payment, card, require_3ds=effects.require_3ds)
+            code = self.decide(payment, card, require_3ds=fx.require_3ds)
             if code == testcards.SOFT_DECLINE_3DS and three_ds_req.get("allow_upgrade", True):
                 self.require_authentication(payment, now, upgrade_reason="sca_retry")
             else:
@@ -374,7 +402,7 @@ class PaymentMachine:
         now = self.p.now(payment["tenant"])
         instrument_state = None
         if card.instrument_id:
-            inst = self.store.get(P, "instrument", card.instrument_id)
+            inst = self.store.get("instrument", card.instrument_id)
             instrument_state = inst.get("state") if inst else None
         if instrument_state == "expired" or cards.expired(card.expiry_month, card.expiry_year, now):
             return testcards.EXPIRED_CARD
@@ -419,10 +447,10 @@ class PaymentMachine:
                         "processed_on": now, "processing": dict(action["processing"])})
         if not approved:
             if self.schedule_retry(payment, code, now):
-                self.p.emit_event(payment, "payment_retry_scheduled", action)
+                self.emit(payment, "payment_retry_scheduled", action)
                 return
             self.move(payment, "declined")
-            self.p.emit_event(payment, "card_verification_declined" if verification else "payment_declined", action)
+            self.emit(payment, "card_verification_declined" if verification else "payment_declined", action)
             return
         payment["scheme_id"] = self.ids.digits(15)
         if payment["three_ds"] and payment["three_ds"].get("authentication_response") == "Y" and not payment["eci"]:
@@ -432,22 +460,22 @@ class PaymentMachine:
         if should_store:
             instrument = self.store_instrument(tenant, card, payment)
             payment["instrument_id"] = instrument["id"]
-            customer = self.store.get(P, "customer", payment["customer_id"], tenant) if payment["customer_id"] else None
+            customer = self.store.get("customer", payment["customer_id"], tenant) if payment["customer_id"] else None
             self.attach_instrument(tenant, customer, instrument)
         if verification:
             self.move(payment, "verification_approved")
-            self.p.emit_event(payment, "card_verified", action)
+            self.emit(payment, "card_verified", action)
             return
         payment["authorized"] = payment["amount"]
         payment["expires_on"] = now + AUTH_VALIDITY
         self.move(payment, "authorization_approved")
-        self.p.emit_event(payment, "payment_approved", action)
-        self.sb.timers.at(payment["expires_on"], tenant, "checkout.expire", {"payment_id": payment["id"]},
-                          key=f"checkout:expire:{payment['id']}")
+        self.emit(payment, "payment_approved", action)
+        self.schedule(payment["expires_on"], tenant, "expire", payment_id=payment["id"],
+                      key=f"checkout:expire:{payment['id']}")
         if payment["capture_on"]:
             when = max(parse_instant(payment["capture_on"]), now)
-            self.sb.timers.at(when, tenant, "checkout.capture", {"payment_id": payment["id"]},
-                              key=f"checkout:capture:{payment['id']}")
+            self.schedule(when, tenant, "capture", payment_id=payment["id"],
+                          key=f"checkout:capture:{payment['id']}")
 
     # -- scheduled retries ----------------------------------------------------------------------
     @staticmethod
@@ -477,25 +505,14 @@ class PaymentMachine:
         when = started + step * (plan["attempts_made"] + 1)
         plan["next_attempt_on"] = iso_z(when, 7)
         self.move(payment, "retry_scheduled")
-        self.sb.timers.at(when, payment["tenant"], "checkout.retry", {"payment_id": payment["id"]},
-                          key=f"checkout:retry:{payment['id']}")
+        self.schedule(when, payment["tenant"], "retry", payment_id=payment["id"],
+                      key=f"checkout:retry:{payment['id']}")
         return True
 
-    @staticmethod
-    def retry_view(payment: dict) -> dict | None:
-        plan = payment.get("retry")
-        if not plan or plan["started_on"] is None:
-            return None
-        ends = parse_instant(plan["started_on"]) + timedelta(days=plan["end_after_days"])
-        out = {"max_attempts": plan["max_attempts"], "attempts_made": plan["attempts_made"], "ends_on": iso_z(ends, 7)}
-        if payment["status"] == "Retry Scheduled":
-            out["next_attempt_on"] = plan["next_attempt_on"]
-        return out
-
-    def retry(self, payment_id: str) -> None:
+    def retry(self, tenant: str, payment_id: str) -> None:
         """One scheduled attempt. Scenario rules see it as ``POST <mount>/payments/<id>/retries``."""
         with self.store.lock:
-            payment = self.store.get(P, "payment", payment_id)
+            payment = self.store.get("payment", payment_id)
             if payment is None or payment["status"] != "Retry Scheduled":
                 return
             tenant = payment["tenant"]
@@ -505,13 +522,10 @@ class PaymentMachine:
             token = effects.install(fx)
             try:
                 card = Card(**payment["card"])
-                if fx.token and card.instrument_id:
-                    inst = self.store.get(P, "instrument", card.instrument_id, tenant)
-                    if inst is not None:
-                        inst["state"] = "expired" if fx.token == "expired" else "inactive"
-                        self.store.put(P, "instrument", inst["id"], inst, tenant)
+                if card.instrument_id:
+                    self.spoil(self.store.get("instrument", card.instrument_id, tenant), fx, tenant)
                 payment["forced_decline"] = fx.take_decline()
-                origin = self.store.get(P, "payment", payment["series_origin_id"], tenant) \
+                origin = self.store.get("payment", payment["series_origin_id"], tenant) \
                     if payment.get("series_origin_id") else None
                 code = self.decide(payment, card, origin=origin, require_3ds=fx.require_3ds)
                 self.finish_authorization(payment, card, code, self.p.now(tenant))
@@ -533,14 +547,12 @@ class PaymentMachine:
         return decision.effects if decision else effects.Effects()
 
     def cancel_retry(self, payment: dict, reference) -> dict:
-        if not self.allowed(payment, "cancel"):
-            raise Refusal("forbidden")
         self.move(payment, "cancel")
         payment["retry"]["next_attempt_on"] = None
         self.sb.timers.cancel(f"checkout:retry:{payment['id']}")
         action = {"id": self.ids.prefixed("act_"), "reference": reference}
         self.save(payment)
-        self.p.emit_event(payment, "payment_canceled", None)
+        self.emit(payment, "payment_canceled", None)
         return action
 
     def auto_capture(self, payment: dict) -> None:
@@ -548,19 +560,19 @@ class PaymentMachine:
         if payment["status"] == "Authorized" and payment["capture"] and not payment["capture_on"]:
             self.capture(payment, None, None, None, None)
 
-    def scheduled_capture(self, payment_id: str) -> None:
+    def scheduled_capture(self, tenant: str, payment_id: str) -> None:
         with self.store.lock:
-            payment = self.store.get(P, "payment", payment_id)
+            payment = self.store.get("payment", payment_id)
             if payment and payment["status"] == "Authorized":
                 self.capture(payment, None, None, None, None)
 
-    def expire(self, payment_id: str) -> None:
+    def expire(self, tenant: str, payment_id: str) -> None:
         with self.store.lock:
-            payment = self.store.get(P, "payment", payment_id)
+            payment = self.store.get("payment", payment_id)
             if payment and self.allowed(payment, "expire"):
                 self.move(payment, "expire")
                 self.save(payment)
-                self.p.emit_event(payment, "payment_expired", None)
+                self.emit(payment, "payment_expired", None)
 
     # -- 3DS -----------------------------------------------------------------------------------
     def require_authentication(self, payment: dict, now, upgrade_reason: str | None) -> None:
@@ -569,15 +581,15 @@ class PaymentMachine:
         if upgrade_reason:
             payment["three_ds"]["upgrade_reason"] = upgrade_reason
         self.move(payment, "action_required")
-        self.store.put(P, "session", payment["session_id"], {"id": payment["session_id"], "payment_id": payment["id"]},
+        self.store.put("session", payment["session_id"], {"id": payment["session_id"], "payment_id": payment["id"]},
                        payment["tenant"])
-        self.p.emit_event(payment, "payment_pending", None)
-        self.sb.timers.at(now + THREE_DS_TIMEOUT, payment["tenant"], "checkout.3ds", {"payment_id": payment["id"]},
-                          key=f"checkout:3ds:{payment['id']}")
+        self.emit(payment, "payment_pending", None)
+        self.schedule(now + THREE_DS_TIMEOUT, payment["tenant"], "3ds", payment_id=payment["id"],
+                      key=f"checkout:3ds:{payment['id']}")
 
-    def authentication_timeout(self, payment_id: str) -> None:
+    def authentication_timeout(self, tenant: str, payment_id: str) -> None:
         with self.store.lock:
-            payment = self.store.get(P, "payment", payment_id)
+            payment = self.store.get("payment", payment_id)
             if payment and payment["status"] == "Pending":
                 self.fail_authentication(payment, testcards.TIMED_OUT_3DS)
                 self.save(payment)
@@ -587,10 +599,14 @@ class PaymentMachine:
                         "processed_on": self.p.now(payment["tenant"])})
         payment["three_ds"].update({"authentication_response": "N", "challenged": True})
         self.move(payment, "declined")
-        self.p.emit_event(payment, "payment_authentication_failed", None)
+        self.emit(payment, "payment_authentication_failed", None)
 
     def complete_authentication(self, payment: dict, passed: bool) -> None:
         """The cardholder finished (or abandoned) the challenge page."""
+        with self.store.lock:
+            self._complete_authentication(payment, passed)
+
+    def _complete_authentication(self, payment: dict, passed: bool) -> None:
         if payment["status"] != "Pending":
             raise Refusal("forbidden")
         self.sb.timers.cancel(f"checkout:3ds:{payment['id']}")
@@ -609,6 +625,12 @@ class PaymentMachine:
         self.save(payment)
 
     # -- follow-up actions ---------------------------------------------------------------------
+    def follow_up(self, tenant: str, payment_id: str, run) -> tuple[dict, dict]:
+        """``run(payment)`` (a capture, refund, void or cancellation) on one payment, under the lock."""
+        with self.store.lock:
+            payment = self.find_payment(tenant, payment_id)
+            return payment, run(payment)
+
     def available_to_capture(self, payment: dict) -> int:
         if payment["status"] not in ("Authorized", "Partially Captured", "Partially Refunded") or payment["capture_final"]:
             return 0
@@ -624,7 +646,7 @@ class PaymentMachine:
         """Append the follow-up action, persist, and tell the merchant."""
         action = self._action(payment, kind, amount, reference, metadata)
         self.save(payment)
-        self.p.emit_event(payment, event, action)
+        self.emit(payment, event, action)
         return action
 
     def _action(self, payment: dict, kind: str, amount: int, reference, metadata) -> dict:
@@ -673,13 +695,86 @@ class PaymentMachine:
         self.sb.timers.cancel(f"checkout:expire:{payment['id']}")
         return self._record(payment, "Void", "payment_voided", amount, reference, metadata)
 
-    # -- tokens --------------------------------------------------------------------------------
+    # -- the vault: tokens, customers, instruments ---------------------------------------------
     def create_token(self, public_key: str, body: dict) -> dict:
-        now = self.sb.clock.now(public_key)
+        now = self.p.now(public_key)
         if cards.expired(body["expiry_month"], body["expiry_year"], now):
             raise Refusal("validation", "card_expired")
         card = Card.from_number(body["number"], body["expiry_month"], body["expiry_year"], name=body.get("name"),
                                 cvv=body.get("cvv"), billing_address=body.get("billing_address"), phone=body.get("phone"))
         token = {"id": self.ids.prefixed("tok_"), **card.__dict__, "used": False, "expires_on": now + TOKEN_VALIDITY}
-        self.store.put(P, "token", token["id"], token, public_key)
-        return token
+        return self.store.put("token", token["id"], token, public_key)
+
+    def _default_instrument(self, tenant: str, body: dict) -> dict | None:
+        if not body.get("default"):
+            return None
+        instrument = self.store.get("instrument", body["default"], tenant)
+        if instrument is None:
+            raise Refusal("validation", "instrument_not_found")
+        return instrument
+
+    def add_customer(self, tenant: str, body: dict) -> dict:
+        with self.store.lock:
+            instrument = self._default_instrument(tenant, body)
+            customer = self.create_customer(tenant, body)
+            if instrument is not None:
+                self.attach_instrument(tenant, customer, instrument)
+            return customer
+
+    def customer(self, tenant: str, id_or_email: str) -> dict:
+        customer = self.store.get("customer", id_or_email, tenant)
+        if customer is None and "@" in id_or_email:
+            customer = next(self.store.find("customer", tenant,
+                                            lambda c: c["email"].lower() == id_or_email.lower()), None)
+        if customer is None:
+            raise Refusal("not_found")
+        return customer
+
+    def update_customer(self, tenant: str, customer_id: str, body: dict) -> None:
+        with self.store.lock:
+            customer = self.find("customer", customer_id, tenant)
+            instrument = self._default_instrument(tenant, body)
+            if instrument is not None:
+                self.attach_instrument(tenant, customer, instrument)
+            for key in ("email", "name", "phone", "metadata"):
+                if key in body:
+                    customer[key] = body[key]
+            self.store.put("customer", customer_id, customer, tenant)
+
+    def delete(self, tenant: str, kind: str, object_id: str) -> None:
+        with self.store.lock:
+            self.find(kind, object_id, tenant)
+            self.store.delete(kind, object_id)
+
+    def create_instrument(self, tenant: str, body: dict, fx: effects.Effects) -> dict:
+        with self.store.lock:
+            now = self.p.now(tenant)
+            if body["type"] == "token":
+                card = self.resolve_source(tenant, {"type": "token", "token": body["token"]}, now, fx)
+            else:
+                if cards.expired(body["expiry_month"], body["expiry_year"], now):
+                    raise Refusal("validation", "card_expired")
+                card = Card.from_number(body["number"], body["expiry_month"], body["expiry_year"], name=body.get("name"))
+            owner = body.get("customer") or {}
+            customer = self.customer_for_payment(tenant, owner) if (owner.get("id") or owner.get("email")) else None
+            instrument = self.store_instrument(tenant, card, {"id": None, "merchant_initiated": True})
+            if body.get("account_holder"):
+                instrument["account_holder"] = body["account_holder"]
+            self.attach_instrument(tenant, customer, instrument, make_default=bool(owner.get("default")))
+            return self.store.put("instrument", instrument["id"], instrument, tenant)
+
+    def update_instrument(self, tenant: str, instrument_id: str, body: dict) -> dict:
+        with self.store.lock:
+            inst = self.find("instrument", instrument_id, tenant)
+            for key in ("expiry_month", "expiry_year", "name", "account_holder"):
+                if key in body:
+                    inst[key] = body[key]
+            if ("expiry_month" in body or "expiry_year" in body) and INSTRUMENT.allows(inst, "renew"):
+                INSTRUMENT.move(inst, "renew")   # the card was renewed: a new expiry makes it usable again
+            return self.store.put("instrument", instrument_id, inst, tenant)
+
+    def revoke_instrument(self, tenant: str, instrument_id: str) -> None:
+        with self.store.lock:
+            inst = self.find("instrument", instrument_id, tenant)
+            INSTRUMENT.move(inst, "revoke")
+            self.store.put("instrument", instrument_id, inst, tenant)

@@ -1,10 +1,10 @@
-"""Request validation at the edge. Error messages ARE Checkout.com's ``error_codes``, so a failed
-load flattens straight into the provider's 422 envelope."""
+"""Request validation only. Error messages ARE Checkout.com's ``error_codes``: the shared walker's
+pairs become the 422 envelope's codes as they are."""
 from __future__ import annotations
 
 import re
 
-from marshmallow import EXCLUDE, Schema, ValidationError, fields, pre_load, validate, validates_schema
+from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, validates_schema
 
 from ...core.cards import digits_only, luhn_ok
 from ...core.money import MAX_MINOR
@@ -19,22 +19,6 @@ def _e(code: str) -> dict:
     """Every marshmallow error of a field reports the same Checkout error code."""
     return {"required": code.replace("_invalid", "_required") if code.endswith("_invalid") else code,
             "invalid": code, "null": code, "validator_failed": code, "type": code}
-
-
-def error_codes(messages) -> list[str]:
-    out: list[str] = []
-
-    def walk(node):
-        if isinstance(node, dict):
-            for v in node.values():
-                walk(v)
-        elif isinstance(node, list):
-            for v in node:
-                walk(v)
-        elif isinstance(node, str) and node not in out:
-            out.append(node)
-    walk(messages)
-    return out or ["request_invalid"]
 
 
 class StrictInt(fields.Integer):
@@ -52,16 +36,6 @@ class StrictBool(fields.Boolean):
 class Base(Schema):
     class Meta:
         unknown = EXCLUDE
-
-
-class RequestBody(Base):
-    """A whole request body: anything but a JSON object is ``request_invalid``."""
-
-    @pre_load
-    def _object(self, data, **kw):
-        if not isinstance(data, dict):
-            raise ValidationError("request_invalid")
-        return data
 
 
 class Obj(fields.Nested):
@@ -249,7 +223,7 @@ class RetrySchema(DunningSchema):
 _URL = re.compile(r"^https?://[^\s/$.?#][^\s]*\Z", re.I)
 
 
-class PaymentRequestSchema(RequestBody):
+class PaymentRequestSchema(Base):
     source = Source(required=True, error_messages={"required": "payment_source_required", "null": "payment_source_required"})
     amount = StrictInt(validate=validate.Range(min=0, max=MAX_MINOR, error="amount_invalid"), error_messages=_e("amount_invalid"))
     currency = fields.String(required=True, validate=validate.Regexp(r"^[A-Za-z]{3}$", error="currency_invalid"),
@@ -281,7 +255,7 @@ class PaymentRequestSchema(RequestBody):
     retry = Obj(RetrySchema, error_messages=_e("retry_invalid"))
 
 
-class CaptureRequestSchema(RequestBody):
+class CaptureRequestSchema(Base):
     amount = StrictInt(validate=validate.Range(min=1, max=MAX_MINOR, error="amount_invalid"), error_messages=_e("amount_invalid"))
     capture_type = fields.String(validate=validate.OneOf(("Final", "NonFinal"), error="capture_type_invalid"),
                                  error_messages=_e("capture_type_invalid"))
@@ -294,12 +268,12 @@ class RefundRequestSchema(CaptureRequestSchema):
     capture_action_id = fields.String()
 
 
-class VoidRequestSchema(RequestBody):
+class VoidRequestSchema(Base):
     reference = fields.String(validate=validate.Length(max=50, error="reference_invalid"), error_messages=_e("reference_invalid"))
     metadata = Metadata()
 
 
-class TokenRequestSchema(RequestBody):
+class TokenRequestSchema(Base):
     type = fields.String(required=True, validate=validate.Equal("card", error="token_type_invalid"),
                          error_messages={**_e("token_type_invalid"), "required": "token_type_required"})
     number = CardNumber(required=True, error_messages={"required": "card_number_required", "null": "card_number_required"})
@@ -311,7 +285,7 @@ class TokenRequestSchema(RequestBody):
     phone = phone_field()
 
 
-class CustomerCreateSchema(RequestBody):
+class CustomerCreateSchema(Base):
     email = fields.Email(required=True, error_messages={**_e("customer_email_invalid"), "required": "customer_email_required",
                                                         "invalid": "customer_email_invalid"})
     name = fields.String(validate=validate.Length(max=255, error="customer_name_invalid"), error_messages=_e("customer_name_invalid"))
@@ -332,7 +306,7 @@ class InstrumentCustomerSchema(Base):
     default = StrictBool(error_messages=_e("customer_default_invalid"))
 
 
-class InstrumentCreateSchema(RequestBody):
+class InstrumentCreateSchema(Base):
     type = fields.String(required=True, validate=validate.OneOf(("token", "card"), error="instrument_type_invalid"),
                          error_messages={**_e("instrument_type_invalid"), "required": "instrument_type_required"})
     token = fields.String(validate=validate.Regexp(r"^tok_\w{26}$", error="token_invalid"), error_messages=_e("token_invalid"))
@@ -354,7 +328,7 @@ class InstrumentCreateSchema(RequestBody):
                     raise ValidationError(code, f)
 
 
-class InstrumentUpdateSchema(RequestBody):
+class InstrumentUpdateSchema(Base):
     expiry_month = month_field()
     expiry_year = year_field()
     name = fields.String()
