@@ -4,6 +4,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from .clock import Clock, parse_instant
+from .history import History
 from .idempotency import IdempotencyKeys
 from .ids import IdFactory
 from .journal import Journal
@@ -21,6 +22,8 @@ class Sandbox:
         self.store = SQLiteStore(state_path) if state_path else MemoryStore()
         self.tenants = Tenants()
         self.journal = Journal()
+        self.history = History(self.clock, lambda: self.journal.last_seq)
+        self.store.observers.append(self.history.observe)
         self.timers = Timers(self.clock)
         self.outbox = Outbox(self.clock, self.timers, self.ids, timeout=webhook_timeout)
         self.idempotency = IdempotencyKeys()
@@ -60,6 +63,7 @@ class Sandbox:
         self.store.reset(tenant)
         self.tenants.reset(tenant)
         self.journal.reset(tenant)
+        self.history.reset(tenant)
         self.idempotency.reset(tenant)
         self.clock.reset(tenant)
         if tenant is None:

@@ -15,6 +15,7 @@ import sqlite3
 import threading
 from collections import OrderedDict
 from datetime import datetime
+from itertools import islice
 from typing import Any, Callable, Iterator
 
 Key = tuple[str, str, str]
@@ -27,6 +28,8 @@ class MemoryStore:
         self._tenant_of: dict[Key, str] = {}
         # per (provider, tenant, kind): insertion-ordered ids, for listing without a scan
         self._index: dict[tuple[str, str, str], OrderedDict[str, None]] = {}
+        # called as fn(provider, kind, id, tenant, obj) after every put, under the lock
+        self.observers: list[Callable[[str, str, str, str, dict], None]] = []
 
     def put(self, provider: str, kind: str, id: str, obj: dict, tenant: str) -> dict:
         key = (provider, kind, id)
@@ -38,6 +41,8 @@ class MemoryStore:
             self._tenant_of[key] = tenant
             self._index.setdefault((provider, tenant, kind), OrderedDict())[id] = None
             self._persist(key, tenant, obj)
+            for observe in self.observers:
+                observe(provider, kind, id, tenant, obj)
         return obj
 
     def get(self, provider: str, kind: str, id: str, tenant: str | None = None) -> dict | None:
@@ -65,6 +70,17 @@ class MemoryStore:
         with self.lock:
             ids = self._index.get((provider, tenant, kind), {})
             return [self._objects[(provider, kind, i)] for i in ids]
+
+    def newest(self, provider: str, kind: str, tenant: str, offset: int, limit: int) -> list[dict]:
+        """One page of a listing, newest first, without copying the whole index."""
+        with self.lock:
+            ids = self._index.get((provider, tenant, kind), {})
+            return [self._objects[(provider, kind, i)] for i in islice(reversed(ids), offset, offset + limit)]
+
+    def groups(self) -> list[tuple[str, str, str, int]]:
+        """(provider, tenant, kind, count) of every non-empty listing."""
+        with self.lock:
+            return [(*k, len(ids)) for k, ids in self._index.items() if ids]
 
     def find(self, provider: str, kind: str, tenant: str, pred: Callable[[dict], bool]) -> Iterator[dict]:
         return (o for o in self.list(provider, kind, tenant) if pred(o))

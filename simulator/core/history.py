@@ -1,0 +1,73 @@
+"""Status history of stored objects, for timelines and state diagrams.
+
+Objects keep only their current status, so the history watches every ``store.put`` and records a
+transition whenever the status an object is stored with differs from the one it was last stored
+with. It reads a generic status field, so it knows no provider. Each transition remembers the
+journal position at the time it happened: a transition made while a request is being handled is
+recorded before that request reaches the journal, which lets a timeline put it right after its
+request even when the virtual clock stands still.
+
+Kept in memory only, bounded per object.
+"""
+from __future__ import annotations
+
+import threading
+from collections import deque
+from typing import Callable
+
+from .clock import iso_z
+
+# an internal state, where a provider keeps one apart from the status it shows, says more
+STATUS_FIELDS = ("_state", "status", "state")
+PER_OBJECT = 100
+
+
+def status_of(obj: dict) -> str | None:
+    for name in STATUS_FIELDS:
+        value = obj.get(name)
+        if isinstance(value, str):
+            return value
+    return None
+
+
+class History:
+    def __init__(self, clock, position: Callable[[], int] = lambda: 0) -> None:
+        self.clock = clock
+        self.position = position
+        self._lock = threading.Lock()
+        self._last: dict[tuple[str, str, str], str | None] = {}
+        self._tenant: dict[tuple[str, str, str], str] = {}
+        self._moves: dict[tuple[str, str, str], deque] = {}
+
+    def observe(self, provider: str, kind: str, id: str, tenant: str, obj: dict) -> None:
+        """Store hook: called with every object written."""
+        status = status_of(obj)
+        key = (provider, kind, id)
+        with self._lock:
+            first = key not in self._last
+            previous = self._last.get(key)
+            if not first and previous == status:
+                return
+            self._last[key] = status
+            self._tenant[key] = tenant
+            if status is None:
+                return
+            self._moves.setdefault(key, deque(maxlen=PER_OBJECT)).append({
+                "at": iso_z(self.clock.now(tenant), 3), "from": previous, "to": status,
+                "after_request": self.position()})
+
+    def transitions(self, provider: str, kind: str, id: str) -> list[dict]:
+        with self._lock:
+            return [dict(m) for m in self._moves.get((provider, kind, id), ())]
+
+    def reset(self, tenant: str | None = None) -> None:
+        with self._lock:
+            if tenant is None:
+                self._last.clear()
+                self._tenant.clear()
+                self._moves.clear()
+                return
+            for key in [k for k, t in self._tenant.items() if t == tenant]:
+                self._last.pop(key, None)
+                self._tenant.pop(key, None)
+                self._moves.pop(key, None)
