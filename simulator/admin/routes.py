@@ -1,7 +1,9 @@
-"""The admin API under /_sandbox (design.md section 3) and the dashboard."""
+"""The admin API under /_sandbox (design.md section 3); the dashboard is in dashboard.py."""
 from __future__ import annotations
 
-from flask import Blueprint, current_app, jsonify, render_template, request
+from datetime import timedelta
+
+from flask import Blueprint, current_app, jsonify, request
 
 from ..core.clock import iso_z, parse_duration, parse_instant
 from ..core.documents import DocumentError, load
@@ -33,8 +35,12 @@ def reset():
     body = body_dict()
     if body is None:
         return bad_request("body must be a JSON object")
-    sandbox().reset(body.get("tenant"))
-    return jsonify({"status": "reset", "tenant": body.get("tenant")})
+    return jsonify(reset_sandbox(body.get("tenant")))
+
+
+def reset_sandbox(tenant):
+    sandbox().reset(tenant)
+    return {"status": "reset", "tenant": tenant}
 
 
 @admin.get("/clock")
@@ -49,24 +55,28 @@ def clock_move():
     body = body_dict()
     if body is None:
         return bad_request("body must be a JSON object")
-    sb = sandbox()
-    tenant = body.get("tenant")
     try:
-        if "advance" in body:
-            sb.timers.advance(parse_duration(body["advance"]), tenant)
-        elif "advance_seconds" in body:
-            seconds = body["advance_seconds"]
-            if isinstance(seconds, bool) or not isinstance(seconds, (int, float)):
-                raise ValueError("advance_seconds must be a number")
-            from datetime import timedelta
-            sb.timers.advance(timedelta(seconds=seconds), tenant)
-        elif "set" in body:
-            sb.timers.set(parse_instant(body["set"]), tenant)
-        else:
-            raise ValueError("give one of advance, advance_seconds, set")
+        return jsonify(move_clock(body))
     except ValueError as exc:
         return bad_request(str(exc))
-    return jsonify({"now": iso_z(sb.clock.now(tenant), 3), "tenant": tenant})
+
+
+def move_clock(body: dict) -> dict:
+    """Advance or set the virtual clock, running everything that fell due; ValueError on bad input."""
+    sb = sandbox()
+    tenant = body.get("tenant")
+    if "advance" in body:
+        sb.timers.advance(parse_duration(body["advance"]), tenant)
+    elif "advance_seconds" in body:
+        seconds = body["advance_seconds"]
+        if isinstance(seconds, bool) or not isinstance(seconds, (int, float)):
+            raise ValueError("advance_seconds must be a number")
+        sb.timers.advance(timedelta(seconds=seconds), tenant)
+    elif "set" in body:
+        sb.timers.set(parse_instant(body["set"]), tenant)
+    else:
+        raise ValueError("give one of advance, advance_seconds, set")
+    return {"now": iso_z(sb.clock.now(tenant), 3), "tenant": tenant}
 
 
 def _int_arg(name):
@@ -131,13 +141,17 @@ def config_put():
 
 @admin.post("/hosted/<provider_name>/<object_id>")
 def hosted(provider_name, object_id):
-    sb = sandbox()
-    provider = sb.providers.get(provider_name)
-    if provider is None:
-        return jsonify({"error": f"unknown provider {provider_name}"}), 404
     body = body_dict()
     if body is None:
         return bad_request("body must be a JSON object")
+    return hosted_step(provider_name, object_id, body)
+
+
+def hosted_step(provider_name: str, object_id: str, body: dict):
+    """What the customer does on a hosted page; the provider's response (or a 400/404 of ours)."""
+    provider = sandbox().providers.get(provider_name)
+    if provider is None:
+        return jsonify({"error": f"unknown provider {provider_name}"}), 404
     outcome = body.get("outcome", "approve")
     if outcome not in ("approve", "decline", "cancel"):
         return bad_request("outcome must be approve, decline or cancel")
@@ -158,15 +172,7 @@ def keys(provider_name):
     return current_app.response_class(pem, mimetype="application/x-pem-file")
 
 
-@admin.get("/")
-def dashboard():
-    sb = sandbox()
-    base = request.host_url.rstrip("/")
-    return render_template(
-        "dashboard.html", sandbox=sb, base=base, now=iso_z(sb.clock.now(), 3),
-        requests=list(reversed(sb.journal.entries(limit=50))),
-        webhooks=[sb.outbox.public(d) for d in reversed(sb.outbox.list()[-50:])],
-        tenants=sb.tenants.list(), scenarios=sb.scenarios.summary() if hasattr(sb.scenarios, "summary") else [])
+from . import dashboard, objects, scenarios  # noqa: E402,F401  (register their routes)
 
-
-from . import scenarios  # noqa: E402,F401  (registers the /scenarios routes on this blueprint)
+# a sibling blueprint, so the admin API's own request checks do not apply to the HTML forms
+admin.record_once(lambda state: state.app.register_blueprint(dashboard.bp, url_prefix="/_sandbox"))

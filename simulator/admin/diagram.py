@@ -1,0 +1,215 @@
+"""State diagrams as SVG, generated on the server from the providers' transition tables.
+
+The drawing code reads a duck-typed table: ``.name`` (object kind), ``.initial``, ``.states``
+(list) and ``.edges`` (list of ``(from_state, event, to_state)``). ``tables(provider)`` takes them
+from ``provider.state_tables()`` where a provider offers one; otherwise it reads the module-level
+tables of the provider's ``machine`` module, which come in three shapes today:
+``{(state, event): next}``, ``{state: {event: next}}`` and ``{event: {state: next}}``.
+
+The layout is layered: a state's column is its distance from the initial state, so the usual
+path reads left to right; edges to the same or an earlier column bend around.
+"""
+from __future__ import annotations
+
+import importlib
+from collections import deque
+from dataclasses import dataclass, field
+
+from markupsafe import Markup, escape
+
+
+@dataclass
+class Table:
+    name: str
+    initial: str
+    states: list[str]
+    edges: list[tuple[str, str, str]] = field(default_factory=list)
+
+
+# -- reading the tables -----------------------------------------------------------------------
+
+def _edges_of(value) -> list[tuple[str, str, str]] | None:
+    if not isinstance(value, dict) or not value:
+        return None
+    if all(isinstance(k, tuple) and len(k) == 2 and all(isinstance(x, str) for x in k) and isinstance(v, str)
+           for k, v in value.items()):
+        return [(a, event, b) for (a, event), b in value.items()]
+    if not all(isinstance(k, str) and isinstance(v, dict) and all(isinstance(x, str) and isinstance(y, str)
+                                                                  for x, y in v.items())
+               for k, v in value.items()):
+        return None
+    targets = [b for row in value.values() for b in row.values()]
+    if not targets:  # every row empty: a table of final states only carries no edges to read
+        return []
+    if sum(b in value for b in targets) * 2 >= len(targets):  # rows are states: targets are rows too
+        return [(a, event, b) for a, row in value.items() for event, b in row.items()]
+    return [(a, event, b) for event, row in value.items() for a, b in row.items()]
+
+
+def _initial(states: list[str], edges) -> str:
+    entered = {b for a, _, b in edges if a != b}
+    return next((s for s in states if s not in entered), states[0])
+
+
+def table_from(name: str, value) -> Table | None:
+    edges = _edges_of(value)
+    if edges is None:
+        return None
+    states: list[str] = []
+    for a, _, b in edges:
+        for s in (a, b):
+            if s not in states:
+                states.append(s)
+    if isinstance(value, dict) and all(isinstance(k, str) for k in value) and not edges:
+        states = list(value)
+    if not states:
+        return None
+    return Table(name, _initial(states, edges), states, edges)
+
+
+def _module_tables(provider) -> list[Table]:
+    package = type(provider).__module__
+    try:
+        machine = importlib.import_module(package + ".machine")
+    except ImportError:
+        return []
+    found = []
+    for var, value in vars(machine).items():
+        if not var.isupper() or var.startswith("_"):
+            continue
+        name = var.lower().replace("_transitions", "").replace("transitions", "")
+        table = table_from(name or var.lower(), value)
+        if table is not None and table.edges:
+            found.append(table)
+    return found
+
+
+def tables(provider) -> list:
+    offered = getattr(provider, "state_tables", None)
+    if callable(offered):
+        return list(offered())
+    return _module_tables(provider)
+
+
+def table_for(provider, kind: str, status: str | None):
+    """The table that describes an object of ``kind`` currently in ``status``."""
+    candidates = tables(provider)
+    for t in candidates:
+        if t.name == kind:
+            return t
+    return next((t for t in candidates if status in t.states), None)
+
+
+# -- the path an object took ------------------------------------------------------------------
+
+def _shortest(table, start: str, goal: str) -> list[tuple[str, str]]:
+    if start == goal:
+        return []
+    prev: dict[str, str] = {start: start}
+    todo = deque([start])
+    while todo:
+        s = todo.popleft()
+        for a, _, b in table.edges:
+            if a == s and b not in prev:
+                prev[b] = s
+                if b == goal:
+                    path = [(s, b)]
+                    while path[0][0] != start:
+                        path.insert(0, (prev[path[0][0]], path[0][0]))
+                    return path
+                todo.append(b)
+    return []
+
+
+def path_taken(table, moves: list[dict]) -> set[tuple[str, str]]:
+    """Edges (from, to) walked by an object, from its recorded status changes.
+
+    Several moves can happen between two writes of an object, so each recorded change is filled in
+    with the shortest route through the table.
+    """
+    walked: set[tuple[str, str]] = set()
+    for move in moves:
+        start = move["from"] if move["from"] is not None else table.initial
+        if move["from"] == move["to"] and any(a == b == start for a, _, b in table.edges):
+            walked.add((start, start))
+        walked.update(_shortest(table, start, move["to"]))
+    return walked
+
+
+# -- drawing ----------------------------------------------------------------------------------
+
+COL, ROW, PAD, NODE_H, CHAR_W = 200, 56, 24, 30, 7.2
+
+
+def _layers(table) -> dict[str, int]:
+    depth = {table.initial: 0}
+    todo = deque([table.initial])
+    while todo:
+        s = todo.popleft()
+        for a, _, b in table.edges:
+            if a == s and b not in depth:
+                depth[b] = depth[s] + 1
+                todo.append(b)
+    last = max(depth.values(), default=0) + 1
+    for s in table.states:
+        depth.setdefault(s, last)
+    return depth
+
+
+def svg(table, current: str | None = None, walked: set[tuple[str, str]] = frozenset()) -> Markup:
+    depth = _layers(table)
+    columns: dict[int, list[str]] = {}
+    for s in table.states:
+        columns.setdefault(depth[s], []).append(s)
+    pos = {}
+    for col, names in columns.items():
+        for row, s in enumerate(names):
+            pos[s] = (PAD + col * COL, PAD + 20 + row * ROW)
+    width = PAD * 2 + (max(columns) + 1) * COL
+    height = PAD * 2 + 40 + max(len(v) for v in columns.values()) * ROW
+    labels: dict[tuple[str, str], list[str]] = {}
+    for a, event, b in table.edges:
+        labels.setdefault((a, b), []).append(event)
+
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" class="diagram" role="img" width="{width}" '
+           f'height="{height}" viewBox="0 0 {width} {height}">',
+           f'<title>{escape(table.name)} states</title>',
+           '<defs><marker id="arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" '
+           'orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="context-stroke"/></marker></defs>']
+    for (a, b), events in labels.items():
+        (x1, y1), (x2, y2) = pos[a], pos[b]
+        cls = "edge walked" if (a, b) in walked else "edge"
+        text = escape(", ".join(events))
+        w1 = _width(a)
+        if a == b:
+            d = f"M{x1 + 20},{y1} C{x1 + 20},{y1 - 28} {x1 + 60},{y1 - 28} {x1 + 60},{y1}"
+            lx, ly = x1 + 40, y1 - 24
+        elif depth[b] > depth[a]:
+            sx, sy, ex, ey = x1 + w1, y1 + NODE_H / 2, x2, y2 + NODE_H / 2
+            d = f"M{sx},{sy} C{sx + 40},{sy} {ex - 40},{ey} {ex},{ey}"
+            lx, ly = (sx + ex) / 2, (sy + ey) / 2 - 4
+        else:  # same column or backwards: bend below
+            sx, sy, ex, ey = x1 + w1 / 2, y1 + NODE_H, x2 + _width(b) / 2, y2 + NODE_H
+            dip = max(sy, ey) + 26
+            d = f"M{sx},{sy} C{sx},{dip} {ex},{dip} {ex},{ey}"
+            lx, ly = (sx + ex) / 2, dip - 2
+        out.append(f'<g class="{cls}"><path d="{d}" fill="none" marker-end="url(#arrow)"/>'
+                   f'<text x="{lx:.0f}" y="{ly:.0f}" text-anchor="middle">{text}</text></g>')
+    for s in table.states:
+        x, y = pos[s]
+        cls = ["state"]
+        if s == current:
+            cls.append("current")
+        if s == table.initial:
+            cls.append("initial")
+        if any(s in pair for pair in walked):
+            cls.append("visited")
+        out.append(f'<g class="{" ".join(cls)}" data-state="{escape(s)}"><rect x="{x}" y="{y}" width="{_width(s)}" '
+                   f'height="{NODE_H}" rx="6"/><text x="{x + _width(s) / 2}" y="{y + 19}" '
+                   f'text-anchor="middle">{escape(s)}</text></g>')
+    out.append("</svg>")
+    return Markup("".join(out))
+
+
+def _width(state: str) -> float:
+    return max(70.0, len(state) * CHAR_W + 20)

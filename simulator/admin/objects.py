@@ -1,0 +1,189 @@
+"""Stored objects for the admin API and the dashboard: listing, one object, its timeline.
+
+GET  /_sandbox/objects                 paginated listing, newest first, with filters
+GET  /_sandbox/objects/kinds           (provider, tenant, kind, count) of every listing
+GET  /_sandbox/objects/<p>/<kind>/<id>           one object (masked) and its summary
+GET  /_sandbox/objects/<p>/<kind>/<id>/timeline  requests, status changes, webhook attempts,
+                                                 recurring series and state path; ?download=1
+POST /_sandbox/webhooks/<id>/redeliver one more attempt of a delivery, now
+
+An unfiltered page costs its own length whatever the store holds; a filter on status or reference
+scans the listings it names.
+"""
+from __future__ import annotations
+
+from flask import jsonify, request
+
+from ..core.cards import mask_json
+from ..core.history import status_of
+from . import diagram
+from . import timeline as tl
+from .routes import admin, bad_request, sandbox
+
+MAX_LIMIT = 500
+
+
+class Query:
+    """The listing filters, from query arguments (the dashboard's forms use the same names)."""
+
+    def __init__(self, args) -> None:
+        self.provider = args.get("provider") or None
+        self.tenant = args.get("tenant") or None
+        self.kind = args.get("kind") or None
+        self.id = (args.get("id") or "").strip() or None
+        self.reference = (args.get("reference") or "").strip() or None
+        self.status = (args.get("status") or "").strip() or None
+        self.offset = self._number(args, "offset", 0, None)
+        self.limit = self._number(args, "limit", 50, MAX_LIMIT)
+
+    @staticmethod
+    def _number(args, name, default, most):
+        raw = args.get(name)
+        if raw in (None, ""):
+            return default
+        if not raw.isdigit() or len(raw) > 9:
+            raise ValueError(f"{name} must be a non-negative integer")
+        return min(int(raw), most) if most else int(raw)
+
+    def args(self, **override) -> dict:
+        out = {k: getattr(self, k) for k in ("provider", "tenant", "kind", "id", "reference", "status")}
+        out.update(override)
+        return {k: v for k, v in out.items() if v not in (None, "")}
+
+
+def groups(sb, q: Query) -> list[tuple[str, str, str, int]]:
+    return [g for g in sb.store.groups()
+            if (q.provider is None or g[0] == q.provider) and (q.tenant is None or g[1] == q.tenant)
+            and (q.kind is None or g[2] == q.kind)]
+
+
+def listing(sb, q: Query) -> dict:
+    store = sb.store
+    chosen = groups(sb, q)
+    found: list[tuple[str, str, str, dict]] = []   # provider, tenant, kind, object
+    if q.id:
+        for p, t, k, _ in chosen:
+            obj = store.get(p, k, q.id, t)
+            if obj is not None and tl.matches(obj, q.reference, q.status):
+                found.append((p, t, k, obj))
+        total, page = len(found), found[q.offset:q.offset + q.limit]
+    elif q.reference or q.status:
+        for p, t, k, _ in chosen:
+            found.extend((p, t, k, o) for o in reversed(store.list(p, k, t)) if tl.matches(o, q.reference, q.status))
+        total, page = len(found), found[q.offset:q.offset + q.limit]
+    else:
+        total, page, skip = sum(g[3] for g in chosen), [], q.offset
+        for p, t, k, count in chosen:
+            if skip >= count:
+                skip -= count
+                continue
+            for o in store.newest(p, k, t, skip, q.limit - len(page)):
+                page.append((p, t, k, o))
+            skip = 0
+            if len(page) >= q.limit:
+                break
+    items = [tl.summary(sb, p, k, _id(k, o, store, p), o, t) for p, t, k, o in page]
+    following = q.offset + len(items)
+    return {"objects": items, "total": total, "offset": q.offset, "limit": q.limit,
+            "next_offset": following if following < total else None}
+
+
+def _id(kind, obj, store, provider) -> str:
+    # most objects carry their id as "id"; a few are keyed by another field (a token's value)
+    oid = obj.get("id")
+    if isinstance(oid, str):
+        return oid
+    return next(v for v in obj.values() if isinstance(v, str) and store.get(provider, kind, v) is obj)
+
+
+def lookup(sb, provider: str, kind: str, id: str):
+    """(object, tenant) or (None, None)."""
+    obj = sb.store.get(provider, kind, id)
+    if obj is None:
+        return None, None
+    return obj, sb.store.tenant_of(provider, kind, id)
+
+
+def detail(sb, provider: str, kind: str, id: str, obj: dict, tenant: str) -> dict:
+    """Everything the object page shows, as data: the timeline export is this document."""
+    with sb.store.lock:  # a consistent snapshot while a request may be changing the object
+        snapshot = mask_json(obj)
+    status = status_of(obj)
+    moves = sb.history.transitions(provider, kind, id)
+    state = None
+    table = diagram.table_for(sb.providers[provider], kind, status) if provider in sb.providers else None
+    if table is not None:
+        walked = diagram.path_taken(table, moves)
+        state = {"table": table.name, "initial": table.initial, "current": status,
+                 "path": [list(e) for e in table.edges if (e[0], e[2]) in walked]}
+    return {
+        "object": tl.summary(sb, provider, kind, id, obj, tenant),
+        "data": snapshot,
+        "events": tl.timeline(sb, provider, kind, id, obj, tenant),
+        "series": tl.series(sb, provider, kind, id, obj, tenant),
+        "state": state,
+    }
+
+
+def redeliver(sb, delivery_id: str):
+    """One more attempt of a delivery, now. Returns (body, status)."""
+    d = sb.outbox.get(delivery_id)
+    if d is None:
+        return {"error": f"no webhook delivery {delivery_id}"}, 404
+    record = sb.outbox.attempt(delivery_id)
+    if record is None:
+        return {"error": "the delivery is settled (the merchant acknowledged it): nothing to re-send"}, 409
+    return {"attempt": record, "webhook": sb.outbox.public(d)}, 200
+
+
+@admin.get("/objects")
+def objects_list():
+    try:
+        q = Query(request.args)
+    except ValueError as exc:
+        return bad_request(str(exc))
+    return jsonify(listing(sandbox(), q))
+
+
+@admin.get("/objects/kinds")
+def objects_kinds():
+    return jsonify({"kinds": [{"provider": p, "tenant": t, "kind": k, "count": n}
+                              for p, t, k, n in sandbox().store.groups()]})
+
+
+def _found(provider, kind, id):
+    obj, tenant = lookup(sandbox(), provider, kind, id)
+    if obj is None:
+        return None, (jsonify({"error": f"no {kind} {id} stored for {provider}"}), 404)
+    return (obj, tenant), None
+
+
+@admin.get("/objects/<provider>/<kind>/<id>/timeline")
+def object_timeline(provider, kind, id):
+    found, missing = _found(provider, kind, id)
+    if missing:
+        return missing
+    sb = sandbox()
+    response = jsonify(detail(sb, provider, kind, id, *found))
+    if request.args.get("download"):
+        safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in id)
+        response.headers["Content-Disposition"] = f'attachment; filename="{provider}-{kind}-{safe}-timeline.json"'
+    return response
+
+
+@admin.get("/objects/<provider>/<kind>/<id>")
+def object_get(provider, kind, id):
+    found, missing = _found(provider, kind, id)
+    if missing:
+        return missing
+    obj, tenant = found
+    sb = sandbox()
+    with sb.store.lock:
+        data = mask_json(obj)
+    return jsonify({"object": tl.summary(sb, provider, kind, id, obj, tenant), "data": data})
+
+
+@admin.post("/webhooks/<delivery_id>/redeliver")
+def webhook_redeliver(delivery_id):
+    body, status = redeliver(sandbox(), delivery_id)
+    return jsonify(body), status

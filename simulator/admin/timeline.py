@@ -1,0 +1,178 @@
+"""What the dashboard and the admin API say about one stored object.
+
+Objects are read through generic field names only (a status, an amount, a reference, a creation
+time), so every provider's objects show up without the dashboard knowing the provider. Everything
+returned here is masked: merchants put card numbers in free text too.
+"""
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+
+from ..core.cards import mask_json, mask_text
+from ..core.clock import iso_z, parse_instant
+from ..core.history import status_of
+
+REFERENCE_FIELDS = ("reference", "order_id", "merchant_reference", "external_identifier", "unique_identifier",
+                    "external_id")
+CREATED_FIELDS = ("created_at", "requested_on", "created", "createdAt")
+# other ids an object is known by on the wire (a 3-D Secure session, a transaction number)
+ALIAS_FIELDS = ("session_id", "transaction_id", "tx_id", "token")
+
+
+def _first(obj: dict, names):
+    return next((obj[n] for n in names if obj.get(n) not in (None, "")), None)
+
+
+def _money(obj: dict):
+    for holder in (obj, obj.get("price"), obj.get("amount_details")):
+        if not isinstance(holder, dict):
+            continue
+        amount = holder.get("amount", holder.get("_amount"))
+        if isinstance(amount, bool) or amount is None or isinstance(amount, (dict, list)):
+            continue
+        return amount, holder.get("currency", holder.get("_currency"))
+    if "_amount" in obj:
+        return obj["_amount"], obj.get("_currency")
+    return None, None
+
+
+def instant(value) -> datetime | None:
+    """A creation time in any of the shapes objects keep it: datetime, unix seconds, ISO text."""
+    try:
+        if isinstance(value, datetime):
+            return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return datetime.fromtimestamp(value, timezone.utc)
+        if isinstance(value, str):
+            return parse_instant(value)
+    except (ValueError, OverflowError, OSError):
+        pass
+    return None
+
+
+def summary(sb, provider: str, kind: str, id: str, obj: dict, tenant: str) -> dict:
+    amount, currency = _money(obj)
+    created = instant(_first(obj, CREATED_FIELDS))
+    status = obj.get("status") if isinstance(obj.get("status"), str) else status_of(obj)
+    reference = _first(obj, REFERENCE_FIELDS)
+    return mask_json({
+        "provider": provider, "tenant": tenant, "kind": kind, "id": id, "status": status,
+        "amount": amount, "currency": currency,
+        "reference": reference if isinstance(reference, (str, int)) else None,
+        "created_at": iso_z(created, 3) if created else None,
+        "age_seconds": int((sb.clock.now(tenant) - created).total_seconds()) if created else None,
+    })
+
+
+def matches(obj: dict, reference: str | None, status: str | None) -> bool:
+    if status:
+        wire = obj.get("status")
+        if status.lower() not in (str(wire).lower(), str(status_of(obj)).lower()):
+            return False
+    if reference:
+        value = _first(obj, REFERENCE_FIELDS)
+        if value is None or reference.lower() not in str(value).lower():
+            return False
+    return True
+
+
+def aliases(id: str, obj: dict) -> set[str]:
+    return {id} | {v for k in ALIAS_FIELDS if isinstance(v := obj.get(k), str) and len(v) >= 8}
+
+
+def _card_like(obj) -> bool:
+    if not isinstance(obj, dict):
+        return False
+    return "last4" in obj or (isinstance(obj.get("card"), dict) and "last4" in obj["card"])
+
+
+def series(sb, provider: str, kind: str, id: str, obj: dict, tenant: str) -> dict | None:
+    """The recurring series: every object of this kind charged on the same stored card or token.
+
+    The card is the stored object this one points at that carries a card (last four); the
+    customer-initiated payment is the one the card points back at.
+    """
+    store = sb.store
+    kinds = [k for p, t, k, _ in store.groups() if p == provider and t == tenant and k != kind]
+    card = link = card_kind = None
+    for value in obj.values():
+        if not isinstance(value, str) or value == id:
+            continue
+        for other in kinds:
+            found = store.get(provider, other, value, tenant)
+            if _card_like(found):
+                card, link, card_kind = found, value, other
+                break
+        if card is not None:
+            break
+    if card is None:
+        return None
+    origins = {v for v in card.values() if isinstance(v, str) and store.get(provider, kind, v, tenant) is not None}
+    members = [o for o in store.list(provider, kind, tenant)
+               if o.get("id") in origins or link in o.values()]
+    items = []
+    for o in members:
+        oid = o.get("id")
+        item = summary(sb, provider, kind, oid, o, tenant)
+        mit = o.get("merchant_initiated")
+        item["initiated"] = "customer" if (oid in origins if mit is None else not mit) else "merchant"
+        item["current"] = oid == id
+        items.append(item)
+    return {"card_kind": card_kind, "card_id": link, "payments": items}
+
+
+def _mentions(entry: dict, names: set[str]) -> bool:
+    if any(n in entry["path"] for n in names):
+        return True
+    for body in (entry.get("response"), entry.get("request")):
+        if body is None:
+            continue
+        text = body if isinstance(body, str) else json.dumps(body)
+        if any(n in text for n in names):
+            return True
+    return False
+
+
+def timeline(sb, provider: str, kind: str, id: str, obj: dict, tenant: str) -> list[dict]:
+    """Requests, status changes and webhook attempts for one object, oldest first.
+
+    Requests and status changes are kept in the order they happened (journal position); webhook
+    attempts are merged in by virtual time, after anything else at the same instant, because
+    deliveries run after the request that queued them.
+    """
+    names = aliases(id, obj)
+    causal = []
+    for e in sb.journal.entries(provider):
+        if _mentions(e, names):
+            causal.append(((e["seq"], 0), instant(e["at"]), {
+                "type": "request", "at": iso_z(instant(e["at"]), 3), "method": e["method"], "path": e["path"],
+                "status": e["status"], "rules": e["rules"], "tenant": e["tenant"], "verified": e["verified"],
+                "request": e["request"], "response": e["response"]}))
+    for m in sb.history.transitions(provider, kind, id):
+        # made while request after_request + 1 was being handled (or by a timer after it)
+        causal.append(((m["after_request"] + 1, 1), instant(m["at"]), {
+            "type": "transition", "at": m["at"], "from": m["from"], "to": m["to"]}))
+    causal.sort(key=lambda c: c[0])
+
+    deliveries = []
+    for d in sb.outbox.list(provider, tenant):
+        if d.get("subject") in names or d.get("event_id") in names or id in d["payload"]:
+            deliveries.append(((instant(d["created_at"]), 0), {
+                "type": "webhook", "at": d["created_at"], "delivery_id": d["id"], "event_type": d["event_type"],
+                "url": d["url"], "status": d["status"], "next_attempt_at": d["next_attempt_at"],
+                "rules": d.get("rules", []), "payload": mask_text(d["payload"])}))
+            for n, a in enumerate(d["attempts"], 1):
+                deliveries.append(((instant(a["at"]), n), {
+                    "type": "webhook_attempt", "at": a["at"], "delivery_id": d["id"], "event_type": d["event_type"],
+                    "attempt": n, "status": a["status"], "error": a["error"], "injected": a.get("injected", False)}))
+    deliveries.sort(key=lambda w: w[0])
+
+    out, i = [], 0
+    for (when, _n), item in deliveries:
+        while i < len(causal) and causal[i][1] <= when:
+            out.append(causal[i][2])
+            i += 1
+        out.append(item)
+    out.extend(c[2] for c in causal[i:])
+    return mask_json(out)
