@@ -14,13 +14,14 @@ import os
 import secrets
 from urllib.parse import urlencode, urlsplit
 
-from flask import Blueprint, abort, current_app, redirect, render_template, request
+from flask import Blueprint, abort, current_app, g, has_request_context, redirect, render_template, request
 
 from ..core.clock import iso_z
 from ..core.documents import DocumentError
 from ..core.history import status_of
 from . import diagram
 from . import objects as obj_api
+from ..providers.base import ProviderError
 from .routes import hosted_step, move_clock, reset_sandbox, sandbox
 from .scenarios import load_scenario
 
@@ -33,8 +34,17 @@ FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 
 
 @bp.record_once
-def _token(state):
+def _setup(state):
     state.app.extensions["sandbox_form_token"] = secrets.token_urlsafe(32)
+    sb = state.app.extensions["sandbox"]
+
+    def position():
+        # a status change made while a provider request is handled belongs to that request,
+        # which the journal numbers only once it is answered
+        in_flight = has_request_context() and g.get("sandbox_provider") is not None
+        return sb.journal.last_seq + (1 if in_flight else 0)
+
+    sb.history.position = position
 
 
 def form_token() -> str:
@@ -99,11 +109,17 @@ def _back(default: str = "/_sandbox/", **notice):
     return redirect(target, 303)
 
 
+def _here() -> str:
+    """This page's address without its one-off messages, for forms to come back to."""
+    args = [(k, v) for k, v in request.args.items(multi=True) if k not in ("notice", "problem")]
+    return request.path + ("?" + urlencode(args) if args else "")
+
+
 def _page(template: str, status: int = 200, **context):
     sb = sandbox()
     return render_template(
         f"dashboard/{template}", sb=sb, now=iso_z(sb.clock.now(), 3), csrf=form_token(),
-        here=request.full_path.rstrip("?"), notice=request.args.get("notice"), problem=request.args.get("problem"),
+        here=_here(), notice=request.args.get("notice"), problem=request.args.get("problem"),
         clock_steps=CLOCK_STEPS, waiting=WAITING, tenants=sb.tenants.list(), **context), status
 
 
@@ -226,8 +242,10 @@ def hosted_form(provider, id):
     action = {"outcome": request.form.get("outcome", "approve"), "three_ds": request.form.get("three_ds", "pass")}
     if "recurring_consent" in request.form:
         action["recurring_consent"] = request.form["recurring_consent"] == "true"
-    result = hosted_step(provider, id, action)
-    response = current_app.make_response(result)
+    try:
+        response = current_app.make_response(hosted_step(provider, id, action))
+    except ProviderError as exc:  # the provider's own refusal (not waiting, bad card): shown, not raised
+        response = exc.response
     if response.status_code >= 400:
         return _back(problem=f"{response.status_code}: {response.get_data(as_text=True)[:300]}")
     return _back(notice=f"hosted step done: {action['outcome']}, 3-D Secure {action['three_ds']}")

@@ -138,35 +138,74 @@ def path_taken(table, moves: list[dict]) -> set[tuple[str, str]]:
 
 # -- drawing ----------------------------------------------------------------------------------
 
-COL, ROW, PAD, NODE_H, CHAR_W = 200, 56, 24, 30, 7.2
+GAP, ROW, PAD, NODE_H, CHAR_W = 120, 56, 24, 30, 7.2
 
 
 def _layers(table) -> dict[str, int]:
-    depth = {table.initial: 0}
-    todo = deque([table.initial])
-    while todo:
-        s = todo.popleft()
+    """Column of each state: the longest route to it from the initial state, cycles ignored."""
+    forward: dict[str, list[str]] = {}
+    on_path, done = set(), set()
+
+    def visit(s):  # drop the edges that close a cycle, keep the rest as a DAG
+        on_path.add(s)
         for a, _, b in table.edges:
-            if a == s and b not in depth:
-                depth[b] = depth[s] + 1
-                todo.append(b)
+            if a == s and b != s and b not in on_path:
+                forward.setdefault(s, []).append(b)
+                if b not in done:
+                    visit(b)
+        on_path.discard(s)
+        done.add(s)
+
+    visit(table.initial)
+    depth = {table.initial: 0}
+    for s in _topological(table.initial, forward):
+        for b in forward.get(s, ()):
+            depth[b] = max(depth.get(b, 0), depth[s] + 1)
     last = max(depth.values(), default=0) + 1
     for s in table.states:
         depth.setdefault(s, last)
     return depth
 
 
-def svg(table, current: str | None = None, walked: set[tuple[str, str]] = frozenset()) -> Markup:
-    depth = _layers(table)
+def _topological(start: str, forward: dict[str, list[str]]) -> list[str]:
+    order, seen = [], set()
+
+    def visit(s):
+        seen.add(s)
+        for b in forward.get(s, ()):
+            if b not in seen:
+                visit(b)
+        order.append(s)
+
+    visit(start)
+    return order[::-1]
+
+
+def _rows(table, depth) -> dict[int, list[str]]:
+    """States per column, each column ordered by where its states' predecessors stand."""
     columns: dict[int, list[str]] = {}
     for s in table.states:
         columns.setdefault(depth[s], []).append(s)
-    pos = {}
-    for col, names in columns.items():
-        for row, s in enumerate(names):
-            pos[s] = (PAD + col * COL, PAD + 20 + row * ROW)
-    width = PAD * 2 + (max(columns) + 1) * COL
-    height = PAD * 2 + 40 + max(len(v) for v in columns.values()) * ROW
+    row: dict[str, float] = {}
+    for col in sorted(columns):
+        def centre(s, col=col):
+            before = [row[a] for a, _, b in table.edges if b == s and a in row and depth[a] < col]
+            return sum(before) / len(before) if before else float(table.states.index(s))
+        columns[col].sort(key=centre)
+        row.update({s: i for i, s in enumerate(columns[col])})
+    return columns
+
+
+def svg(table, current: str | None = None, walked: set[tuple[str, str]] = frozenset()) -> Markup:
+    depth = _layers(table)
+    columns = _rows(table, depth)
+    pos, x = {}, PAD
+    for col in sorted(columns):  # each column as wide as its widest state, then room for labels
+        for row, s in enumerate(columns[col]):
+            pos[s] = (x, PAD + 70 + row * ROW)
+        x += max(_width(s) for s in columns[col]) + GAP
+    width = x + PAD
+    height = PAD * 2 + 90 + max(len(v) for v in columns.values()) * ROW
     labels: dict[tuple[str, str], list[str]] = {}
     for a, event, b in table.edges:
         labels.setdefault((a, b), []).append(event)
@@ -176,6 +215,7 @@ def svg(table, current: str | None = None, walked: set[tuple[str, str]] = frozen
            f'<title>{escape(table.name)} states</title>',
            '<defs><marker id="arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" '
            'orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="context-stroke"/></marker></defs>']
+    arcs: dict[str, int] = {}
     for (a, b), events in labels.items():
         (x1, y1), (x2, y2) = pos[a], pos[b]
         cls = "edge walked" if (a, b) in walked else "edge"
@@ -184,10 +224,16 @@ def svg(table, current: str | None = None, walked: set[tuple[str, str]] = frozen
         if a == b:
             d = f"M{x1 + 20},{y1} C{x1 + 20},{y1 - 28} {x1 + 60},{y1 - 28} {x1 + 60},{y1}"
             lx, ly = x1 + 40, y1 - 24
-        elif depth[b] > depth[a]:
+        elif depth[b] == depth[a] + 1:
             sx, sy, ex, ey = x1 + w1, y1 + NODE_H / 2, x2, y2 + NODE_H / 2
             d = f"M{sx},{sy} C{sx + 40},{sy} {ex - 40},{ey} {ex},{ey}"
             lx, ly = (sx + ex) / 2, (sy + ey) / 2 - 4
+        elif depth[b] > depth[a]:  # skips columns: arc over the states in between
+            sx, sy, ex, ey = x1 + w1 / 2, y1, x2 + _width(b) / 2, y2
+            arcs[a] = arcs.get(a, 0) + 1  # arcs from one state nest instead of overlapping
+            top = min(sy, ey) - 12 * (depth[b] - depth[a]) - 14 * arcs[a]
+            d = f"M{sx},{sy} C{sx},{top} {ex},{top} {ex},{ey}"
+            lx, ly = (sx + ex) / 2, top + 8
         else:  # same column or backwards: bend below
             sx, sy, ex, ey = x1 + w1 / 2, y1 + NODE_H, x2 + _width(b) / 2, y2 + NODE_H
             dip = max(sy, ey) + 26

@@ -87,30 +87,55 @@ def _card_like(obj) -> bool:
     return "last4" in obj or (isinstance(obj.get("card"), dict) and "last4" in obj["card"])
 
 
+def _fingerprint(obj: dict) -> str | None:
+    for holder in (obj, obj.get("card")):
+        if isinstance(holder, dict):
+            for name in ("card_fingerprint", "fingerprint"):
+                if isinstance(holder.get(name), str):
+                    return holder[name]
+    return None
+
+
+def _stored_card(store, provider, tenant, kinds, obj, own_id):
+    """The stored card or token ``obj`` points at: (kind, id, object) or None."""
+    for value in obj.values():
+        if isinstance(value, str) and value != own_id:
+            for other in kinds:
+                found = store.get(provider, other, value, tenant)
+                if _card_like(found):
+                    return other, value, found
+    return None
+
+
+def _origins(store, provider, kind, tenant, card) -> set[str]:
+    if card is None:
+        return set()
+    return {v for v in card[2].values() if isinstance(v, str) and store.get(provider, kind, v, tenant) is not None}
+
+
 def series(sb, provider: str, kind: str, id: str, obj: dict, tenant: str) -> dict | None:
     """The recurring series: every object of this kind charged on the same stored card or token.
 
-    The card is the stored object this one points at that carries a card (last four); the
-    customer-initiated payment is the one the card points back at.
+    Members point at the same stored card (an object carrying a card's last four), or carry the
+    same card fingerprint (a declined charge may not keep the link). The customer-initiated
+    payment is the one the stored card points back at, unless objects say who initiated them.
     """
     store = sb.store
     kinds = [k for p, t, k, _ in store.groups() if p == provider and t == tenant and k != kind]
-    card = link = card_kind = None
-    for value in obj.values():
-        if not isinstance(value, str) or value == id:
-            continue
-        for other in kinds:
-            found = store.get(provider, other, value, tenant)
-            if _card_like(found):
-                card, link, card_kind = found, value, other
-                break
-        if card is not None:
-            break
-    if card is None:
+    card = _stored_card(store, provider, tenant, kinds, obj, id)
+    print_ = _fingerprint(obj) or (card and _fingerprint(card[2]))
+    if card is None and print_ is None:
         return None
-    origins = {v for v in card.values() if isinstance(v, str) and store.get(provider, kind, v, tenant) is not None}
+    origins = _origins(store, provider, kind, tenant, card)
+    link = card[1] if card else None
     members = [o for o in store.list(provider, kind, tenant)
-               if o.get("id") in origins or link in o.values()]
+               if o is obj or o.get("id") in origins or (link is not None and link in o.values())
+               or (print_ is not None and _fingerprint(o) == print_)]
+    if card is None:  # found by fingerprint only: a member that kept the link names the card
+        card = next(filter(None, (_stored_card(store, provider, tenant, kinds, m, m.get("id")) for m in members)), None)
+        origins = _origins(store, provider, kind, tenant, card)
+    if len(members) < 2:
+        return None
     items = []
     for o in members:
         oid = o.get("id")
@@ -119,7 +144,8 @@ def series(sb, provider: str, kind: str, id: str, obj: dict, tenant: str) -> dic
         item["initiated"] = "customer" if (oid in origins if mit is None else not mit) else "merchant"
         item["current"] = oid == id
         items.append(item)
-    return {"card_kind": card_kind, "card_id": link, "payments": items}
+    return {"card_kind": card[0] if card else None, "card_id": card[1] if card else None,
+            "fingerprint": print_, "payments": items}
 
 
 def _mentions(entry: dict, names: set[str]) -> bool:
@@ -150,8 +176,7 @@ def timeline(sb, provider: str, kind: str, id: str, obj: dict, tenant: str) -> l
                 "status": e["status"], "rules": e["rules"], "tenant": e["tenant"], "verified": e["verified"],
                 "request": e["request"], "response": e["response"]}))
     for m in sb.history.transitions(provider, kind, id):
-        # made while request after_request + 1 was being handled (or by a timer after it)
-        causal.append(((m["after_request"] + 1, 1), instant(m["at"]), {
+        causal.append(((m["position"], 1), instant(m["at"]), {
             "type": "transition", "at": m["at"], "from": m["from"], "to": m["to"]}))
     causal.sort(key=lambda c: c[0])
 

@@ -2,10 +2,11 @@
 
 Objects keep only their current status, so the history watches every ``store.put`` and records a
 transition whenever the status an object is stored with differs from the one it was last stored
-with. It reads a generic status field, so it knows no provider. Each transition remembers the
-journal position at the time it happened: a transition made while a request is being handled is
-recorded before that request reaches the journal, which lets a timeline put it right after its
-request even when the virtual clock stands still.
+with. It reads a generic status field, so it knows no provider. Each transition remembers its
+place among the journal's entries (``position``: the sequence number of the request it follows),
+so a timeline can order it against requests even while the virtual clock stands still. A request
+reaches the journal only after its handler ran, so the web layer supplies a ``position`` that
+counts the request in flight.
 
 Kept in memory only, bounded per object.
 """
@@ -54,7 +55,7 @@ class History:
                 return
             self._moves.setdefault(key, deque(maxlen=PER_OBJECT)).append({
                 "at": iso_z(self.clock.now(tenant), 3), "from": previous, "to": status,
-                "after_request": self.position()})
+                "position": self.position()})
 
     def transitions(self, provider: str, kind: str, id: str) -> list[dict]:
         with self._lock:
