@@ -51,43 +51,53 @@ def instant(value) -> datetime | None:
     return None
 
 
+def wire_status(obj: dict) -> str | None:
+    """The status the provider shows (an internal state only where there is no such field)."""
+    return obj["status"] if isinstance(obj.get("status"), str) else status_of(obj)
+
+
+def reference_of(obj: dict):
+    value = _first(obj, REFERENCE_FIELDS)
+    return value if isinstance(value, (str, int)) and not isinstance(value, bool) else None
+
+
+def id_of(store, provider: str, kind: str, obj: dict) -> str | None:
+    # most objects carry their id as "id"; a few are keyed by another field (a token's value)
+    if isinstance(obj.get("id"), str):
+        return obj["id"]
+    return next((v for v in obj.values() if isinstance(v, str) and store.get(provider, kind, v) is obj), None)
+
+
 def summary(sb, provider: str, kind: str, id: str, obj: dict, tenant: str) -> dict:
     amount, currency = _money(obj)
     created = instant(_first(obj, CREATED_FIELDS))
-    status = obj.get("status") if isinstance(obj.get("status"), str) else status_of(obj)
-    reference = _first(obj, REFERENCE_FIELDS)
     return mask_json({
-        "provider": provider, "tenant": tenant, "kind": kind, "id": id, "status": status,
-        "amount": amount, "currency": currency,
-        "reference": reference if isinstance(reference, (str, int)) else None,
+        "provider": provider, "tenant": tenant, "kind": kind, "id": id, "status": wire_status(obj),
+        "amount": amount, "currency": currency, "reference": reference_of(obj),
         "created_at": iso_z(created, 3) if created else None,
         "age_seconds": int((sb.clock.now(tenant) - created).total_seconds()) if created else None,
     })
 
 
 def matches(obj: dict, reference: str | None, status: str | None) -> bool:
-    if status:
-        wire = obj.get("status")
-        if status.lower() not in (str(wire).lower(), str(status_of(obj)).lower()):
-            return False
-    if reference:
-        value = _first(obj, REFERENCE_FIELDS)
-        if value is None or reference.lower() not in str(value).lower():
-            return False
-    return True
+    if status and status.lower() != str(wire_status(obj)).lower():
+        return False
+    value = reference_of(obj)
+    return not reference or (value is not None and reference.lower() in str(value).lower())
 
 
 def aliases(id: str, obj: dict) -> set[str]:
     return {id} | {v for k in ALIAS_FIELDS if isinstance(v := obj.get(k), str) and len(v) >= 8}
 
 
-def _card_like(obj) -> bool:
+def card_like(obj) -> bool:
+    """A stored card or token: it carries a card's last four digits."""
     if not isinstance(obj, dict):
         return False
     return "last4" in obj or (isinstance(obj.get("card"), dict) and "last4" in obj["card"])
 
 
-def _fingerprint(obj: dict) -> str | None:
+def fingerprint_of(obj: dict) -> str | None:
     for holder in (obj, obj.get("card")):
         if isinstance(holder, dict):
             for name in ("card_fingerprint", "fingerprint"):
@@ -102,18 +112,12 @@ def _stored_card(store, provider, tenant, kinds, obj, own_id):
         if isinstance(value, str) and value != own_id:
             for other in kinds:
                 found = store.get(provider, other, value, tenant)
-                if _card_like(found):
+                if card_like(found):
                     return other, value, found
     return None
 
 
-def _origins(store, provider, kind, tenant, card) -> set[str]:
-    if card is None:
-        return set()
-    return {v for v in card[2].values() if isinstance(v, str) and store.get(provider, kind, v, tenant) is not None}
-
-
-def series(sb, provider: str, kind: str, id: str, obj: dict, tenant: str) -> dict | None:
+def series(sb, index, provider: str, kind: str, id: str, obj: dict, tenant: str) -> dict | None:
     """The recurring series: every object of this kind charged on the same stored card or token.
 
     Members point at the same stored card (an object carrying a card's last four), or carry the
@@ -121,29 +125,32 @@ def series(sb, provider: str, kind: str, id: str, obj: dict, tenant: str) -> dic
     payment is the one the stored card points back at, unless objects say who initiated them.
     """
     store = sb.store
+    group = (provider, tenant, kind)
     kinds = [k for p, t, k, _ in store.groups() if p == provider and t == tenant and k != kind]
     card = _stored_card(store, provider, tenant, kinds, obj, id)
-    print_ = _fingerprint(obj) or (card and _fingerprint(card[2]))
+    print_ = fingerprint_of(obj) or (card and fingerprint_of(card[2]))
     if card is None and print_ is None:
         return None
-    origins = _origins(store, provider, kind, tenant, card)
-    link = card[1] if card else None
-    members = [o for o in store.list(provider, kind, tenant)
-               if o is obj or o.get("id") in origins or (link is not None and link in o.values())
-               or (print_ is not None and _fingerprint(o) == print_)]
+    members = index.related(group, print_, card[1] if card else None)
     if card is None:  # found by fingerprint only: a member that kept the link names the card
-        card = next(filter(None, (_stored_card(store, provider, tenant, kinds, m, m.get("id")) for m in members)), None)
-        origins = _origins(store, provider, kind, tenant, card)
-    if len(members) < 2:
-        return None
+        card = next(filter(None, (_stored_card(store, provider, tenant, kinds, store.get(provider, kind, m), m)
+                                  for m in members)), None)
+    origins = [] if card is None else [
+        v for v in card[2].values() if isinstance(v, str) and v not in members
+        and store.get(provider, kind, v, tenant) is not None]
     items = []
-    for o in members:
-        oid = o.get("id")
+    for oid in origins + members:
+        o = store.get(provider, kind, oid, tenant)
+        if o is None:
+            continue
         item = summary(sb, provider, kind, oid, o, tenant)
         mit = o.get("merchant_initiated")
-        item["initiated"] = "customer" if (oid in origins if mit is None else not mit) else "merchant"
+        came_first = card is not None and oid in card[2].values()
+        item["initiated"] = "customer" if (came_first if mit is None else not mit) else "merchant"
         item["current"] = oid == id
         items.append(item)
+    if len(items) < 2:
+        return None
     return {"card_kind": card[0] if card else None, "card_id": card[1] if card else None,
             "fingerprint": print_, "payments": items}
 

@@ -37,20 +37,22 @@ class History:
         self.position = position
         self._lock = threading.Lock()
         self._last: dict[tuple[str, str, str], str | None] = {}
-        self._tenant: dict[tuple[str, str, str], str] = {}
         self._moves: dict[tuple[str, str, str], deque] = {}
 
-    def observe(self, provider: str, kind: str, id: str, tenant: str, obj: dict) -> None:
-        """Store hook: called with every object written."""
-        status = status_of(obj)
+    def observe(self, provider: str | None, kind: str | None, id: str | None, tenant: str | None,
+                obj: dict | None) -> None:
+        """Store hook: every object written, deleted (obj None), or everything dropped (all None)."""
         key = (provider, kind, id)
         with self._lock:
+            if obj is None:
+                self._forget(None if provider is None else key)
+                return
+            status = status_of(obj)
             first = key not in self._last
             previous = self._last.get(key)
             if not first and previous == status:
                 return
             self._last[key] = status
-            self._tenant[key] = tenant
             if status is None:
                 return
             self._moves.setdefault(key, deque(maxlen=PER_OBJECT)).append({
@@ -61,14 +63,10 @@ class History:
         with self._lock:
             return [dict(m) for m in self._moves.get((provider, kind, id), ())]
 
-    def reset(self, tenant: str | None = None) -> None:
-        with self._lock:
-            if tenant is None:
-                self._last.clear()
-                self._tenant.clear()
-                self._moves.clear()
-                return
-            for key in [k for k, t in self._tenant.items() if t == tenant]:
-                self._last.pop(key, None)
-                self._tenant.pop(key, None)
-                self._moves.pop(key, None)
+    def _forget(self, key) -> None:
+        if key is None:
+            self._last.clear()
+            self._moves.clear()
+        else:
+            self._last.pop(key, None)
+            self._moves.pop(key, None)

@@ -63,7 +63,6 @@ class Sandbox:
         self.store.reset(tenant)
         self.tenants.reset(tenant)
         self.journal.reset(tenant)
-        self.history.reset(tenant)
         self.idempotency.reset(tenant)
         self.clock.reset(tenant)
         if tenant is None:

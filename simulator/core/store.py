@@ -28,7 +28,8 @@ class MemoryStore:
         self._tenant_of: dict[Key, str] = {}
         # per (provider, tenant, kind): insertion-ordered ids, for listing without a scan
         self._index: dict[tuple[str, str, str], OrderedDict[str, None]] = {}
-        # called as fn(provider, kind, id, tenant, obj) after every put, under the lock
+        # called under the lock as fn(provider, kind, id, tenant, obj) after every put, with obj None
+        # after a delete, and with every argument None once everything is dropped
         self.observers: list[Callable[[str, str, str, str, dict], None]] = []
 
     def put(self, provider: str, kind: str, id: str, obj: dict, tenant: str) -> dict:
@@ -65,6 +66,8 @@ class MemoryStore:
             if tenant is not None:
                 self._index.get((provider, tenant, kind), {}).pop(id, None)
                 self._unpersist(key)
+                for observe in self.observers:
+                    observe(provider, kind, id, tenant, None)
 
     def list(self, provider: str, kind: str, tenant: str) -> list[dict]:
         with self.lock:
@@ -92,6 +95,8 @@ class MemoryStore:
                 self._tenant_of.clear()
                 self._index.clear()
                 self._unpersist_all()
+                for observe in self.observers:
+                    observe(None, None, None, None, None)
                 return
             for key in [k for k, t in self._tenant_of.items() if t == tenant]:
                 self.delete(*key)

@@ -127,3 +127,34 @@ def test_history_follows_status_changes_and_resets_per_tenant():
     sb.reset("t1")
     assert sb.history.transitions("p", "thing", "a") == []
     assert len(sb.history.transitions("p", "thing", "b")) == 1
+
+
+def test_index_follows_writes_deletes_and_resets():
+    from simulator.admin.index import ObjectIndex
+    sb = Sandbox(seed=1)
+    sb.store.put("p", "pay", "old", {"id": "old", "status": "open", "reference": "A-1"}, "t1")
+    index = ObjectIndex()
+    index.load(sb.store)                      # what was stored before the dashboard started
+    sb.store.observers.append(index.observe)
+    card = {"id": "card1", "last4": "4242"}
+    sb.store.put("p", "card", "card1", card, "t1")
+    for n in range(3):
+        sb.store.put("p", "pay", f"p{n}", {"id": f"p{n}", "status": "open", "reference": f"A-{n + 10}",
+                                           "card_id": "card1"}, "t1")
+    group = ("p", "t1", "pay")
+
+    def ids(status=None, reference=None):
+        count, page = index.matching(group, status, reference)
+        return count, page(0, 10)
+
+    assert ids("OPEN") == (4, ["p2", "p1", "p0", "old"])
+    moved = sb.store.get("p", "pay", "p0")
+    moved["status"] = "closed"
+    sb.store.put("p", "pay", "p0", moved, "t1")
+    assert ids("open") == (3, ["p2", "p1", "old"]) and ids("closed") == (1, ["p0"])
+    assert ids("open", "a-1") == (3, ["p2", "p1", "old"])
+    assert index.related(group, None, "card1") == ["p0", "p1", "p2"]
+    sb.store.delete("p", "pay", "p1")
+    assert ids("open") == (2, ["p2", "old"]) and index.related(group, None, "card1") == ["p0", "p2"]
+    sb.reset("t1")
+    assert ids("open") == (0, []) and index.related(group, None, "card1") == []

@@ -1,0 +1,122 @@
+"""Secondary indexes over the store for the dashboard, kept current by a store observer.
+
+With 100k objects stored, a scan costs more than a page may take, so the fields the dashboard
+filters on (status, reference) and the ones a recurring series is found by (card fingerprint,
+link to a stored card) are indexed per (provider, tenant, kind) as objects are written. A write
+pays a few dictionary operations; a filtered page costs about its own length. Within one status,
+objects are listed by when they entered it, newest first; a reference search by when objects
+took their references.
+"""
+from __future__ import annotations
+
+import itertools
+import threading
+from itertools import islice
+
+from . import timeline as tl
+
+Group = tuple[str, str, str]   # provider, tenant, kind
+
+
+def values_of(obj: dict, own_id: str, is_card) -> dict[str, tuple]:
+    """What each indexed field holds for ``obj`` (a tuple: a field may hold several values)."""
+    status = tl.wire_status(obj)
+    reference = tl.reference_of(obj)
+    fingerprint = tl.fingerprint_of(obj)
+    return {
+        "status": (status.lower(),) if status else (),
+        "reference": (str(reference).lower(),) if reference is not None else (),
+        "fingerprint": (fingerprint,) if fingerprint else (),
+        "link": tuple(v for v in obj.values() if isinstance(v, str) and v != own_id and is_card(v)),
+    }
+
+
+class ObjectIndex:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._clear()
+
+    def _clear(self) -> None:
+        self._seq = itertools.count()
+        self._order: dict[tuple[str, str, str], int] = {}       # (provider, kind, id) -> creation order
+        self._held: dict[tuple[str, str, str], dict] = {}
+        # (group, field) -> value -> ids, each bucket in the order objects took that value
+        self._fields: dict[tuple[Group, str], dict[str, dict[str, None]]] = {}
+        self._cards: set[tuple[str, str, str]] = set()          # (provider, tenant, id) of stored cards
+
+    def load(self, store) -> None:
+        """Index what the store already holds (objects read from a state file)."""
+        for provider, tenant, kind, _ in store.groups():
+            for obj in store.list(provider, kind, tenant):
+                oid = tl.id_of(store, provider, kind, obj)
+                if oid is not None:
+                    self.observe(provider, kind, oid, tenant, obj)
+
+    def observe(self, provider, kind, id, tenant, obj) -> None:
+        """Store hook (see MemoryStore.observers)."""
+        with self._lock:
+            if provider is None:
+                self._clear()
+                return
+            key = (provider, kind, id)
+            group = (provider, tenant, kind)
+            old = self._held.pop(key, None) or {}
+            if obj is None:
+                self._order.pop(key, None)
+                self._cards.discard((provider, tenant, id))
+                new = {}
+            else:
+                self._order.setdefault(key, next(self._seq))
+                if tl.card_like(obj):
+                    self._cards.add((provider, tenant, id))
+                new = values_of(obj, id, lambda v: (provider, tenant, v) in self._cards)
+                self._held[key] = new
+            for field in old.keys() | new.keys():
+                before, after = old.get(field, ()), new.get(field, ())
+                if before == after:
+                    continue
+                values = self._fields.setdefault((group, field), {})
+                for value in before:
+                    bucket = values.get(value)
+                    if bucket is not None:
+                        bucket.pop(id, None)
+                        if not bucket:
+                            del values[value]
+                for value in after:
+                    values.setdefault(value, {})[id] = None
+
+    # -- queries -----------------------------------------------------------------------------
+    def _newest_first(self, group: Group, ids) -> list[str]:
+        provider, _, kind = group
+        return sorted(ids, key=lambda i: self._order.get((provider, kind, i), -1), reverse=True)
+
+    def matching(self, group: Group, status: str | None, reference: str | None):
+        """(count, page(skip, n) -> ids newest first) of objects with that status and a reference
+        containing ``reference``."""
+        with self._lock:
+            sets = []
+            if status:
+                sets.append(self._fields.get((group, "status"), {}).get(status.lower(), {}))
+            if reference:
+                needle, found = reference.lower(), {}
+                for value, bucket in self._fields.get((group, "reference"), {}).items():
+                    if needle in value:
+                        found.update(bucket)
+                sets.append(found)
+            if len(sets) == 1 and not reference:
+                bucket = dict(sets[0])
+                return len(bucket), lambda skip, n: list(islice(reversed(bucket), skip, skip + n))
+            # buckets and reference values keep the order objects took them: no sort needed
+            smallest = min(sets, key=len)
+            ids = [i for i in smallest if all(i in s for s in sets)][::-1]
+            return len(ids), lambda skip, n: ids[skip:skip + n]
+
+    def related(self, group: Group, fingerprint: str | None, link: str | None) -> list[str]:
+        """Ids in ``group`` carrying that card fingerprint or pointing at that stored card, oldest first."""
+        with self._lock:
+            ids = {}
+            if fingerprint:
+                ids.update(self._fields.get((group, "fingerprint"), {}).get(fingerprint, {}))
+            if link:
+                ids.update(self._fields.get((group, "link"), {}).get(link, {}))
+            return self._newest_first(group, ids)[::-1]
