@@ -14,14 +14,13 @@ import os
 import secrets
 from urllib.parse import urlencode, urlsplit
 
-from flask import Blueprint, abort, current_app, g, has_request_context, redirect, render_template, request
+from flask import Blueprint, abort, current_app, redirect, render_template, request
 
 from ..core.clock import iso_z
 from ..core.documents import DocumentError
-from ..core.history import status_of
+from ..providers.base import ProviderError
 from . import diagram
 from . import objects as obj_api
-from ..providers.base import ProviderError
 from .routes import hosted_step, move_clock, reset_sandbox, sandbox
 from .scenarios import load_scenario
 
@@ -31,20 +30,13 @@ bp = Blueprint("sandbox_dashboard", __name__, template_folder="templates", stati
 SHIPPED = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "scenarios")
 CLOCK_STEPS = (("+1 h", "PT1H"), ("+1 d", "P1D"), ("+30 d", "P30D"))
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+# words in the status of an object that waits for its customer: its hosted-step form opens by itself
+WAITING = ("pending", "new", "created", "action", "awaiting")
 
 
 @bp.record_once
 def _setup(state):
     state.app.extensions["sandbox_form_token"] = secrets.token_urlsafe(32)
-    sb = state.app.extensions["sandbox"]
-
-    def position():
-        # a status change made while a provider request is handled belongs to that request,
-        # which the journal numbers only once it is answered
-        in_flight = has_request_context() and g.get("sandbox_provider") is not None
-        return sb.journal.last_seq + (1 if in_flight else 0)
-
-    sb.history.position = position
 
 
 def form_token() -> str:
@@ -74,11 +66,6 @@ def _guard_forms():
 @bp.app_template_global()
 def qs(**args) -> str:
     return urlencode({k: v for k, v in args.items() if v not in (None, "")})
-
-
-# statuses of an object that waits for its customer: the hosted-step form opens by itself
-WAITING = ("pending", "new", "created", "requires_action", "buyer_approval_pending", "awaiting_action",
-           "awaiting_confirm")
 
 
 @bp.app_template_filter("age")
@@ -151,12 +138,9 @@ def object_page(provider, kind, id):
     if obj is None:
         return _page("missing.html", 404, what=f"{provider} {kind} {id}")
     doc = obj_api.detail(sb, provider, kind, id, obj, tenant)
-    picture = None
-    table = diagram.table_for(sb.providers.get(provider), kind, status_of(obj)) if provider in sb.providers else None
-    if table is not None:
-        walked = diagram.path_taken(table, sb.history.transitions(provider, kind, id))
-        picture = diagram.svg(table, status_of(obj), walked)
-    return _page("object.html", doc=doc, o=doc["object"], diagram=picture, provider=provider, kind=kind, id=id)
+    drawn = obj_api.path(sb, provider, kind, id, obj)
+    return _page("object.html", doc=doc, o=doc["object"], diagram=drawn and diagram.svg(*drawn),
+                 provider=provider, kind=kind, id=id)
 
 
 @bp.get("/ui/scenarios")

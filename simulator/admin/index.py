@@ -18,17 +18,19 @@ from . import timeline as tl
 Group = tuple[str, str, str]   # provider, tenant, kind
 
 
-def values_of(obj: dict, own_id: str, is_card) -> dict[str, tuple]:
-    """What each indexed field holds for ``obj`` (a tuple: a field may hold several values)."""
+FIELDS = ("status", "reference", "fingerprint", "link")
+NONE = ((), (), (), ())
+
+
+def values_of(obj: dict, own_id: str, is_card) -> tuple[tuple, ...]:
+    """What each of FIELDS holds for ``obj`` (a tuple each: a field may hold several values)."""
     status = tl.wire_status(obj)
     reference = tl.reference_of(obj)
     fingerprint = tl.fingerprint_of(obj)
-    return {
-        "status": (status.lower(),) if status else (),
-        "reference": (str(reference).lower(),) if reference is not None else (),
-        "fingerprint": (fingerprint,) if fingerprint else (),
-        "link": tuple(v for v in obj.values() if isinstance(v, str) and v != own_id and is_card(v)),
-    }
+    return ((status.lower(),) if status else (),
+            (str(reference).lower(),) if reference is not None else (),
+            (fingerprint,) if fingerprint else (),
+            tuple(v for v in obj.values() if isinstance(v, str) and v != own_id and is_card(v)))
 
 
 class ObjectIndex:
@@ -39,7 +41,7 @@ class ObjectIndex:
     def _clear(self) -> None:
         self._seq = itertools.count()
         self._order: dict[tuple[str, str, str], int] = {}       # (provider, kind, id) -> creation order
-        self._held: dict[tuple[str, str, str], dict] = {}
+        self._held: dict[tuple[str, str, str], tuple] = {}      # key -> values_of(object)
         # (group, field) -> value -> ids, each bucket in the order objects took that value
         self._fields: dict[tuple[Group, str], dict[str, dict[str, None]]] = {}
         self._cards: set[tuple[str, str, str]] = set()          # (provider, tenant, id) of stored cards
@@ -60,19 +62,18 @@ class ObjectIndex:
                 return
             key = (provider, kind, id)
             group = (provider, tenant, kind)
-            old = self._held.pop(key, None) or {}
+            old = self._held.pop(key, NONE)
             if obj is None:
                 self._order.pop(key, None)
                 self._cards.discard((provider, tenant, id))
-                new = {}
+                new = NONE
             else:
                 self._order.setdefault(key, next(self._seq))
                 if tl.card_like(obj):
                     self._cards.add((provider, tenant, id))
                 new = values_of(obj, id, lambda v: (provider, tenant, v) in self._cards)
                 self._held[key] = new
-            for field in old.keys() | new.keys():
-                before, after = old.get(field, ()), new.get(field, ())
+            for field, before, after in zip(FIELDS, old, new):
                 if before == after:
                     continue
                 values = self._fields.setdefault((group, field), {})

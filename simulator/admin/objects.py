@@ -12,9 +12,10 @@ insertion index, filtered ones the dashboard's own index (index.py).
 """
 from __future__ import annotations
 
-from flask import current_app, jsonify, request
+from functools import partial
 
-from ..core.cards import mask_json
+from flask import current_app, g, has_request_context, jsonify, request
+
 from ..core.history import status_of
 from . import diagram
 from . import timeline as tl
@@ -25,13 +26,21 @@ MAX_LIMIT = 500
 
 
 @admin.record_once
-def _index(state):
+def _setup(state):
     sb = state.app.extensions["sandbox"]
     index = ObjectIndex()
     with sb.store.lock:  # no write slips between indexing what is stored and watching what comes
         index.load(sb.store)
         sb.store.observers.append(index.observe)
     state.app.extensions["sandbox_index"] = index
+
+    def position():
+        # a status change made while a provider request is handled belongs to that request,
+        # which the journal numbers only once it is answered
+        in_flight = has_request_context() and g.get("sandbox_provider") is not None
+        return sb.journal.last_seq + (1 if in_flight else 0)
+
+    sb.history.position = position
 
 
 class Query:
@@ -81,11 +90,10 @@ def listing(sb, q: Query) -> dict:
         total, skip = 0, q.offset
         for p, t, k, count in chosen:
             if q.reference or q.status:
-                count, ids_page = index.matching((p, t, k), q.status, q.reference)
-                fetch = lambda skip, n, p=p, k=k, ids_page=ids_page: [  # noqa: E731
-                    o for i in ids_page(skip, n) if (o := store.get(p, k, i)) is not None]
+                count, ids = index.matching((p, t, k), q.status, q.reference)
+                fetch = partial(_by_ids, store, p, k, ids)
             else:
-                fetch = lambda skip, n, p=p, t=t, k=k: store.newest(p, k, t, skip, n)  # noqa: E731
+                fetch = partial(store.newest, p, k, t)
             total += count
             if len(page) < q.limit and skip < count:
                 page.extend((p, t, k, o) for o in fetch(skip, q.limit - len(page)))
@@ -96,6 +104,10 @@ def listing(sb, q: Query) -> dict:
             "next_offset": following if following < total else None}
 
 
+def _by_ids(store, provider, kind, ids, skip, n) -> list[dict]:
+    return [o for i in ids(skip, n) if (o := store.get(provider, kind, i)) is not None]
+
+
 def lookup(sb, provider: str, kind: str, id: str):
     """(object, tenant) or (None, None)."""
     obj = sb.store.get(provider, kind, id)
@@ -104,16 +116,22 @@ def lookup(sb, provider: str, kind: str, id: str):
     return obj, sb.store.tenant_of(provider, kind, id)
 
 
+def path(sb, provider: str, kind: str, id: str, obj: dict):
+    """(table, current state, edges walked) for the object's state diagram, or None."""
+    status = status_of(obj)
+    table = diagram.table_for(sb.providers[provider], kind, status) if provider in sb.providers else None
+    if table is None:
+        return None
+    return table, status, diagram.path_taken(table, sb.history.transitions(provider, kind, id))
+
+
 def detail(sb, provider: str, kind: str, id: str, obj: dict, tenant: str) -> dict:
     """Everything the object page shows, as data: the timeline export is this document."""
     with sb.store.lock:  # a consistent snapshot while a request may be changing the object
-        snapshot = mask_json(obj)
-    status = status_of(obj)
-    moves = sb.history.transitions(provider, kind, id)
+        snapshot = tl.masked(obj)
     state = None
-    table = diagram.table_for(sb.providers[provider], kind, status) if provider in sb.providers else None
-    if table is not None:
-        walked = diagram.path_taken(table, moves)
+    if (drawn := path(sb, provider, kind, id, obj)) is not None:
+        table, status, walked = drawn
         state = {"table": table.name, "initial": table.initial, "current": status,
                  "path": [list(e) for e in table.edges if (e[0], e[2]) in walked]}
     return {
@@ -179,7 +197,7 @@ def object_get(provider, kind, id):
     obj, tenant = found
     sb = sandbox()
     with sb.store.lock:
-        data = mask_json(obj)
+        data = tl.masked(obj)
     return jsonify({"object": tl.summary(sb, provider, kind, id, obj, tenant), "data": data})
 
 

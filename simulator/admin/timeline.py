@@ -20,6 +20,13 @@ CREATED_FIELDS = ("created_at", "requested_on", "created", "createdAt")
 ALIAS_FIELDS = ("session_id", "transaction_id", "tx_id", "token")
 
 
+def masked(value):
+    """A stored object as plain JSON (times in ISO-8601), card numbers masked."""
+    def plain(v):
+        return iso_z(v, 3) if isinstance(v, datetime) else str(v)
+    return mask_json(json.loads(json.dumps(value, default=plain)))
+
+
 def _first(obj: dict, names):
     return next((obj[n] for n in names if obj.get(n) not in (None, "")), None)
 

@@ -13,7 +13,6 @@ Kept in memory only, bounded per object.
 from __future__ import annotations
 
 import threading
-from collections import deque
 from typing import Callable
 
 from .clock import iso_z
@@ -37,7 +36,7 @@ class History:
         self.position = position
         self._lock = threading.Lock()
         self._last: dict[tuple[str, str, str], str | None] = {}
-        self._moves: dict[tuple[str, str, str], deque] = {}
+        self._moves: dict[tuple[str, str, str], list[tuple]] = {}   # (at, from, to, position)
 
     def observe(self, provider: str | None, kind: str | None, id: str | None, tenant: str | None,
                 obj: dict | None) -> None:
@@ -55,13 +54,15 @@ class History:
             self._last[key] = status
             if status is None:
                 return
-            self._moves.setdefault(key, deque(maxlen=PER_OBJECT)).append({
-                "at": iso_z(self.clock.now(tenant), 3), "from": previous, "to": status,
-                "position": self.position()})
+            moves = self._moves.setdefault(key, [])
+            moves.append((iso_z(self.clock.now(tenant), 3), previous, status, self.position()))
+            if len(moves) > PER_OBJECT:
+                del moves[0]
 
     def transitions(self, provider: str, kind: str, id: str) -> list[dict]:
         with self._lock:
-            return [dict(m) for m in self._moves.get((provider, kind, id), ())]
+            return [{"at": at, "from": before, "to": after, "position": position}
+                    for at, before, after, position in self._moves.get((provider, kind, id), ())]
 
     def _forget(self, key) -> None:
         if key is None:
