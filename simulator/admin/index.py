@@ -93,24 +93,24 @@ class ObjectIndex:
 
     def matching(self, group: Group, status: str | None, reference: str | None):
         """(count, page(skip, n) -> ids newest first) of objects with that status and a reference
-        containing ``reference``."""
+        containing ``reference``. Pages read the live buckets: nothing is copied per query."""
         with self._lock:
-            sets = []
-            if status:
-                sets.append(self._fields.get((group, "status"), {}).get(status.lower(), {}))
+            by_status = self._fields.get((group, "status"), {}).get(status.lower(), {}) if status else None
             if reference:
-                needle, found = reference.lower(), {}
-                for value, bucket in self._fields.get((group, "reference"), {}).items():
-                    if needle in value:
-                        found.update(bucket)
-                sets.append(found)
-            if len(sets) == 1 and not reference:
-                bucket = dict(sets[0])
-                return len(bucket), lambda skip, n: list(islice(reversed(bucket), skip, skip + n))
-            # buckets and reference values keep the order objects took them: no sort needed
-            smallest = min(sets, key=len)
-            ids = [i for i in smallest if all(i in s for s in sets)][::-1]
-            return len(ids), lambda skip, n: ids[skip:skip + n]
+                needle = reference.lower()
+                # reference values keep the order objects took them, newest last: no sort needed
+                hits = [b for value, b in self._fields.get((group, "reference"), {}).items() if needle in value]
+                count = (sum(map(len, hits)) if by_status is None
+                         else sum(1 for b in hits for i in b if i in by_status))
+            else:
+                hits, count = [by_status], len(by_status)
+                by_status = None
+
+        def page(skip: int, n: int) -> list[str]:
+            with self._lock:
+                newest = (i for b in reversed(hits) for i in reversed(b) if by_status is None or i in by_status)
+                return list(islice(newest, skip, skip + n))
+        return count, page
 
     def related(self, group: Group, fingerprint: str | None, link: str | None) -> list[str]:
         """Ids in ``group`` carrying that card fingerprint or pointing at that stored card, oldest first."""
