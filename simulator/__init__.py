@@ -49,9 +49,11 @@ def create_app(config: Config | dict | None = None, *, state_path: str | None = 
     app.extensions["sandbox"] = sandbox
     for provider in sandbox.providers.values():
         app.register_blueprint(provider.blueprint, url_prefix=provider.mount)
-    from .admin import routes, scenarios  # noqa: F401  (each registers its views on the blueprint)
+    from .admin import dashboard, objects, routes, scenarios  # noqa: F401  (each registers its views)
     from .admin.common import admin
     app.register_blueprint(admin, url_prefix="/_sandbox")
+    # a sibling blueprint, so the admin API's JSON-only guard does not apply to the HTML forms
+    app.register_blueprint(dashboard.bp, url_prefix="/_sandbox")
 
     pipeline.install(app, sandbox)
     app.wsgi_app = ConnectionDropper(app.wsgi_app)

@@ -16,7 +16,6 @@ from werkzeug.exceptions import HTTPException
 from .core import effects
 from .core.runtime import Sandbox
 from .core.wsgi import DROP_KEY
-from .providers.base import ProviderError
 from .providers.shape import Refusal
 
 log = logging.getLogger("simulator")
@@ -77,10 +76,6 @@ def install(app: Flask, sandbox: Sandbox) -> None:
                 return provider.error("unavailable", status)
             return provider.render_json(body, status)
         return None
-
-    @app.errorhandler(ProviderError)
-    def _provider_error(exc: ProviderError):
-        return exc.response
 
     @app.errorhandler(Refusal)
     def _refusal(exc: Refusal):

@@ -1,10 +1,10 @@
-"""The admin API under /_sandbox (design.md section 3) and the dashboard; the browser guard is in
-``common``."""
+"""The admin API under /_sandbox (design.md section 3); the browser guard is in ``common``, the
+dashboard in ``dashboard``. The dashboard's forms call the same functions as these handlers."""
 from __future__ import annotations
 
 from datetime import timedelta
 
-from flask import current_app, jsonify, render_template, request
+from flask import current_app, jsonify, request
 
 from ..core.clock import iso_z, parse_duration, parse_instant
 from ..core.documents import DocumentError, load
@@ -21,8 +21,12 @@ def health():
 @admin.post("/reset")
 def reset():
     body = body_dict()
-    sandbox().reset(body.get("tenant"))
-    return jsonify({"status": "reset", "tenant": body.get("tenant")})
+    return jsonify(reset_sandbox(body.get("tenant")))
+
+
+def reset_sandbox(tenant):
+    sandbox().reset(tenant)
+    return {"status": "reset", "tenant": tenant}
 
 
 @admin.get("/clock")
@@ -35,6 +39,14 @@ def clock_get():
 @admin.post("/clock")
 def clock_move():
     body = body_dict()
+    try:
+        return jsonify(move_clock(body))
+    except ValueError as exc:
+        return bad_request(str(exc))
+
+
+def move_clock(body: dict) -> dict:
+    """Advance or set the virtual clock, running everything that fell due; ValueError on bad input."""
     sb = sandbox()
     tenant = body.get("tenant")
     now = sb.clock.now(tenant)
@@ -51,10 +63,10 @@ def clock_move():
         else:
             raise ValueError("give one of advance, advance_seconds, set")
         now + delta  # noqa: B018  (a move past year 9999 is refused before any timer runs)
-    except (ValueError, OverflowError) as exc:
-        return bad_request(str(exc) if isinstance(exc, ValueError) else "the clock would leave years 1-9999")
+    except OverflowError:
+        raise ValueError("the clock would leave years 1-9999") from None
     sb.timers.advance(delta, tenant)
-    return jsonify({"now": iso_z(sb.clock.now(tenant), 3), "tenant": tenant})
+    return {"now": iso_z(sb.clock.now(tenant), 3), "tenant": tenant}
 
 
 def _int_arg(name):
@@ -119,11 +131,14 @@ def config_put():
 
 @admin.post("/hosted/<provider_name>/<object_id>")
 def hosted(provider_name, object_id):
-    sb = sandbox()
-    provider = sb.providers.get(provider_name)
+    return hosted_step(provider_name, object_id, body_dict())
+
+
+def hosted_step(provider_name: str, object_id: str, body: dict):
+    """What the customer does on a hosted page; the provider's response (or a 400/404 of ours)."""
+    provider = sandbox().providers.get(provider_name)
     if provider is None:
         return jsonify({"error": f"unknown provider {provider_name}"}), 404
-    body = body_dict()
     outcome = body.get("outcome", "approve")
     if outcome not in ("approve", "decline", "cancel"):
         return bad_request("outcome must be approve, decline or cancel")
@@ -147,14 +162,3 @@ def keys(provider_name):
     if pem is None:
         return jsonify({"error": f"{provider_name} does not sign with an asymmetric key"}), 404
     return current_app.response_class(pem, mimetype="application/x-pem-file")
-
-
-@admin.get("/")
-def dashboard():
-    sb = sandbox()
-    base = request.host_url.rstrip("/")
-    return render_template(
-        "dashboard.html", sandbox=sb, base=base, now=iso_z(sb.clock.now(), 3),
-        requests=list(reversed(sb.journal.entries(limit=50))),
-        webhooks=[sb.outbox.public(d) for d in reversed(sb.outbox.list()[-50:])],
-        tenants=sb.tenants.list(), scenarios=sb.scenarios.summary() if hasattr(sb.scenarios, "summary") else [])

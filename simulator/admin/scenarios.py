@@ -27,21 +27,25 @@ def scenarios_list():
 
 @admin.put("/scenarios")
 def scenarios_load():
-    engine = sandbox().scenarios
     try:
-        raw = request.get_data()
-        if not raw.strip():
-            raise DocumentError(SOURCE, None, "empty body: send a scenario document (YAML or JSON)")
-        scenario = engine.load_text(raw, SOURCE)
+        return jsonify(load_scenario(request.get_data(), SOURCE))
     except DocumentError as exc:
         return jsonify(exc.as_dict()), 400
+
+
+def load_scenario(raw: bytes | str, source: str) -> dict:
+    """Validate and install one scenario document; DocumentError (with its line) if it is wrong."""
+    engine = sandbox().scenarios
+    if not raw.strip():
+        raise DocumentError(source, None, "empty body: send a scenario document (YAML or JSON)")
+    scenario = engine.load_text(raw, source)
     body = _listing()
     body["loaded"] = scenario.name
     ignored = [k for k in ("seed", "clock") if scenario.document.get(k) is not None]
     if ignored:
         body["note"] = (f"{' and '.join(ignored)} take effect only when the scenario is loaded at "
                         "start-up (--scenario); use --seed, and POST /_sandbox/reset to replay")
-    return jsonify(body)
+    return body
 
 
 @admin.delete("/scenarios")

@@ -67,6 +67,10 @@ class Journal:
             self._entries.append(entry)
         return entry
 
+    @property
+    def last_seq(self) -> int:
+        return self._seq
+
     def entries(self, provider=None, tenant=None, limit=None) -> list[dict]:
         with self._lock:
             out = [e for e in self._entries

@@ -4,6 +4,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from .clock import Clock, parse_instant
+from .history import History
 from .idempotency import IdempotencyKeys
 from .ids import IdFactory
 from .journal import Journal
@@ -24,6 +25,8 @@ class Sandbox:
         self.store = SQLiteStore(self.state) if state_path else MemoryStore()
         self.tenants = Tenants(self.state)
         self.journal = Journal()
+        self.history = History(self.clock, lambda: self.journal.last_seq)
+        self.store.observers.append(self.history.observe)
         self.timers = Timers(self.clock, self.state)
         self.outbox = Outbox(self.clock, self.timers, self.ids, signer_for=self._signer_for, state=self.state,
                              timeout=webhook_timeout)

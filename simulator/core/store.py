@@ -14,6 +14,7 @@ import json
 import threading
 from collections import OrderedDict
 from datetime import datetime
+from itertools import islice
 from typing import Any, Callable, Iterator
 
 Key = tuple[str, str, str]
@@ -26,6 +27,9 @@ class MemoryStore:
         self._tenant_of: dict[Key, str] = {}
         # per (provider, tenant, kind): insertion-ordered ids, for listing without a scan
         self._index: dict[tuple[str, str, str], OrderedDict[str, None]] = {}
+        # called under the lock as fn(provider, kind, id, tenant, obj) after every put, with obj None
+        # after a delete, and with every argument None once everything is dropped
+        self.observers: list[Callable[[str, str, str, str, dict], None]] = []
 
     def put(self, provider: str, kind: str, id: str, obj: dict, tenant: str) -> dict:
         key = (provider, kind, id)
@@ -37,6 +41,8 @@ class MemoryStore:
             self._tenant_of[key] = tenant
             self._index.setdefault((provider, tenant, kind), OrderedDict())[id] = None
             self._persist(key, tenant, obj)
+            for observe in self.observers:
+                observe(provider, kind, id, tenant, obj)
         return obj
 
     def get(self, provider: str, kind: str, id: str, tenant: str | None = None) -> dict | None:
@@ -59,11 +65,24 @@ class MemoryStore:
             if tenant is not None:
                 self._index.get((provider, tenant, kind), {}).pop(id, None)
                 self._unpersist(key)
+                for observe in self.observers:
+                    observe(provider, kind, id, tenant, None)
 
     def list(self, provider: str, kind: str, tenant: str) -> list[dict]:
         with self.lock:
             ids = self._index.get((provider, tenant, kind), {})
             return [self._objects[(provider, kind, i)] for i in ids]
+
+    def newest(self, provider: str, kind: str, tenant: str, offset: int, limit: int) -> list[dict]:
+        """One page of a listing, newest first, without copying the whole index."""
+        with self.lock:
+            ids = self._index.get((provider, tenant, kind), {})
+            return [self._objects[(provider, kind, i)] for i in islice(reversed(ids), offset, offset + limit)]
+
+    def groups(self) -> list[tuple[str, str, str, int]]:
+        """(provider, tenant, kind, count) of every non-empty listing."""
+        with self.lock:
+            return [(*k, len(ids)) for k, ids in self._index.items() if ids]
 
     def find(self, provider: str, kind: str, tenant: str, pred: Callable[[dict], bool]) -> Iterator[dict]:
         return (o for o in self.list(provider, kind, tenant) if pred(o))
@@ -75,6 +94,8 @@ class MemoryStore:
                 self._tenant_of.clear()
                 self._index.clear()
                 self._unpersist_all()
+                for observe in self.observers:
+                    observe(None, None, None, None, None)
                 return
             for key in [k for k, t in self._tenant_of.items() if t == tenant]:
                 self.delete(*key)

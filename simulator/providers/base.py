@@ -24,14 +24,6 @@ from .shape import ErrorSpec, Machine, Refusal, ScopedStore, Transitions, walk
 _BODY = object()
 
 
-class ProviderError(Exception):
-    """Raised anywhere below a handler; carries the provider-shaped response to send."""
-
-    def __init__(self, response: Response):
-        super().__init__(response.status)
-        self.response = response
-
-
 @dataclass
 class Caller:
     tenant: str
@@ -42,9 +34,6 @@ def no_auth(view: Callable) -> Callable:
     """Mark a view that needs no credentials (hosted pages, 3DS pages, key downloads)."""
     view._sandbox_no_auth = True
     return view
-
-
-public = no_auth   # the older name, still used by packages not yet in the shared shape
 
 
 def idempotent_view(header: str, hooks: Callable[..., dict]) -> Callable:
@@ -146,9 +135,6 @@ class Provider:
         text = spec.text(exc.detail) if spec else exc.detail
         return text if isinstance(text, str) and text else exc.kind.replace("_", " ")
 
-    def fail(self, kind: str, status: int, detail: Any = None):
-        raise ProviderError(self.error(kind, status, detail))
-
     def decorate(self, response: Response) -> Response:
         """Add headers the provider puts on every response (request ids, versions)."""
         return response
@@ -168,16 +154,16 @@ class Provider:
         if not raw.strip():
             if allow_empty:
                 return {}
-            self.fail("malformed", 400, "empty body")
+            raise Refusal("malformed", "empty body", status=400)
         try:
             data = json.loads(raw)
         except (ValueError, UnicodeDecodeError):
-            self.fail("malformed", 400, "malformed JSON")
+            raise Refusal("malformed", "malformed JSON", status=400) from None
         except RecursionError:  # absurdly deep nesting is malformed input, not a server fault
-            self.fail("malformed", 400, "nesting too deep")
+            raise Refusal("malformed", "nesting too deep", status=400) from None
         problem = inputs.json_problem(raw, data)
         if problem:
-            self.fail("malformed", 400, problem)
+            raise Refusal("malformed", problem, status=400)
         return data
 
     def parse(self, schema_cls: type[Schema], data: Any = _BODY, *, allow_empty: bool = True) -> dict:
@@ -228,8 +214,6 @@ class Provider:
             return in_flight()
         try:
             response = run()
-        except ProviderError as exc:
-            response = exc.response
         except Refusal as exc:
             response = self.refused(exc)
         except BaseException:
