@@ -33,6 +33,7 @@ class SandboxServer:
         self.port = self._server.effective_port
         self.url = f"http://127.0.0.1:{self.port}"
         self._stopping = threading.Event()
+        self._stop_asked = False
         self._thread = threading.Thread(target=self._serve, daemon=True)
 
     def _serve(self) -> None:
@@ -51,8 +52,11 @@ class SandboxServer:
         return self
 
     def stop(self) -> None:
-        self._stopping.set()
-        self._server.pull_trigger()   # wakes the loop now rather than at its next timeout
+        if not self._stop_asked:
+            self._stop_asked = True
+            # the loop thread sets the flag itself, from a trigger thunk: the trigger is still open
+            # when pulled here, and the loop wakes at once rather than at its next timeout
+            self._server.trigger.pull_trigger(self._stopping.set)
         self._thread.join(timeout=10)
         self.sandbox.close()
 
