@@ -33,15 +33,17 @@ class SandboxServer:
         self.port = self._server.effective_port
         self.url = f"http://127.0.0.1:{self.port}"
         self._stopping = threading.Event()
-        self._stop_asked = False
         self._thread = threading.Thread(target=self._serve, daemon=True)
 
     def _serve(self) -> None:
         # waitress's own run() cannot be stopped from another thread without racing its select();
-        # step its loop here and close everything from this thread once asked to stop.
+        # step its loop here and close everything from this thread once asked to stop. The short
+        # step bounds what stop() waits for; waking the loop through waitress's trigger instead
+        # met an already closed trigger descriptor now and then, and writing to a descriptor
+        # that may have been reused is worse than 10 ms.
         server = self._server
         while not self._stopping.is_set():
-            server.asyncore.loop(timeout=0.05, map=server._map, use_poll=True, count=1)
+            server.asyncore.loop(timeout=0.01, map=server._map, use_poll=True, count=1)
         server.task_dispatcher.shutdown(timeout=5)
         for channel in list(server._map.values()):
             channel.close()
@@ -52,11 +54,7 @@ class SandboxServer:
         return self
 
     def stop(self) -> None:
-        if not self._stop_asked:
-            self._stop_asked = True
-            # the loop thread sets the flag itself, from a trigger thunk: the trigger is still open
-            # when pulled here, and the loop wakes at once rather than at its next timeout
-            self._server.trigger.pull_trigger(self._stopping.set)
+        self._stopping.set()
         self._thread.join(timeout=10)
         self.sandbox.close()
 
