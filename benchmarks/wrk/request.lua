@@ -21,7 +21,7 @@ end
 function done(summary, latency, requests)
   local e = summary.errors
   io.write(string.format(
-    '\nWRK_JSON {"requests": %d, "duration_us": %d, "http_errors": %d, "socket_errors": %d, "p50_us": %d, "p99_us": %d}\n',
-    summary.requests, summary.duration, e.status, e.connect + e.read + e.write + e.timeout,
+    '\nWRK_JSON {"requests": %d, "duration_us": %d, "http_errors": %d, "socket_errors": %d, "timeouts": %d, "p50_us": %d, "p99_us": %d}\n',
+    summary.requests, summary.duration, e.status, e.connect + e.read + e.write, e.timeout,
     latency:percentile(50), latency:percentile(99)))
 end
