@@ -172,7 +172,8 @@ class Load:
                     f.write("".join(f"{k}: {v}\n" for k, v in headers.items()))
             runs = []
             for _ in range(self.repeat):
-                out = subprocess.run(["wrk", "-t2", f"-c{self.connections}", f"-d{self.duration}s", "--timeout", f"{max(2.0, self.duration / 2):g}s",
+                out = subprocess.run(["wrk", "-t2", f"-c{self.connections}", f"-d{self.duration}s",
+                                      "--timeout", f"{max(2, self.duration // 2)}s",
                                       "-s", os.path.join(HERE, "wrk", "request.lua"), url],
                                      env=env, capture_output=True, text=True, timeout=self.duration + 60)
                 line = next((x for x in out.stdout.splitlines() if x.startswith("WRK_JSON ")), None)
@@ -455,7 +456,7 @@ def machine() -> str:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="tiny durations and sizes: checks the harness works")
-    parser.add_argument("--duration", type=float, help="seconds per measurement (default 5; quick 1)")
+    parser.add_argument("--duration", type=int, help="seconds per measurement (default 5; quick 1)")
     parser.add_argument("--repeat", type=int, help="runs per measurement, the median is kept (default 3; quick 1)")
     parser.add_argument("--connections", type=int, default=8)
     parser.add_argument("--sizes", help="stored payments, comma-separated (default 0,100000,1000000; quick 0,500)")
@@ -467,7 +468,7 @@ def main(argv=None) -> int:
         print("wrk is not installed: apt-get install wrk", file=sys.stderr)
         return 1
     print(machine())
-    print(f"{args.connections} connections, {args.duration:g} s per measurement, median of {args.repeat}\n")
+    print(f"{args.connections} connections, {args.duration} s per measurement, median of {args.repeat}\n")
     load, keys, table = Load(args), Keys(), Table()
     ceiling = {}
 
