@@ -39,10 +39,13 @@ class SandboxServer:
 
     def _serve(self) -> None:
         # waitress's own run() cannot be stopped from another thread without racing its select();
-        # step its loop here and close everything from this thread once asked to stop.
+        # step its loop here and close everything from this thread once asked to stop. The short
+        # step bounds what stop() waits for; waking the loop through waitress's trigger instead
+        # met an already closed trigger descriptor now and then, and writing to a descriptor
+        # that may have been reused is worse than 10 ms.
         server = self._server
         while not self._stopping.is_set():
-            server.asyncore.loop(timeout=0.05, map=server._map, use_poll=True, count=1)
+            server.asyncore.loop(timeout=0.01, map=server._map, use_poll=True, count=1)
         server.task_dispatcher.shutdown(timeout=5)
         for channel in list(server._map.values()):
             channel.close()
@@ -95,7 +98,7 @@ class WebhookReceiver:
     def __init__(self, status: int = 200):
         self.status = status
         self.requests: list[dict] = []
-        self._lock = threading.Lock()
+        self._lock = threading.Condition()
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -104,6 +107,7 @@ class WebhookReceiver:
                 body = self.rfile.read(length)
                 with receiver._lock:
                     receiver.requests.append({"path": self.path, "headers": dict(self.headers), "body": body})
+                    receiver._lock.notify_all()
                     status = receiver.status
                 self.send_response(status)
                 self.send_header("Content-Length", "0")
@@ -114,7 +118,10 @@ class WebhookReceiver:
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        # stop() waits for serve_forever to notice, one poll interval at most: keep it short so a
+        # test's teardown does not idle for the default half second
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.01},
+                                        daemon=True)
 
     def start(self):
         self._thread.start()
@@ -129,12 +136,9 @@ class WebhookReceiver:
             return [json.loads(r["body"]) for r in self.requests]
 
     def wait_for(self, count: int, timeout: float = 10.0) -> list[dict]:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            with self._lock:
-                if len(self.requests) >= count:
-                    return list(self.requests)
-            time.sleep(0.02)
+        with self._lock:
+            if self._lock.wait_for(lambda: len(self.requests) >= count, timeout):
+                return list(self.requests)
         raise AssertionError(f"expected {count} webhook(s), got {len(self.requests)}")
 
 
@@ -145,35 +149,62 @@ def free_port() -> int:
 
 
 class ServerProcess:
-    """``python run.py`` in a subprocess, for tests of the command line itself."""
+    """``python run.py`` in a subprocess, for tests of the command line itself.
+
+    Without ``port`` it listens on ``--port 0`` and the port is read from the dashboard line it
+    prints, so parallel test runs never race for a port."""
 
     def __init__(self, *args: str, cwd: str | None = None, port: int | None = None):
-        self.port = port or free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.port = port
+        self.url = f"http://127.0.0.1:{port}" if port else None
         root = cwd or os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-        self.proc = subprocess.Popen([sys.executable, "run.py", "--port", str(self.port), *args], cwd=root,
+        self.proc = subprocess.Popen([sys.executable, "run.py", "--port", str(port or 0), *args], cwd=root,
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        # both pipes drained all along, so a chatty server never blocks on a full pipe
+        self._out: list[str] = []
+        self._err: list[str] = []
+        self._listening = threading.Event()
+        self._readers = [threading.Thread(target=self._drain, args=(self.proc.stdout, self._out), daemon=True),
+                         threading.Thread(target=self._drain, args=(self.proc.stderr, self._err), daemon=True)]
+        for reader in self._readers:
+            reader.start()
+
+    def _drain(self, pipe, lines: list[str]) -> None:
+        for line in pipe:
+            lines.append(line)
+            if line.startswith("Dashboard"):
+                if self.port is None:
+                    self.port = int(line.split()[-1].split(":")[2].split("/")[0])
+                    self.url = f"http://127.0.0.1:{self.port}"
+                self._listening.set()
+        self._listening.set()   # the process is gone: wait_ready reports why
 
     def wait_ready(self, timeout: float = 20.0) -> "ServerProcess":
         deadline = time.monotonic() + timeout
+        self._listening.wait(timeout)
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise AssertionError(f"server exited {self.proc.returncode}: {self.proc.stderr.read()}")
+                self._readers[1].join(timeout=5)
+                raise AssertionError(f"server exited {self.proc.returncode}: {''.join(self._err)}")
             try:
-                requests.get(self.url + "/_sandbox/health", timeout=1)
-                return self
+                if self.url:
+                    requests.get(self.url + "/_sandbox/health", timeout=1)
+                    return self
             except requests.ConnectionError:
-                time.sleep(0.05)
+                pass
+            time.sleep(0.01)
         raise AssertionError("server did not start")
 
     def stop(self) -> str:
         self.proc.terminate()
         try:
-            out, _ = self.proc.communicate(timeout=10)
+            self.proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
             self.proc.kill()
-            out, _ = self.proc.communicate()
-        return out
+            self.proc.wait()
+        for reader in self._readers:
+            reader.join(timeout=5)
+        return "".join(self._out)
 
 
 @pytest.fixture

@@ -1,0 +1,616 @@
+"""Speed and memory of the production server, as ratios measured side by side in one run.
+
+    python3 -m pip install -e '.[bench]' && apt-get install wrk   # once
+    python3 benchmarks/run.py             # full run, several minutes
+    python3 benchmarks/run.py --quick     # seconds; what .ci/run does to see the harness works
+
+Every server is a subprocess: ``python run.py`` (waitress), ``benchmarks/serve.py`` (the same CLI
+with a store of N payments seeded in bulk) or ``benchmarks/bare_app.py`` (a bare Flask "hello" app
+on the same waitress server: the ceiling). Load comes from wrk over loopback wherever a static
+credential suffices (Checkout and ZafaPay bearer keys, a Gr4vy JWT minted once, Bank 131 bodies
+signed once); where every request needs its own signature (Paysera's MAC nonce, Bank 131's
+confirm of a new session) a Python thread pool signs and sends, and those rows are compared with
+the ceiling measured by the same Python generator. Each figure is the median of ``--repeat`` runs.
+
+The exit status is 1 only when a benchmark is broken (a server does not start, a setup call
+fails, most requests fail); a slow ratio is reported, never a failure.
+"""
+from __future__ import annotations
+
+import argparse
+import base64
+import hashlib
+import hmac
+import json
+import os
+import platform
+import random
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import urlsplit
+
+import requests
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+CKO_KEY = "sk_sbox_" + "a" * 27
+ZP_KEY = "zp_bench_key_0001"
+MAC_ID, MAC_KEY = "bench-mac-id", "bench-mac-key-0123456789"
+B131_PROJECT = "bench-project"
+START = "2026-01-01T00:00:00Z"
+
+
+class Broken(Exception):
+    """A benchmark that could not measure (as opposed to a slow one)."""
+
+
+class Skipped(Exception):
+    """A benchmark this machine cannot hold; not a failure."""
+
+
+# -- servers ---------------------------------------------------------------------------------
+
+def free_port() -> int:
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    def __init__(self, script: str, *args: str, ready_timeout: float = 60.0):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = tempfile.TemporaryFile()
+        started = time.perf_counter()
+        self.proc = subprocess.Popen([sys.executable, script, "--port", str(self.port), *args], cwd=ROOT,
+                                     stdout=self.log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + ready_timeout
+        while True:
+            if self.proc.poll() is not None:
+                raise Broken(f"{script} exited {self.proc.returncode}: {self.output()[-500:]}")
+            try:
+                if requests.get(self.url + "/_sandbox/health", timeout=2).status_code == 200:
+                    break
+            except requests.ConnectionError:
+                pass
+            if time.monotonic() > deadline:
+                self.stop()
+                raise Broken(f"{script} did not answer within {ready_timeout:.0f} s")
+            time.sleep(0.005)
+        self.startup = time.perf_counter() - started
+
+    def output(self) -> str:
+        self.log.seek(0)
+        return self.log.read().decode(errors="replace")
+
+    def rss(self) -> int:
+        with open(f"/proc/{self.proc.pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) * 1024
+        raise Broken("no VmRSS")
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self.log.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
+def sandbox(config: dict, *args: str, script: str = "run.py", **kw) -> Server:
+    fd, path = tempfile.mkstemp(suffix=".json")
+    with os.fdopen(fd, "w") as f:
+        json.dump(config, f)
+    try:
+        return Server(script, "--config", path, *args, **kw)
+    finally:
+        os.unlink(path)
+
+
+class Receiver:
+    """A loopback webhook receiver that only counts, so it costs the server's run as little as possible."""
+
+    def __init__(self):
+        self.count = 0
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self):
+                self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                receiver.count += 1
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+# -- load generators ---------------------------------------------------------------------------
+
+class Load:
+    def __init__(self, args):
+        self.duration, self.connections, self.repeat = args.duration, args.connections, args.repeat
+
+    def wrk(self, url: str, method: str = "GET", body: bytes | None = None, headers: dict | None = None) -> dict:
+        with tempfile.TemporaryDirectory() as tmp:
+            env = dict(os.environ, WRK_METHOD=method)
+            if body is not None:
+                env["WRK_BODY_FILE"] = os.path.join(tmp, "body")
+                with open(env["WRK_BODY_FILE"], "wb") as f:
+                    f.write(body)
+            if headers:
+                env["WRK_HEADERS_FILE"] = os.path.join(tmp, "headers")
+                with open(env["WRK_HEADERS_FILE"], "w") as f:
+                    f.write("".join(f"{k}: {v}\n" for k, v in headers.items()))
+            runs = []
+            for _ in range(self.repeat):
+                out = subprocess.run(["wrk", "-t2", f"-c{self.connections}", f"-d{self.duration}s",
+                                      "--timeout", f"{max(2, self.duration // 2)}s",
+                                      "-s", os.path.join(HERE, "wrk", "request.lua"), url],
+                                     env=env, capture_output=True, text=True, timeout=self.duration + 60)
+                line = next((x for x in out.stdout.splitlines() if x.startswith("WRK_JSON ")), None)
+                if line is None:
+                    raise Broken(f"wrk printed no summary: {out.stdout[-300:]} {out.stderr[-300:]}")
+                r = json.loads(line[len("WRK_JSON "):])
+                failed = r["http_errors"] + r["socket_errors"]
+                # a request slower than wrk's timeout (or than the whole run) is slow, not broken:
+                # it counts as not done; refused connections and error statuses are broken
+                if failed > r["requests"] / 2:
+                    raise Broken(f"{method} {urlsplit(url).path}: {failed} of {r['requests']} requests failed")
+                ok = max(r["requests"] - failed, 0)
+                runs.append({"rps": ok / (r["duration_us"] / 1e6), "ok": ok, "failed": failed + r["timeouts"],
+                             "p99_ms": r["p99_us"] / 1000, "tool": "wrk"})
+        return median_run(runs)
+
+    def python(self, op, requests_per_op: int = 1) -> dict:
+        """``op(session)`` in a pool of ``connections`` threads; ``op`` returns whether it succeeded."""
+        runs = []
+        for _ in range(self.repeat):
+            counts, latencies, lock = [0, 0], [], threading.Lock()
+            deadline = time.monotonic() + self.duration
+
+            def worker():
+                session = requests.Session()
+                session.trust_env = False
+                while time.monotonic() < deadline:
+                    t = time.perf_counter()
+                    ok = op(session)
+                    with lock:
+                        counts[0 if ok else 1] += 1
+                        latencies.append(time.perf_counter() - t)
+
+            started = time.perf_counter()
+            threads = [threading.Thread(target=worker) for _ in range(self.connections)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            elapsed = time.perf_counter() - started
+            ok, failed = counts
+            if not ok or failed > ok:
+                raise Broken(f"python load: {failed} of {ok + failed} operations failed")
+            latencies.sort()
+            runs.append({"rps": ok * requests_per_op / elapsed, "ops": ok / elapsed, "ok": ok, "failed": failed,
+                         "p99_ms": latencies[int(len(latencies) * 0.99) - 1] * 1000, "tool": "python"})
+        return median_run(runs)
+
+
+def median_run(runs: list[dict]) -> dict:
+    return sorted(runs, key=lambda r: r["rps"])[len(runs) // 2]
+
+
+def check(resp, *statuses, ok=lambda body: True):
+    """The answer's JSON, if the status is one of ``statuses`` and ``ok`` holds for the body."""
+    body = resp.json() if resp.content and resp.status_code in statuses else None
+    if resp.status_code not in statuses or not ok(body):
+        raise Broken(f"{resp.request.method} {urlsplit(resp.url).path} answered {resp.status_code}: {resp.text[:300]}")
+    return body
+
+
+# -- each provider: setup, then the main write and read ----------------------------------------
+
+class Keys:
+    def __init__(self):
+        from cryptography.hazmat.primitives import serialization
+        from cryptography.hazmat.primitives.asymmetric import ec, rsa
+        pem = dict(encoding=serialization.Encoding.PEM, format=serialization.PublicFormat.SubjectPublicKeyInfo)
+        self.gr4vy = ec.generate_private_key(ec.SECP521R1())
+        self.gr4vy_private = self.gr4vy.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                                      serialization.NoEncryption()).decode()
+        self.gr4vy_public = self.gr4vy.public_key().public_bytes(**pem).decode()
+        self.bank131 = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        self.bank131_public = self.bank131.public_key().public_bytes(**pem).decode()
+
+    def config(self, **checkout) -> dict:
+        return {"seed": 1, "clock": {"start": START}, "providers": {
+            "checkout": checkout,
+            "gr4vy": {"public_keys": [self.gr4vy_public]},
+            "paysera": {"credentials": {MAC_ID: MAC_KEY}},
+            "bank131": {"projects": {B131_PROJECT: {"public_key": self.bank131_public}}},
+            "zafapay": {"api_keys": [ZP_KEY]}}}
+
+
+def json_body(obj) -> bytes:
+    return json.dumps(obj, separators=(",", ":")).encode()
+
+
+CKO_HEADERS = {"Authorization": f"Bearer {CKO_KEY}", "Content-Type": "application/json"}
+CKO_CARD = {"type": "card", "number": "4242424242424242", "expiry_month": 12, "expiry_year": 2030, "cvv": "100"}
+
+
+def checkout_mit(url: str) -> tuple[bytes, str]:
+    """A stored card from a customer-initiated payment: the body of the MIT charge, and the CIT's id."""
+    cit = check(requests.post(f"{url}/checkout/payments", headers=CKO_HEADERS, data=json_body({
+        "source": CKO_CARD, "amount": 1000, "currency": "EUR", "payment_type": "Recurring",
+        "merchant_initiated": False, "reference": "bench-cit"})), 201)
+    mit = json_body({"source": {"type": "id", "id": cit["source"]["id"]}, "amount": 1000, "currency": "EUR",
+                     "payment_type": "Recurring", "merchant_initiated": True, "previous_payment_id": cit["id"]})
+    return mit, cit["id"]
+
+
+def checkout(url: str, load: Load):
+    mit, cit_id = checkout_mit(url)
+    # a 201 can be a decline; wrk counts only statuses, so the request it repeats is checked once here
+    check(requests.post(f"{url}/checkout/payments", headers=CKO_HEADERS, data=mit), 201,
+          ok=lambda b: b["approved"] is True)
+    yield "Checkout MIT, stored card", "write", load.wrk(f"{url}/checkout/payments", "POST", mit, CKO_HEADERS)
+    yield "Checkout GET /payments/{id}", "read", load.wrk(f"{url}/checkout/payments/{cit_id}", headers=CKO_HEADERS)
+
+
+def gr4vy(url: str, load: Load, keys: Keys):
+    from gr4vy import auth
+    headers = {"Authorization": f"Bearer {auth.get_token(keys.gr4vy_private)}", "Content-Type": "application/json",
+               "x-gr4vy-merchant-account-id": "default"}
+    cit = check(requests.post(f"{url}/gr4vy/transactions", headers=headers, data=json_body({
+        "amount": 1500, "currency": "USD", "country": "US", "intent": "capture", "store": True,
+        "payment_source": "recurring", "merchant_initiated": False, "is_subsequent_payment": False,
+        "payment_method": {"method": "card", "number": "4111111111111111", "expiration_date": "12/30",
+                           "security_code": "123"}})), 201)
+    mit = json_body({"amount": 1500, "currency": "USD", "intent": "capture", "payment_source": "recurring",
+                     "merchant_initiated": True, "is_subsequent_payment": True,
+                     "payment_method": {"method": "id", "id": cit["payment_method"]["id"]}})
+    check(requests.post(f"{url}/gr4vy/transactions", headers=headers, data=mit), 201,
+          ok=lambda b: b["status"] == "capture_succeeded" and b["merchant_initiated"] is True)
+    # one JWT for the whole run: Gr4vy accepts a token until its exp (an hour), as the SDK reuses it
+    yield "Gr4vy MIT, vaulted card (JWT verified)", "write", load.wrk(f"{url}/gr4vy/transactions", "POST", mit, headers)
+    yield "Gr4vy GET /transactions/{id}", "read", load.wrk(f"{url}/gr4vy/transactions/{cit['id']}", headers=headers)
+
+
+def paysera_auth(method: str, url: str, body: bytes) -> str:
+    parts = urlsplit(url)
+    ts, nonce = str(int(time.time())), base64.b64encode(random.randbytes(24)).decode()
+    ext = "body_hash=" + requests.utils.quote(base64.b64encode(hashlib.sha256(body).digest()).decode(), safe="") \
+        if body else ""
+    text = f"{ts}\n{nonce}\n{method}\n{parts.path}\n{parts.hostname}\n{parts.port}\n{ext}\n"
+    mac = base64.b64encode(hmac.new(MAC_KEY.encode(), text.encode(), hashlib.sha256).digest()).decode()
+    fields = f'id="{MAC_ID}", ts="{ts}", nonce="{nonce}", mac="{mac}"' + (f', ext="{ext}"' if ext else "")
+    return "MAC " + fields
+
+
+def paysera_call(session, method: str, url: str, payload=None):
+    body = json_body(payload) if payload is not None else b""
+    headers = {"Authorization": paysera_auth(method, url, body)}
+    if body:
+        headers["Content-Type"] = "application/json;charset=utf-8"
+    return session.request(method, url, data=body or None, headers=headers, timeout=30)
+
+
+def paysera(url: str, load: Load, callback: str):
+    base = f"{url}/paysera/checkout/rest/v1/payment-requests"
+    order = {"business_id": "LcKB4rs-pNVLgQKxZTaGzfZRAuiQPuyE", "price": {"amount": "10.00", "currency": "EUR"},
+             "description": "Monthly subscription", "method_key": "card", "payer": {"email": "customer@example.com"},
+             "locale": "en", "callback_url": callback}
+    http = requests.Session()
+    first = check(paysera_call(http, "POST", base, {**order, "order_id": "bench-first", "token_strategy": "required",
+                                                    "accept_url": "https://shop.example/accept",
+                                                    "cancel_url": "https://shop.example/cancel"}), 200, 201)
+    done = check(requests.post(f"{url}/_sandbox/hosted/paysera/{first['id']}", json={"outcome": "approve"}), 200)
+    token = done["payment_request"]["issued_token"]
+    renewal = check(paysera_call(http, "POST", base, {**order, "order_id": "bench-renewal"}), 200, 201)
+    check(paysera_call(http, "PUT", f"{base}/{renewal['id']}/authorize", {"token": token}), 200,
+          ok=lambda b: b["status"] == "captured")
+
+    def authorize_with_token(session) -> bool:
+        pr = paysera_call(session, "POST", base, {**order, "order_id": "bench-renewal"})
+        if pr.status_code not in (200, 201):
+            return False
+        return paysera_call(session, "PUT", f"{base}/{pr.json()['id']}/authorize", {"token": token}).status_code == 200
+
+    yield "Paysera create + authorize with token", "write", load.python(authorize_with_token, 2)
+    yield "Paysera GET /payment-requests/{id}", "read", load.python(
+        lambda s: paysera_call(s, "GET", f"{base}/{first['id']}").status_code == 200)
+
+
+def bank131(url: str, load: Load, keys: Keys):
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import padding
+
+    def headers(raw: bytes) -> dict:
+        sign = base64.b64encode(keys.bank131.sign(raw, padding.PKCS1v15(), hashes.SHA256())).decode()
+        return {"Content-Type": "application/json", "X-PARTNER-PROJECT": B131_PROJECT, "X-PARTNER-SIGN": sign}
+
+    def post(session, path: str, body: dict | None = None, raw: bytes | None = None):
+        raw = raw if raw is not None else json_body(body)
+        return session.post(f"{url}/bank131/api/v1/{path}", data=raw, headers=headers(raw), timeout=30)
+
+    http = requests.Session()
+    amount = {"amount": 10000, "currency": "rub"}
+    first = check(post(http, "session/init/payment", {
+        "payment_details": {"type": "card", "card": {"type": "bank_card", "bank_card": {
+            "number": "4242424242424242", "expiration_month": "12", "expiration_year": "30", "security_code": "123"}}},
+        "amount_details": amount, "customer": {"reference": "bench"}, "payment_options": {"recurrent": True}}), 200)
+    sid = first["session"]["id"]
+    check(post(http, "session/confirm", {"session_id": sid}), 200)
+    status = check(post(http, "session/status", {"session_id": sid}), 200)
+    token = status["session"]["acquiring_payments"][0]["recurrent"]["token"]
+    charge = json_body({"payment_details": {"type": "recurrent", "recurrent": {"token": token}},
+                        "amount_details": amount, "customer": {"reference": "bench"}})
+    charge_headers = headers(charge)   # the body never changes, so one signature serves every charge
+    init = check(http.post(f"{url}/bank131/api/v1/session/init/payment", data=charge, headers=charge_headers), 200)
+    check(post(http, "session/confirm", {"session_id": init["session"]["id"]}), 200,
+          ok=lambda b: b["session"]["status"] == "accepted")
+
+    def charge_and_confirm(session) -> bool:
+        init = session.post(f"{url}/bank131/api/v1/session/init/payment", data=charge, headers=charge_headers,
+                            timeout=30)
+        if init.status_code != 200:
+            return False
+        return post(session, "session/confirm", {"session_id": init.json()["session"]["id"]}).status_code == 200
+
+    yield "Bank 131 token charge + confirm", "write", load.python(charge_and_confirm, 2)
+    raw = json_body({"session_id": sid})
+    yield "Bank 131 session/status", "read", load.wrk(f"{url}/bank131/api/v1/session/status", "POST", raw, headers(raw))
+
+
+def zafapay(url: str, load: Load):
+    headers = {"Authorization": f"Bearer {ZP_KEY}", "Content-Type": "application/json"}
+    first = check(requests.post(f"{url}/zafapay/v1/payments", headers=headers, data=json_body(
+        {"amount": 10.00, "currency": "usd", "customer_id": "bench", "save_card": True})), 201)
+    pmi = check(requests.post(f"{url}/_sandbox/hosted/zafapay/{first['id']}", json={"outcome": "approve"}),
+                200)["payment_method_id"]
+    body = json_body({"amount": 9.99, "currency": "usd", "customer_id": "bench", "payment_method_id": pmi})
+    charge = check(requests.post(f"{url}/zafapay/v1/payments", headers=headers, data=body), 201,
+                   ok=lambda b: b["status"] == "completed" and b["payment_type"] == "recurring")
+    yield "ZafaPay recurring charge", "write", load.wrk(f"{url}/zafapay/v1/payments", "POST", body, headers)
+    yield "ZafaPay GET /payments/{id}", "read", load.wrk(f"{url}/zafapay/v1/payments/{charge['transaction_id']}",
+                                                        headers=headers)
+
+
+# -- the run -----------------------------------------------------------------------------------
+
+class Table:
+    def __init__(self):
+        self.rows: list[tuple] = []
+        self.broken: list[str] = []
+
+    def add(self, name: str, value: str, ratio: float | None = None, vs: str = "", target: str = "",
+            met: bool | None = None):
+        mark = "" if met is None else (" ok" if met else " MISS")
+        self.rows.append((name, value, "" if ratio is None else f"{ratio:.2f}", vs, target + mark))
+
+    def attempt(self, name: str, fn):
+        try:
+            return fn()
+        except Broken as exc:
+            self.broken.append(f"{name}: {exc}")
+            self.rows.append((name, "BROKEN", "", "", ""))
+        except Skipped as exc:
+            self.rows.append((name, f"skipped: {exc}", "", "", ""))
+        return None
+
+    def print(self):
+        header = ("measurement", "value", "ratio", "vs", "target")
+        widths = [max(len(str(r[i])) for r in [header, *self.rows]) for i in range(5)]
+        for row in [header, tuple("-" * w for w in widths), *self.rows]:
+            print(" | ".join(str(c).ljust(w) for c, w in zip(row, widths)).rstrip())
+        for line in self.broken:
+            print("BROKEN", line)
+
+
+def rate(r: dict) -> str:
+    failed = f", {r['failed']:,} failed" if r["failed"] else ""
+    return f"{r['rps']:,.0f} req/s ({r['tool']}, p99 {r['p99_ms']:.0f} ms{failed})"
+
+
+def available_memory() -> int:
+    with open("/proc/meminfo") as f:
+        return next(int(line.split()[1]) * 1024 for line in f if line.startswith("MemAvailable:"))
+
+
+def machine() -> str:
+    model = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")),
+                 platform.processor() or "unknown CPU") if os.path.exists("/proc/cpuinfo") else platform.processor()
+    wrk_version = subprocess.run(["wrk", "-v"], capture_output=True, text=True).stdout.split("\n")[0].split(" [")[0]
+    return (f"{os.cpu_count()} cores, {model}; Python {platform.python_version()}; {wrk_version}; "
+            f"load average {os.getloadavg()[0]:.1f} at start")
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="tiny durations and sizes: checks the harness works")
+    parser.add_argument("--duration", type=int, help="seconds per measurement (default 5; quick 1)")
+    parser.add_argument("--repeat", type=int, help="runs per measurement, the median is kept (default 3; quick 1)")
+    parser.add_argument("--connections", type=int, default=8)
+    parser.add_argument("--sizes", help="stored payments, comma-separated (default 0,100000,1000000; quick 0,500)")
+    args = parser.parse_args(argv)
+    args.duration = args.duration or (1 if args.quick else 5)
+    args.repeat = args.repeat or (1 if args.quick else 3)
+    sizes = [int(s) for s in (args.sizes or ("0,500" if args.quick else "0,100000,1000000")).split(",")]
+    if not shutil.which("wrk"):
+        print("wrk is not installed: apt-get install wrk", file=sys.stderr)
+        return 1
+    print(machine())
+    print(f"{args.connections} connections, {args.duration} s per measurement, median of {args.repeat}\n")
+    load, keys, table = Load(args), Keys(), Table()
+    ceiling = {}
+
+    def startup():
+        times = {}
+        for name, script in (("bare", "benchmarks/bare_app.py"), ("sandbox", "run.py")):
+            samples = []
+            for _ in range(3):
+                server = Server(script)
+                samples.append(server.startup)
+                server.stop()
+            times[name] = statistics.median(samples)
+        table.add("start to first 200 on /_sandbox/health", f"{times['sandbox'] * 1000:.0f} ms",
+                  times["sandbox"] / times["bare"], f"bare Flask {times['bare'] * 1000:.0f} ms", "<= 1.5",
+                  times["sandbox"] / times["bare"] <= 1.5)
+
+    table.attempt("start-up", startup)
+
+    bare = table.attempt("bare Flask hello", lambda: Server("benchmarks/bare_app.py"))
+    receiver = Receiver()
+    main_rates = {}
+    try:
+        if bare:
+            ceiling["wrk"] = table.attempt("bare Flask hello (wrk)", lambda: load.wrk(bare.url + "/"))
+            ceiling["python"] = table.attempt("bare Flask hello (python)", lambda: load.python(
+                lambda s: s.get(bare.url + "/", timeout=30).status_code == 200))
+            for tool, r in ceiling.items():
+                if r:
+                    table.add(f"bare Flask hello, the ceiling ({tool})", rate(r), 1.0)
+
+        def provider_rows(server):
+            yield "GET /_sandbox/health", "read", load.wrk(server.url + "/_sandbox/health")
+            yield from checkout(server.url, load)
+            yield from gr4vy(server.url, load, keys)
+            yield from paysera(server.url, load, receiver.url + "/paysera")
+            yield from bank131(server.url, load, keys)
+            yield from zafapay(server.url, load)
+
+        def providers():
+            with sandbox(keys.config(), "--webhooks", "auto") as server:
+                for name, kind, r in provider_rows(server):
+                    main_rates[name] = r
+                    top = ceiling.get(r["tool"])
+                    target = {"write": 0.5 if name.startswith("Checkout") else 0.4, "read": 0.7}[kind]
+                    ratio = r["rps"] / top["rps"] if top else None
+                    table.add(name, rate(r), ratio, f"ceiling ({r['tool']})", f">= {target}",
+                              None if ratio is None else ratio >= target)
+
+        table.attempt("provider writes and reads", providers)
+    finally:
+        if bare:
+            bare.stop()
+    baseline = main_rates.get("Checkout MIT, stored card")
+
+    def vs_baseline(name: str, r: dict, target: float = 0.8):
+        if baseline:
+            ratio = r["rps"] / baseline["rps"]
+            table.add(name, rate(r), ratio, "Checkout MIT, no webhook", f">= {target}", ratio >= target)
+        else:
+            table.add(name, rate(r))
+
+    def webhooks(url: str, label: str):
+        config = keys.config(webhook_url=url, webhook_signing_key="bench-signing-key")
+        with sandbox(config, "--webhooks", "auto") as server:
+            mit, _ = checkout_mit(server.url)
+            vs_baseline(f"Checkout MIT, webhook receiver {label}",
+                        load.wrk(f"{server.url}/checkout/payments", "POST", mit, CKO_HEADERS), 0.9)
+
+    table.attempt("webhook receiver up", lambda: webhooks(receiver.url + "/cko", "up"))
+    table.attempt("webhook receiver down", lambda: webhooks(f"http://127.0.0.1:{free_port()}/cko", "down"))
+    receiver.stop()
+
+    def state():
+        with tempfile.TemporaryDirectory() as tmp:
+            with sandbox(keys.config(), "--webhooks", "auto", "--state", os.path.join(tmp, "state.db")) as server:
+                mit, _ = checkout_mit(server.url)
+                vs_baseline("Checkout MIT with --state (SQLite)",
+                            load.wrk(f"{server.url}/checkout/payments", "POST", mit, CKO_HEADERS), 0.8)
+
+    table.attempt("--state", state)
+
+    def memory_per_payment():
+        # real payments over HTTP: the store's growth includes everything a payment leaves behind
+        with sandbox(keys.config(), "--webhooks", "auto") as server:
+            mit, _ = checkout_mit(server.url)
+            before = server.rss()
+            r = load.wrk(f"{server.url}/checkout/payments", "POST", mit, CKO_HEADERS)
+            created = r["ok"]
+            per = (server.rss() - before) / created
+        table.add("RSS per payment created over HTTP", f"{per:,.0f} B ({created:,} payments)", None, "",
+                  "<= 2048 B", per <= 2048)
+
+    table.attempt("memory per payment (HTTP)", memory_per_payment)
+
+    at_zero: dict[str, dict] = {}
+    rss_at_zero = None
+    per_payment = None
+    for size in sizes:
+        def sized(size=size):
+            nonlocal rss_at_zero, per_payment
+            if per_payment and per_payment * size * 1.5 > available_memory():
+                raise Skipped(f"needs about {per_payment * size / 2**30:.1f} GiB, "
+                             f"{available_memory() / 2**30:.1f} GiB available: run it on a bigger machine")
+            timeout = 60 + size / 2000
+            with sandbox(keys.config(), "--webhooks", "auto", "--bench-payments", str(size),
+                         script="benchmarks/serve.py", ready_timeout=timeout) as server:
+                rss = server.rss()
+                mit, _ = checkout_mit(server.url)
+                ref = f"bench-{size // 2}" if size else "bench-cit"
+                # the list first: the creates after it add thousands of payments to the store
+                listing = f"{server.url}/checkout/payments?reference={ref}"
+                rows = {"Checkout GET /payments?reference=": load.wrk(listing, headers=CKO_HEADERS)}
+                # lists wrk gave up on still run in the server; one more, waited for, comes after them
+                check(requests.get(listing, headers=CKO_HEADERS, timeout=600), 200)
+                rows["Checkout MIT"] = load.wrk(f"{server.url}/checkout/payments", "POST", mit, CKO_HEADERS)
+                for name, r in rows.items():
+                    if not at_zero.get(name) or not at_zero[name]["rps"]:
+                        at_zero[name] = r
+                        table.add(f"{name} at {size:,} stored", rate(r))
+                    else:
+                        ratio = r["rps"] / at_zero[name]["rps"]
+                        table.add(f"{name} at {size:,} stored", rate(r), ratio, f"same at {sizes[0]:,}",
+                                  ">= 0.9", ratio >= 0.9)
+                if rss_at_zero is None:
+                    rss_at_zero = rss
+                else:
+                    per = per_payment = (rss - rss_at_zero) / size
+                    table.add(f"RSS per stored payment at {size:,}", f"{per:,.0f} B ({rss / 2**20:,.0f} MiB)", None,
+                              "", "<= 2048 B", per <= 2048)
+                if size >= 100_000 or size == sizes[-1] and size:
+                    started = time.perf_counter()
+                    check(requests.post(server.url + "/_sandbox/reset", timeout=120), 200)
+                    ms = (time.perf_counter() - started) * 1000
+                    table.add(f"POST /_sandbox/reset with {size:,} payments", f"{ms:,.0f} ms", None, "",
+                              "<= 50 ms", ms <= 50)
+
+        table.attempt(f"{size:,} stored payments", sized)
+
+    print()
+    table.print()
+    return 1 if table.broken else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
