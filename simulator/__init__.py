@@ -57,6 +57,8 @@ def create_app(config: Config | dict | None = None, *, state_path: str | None = 
         app.register_blueprint(provider.blueprint, url_prefix=provider.mount)
     from .admin.routes import admin
     app.register_blueprint(admin, url_prefix="/_sandbox")
+    from .providers.openapi import register as register_openapi
+    register_openapi(app, sandbox)
 
     def provider_for_path(path: str):
         for provider in sandbox.providers.values():
