@@ -33,7 +33,7 @@ class Body:
     ``media`` names another content type (``text/html`` for hosted pages, where ``schema`` is None).
     """
     description: str
-    schema: Any = None
+    schema: Any = None                  # or a tuple of schemas: one of them
     media: str = "application/json"
     headers: dict = field(default_factory=dict)
     links: dict = field(default_factory=dict)
@@ -104,6 +104,8 @@ def document(app: Flask, provider, server_url: str) -> dict:
     auth = [{name: []} for name in contract.security_schemes]
 
     def schema_of(schema):
+        if isinstance(schema, tuple):   # one of several shapes
+            return {"oneOf": [plugin.resolver.resolve_schema_dict(s) for s in schema]}
         # a bare field (a list of objects, say) has no component of its own: inline it
         return plugin.converter.field2property(schema) if isinstance(schema, Field) else schema
 
