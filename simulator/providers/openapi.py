@@ -45,6 +45,7 @@ class Operation:
     responses: dict[int, Body]
     request: Any = None                 # marshmallow schema of the JSON (or form) body
     request_media: str = "application/json"
+    example: Any = None                 # a request body that works, shown in the document
     query: Any = None                   # marshmallow schema of the query string
     headers: dict = field(default_factory=dict)   # request header name -> description
     hosted: bool = False                # an HTML page for the customer's browser, not an API call
@@ -149,7 +150,10 @@ def document(app: Flask, provider, server_url: str) -> dict:
         if parameters:
             operation["parameters"] = parameters
         if op.request is not None:
-            operation["requestBody"] = {"required": True, "content": {op.request_media: {"schema": op.request}}}
+            media: dict = {"schema": op.request}
+            if op.example is not None:
+                media["example"] = op.example
+            operation["requestBody"] = {"required": True, "content": {op.request_media: media}}
         paths.setdefault(path, {})[method] = operation
     for path, operations in paths.items():
         spec.path(path=path, operations=operations)

@@ -323,15 +323,21 @@ IN_FLIGHT = Body("a request with the same Cko-Idempotency-Key is still being pro
 IDEMPOTENCY = {"Cko-Idempotency-Key": "the first processed answer is replayed for the same key"}
 
 
-def follow_up(summary, request_schema) -> Operation:
+def follow_up(summary, request_schema, example, *then: str) -> Operation:
+    """A capture, refund, void or retry cancellation: 202 with the action id."""
+    after = {"GetPayment": "get_payment", "GetActions": "get_actions", **{f"Then{op}": op for op in then}}
     return Operation(summary, {
         202: Body("accepted; the action is processed at once", ActionAccepted,
-                  links={"GetPayment": {"operationId": "get_payment",
-                                        "parameters": {"payment_id": "$request.path.payment_id"}},
-                         "GetActions": {"operationId": "get_actions",
-                                        "parameters": {"payment_id": "$request.path.payment_id"}}}),
+                  links={name: {"operationId": op, "parameters": {"payment_id": "$request.path.payment_id"}}
+                         for name, op in after.items()}),
         403: FORBIDDEN, 404: NOT_FOUND, 422: ERROR, 429: IN_FLIGHT}, request=request_schema, headers=IDEMPOTENCY,
-        tags=("payments",))
+        tags=("payments",), example=example)
+
+
+CARD = {"type": "card", "number": "4242424242424242", "expiry_month": 12, "expiry_year": 2030, "cvv": "100"}
+def links_to(parameter: str, *operations: str) -> dict:
+    """Links from a create answer to the operations on what it created, in a sensible order."""
+    return {f"Then{op}": {"operationId": op, "parameters": {parameter: "$response.body#/id"}} for op in operations}
 
 
 _PAYMENT_LINKS = {name: {"operationId": op, "parameters": {"payment_id": "$response.body#/id"}}
@@ -361,37 +367,46 @@ CONTRACT = Contract(
             202: Body("the customer must authenticate: follow _links.redirect", PaymentPending,
                       links={k: v for k, v in _PAYMENT_LINKS.items() if k == "GetPayment"}),
             403: FORBIDDEN, 404: NOT_FOUND, 422: ERROR, 429: IN_FLIGHT},
-            request=req.PaymentRequestSchema, headers=IDEMPOTENCY, tags=("payments",)),
+            request=req.PaymentRequestSchema, headers=IDEMPOTENCY, tags=("payments",),
+            example={"source": CARD, "amount": 1000, "currency": "GBP", "capture": False, "reference": "ORD-1",
+                     "payment_type": "Recurring", "customer": {"email": "jane@example.com"}}),
         "list_payments": Operation("Get payment lists (newest first)", {200: Body("a page", PaymentList)},
                                    query=PaymentsQuery, tags=("payments",)),
         "get_payment": Operation("Get payment details (by pay_ or 3DS session sid_ id)", {
             200: Body("the payment", PaymentDetails), 404: NOT_FOUND}, tags=("payments",)),
         "get_actions": Operation("Get payment actions (newest first)", {
             200: Body("the actions", fields.List(fields.Nested(PaymentAction))), 404: NOT_FOUND}, tags=("payments",)),
-        "capture_payment": follow_up("Capture a payment", req.CaptureRequestSchema),
-        "refund_payment": follow_up("Refund a payment", req.RefundRequestSchema),
-        "void_payment": follow_up("Void a payment", req.VoidRequestSchema),
-        "cancel_scheduled_retry": follow_up("Cancel a payment's scheduled retry", req.VoidRequestSchema),
+        "capture_payment": follow_up("Capture a payment", req.CaptureRequestSchema, {"reference": "cap-1"},
+                                     "refund_payment"),
+        "refund_payment": follow_up("Refund a payment", req.RefundRequestSchema, {"amount": 300, "reference": "ref-1"}),
+        "void_payment": follow_up("Void a payment", req.VoidRequestSchema, {"reference": "void-1"}),
+        "cancel_scheduled_retry": follow_up("Cancel a payment's scheduled retry", req.VoidRequestSchema, {}),
         "request_card_token": Operation(
             "Request a card token (with the public key)", {201: Body("the token", CardToken), 403: FORBIDDEN},
-            request=req.TokenRequestSchema, tags=("tokens",),
+            request=req.TokenRequestSchema, tags=("tokens",), example={**CARD, "cvv": "100", "name": "Jane Doe"},
             description="Authenticated with the public key (pk_...), not the secret key."),
-        "create_customer": Operation("Create a customer", {201: Body("created", CustomerCreated)},
-                                     request=req.CustomerCreateSchema, tags=("customers",)),
+        "create_customer": Operation("Create a customer", {201: Body("created", CustomerCreated, links=links_to(
+            "customer_id", "get_customer", "update_customer", "delete_customer"))},
+                                     request=req.CustomerCreateSchema, tags=("customers",),
+                                     example={"email": "jane@example.com", "name": "Jane Doe"}),
         "get_customer": Operation("Get customer details (by id or email)", {
             200: Body("the customer", CustomerDetails), 404: NOT_FOUND}, tags=("customers",)),
         "update_customer": Operation("Update customer details", {204: Body("updated"), 404: NOT_FOUND},
-                                     request=req.CustomerUpdateSchema, tags=("customers",)),
+                                     request=req.CustomerUpdateSchema, tags=("customers",),
+                                     example={"name": "Jane Q. Doe"}),
         "delete_customer": Operation("Delete a customer", {204: Body("deleted"), 404: NOT_FOUND},
                                      tags=("customers",)),
         "create_instrument": Operation("Create an instrument", {
-            201: Body("created", Instrument), 403: FORBIDDEN, 404: NOT_FOUND},
-            request=req.InstrumentCreateSchema, tags=("instruments",)),
+            201: Body("created", Instrument, links=links_to("instrument_id", "get_instrument", "update_instrument",
+                                                            "revoke_instrument", "delete_instrument")),
+            403: FORBIDDEN, 404: NOT_FOUND},
+            request=req.InstrumentCreateSchema, tags=("instruments",),
+            example={k: v for k, v in CARD.items() if k != "cvv"}),
         "get_instrument": Operation("Get instrument details", {
             200: Body("the instrument", Instrument), 404: NOT_FOUND}, tags=("instruments",)),
         "update_instrument": Operation("Update an instrument", {
             200: Body("updated", InstrumentUpdated), 404: NOT_FOUND},
-            request=req.InstrumentUpdateSchema, tags=("instruments",)),
+            request=req.InstrumentUpdateSchema, tags=("instruments",), example={"expiry_year": 2031}),
         "revoke_instrument": Operation("Revoke an instrument (it stops working)", {
             204: Body("revoked"), 404: NOT_FOUND}, tags=("instruments",)),
         "delete_instrument": Operation("Delete an instrument", {204: Body("deleted"), 404: NOT_FOUND},

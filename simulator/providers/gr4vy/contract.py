@@ -335,6 +335,9 @@ _AFTER_ACTION = {"GetTransaction": {"operationId": "get_transaction",
                                        "parameters": {"transaction_id": "$request.path.transaction_id"}}}
 
 
+CARD = {"method": "card", "number": "4111111111111111", "expiration_date": "12/30"}
+
+
 def op(summary, responses, tag, **kw):
     return Operation(summary, responses, tags=(tag,), **kw)
 
@@ -355,7 +358,9 @@ CONTRACT = Contract(
     operations={
         "create_transaction": op("Create a transaction", {
             201: Body("the transaction (also when declined or failed)", Transaction, links=_TX_LINKS),
-            400: INVALID, 409: CONFLICT}, "transactions", request=req.TransactionCreate, headers=IDEMPOTENCY),
+            400: INVALID, 409: CONFLICT}, "transactions", request=req.TransactionCreate, headers=IDEMPOTENCY,
+            example={"amount": 1299, "currency": "GBP", "country": "GB", "intent": "authorize", "store": True,
+                     "payment_method": {**CARD, "security_code": "123"}, "external_identifier": "order-1"}),
         "get_transaction": op("Get a transaction", {200: Body("the transaction", Transaction),
                                                      404: NOT_FOUND}, "transactions"),
         "list_transactions": op("List transactions (newest first)", {
@@ -365,7 +370,7 @@ CONTRACT = Contract(
             200: Body("the transaction, or the capture wrapper when preferred", (Transaction, TransactionCaptureResult),
                       links=_AFTER_ACTION),
             400: INVALID, 404: NOT_FOUND, 409: CONFLICT}, "transactions", request=req.TransactionCapture,
-            headers={**IDEMPOTENCY, **PREFER}),
+            headers={**IDEMPOTENCY, **PREFER}, example={"amount": 1299}),
         "void_transaction": op("Void an authorized transaction", {
             200: Body("the transaction, or the void wrapper when preferred", (Transaction, TransactionVoidResult),
                       links={k: v for k, v in _AFTER_ACTION.items() if k == "GetTransaction"}),
@@ -373,7 +378,8 @@ CONTRACT = Contract(
         "create_refund": op("Refund a captured transaction", {
             201: Body("the refund", Refund, links={"GetRefund": {"operationId": "get_refund",
                                                                  "parameters": {"refund_id": "$response.body#/id"}}}),
-            400: INVALID, 404: NOT_FOUND, 409: CONFLICT}, "refunds", request=req.RefundCreate, headers=IDEMPOTENCY),
+            400: INVALID, 404: NOT_FOUND, 409: CONFLICT}, "refunds", request=req.RefundCreate, headers=IDEMPOTENCY,
+            example={"amount": 500, "reason": "damaged"}),
         "refund_all": op("Refund what is left of a transaction", {
             201: Body("the refunds made (none when nothing was left)", Refunds), 400: INVALID, 404: NOT_FOUND},
             "refunds", request=req.RefundCreate),
@@ -385,9 +391,10 @@ CONTRACT = Contract(
         "get_refund": op("Get a refund", {200: Body("the refund", Refund), 404: NOT_FOUND}, "refunds"),
         "create_payment_method": op("Vault a card", {
             201: Body("the payment method", PaymentMethod,
-                      links={"GetPaymentMethod": {"operationId": "get_payment_method",
-                                                  "parameters": {"payment_method_id": "$response.body#/id"}}}),
-            400: INVALID}, "payment methods", request=req.PaymentMethodCreate),
+                      links={f"Then{op}": {"operationId": op, "parameters": {"payment_method_id": "$response.body#/id"}}
+                             for op in ("get_payment_method", "delete_payment_method")}),
+            400: INVALID}, "payment methods", request=req.PaymentMethodCreate,
+            example={**CARD, "external_identifier": "card-1"}),
         "get_payment_method": op("Get a payment method", {200: Body("the payment method", PaymentMethod),
                                                            404: NOT_FOUND}, "payment methods"),
         "delete_payment_method": op("Delete a payment method", {204: Body("deleted"), 404: NOT_FOUND},
@@ -399,12 +406,16 @@ CONTRACT = Contract(
             200: Body("the summaries", Items), 400: INVALID, 404: NOT_FOUND}, "payment methods",
             query=BuyerPaymentMethodsQuery),
         "create_buyer": op("Create a buyer", {
-            201: Body("the buyer", Buyer, links={"GetBuyer": {"operationId": "get_buyer",
-                                                              "parameters": {"buyer_id": "$response.body#/id"}}}),
-            400: INVALID, 409: CONFLICT}, "buyers", request=req.BuyerCreate),
+            201: Body("the buyer", Buyer, links={f"Then{op}": {"operationId": op,
+                                                               "parameters": {"buyer_id": "$response.body#/id"}}
+                                                 for op in ("get_buyer", "update_buyer", "delete_buyer")}),
+            400: INVALID, 409: CONFLICT}, "buyers", request=req.BuyerCreate,
+            example={"display_name": "Jane Doe", "external_identifier": "jane-1",
+                     "billing_details": {"email_address": "jane@example.com"}}),
         "get_buyer": op("Get a buyer", {200: Body("the buyer", Buyer), 404: NOT_FOUND}, "buyers"),
         "update_buyer": op("Update a buyer", {200: Body("the buyer", Buyer), 400: INVALID, 404: NOT_FOUND,
-                                              409: CONFLICT}, "buyers", request=req.BuyerCreate),
+                                              409: CONFLICT}, "buyers", request=req.BuyerCreate,
+                           example={"display_name": "Jane Q. Doe"}),
         "delete_buyer": op("Delete a buyer (and its payment methods)", {204: Body("deleted"), 404: NOT_FOUND},
                            "buyers"),
         "list_buyers": op("List buyers (newest first)", {
