@@ -91,6 +91,18 @@ def routed(app: Flask, provider) -> list[tuple[str, str, str]]:
     return out
 
 
+def operation_id(routes: list[tuple[str, str, str]], endpoint: str, method: str, path: str) -> str:
+    """The view's name; a view serving several methods adds the method, and one served at several
+    paths adds, after the first path, the segments where the path differs (``session_create_v2``)."""
+    same_view = [(m, p) for e, m, p in routes if e == endpoint]
+    name = endpoint if len({m for m, _ in same_view}) == 1 else f"{endpoint}_{method}"
+    first = next(p for m, p in same_view if m == method)
+    if path == first:
+        return name
+    differs = [b for a, b in zip(first.split("/"), path.split("/")) if a != b]
+    return "_".join([name, *(re.sub(r"\W+", "_", d) for d in differs)])
+
+
 def document(app: Flask, provider, server_url: str) -> dict:
     """The provider's OpenAPI 3.1 document; raises if a routed endpoint has no contract entry."""
     contract = contract_of(provider)
@@ -102,7 +114,7 @@ def document(app: Flask, provider, server_url: str) -> dict:
         plugin.map_to_openapi_type(field_class, type_, format_)
     for name, scheme in contract.security_schemes.items():
         spec.components.security_scheme(name, scheme)
-    auth = [{name: []} for name in contract.security_schemes]
+    auth = [{name: [] for name in contract.security_schemes}]   # all of them, together
 
     def schema_of(schema):
         if isinstance(schema, tuple):   # one of several shapes
@@ -130,8 +142,7 @@ def document(app: Flask, provider, server_url: str) -> dict:
         view = app.view_functions[f"{provider.blueprint.name}.{endpoint}"]
         is_public = getattr(view, "_sandbox_public", False)
         responses = dict(op.responses) if is_public else {**contract.common, **op.responses}
-        shared = sum(1 for e, _, _ in routes if e == endpoint) > 1   # one view, several methods
-        operation: dict = {"operationId": f"{endpoint}_{method}" if shared else endpoint,
+        operation: dict = {"operationId": operation_id(routes, endpoint, method, path),
                            "summary": op.summary,
                            "responses": {str(s): response(b) for s, b in sorted(responses.items())}}
         if op.description:

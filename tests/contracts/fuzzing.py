@@ -91,9 +91,11 @@ def walk_links(schema, doc: dict, session: requests.Session, start: list[tuple[s
              for method, op in item.items() if isinstance(op, dict) and "operationId" in op}
     visited: list[tuple[str, int]] = []
 
-    def visit(path: str, method: str, params: dict, level: int) -> None:
+    def visit(path: str, method: str, params: dict, level: int, body_from_link=None) -> None:
         spec = doc["paths"][path][method]
         example = ((spec.get("requestBody") or {}).get("content", {}).get("application/json") or {}).get("example")
+        if body_from_link is not None:
+            example = {**(example or {}), **body_from_link}
         operation = schema[path][method.upper()]
         case = operation.Case(path_parameters=params or None, **({"body": example} if example is not None else {}),
                               media_type="application/json" if example is not None else None)
@@ -105,8 +107,10 @@ def walk_links(schema, doc: dict, session: requests.Session, start: list[tuple[s
         body = response.json() if response.content else None
         for link in links.values():
             target_path, target_method = by_id[link["operationId"]]
+            link_body = link.get("requestBody")
             visit(target_path, target_method,
-                  {k: _evaluate(v, params, body) for k, v in link.get("parameters", {}).items()}, level + 1)
+                  {k: _evaluate(v, params, body) for k, v in link.get("parameters", {}).items()}, level + 1,
+                  {k: _evaluate(v, params, body) for k, v in link_body.items()} if link_body else None)
 
     for path, method in start:
         visit(path, method, {}, 0)

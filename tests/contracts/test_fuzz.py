@@ -21,6 +21,8 @@ WALKS = {
               ["create_transaction", "get_transaction", "capture_transaction", "create_refund"]),
     "paysera": ([("/checkout/rest/v1/payment-requests", "post")],
                 ["create_payment_request", "get_payment_request", "cancel"]),
+    "bank131": ([("/api/v1/session/init/payment", "post"), ("/api/v1/session/create", "post")],
+                ["session_init_payment", "session_status", "session_confirm", "session_refund"]),
 }
 
 
