@@ -23,6 +23,8 @@ WALKS = {
                 ["create_payment_request", "get_payment_request", "cancel"]),
     "bank131": ([("/api/v1/session/init/payment", "post"), ("/api/v1/session/create", "post")],
                 ["session_init_payment", "session_status", "session_confirm", "session_refund"]),
+    "zafapay": ([("/v1/payments", "post"), ("/v1/tokens", "post")],
+                ["create_token", "create_payment", "capture", "refund"]),
 }
 
 
@@ -62,9 +64,8 @@ def test_links_walked_and_webhooks_conform(name):
         schema = fuzzing.load(srv.url, srv.sandbox.providers[name].mount)
         doc = requests.get(f"{srv.url}/{name}/openapi.json", timeout=30).json()
         visited = fuzzing.walk_links(schema, doc, session, start)
-        ok = [op for op, status in visited if status < 300]
-        positions = [ok.index(op) for op in chain]
-        assert positions == sorted(positions), f"{chain} along {visited}"
+        answered = iter(op for op, status in visited if status < 300)
+        assert all(op in answered for op in chain), f"{chain} in this order along {visited}"
         fuzzing.fuzz_links(schema, session)
         deliveries = srv.webhooks(provider=name)
     assert deliveries
