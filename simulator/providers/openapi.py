@@ -186,27 +186,32 @@ def document(app: Flask, provider, server_url: str) -> dict:
     return doc
 
 
-def _doc_for(name: str) -> tuple[Any, dict]:
-    sandbox = current_app.extensions["sandbox"]
-    provider = sandbox.providers.get(name)
-    if provider is None or contract_of(provider) is None:
-        abort(404)
-    return provider, document(current_app, provider, request.host_url.rstrip("/") + provider.mount)
-
-
 def register(app: Flask, sandbox) -> None:
     """Serve ``<mount>/openapi.json`` per provider with a contract, and the readable pages."""
+    cache: dict[tuple[str, str], dict] = {}   # a document depends only on the provider and the host
+
+    def doc_for(name: str) -> tuple[Any, dict]:
+        provider = sandbox.providers.get(name)
+        if provider is None or contract_of(provider) is None:
+            abort(404)
+        server_url = request.host_url.rstrip("/") + provider.mount
+        if (name, server_url) not in cache:
+            if len(cache) > 64:   # many Host headers: keep the cache bounded
+                cache.clear()
+            cache[(name, server_url)] = document(current_app, provider, server_url)
+        return provider, cache[(name, server_url)]
+
     for provider in sandbox.providers.values():
         if contract_of(provider) is None:
             continue
 
         def serve(name=provider.name):
-            p, doc = _doc_for(name)
+            p, doc = doc_for(name)
             return p.render_json(doc)
         app.add_url_rule(f"{provider.mount}/openapi.json", f"openapi_{provider.name}", public(serve))
 
     def page(name):
-        provider, doc = _doc_for(name)
+        provider, doc = doc_for(name)
         return render_template_string(_PAGE.read_text(encoding="utf-8"), doc=doc, provider=provider,
                                       json_url=f"{provider.mount}/openapi.json", methods=_METHODS)
     app.add_url_rule("/_sandbox/openapi/<name>", "openapi_page", page)
