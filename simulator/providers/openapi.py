@@ -43,8 +43,7 @@ class Body:
 class Operation:
     summary: str
     responses: dict[int, Body]
-    request: Any = None                 # marshmallow schema of the JSON (or form) body
-    request_media: str = "application/json"
+    request: Any = None                 # marshmallow schema of the JSON body
     example: Any = None                 # a request body that works, shown in the document
     query: Any = None                   # marshmallow schema of the query string
     headers: dict = field(default_factory=dict)   # request header name -> description
@@ -164,7 +163,7 @@ def document(app: Flask, provider, server_url: str) -> dict:
             media: dict = {"schema": op.request}
             if op.example is not None:
                 media["example"] = op.example
-            operation["requestBody"] = {"required": True, "content": {op.request_media: media}}
+            operation["requestBody"] = {"required": True, "content": {"application/json": media}}
         paths.setdefault(path, {})[method] = operation
     for path, operations in paths.items():
         spec.path(path=path, operations=operations)
@@ -212,6 +211,6 @@ def register(app: Flask, sandbox) -> None:
 
     def page(name):
         provider, doc = doc_for(name)
-        return render_template_string(_PAGE.read_text(encoding="utf-8"), doc=doc, provider=provider,
+        return render_template_string(_PAGE.read_text(encoding="utf-8"), doc=doc,
                                       json_url=f"{provider.mount}/openapi.json", methods=_METHODS)
     app.add_url_rule("/_sandbox/openapi/<name>", "openapi_page", page)

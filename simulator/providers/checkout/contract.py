@@ -6,9 +6,10 @@ from marshmallow import Schema, fields
 
 from ..openapi import Body, Contract, Operation
 from . import schemas as req
+from .machine import TRANSITIONS
 
-STATUSES = ("Pending", "Authorized", "Card Verified", "Captured", "Partially Captured", "Declined", "Voided",
-            "Refunded", "Partially Refunded", "Canceled", "Expired", "Retry Scheduled")
+# every status the transition table can reach ("Requested" lives only while a payment is created)
+STATUSES = sorted(set(TRANSITIONS.values()))
 
 
 def Str(**kw):
