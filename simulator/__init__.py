@@ -54,6 +54,8 @@ def create_app(config: Config | dict | None = None, *, state_path: str | None = 
     app.register_blueprint(admin, url_prefix="/_sandbox")
     # a sibling blueprint, so the admin API's JSON-only guard does not apply to the HTML forms
     app.register_blueprint(dashboard.bp, url_prefix="/_sandbox")
+    from .providers.openapi import register as register_openapi
+    register_openapi(app, sandbox)
 
     pipeline.install(app, sandbox)
     app.wsgi_app = ConnectionDropper(app.wsgi_app)

@@ -31,7 +31,8 @@ def digits_only(number: Any) -> str:
 
 
 def luhn_ok(number: str) -> bool:
-    if not number.isdigit() or not 12 <= len(number) <= 19:
+    # isdigit() alone also passes superscripts and other Unicode digits that int() refuses
+    if not (number.isascii() and number.isdigit()) or not 12 <= len(number) <= 19:
         return False
     total = 0
     for i, ch in enumerate(reversed(number)):

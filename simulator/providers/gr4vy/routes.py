@@ -46,7 +46,7 @@ def _query_error(name: str, message: str):
 
 def _limit() -> int:
     raw = request.args.get("limit", "20")
-    if not raw.isdigit() or not 1 <= int(raw) <= 100:
+    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= 100:
         _query_error("limit", "Must be an integer between 1 and 100.")
     return int(raw)
 
@@ -64,7 +64,7 @@ def _int_arg(name: str):
     raw = request.args.get(name)
     if raw is None:
         return None
-    if not raw.lstrip("-").isdigit():
+    if not (raw.isascii() and raw.lstrip("-").isdigit()):
         _query_error(name, "Must be an integer.")
     return int(raw)
 

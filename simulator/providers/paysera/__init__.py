@@ -155,7 +155,7 @@ class Paysera(Provider):
         # Wall clock on purpose: clients sign with real time, and moving the virtual clock must
         # never make a freshly signed request stale.
         window = self.settings.get("ts_window_seconds", 300)
-        if not ts.isdigit():
+        if not (ts.isascii() and ts.isdigit()):
             raise Refusal("unauthorized")
         wall = time.time()
         if window and abs(wall - int(ts)) > window:

@@ -28,7 +28,7 @@ def paginate(p, items: list[dict], key_of, *, statuses, status_key="status"):
         raw = args.get(name)
         if raw is None:
             return default
-        if not raw.isdigit() or not low <= int(raw) <= high:
+        if not (raw.isascii() and raw.isdigit()) or not low <= int(raw) <= high:
             errors.append((name, f"{name} must be an integer between {low} and {high}"))
             return default
         return int(raw)
