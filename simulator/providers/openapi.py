@@ -66,9 +66,12 @@ class Contract:
 
 
 def contract_of(provider) -> Contract | None:
+    name = type(provider).__module__ + ".contract"
     try:
-        module = importlib.import_module(type(provider).__module__ + ".contract")
-    except ModuleNotFoundError:
+        module = importlib.import_module(name)
+    except ModuleNotFoundError as exc:
+        if exc.name != name:   # the contract exists but imports something gone: say so
+            raise
         return None
     return module.CONTRACT
 

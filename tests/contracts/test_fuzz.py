@@ -9,7 +9,7 @@ from schemathesis.core.failures import FailureGroup
 import fuzzing
 import signing
 from contract_check import schema_validator
-from simulator.providers import ORDER
+from simulator.providers import REGISTERED
 from simulator.testing import DEFAULT_START, SandboxServer
 
 HOOK = "http://127.0.0.1:9/hook"   # manual webhooks: deliveries wait in the outbox, never sent
@@ -44,7 +44,7 @@ def hosted(operation) -> bool:
     return "hosted pages" in (operation.definition.raw.get("tags") or [])
 
 
-@pytest.mark.parametrize("name", [n for n in ORDER if n in WALKS])
+@pytest.mark.parametrize("name", [n for n in REGISTERED if n in WALKS])
 def test_every_operation_fuzzed(name):
     srv, session = sandbox(name)
     with srv:
@@ -56,7 +56,7 @@ def test_every_operation_fuzzed(name):
         assert set(ran) == api
 
 
-@pytest.mark.parametrize("name", [n for n in ORDER if n in WALKS])
+@pytest.mark.parametrize("name", [n for n in REGISTERED if n in WALKS])
 def test_links_walked_and_webhooks_conform(name):
     srv, session = sandbox(name)
     start, chain = WALKS[name]

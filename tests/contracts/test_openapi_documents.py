@@ -6,12 +6,12 @@ import pytest
 import requests
 from openapi_spec_validator import OpenAPIV31SpecValidator, validate
 
-from simulator.providers import ORDER
+from simulator.providers import REGISTERED
 from simulator.providers.openapi import document, routed
 
 from contract_check import ContractChecker
 
-PROVIDERS = list(ORDER)
+PROVIDERS = list(REGISTERED)
 
 
 @pytest.fixture(scope="module")

@@ -1,12 +1,12 @@
 """Bank 131's simulated surface as data for the OpenAPI document: the request schemas the views
-load, and response schemas mirroring ``events.render_session`` and the ``{"status": ...}`` wrappers."""
+load, and response schemas mirroring ``views.py`` and the ``{"status": ...}`` wrappers."""
 from __future__ import annotations
 
 from marshmallow import Schema, fields
 
 from ..openapi import Body, Contract, Operation
 from . import schemas as req
-from .events import ACTION_REQUIRED, PAYMENT_FINISHED, PAYMENT_REFUNDED, READY_TO_CONFIRM
+from .views import ACTION_REQUIRED, PAYMENT_FINISHED, PAYMENT_REFUNDED, READY_TO_CONFIRM
 
 TIME = {"description": "UTC, microseconds: 2026-01-01T00:00:00.000000Z"}
 

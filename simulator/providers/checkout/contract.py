@@ -1,15 +1,15 @@
 """Checkout.com's simulated surface as data for the OpenAPI document: the request schemas the views
-load, and response schemas mirroring ``events.py`` and the views in ``routes.py``."""
+load, and response schemas mirroring ``views.py``."""
 from __future__ import annotations
 
 from marshmallow import Schema, fields
 
 from ..openapi import Body, Contract, Operation
 from . import schemas as req
-from .machine import TRANSITIONS
+from .machine import PAYMENT
 
 # every status the transition table can reach ("Requested" lives only while a payment is created)
-STATUSES = sorted(set(TRANSITIONS.values()))
+STATUSES = sorted(set(PAYMENT.edges.values()))
 
 
 def Str(**kw):

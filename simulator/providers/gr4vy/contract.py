@@ -1,5 +1,5 @@
 """Gr4vy's simulated surface as data for the OpenAPI document: the request schemas the views load,
-and response schemas mirroring the objects ``machine.py`` builds (the published document's shapes:
+and response schemas mirroring ``views.py`` (the published document's shapes:
 Transaction, TransactionSummary, Refund, PaymentMethod, PaymentMethodSummary, Buyer)."""
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from marshmallow import Schema, fields
 
 from ..openapi import Body, Contract, Operation
 from . import schemas as req
-from .machine import EVENT_NAMES, TRANSITIONS
+from .machine import EVENT_NAMES, TRANSACTION
 
 
 def S(**kw):
@@ -87,7 +87,7 @@ class TransactionPaymentService(Schema):
     display_name = S()
 
 
-STATUSES = sorted(TRANSITIONS)
+STATUSES = sorted(TRANSACTION.states)
 
 
 class TransactionSummary(Schema):

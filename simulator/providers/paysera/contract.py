@@ -1,13 +1,13 @@
 """Paysera Checkout's simulated surface as data for the OpenAPI document: the request schemas the
-views load, and response schemas mirroring ``Machine.render``, the notifications and the error
-envelope."""
+views load, and response schemas mirroring ``views.py`` (payment requests, notifications) and the
+error envelope."""
 from __future__ import annotations
 
 from marshmallow import Schema, fields
 
 from ..openapi import Body, Contract, Operation
 from . import schemas as req
-from .events import AUTHORIZED, CANCELED, CAPTURED, CHECKOUT_TOKEN_ISSUED
+from .views import AUTHORIZED, CANCELED, CAPTURED, CHECKOUT_TOKEN_ISSUED
 from .routes import PR_STATUSES
 
 

@@ -1,17 +1,16 @@
 """ZafaPay's simulated surface as data for the OpenAPI document: the request schemas the views load,
-and response schemas mirroring the views in ``schemas.py`` (created_view, payment_view, card_view,
-token_view), the error object and the flat webhook payload."""
+and response schemas mirroring ``views.py``, the error object and the flat webhook payload."""
 from __future__ import annotations
 
 from marshmallow import Schema, fields
 
 from ..openapi import Body, Contract, Operation
 from . import schemas as req
-from .events import EVENTS
-from .machine import CARD_TRANSITIONS, PAYMENT_TRANSITIONS
+from .machine import PAYMENT, PAYMENT_METHOD
+from .views import EVENTS
 
-PAYMENT_STATUSES = sorted({s for pair in PAYMENT_TRANSITIONS for s in (pair[0], PAYMENT_TRANSITIONS[pair])} - {"new"})
-CARD_STATUSES = sorted({s for pair in CARD_TRANSITIONS for s in (pair[0], CARD_TRANSITIONS[pair])})
+PAYMENT_STATUSES = sorted(set(PAYMENT.states) - {"new"})
+CARD_STATUSES = sorted(PAYMENT_METHOD.states)
 TIME = {"description": "UTC with milliseconds: 2026-01-01T00:00:00.000Z"}
 MONEY = {"description": "major units with two decimals, as a string: \"10.00\""}
 
