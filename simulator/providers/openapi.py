@@ -24,6 +24,8 @@ from .base import no_auth
 OPENAPI_VERSION = "3.1.0"
 _PAGE = Path(__file__).with_name("templates") / "openapi.html"
 _METHODS = ("get", "post", "put", "patch", "delete")
+_WRITES = ("post", "put", "patch", "delete")
+BUSY = "the sandbox's webhook outbox is full: nothing was done, retry later"
 
 
 @dataclass
@@ -63,6 +65,9 @@ class Contract:
     webhooks: dict[str, tuple[str, Any]] = field(default_factory=dict)   # event -> (description, schema)
     field_types: dict = field(default_factory=dict)   # custom marshmallow field class -> (type, format)
     webhook_headers: dict = field(default_factory=dict)   # header name -> description
+    # the 503 any write may get while the sandbox's webhook outbox is full (the pipeline refuses
+    # it before anything is created, with or without credentials)
+    unavailable: Body | None = None
 
 
 def contract_of(provider) -> Contract | None:
@@ -144,6 +149,8 @@ def document(app: Flask, provider, server_url: str) -> dict:
         view = app.view_functions[f"{provider.blueprint.name}.{endpoint}"]
         is_public = getattr(view, "_sandbox_no_auth", False)
         responses = dict(op.responses) if is_public else {**contract.common, **op.responses}
+        if method in _WRITES and contract.unavailable is not None:
+            responses.setdefault(503, contract.unavailable)
         operation: dict = {"operationId": operation_id(routes, endpoint, method, path),
                            "summary": op.summary,
                            "responses": {str(s): response(b) for s, b in sorted(responses.items())}}

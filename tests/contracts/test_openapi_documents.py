@@ -109,3 +109,22 @@ def test_the_checker_reports_drift(docs):
         checker.observe(app, provider, request, Response("", 418), False)
     assert any("surprise" in p for p in checker.problems)
     assert any("418" in p and "not in the document" in p for p in checker.problems)
+
+
+@pytest.mark.parametrize("name", PROVIDERS)
+def test_a_write_refused_for_a_full_outbox_answers_as_documented(name):
+    import signing
+    from simulator.testing import SandboxServer
+    providers, auth = signing.setup(name)
+    checker = ContractChecker()
+    with SandboxServer({"seed": 1, "providers": providers}) as srv:
+        checker.install(srv.app)
+        srv.sandbox.outbox.max_pending = 0
+        doc = requests.get(f"{srv.url}/{name}/openapi.json", timeout=30).json()
+        path = next(p for p, item in doc["paths"].items() if "post" in item and "{" not in p
+                    and item["post"]["security"])
+        resp = signing.session(auth).post(f"{srv.url}/{name}{path}", json={}, timeout=30)
+    assert resp.status_code == 503
+    assert "503" in doc["paths"][path]["post"]["responses"]
+    assert checker.problems == []
+    assert sum(checker.checked.values()) == 1

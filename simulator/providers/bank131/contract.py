@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields
 
-from ..openapi import Body, Contract, Operation
+from ..openapi import BUSY, Body, Contract, Operation
 from . import schemas as req
 from .views import ACTION_REQUIRED, PAYMENT_FINISHED, PAYMENT_REFUNDED, READY_TO_CONFIRM
 
@@ -125,6 +125,7 @@ CONTRACT = Contract(
         "PartnerSign": {"type": "apiKey", "in": "header", "name": "X-PARTNER-SIGN",
                         "description": "base64 RSA-SHA256 (PKCS#1 v1.5) signature of the raw body with the "
                                        "project's private key; checked once the project's public key is configured"}},
+    unavailable=Body(BUSY, Error),
     common={401: Body("missing project or bad signature (identification_error, authentication_error)", Error),
             413: Body("body larger than 1 MiB", Error)},
     operations={

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields
 
-from ..openapi import Body, Contract, Operation
+from ..openapi import BUSY, Body, Contract, Operation
 from . import schemas as req
 from .machine import PAYMENT
 
@@ -357,6 +357,7 @@ CONTRACT = Contract(
                                     "description": "sk_sbox_... (NAS) or sk_test_<uuid> (ABC); sent as "
                                                    "'Bearer <key>' or bare"},
                       },
+    unavailable=Body(BUSY, ErrorResponse),
     common={401: Body("missing or unknown key; " + EMPTY, headers=REQUEST_ID),
             413: Body("body larger than 1 MiB", ErrorResponse),
             422: ERROR},

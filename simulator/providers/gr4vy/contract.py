@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields
 
-from ..openapi import Body, Contract, Operation
+from ..openapi import BUSY, Body, Contract, Operation
 from . import schemas as req
 from .machine import EVENT_NAMES, TRANSACTION
 
@@ -352,6 +352,7 @@ CONTRACT = Contract(
                                     "description": "ES512 JWT signed with a P-521 key whose RFC 7638 thumbprint is "
                                                    "the kid; scopes such as transactions.read / *.write; the "
                                                    "x-gr4vy-merchant-account-id header picks the merchant account"}},
+    unavailable=Body(BUSY, Error),
     common={401: Body("no valid JWT", Error), 403: Body("the JWT lacks the scope", Error),
             413: Body("body larger than 1 MiB", Error)},
     field_types={req._PaymentMethodField: ("object", None)},

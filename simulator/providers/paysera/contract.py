@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields
 
-from ..openapi import Body, Contract, Operation
+from ..openapi import BUSY, Body, Contract, Operation
 from . import schemas as req
 from .views import AUTHORIZED, CANCELED, CAPTURED, CHECKOUT_TOKEN_ISSUED
 from .routes import PR_STATUSES
@@ -176,6 +176,7 @@ CONTRACT = Contract(
                                              ": base64 HMAC-SHA256, with the MAC key, of ts, nonce, method, "
                                              "request URI, host, port and ext, one per line; ext carries the "
                                              "base64 SHA-256 of the body; ts within 5 minutes, a nonce used once"}},
+    unavailable=Body(BUSY, Error),
     common={401: Body("missing or bad MAC", Error), 413: Body("body larger than 1 MiB", Error)},
     field_types={req.Amount: (["string", "integer"], None), req.StrictBoolean: ("boolean", None)},
     operations={

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields
 
-from ..openapi import Body, Contract, Operation
+from ..openapi import BUSY, Body, Contract, Operation
 from . import schemas as req
 from .machine import PAYMENT, PAYMENT_METHOD
 from .views import EVENTS
@@ -238,6 +238,7 @@ CONTRACT = Contract(
                 "the sandbox's own control, not ZafaPay's.",
     security_schemes={"ApiKey": {"type": "http", "scheme": "bearer",
                                  "description": "the merchant API key, 'Bearer <key>'"}},
+    unavailable=Body(BUSY, Error),
     common={401: Body("missing or unknown API key", Error), 413: Body("body larger than 1 MiB", Error),
             415: Body("the body is not application/json", Error)},
     field_types={req.Amount: ("number", None)},
