@@ -128,3 +128,12 @@ def test_a_write_refused_for_a_full_outbox_answers_as_documented(name):
     assert "503" in doc["paths"][path]["post"]["responses"]
     assert checker.problems == []
     assert sum(checker.checked.values()) == 1
+
+
+def test_the_dashboard_links_every_providers_contract(server):
+    page = requests.get(f"{server.url}/_sandbox/").text
+    for name, provider in server.sandbox.providers.items():
+        assert f'href="/_sandbox/openapi/{name}"' in page
+        assert f'href="{provider.mount}/openapi.json"' in page
+        assert requests.get(f"{server.url}{provider.mount}/openapi.json").json()["openapi"].startswith("3.1")
+        assert requests.get(f"{server.url}/_sandbox/openapi/{name}").status_code == 200
