@@ -177,11 +177,12 @@ def rows(client, keys: Keys):
 
 
 def per_request(op, seconds: float, requests_per_op: int = 1) -> float:
-    """Seconds per request (median of three runs of ``seconds / 3``)."""
+    """CPU seconds per request (median of three runs of ``seconds / 3``): CPU time, not wall time,
+    so other processes on a shared machine do not blur the ratios."""
     samples = []
     for _ in range(3):
-        n, start = 0, time.perf_counter()
-        while (elapsed := time.perf_counter() - start) < seconds / 3:
+        n, start = 0, time.process_time()
+        while (elapsed := time.process_time() - start) < seconds / 3:
             op()
             n += 1
         samples.append(elapsed / (n * requests_per_op))

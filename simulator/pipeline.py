@@ -26,11 +26,16 @@ _KINDS = {404: "not_found", 405: "method_not_allowed", 413: "too_large", 415: "u
 
 
 def install(app: Flask, sandbox: Sandbox) -> None:
+    # a mount is usually one path segment: then the provider is one dict lookup
+    by_mount = {provider.mount: provider for provider in sandbox.providers.values()}
+    deep = [provider for provider in sandbox.providers.values() if provider.mount.count("/") > 1]
+
     def provider_for_path(path: str):
-        for provider in sandbox.providers.values():
-            if path == provider.mount or path.startswith(provider.mount + "/"):
-                return provider
-        return None
+        end = path.find("/", 1)
+        found = by_mount.get(path if end < 0 else path[:end])
+        if found is None:
+            found = next((p for p in deep if path == p.mount or path.startswith(p.mount + "/")), None)
+        return found
 
     @app.before_request
     def _pipeline():
@@ -52,7 +57,7 @@ def install(app: Flask, sandbox: Sandbox) -> None:
                 pass
         elif not getattr(view, "_sandbox_no_auth", False):
             g.sandbox_caller = provider.authenticate(request)
-            sandbox.tenants.ensure(provider.name, g.sandbox_caller.tenant, sandbox.clock.now(g.sandbox_caller.tenant))
+            sandbox.tenants.ensure(provider.name, g.sandbox_caller.tenant, sandbox.clock.now)
         caller = getattr(g, "sandbox_caller", None)
         if request.method in _WRITES and sandbox.outbox.full():
             # refused before anything is created: an accepted event is never dropped

@@ -24,6 +24,8 @@ _CVV_IN_TEXT = re.compile(r"(?i)(?<![a-z0-9])(" + _CVV + r"""["']?\s*[:=]\s*["']
 _DIGITS_AS_ZERO = bytes.maketrans(b"0123456789", b"0" * 10)
 _TWELVE_DIGITS = b"0" * 12
 _CVV_HINTS = (b"cv", b"cid", b"csc", b"security")
+# a hint is only a code when a value follows it (a JSON key or ``cvv=``): "cvv_check" is not one
+_CVV_IN_BYTES = re.compile(_CVV_IN_TEXT.pattern.encode())
 
 
 def digits_only(number: Any) -> str:
@@ -74,7 +76,7 @@ def needs_masking(raw: bytes) -> bool:
     if _TWELVE_DIGITS in raw.translate(_DIGITS_AS_ZERO, b" +-"):
         return True
     lowered = raw.lower()
-    return any(hint in lowered for hint in _CVV_HINTS)
+    return any(hint in lowered for hint in _CVV_HINTS) and _CVV_IN_BYTES.search(raw) is not None
 
 
 def _mask_run(match: re.Match) -> str:

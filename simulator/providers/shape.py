@@ -20,6 +20,7 @@ pipeline (or ``Provider.idempotent``) hands it to ``Provider.error``, which look
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any, Callable, Iterator
 
 
@@ -61,6 +62,13 @@ class ErrorSpec:
         if isinstance(detail, list) and detail:
             return "; ".join(f"{path}: {message}" for path, message in detail)
         return self.message
+
+
+@cache
+def schema(cls):
+    """One instance per schema class: building one deep-copies every declared field, and a
+    schema's ``load`` keeps no state between calls, so every request shares it."""
+    return cls()
 
 
 def walk(messages: Any, path: str = "", sep: str = ".") -> Iterator[tuple[str, str]]:

@@ -7,10 +7,10 @@ whole read-check-write, so concurrent captures cannot both spend the same author
 """
 from __future__ import annotations
 
-import copy
 import json
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any, Callable
 
 from ...core import cards, effects
 from ...core.clock import iso_z, parse_instant
@@ -311,12 +311,13 @@ class Machine(BaseMachine):
                                     and x.get("card_fingerprint") == card.fingerprint and x.get("approved")), None)
 
     # -- creating payments -------------------------------------------------------------------
-    def request_payment(self, tenant: str, body: dict, base: str, fx: effects.Effects) -> dict:
-        """Create and process a payment; returns it as answered (201/202). ``capture: true`` then
-        captures it at the same instant, after the answer is taken."""
+    def request_payment(self, tenant: str, body: dict, base: str, fx: effects.Effects,
+                        answer: Callable[[dict], Any]) -> Any:
+        """Create and process a payment; returns ``answer(payment)`` taken before ``capture: true``
+        captures it at the same instant (rendering the answer first spares a copy of the payment)."""
         with self.store.lock:
             payment = self._process(tenant, body, base, fx)
-            answered = copy.deepcopy(payment)
+            answered = answer(payment)
             self.auto_capture(payment)
         return answered
 

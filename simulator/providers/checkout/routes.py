@@ -56,9 +56,9 @@ def idempotent(view):
 def request_payment():
     p = provider()
     body = load(PaymentRequestSchema)
-    payment = p.machine.request_payment(p.tenant, body, p.base_url(), p.effects())
-    return p.render_json(views.created_body(payment, p.base_url(), p.machine),
-                         202 if payment["status"] == "Pending" else 201)
+    base = p.base_url()
+    return p.machine.request_payment(p.tenant, body, base, p.effects(), lambda payment: p.render_json(
+        views.created_body(payment, base, p.machine), 202 if payment["status"] == "Pending" else 201))
 
 
 @bp.get("/payments")
