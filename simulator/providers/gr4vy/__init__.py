@@ -10,6 +10,7 @@ import base64
 import hashlib
 import hmac
 import json
+import time
 from datetime import timedelta
 
 import jwt
@@ -112,6 +113,9 @@ class Gr4vy(Provider):
 
     def configure(self, settings: dict) -> None:
         super().configure(settings)
+        # token -> (kid, key, claims) of tokens whose ES512 signature verified (a millisecond each):
+        # the SDK reuses one token until it expires, so a repeat only has its times checked again
+        self._verified: dict[str, tuple] = {}
         self.keys = {}
         for pem in self.settings.get("public_keys") or []:
             key = load_public_key(pem)
@@ -131,6 +135,9 @@ class Gr4vy(Provider):
         if header[:7].lower() != "bearer ":
             raise Refusal("unauthorized")
         token = header[7:].strip()
+        cached = self._verified.get(token)
+        if cached is not None and self.keys.get(cached[0]) is cached[1]:
+            return self._caller(req, cached[0], cached[2], True)
         try:
             jose = jwt.get_unverified_header(token)
         except jwt.PyJWTError:
@@ -155,6 +162,16 @@ class Gr4vy(Provider):
         except jwt.PyJWTError:
             raise Refusal("unauthorized")
         if not isinstance(claims, dict):
+            raise Refusal("unauthorized")
+        if verified:
+            if len(self._verified) >= 1024:
+                self._verified.clear()
+            self._verified[token] = (kid, key, claims)
+        return self._caller(req, kid, claims, verified)
+
+    def _caller(self, req, kid: str, claims: dict, verified: bool) -> Caller:
+        now = time.time()   # PyJWT's own checks, for a token taken from the cache
+        if int(claims["exp"]) <= now - JWT_LEEWAY_SECONDS or int(claims.get("nbf", now)) > now + JWT_LEEWAY_SECONDS:
             raise Refusal("unauthorized")
         self._check_scopes(req, claims.get("scopes"))
         merchant = req.headers.get("x-gr4vy-merchant-account-id", "").strip() or "default"
