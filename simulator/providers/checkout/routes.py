@@ -71,9 +71,9 @@ def list_payments():
             raise ValueError
     except ValueError:
         raise Refusal("validation", "paging_invalid") from None
-    items = p.machine.payments(p.tenant, request.args.get("reference"))
-    data = [views.details_body(x, p.base_url(), p.machine) for x in items[skip:skip + limit]]
-    return p.render_json({"limit": limit, "skip": skip, "total_count": len(items), "data": data})
+    total, items = p.machine.payments(p.tenant, request.args.get("reference"), skip, limit)
+    data = [views.details_body(x, p.base_url(), p.machine) for x in items]
+    return p.render_json({"limit": limit, "skip": skip, "total_count": total, "data": data})
 
 
 @bp.get("/payments/<payment_id>")
