@@ -45,6 +45,7 @@ def install(app: Flask, sandbox: Sandbox) -> None:
         g.sandbox_provider = provider
         if provider is None:
             return None
+        sandbox.state.begin()
         if request.mimetype == "application/x-www-form-urlencoded":
             request.get_data(cache=True)  # else form parsing consumes it and the journal (masked) misses it
         view = app.view_functions.get(request.endpoint)
@@ -125,10 +126,12 @@ def install(app: Flask, sandbox: Sandbox) -> None:
             request_body=request_body,
             request_type=request.content_type, response_body=body, response_type=response.content_type,
             verified=caller.verified if caller else True)
+        sandbox.state.commit()   # before the answer leaves: a client never sees a change a kill could lose
         return response
 
     @app.teardown_request
     def _uninstall(_exc):
+        sandbox.state.commit()   # a request that failed past its answer still keeps what memory holds
         token = g.pop("sandbox_effects_token", None)
         if token is not None:
             effects.uninstall(token)

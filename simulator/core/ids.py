@@ -60,7 +60,9 @@ class IdFactory:
 
     def _reserve(self) -> None:
         self._reserved = (self._ids.position + BLOCK, self._draws.position + BLOCK)
-        self._state.put(_SPACE, "stream", {"seed": self.seed, "ids": self._reserved[0], "draws": self._reserved[1]})
+        # at once, not with the request: other requests hand out ids of this block before it ends
+        self._state.put(_SPACE, "stream", {"seed": self.seed, "ids": self._reserved[0], "draws": self._reserved[1]},
+                        now=True)
 
     def _bits(self, stream: _Stream, n: int) -> int:
         # caller holds the lock

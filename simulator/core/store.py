@@ -114,6 +114,7 @@ class MemoryStore:
         """One page of a listing, newest first, without copying the whole index."""
         with self.lock:
             ids = self._index.get((provider, tenant, kind), {})
+            offset = min(offset, len(ids))   # islice takes no offset past sys.maxsize
             return [self._objects[(provider, kind, i)] for i in islice(reversed(ids), offset, offset + limit)]
 
     def size(self, provider: str, kind: str, tenant: str) -> int:
@@ -183,7 +184,8 @@ class MemoryStore:
         with self.lock:
             bucket = self._buckets.get((provider, tenant, kind, field), {}).get(value, ())
             seqs = reversed(bucket) if newest_first else iter(bucket)
-            end = None if limit is None else offset + limit
+            offset = min(offset, len(bucket))   # islice takes no offset past sys.maxsize
+            end = None if limit is None else offset + min(limit, len(bucket))
             return [self._objects[(provider, kind, self._id_of[s])] for s in islice(seqs, offset, end)]
 
     def where_count(self, provider: str, kind: str, tenant: str, field: str, value: Hashable) -> int:
@@ -245,14 +247,12 @@ class SQLiteStore(MemoryStore):
     def _persist(self, key: Key, tenant: str, obj: dict) -> None:
         if self._loading:
             return
-        self._state.execute(
-            "INSERT INTO objects (provider, kind, id, tenant, data) VALUES (?, ?, ?, ?, ?)"
-            " ON CONFLICT (provider, kind, id) DO UPDATE SET data = excluded.data",
-            (*key, tenant, json.dumps(obj, default=_encode)),
-        )
+        self._state.write(("o", *key), "INSERT INTO objects (provider, kind, id, tenant, data) VALUES (?, ?, ?, ?, ?)"
+                          " ON CONFLICT (provider, kind, id) DO UPDATE SET data = excluded.data",
+                          (*key, tenant, json.dumps(obj, default=_encode)))
 
     def _unpersist(self, key: Key) -> None:
-        self._state.execute("DELETE FROM objects WHERE provider = ? AND kind = ? AND id = ?", key)
+        self._state.write(("o", *key), "DELETE FROM objects WHERE provider = ? AND kind = ? AND id = ?", key)
 
     def _unpersist_all(self) -> None:
-        self._state.execute("DELETE FROM objects")
+        self._state.clear_objects()
