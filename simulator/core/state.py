@@ -61,8 +61,8 @@ class StateFile(NullState):
     def __init__(self, path: str) -> None:
         self.path = path
         self._lock = threading.Lock()
-        # row -> (sql, params) not yet written: always the newest change
-        # of that row, whichever thread made it, so a slower request never writes an older version
+        # row -> (sql, params) not yet written: always the newest change of that row, whichever
+        # thread made it, so a slower request never writes an older version over a newer one
         self._latest: dict[tuple, tuple] = {}
         self._batch = threading.local()   # .rows: the rows this thread's request changed
         # flock is independent of SQLite's own POSIX locks, and this descriptor stays open for the

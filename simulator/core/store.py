@@ -46,7 +46,7 @@ def discard(*containers: dict) -> None:
 def _field(name: str) -> Extract:
     def value(obj: dict):
         v = obj.get(name)
-        return v if isinstance(v, (str, int, float)) else None
+        return v if isinstance(v, (str, int)) else None
     return value
 
 
@@ -132,7 +132,7 @@ class MemoryStore:
     # -- secondary indexes -------------------------------------------------------------------
     def add_index(self, provider: str, kind: str, field: str, extract: Extract | None = None) -> None:
         """Make ``where(provider, kind, tenant, field, value)`` an index lookup. ``extract(obj)``
-        gives the indexed value (default: the field's value if a string or number), None for none."""
+        gives the indexed value (default: the field's value if a string or integer), None for none."""
         with self.lock:
             specs = self._indexed.setdefault((provider, kind), [])
             if all(name != field for name, _ in specs):
