@@ -13,8 +13,6 @@ import json
 import time
 from datetime import timedelta
 
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec
 from marshmallow import Schema, ValidationError, fields
 
 from ...core.inputs import http_url
@@ -69,6 +67,9 @@ def thumbprint(public_key) -> str:
 
 
 def load_public_key(pem: str):
+    # imported with the first key, like PyJWT with the first token: not every start needs them
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
     key = serialization.load_pem_public_key(pem.encode())
     if not isinstance(key, ec.EllipticCurvePublicKey) or key.curve.name != "secp521r1":
         raise ValueError("not an ECDSA P-521 public key")
