@@ -5,7 +5,8 @@
 Both sides go through Flask's test client (the same WSGI environ building), so the ratio is the
 sandbox's own cost per request: pipeline, auth, validation, machine, journal. ``--stored N`` also
 measures a Checkout list by reference and create with N payments stored, and reset time. Memory
-per payment is what payments created over the request path leave behind (tracemalloc). ``--profile NAME`` prints a cProfile of one row instead.
+per payment is what payments created over the request path leave behind (tracemalloc).
+``--profile NAME`` prints a cProfile of one row instead.
 """
 from __future__ import annotations
 
@@ -70,7 +71,8 @@ def ok(resp, *statuses):
 
 def rows(client, keys: Keys):
     """(name, kind, op) for every measured request; each op sends one request (or one pair)."""
-    post = lambda path, data, headers: client.post(path, data=data, headers={**headers, "Content-Type": "application/json"})  # noqa: E731
+    def post(path, data, headers):
+        return client.post(path, data=data, headers={**headers, "Content-Type": "application/json"})
     # Checkout: a customer-initiated payment stores the card, the merchant-initiated one reuses it
     cit = ok(post("/checkout/payments", body({
         "source": {"type": "card", "number": "4242424242424242", "expiry_month": 12, "expiry_year": 2030,
@@ -151,7 +153,8 @@ def rows(client, keys: Keys):
     charge_sign = base64.b64encode(keys.bank131.sign(charge, padding.PKCS1v15(), hashes.SHA256())).decode()
     status_raw = body({"session_id": sid})
     status_sign = base64.b64encode(keys.bank131.sign(status_raw, padding.PKCS1v15(), hashes.SHA256())).decode()
-    signed = lambda raw, sign: {"Content-Type": "application/json", "X-PARTNER-PROJECT": B131, "X-PARTNER-SIGN": sign}  # noqa: E731
+    def signed(raw, sign):
+        return {"Content-Type": "application/json", "X-PARTNER-PROJECT": B131, "X-PARTNER-SIGN": sign}
 
     def charge_confirm():
         init = ok(client.post("/bank131/api/v1/session/init/payment", data=charge, headers=signed(charge, charge_sign)),

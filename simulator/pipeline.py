@@ -39,7 +39,6 @@ def install(app: Flask, sandbox: Sandbox) -> None:
 
     @app.before_request
     def _pipeline():
-        g.sandbox_started = time.monotonic()
         g.sandbox_rules = []
         provider = provider_for_path(request.path)
         g.sandbox_provider = provider

@@ -30,6 +30,9 @@ Extract = Callable[[dict], Hashable]
 def discard(*containers: dict) -> None:
     """Free big dicts on a background thread, a chunk at a time: freeing 100k objects at once
     takes a third of a second, which neither a reset nor the requests after it should wait for."""
+    if sum(map(len, containers)) < 10_000:   # small: freeing them here is quicker than a thread
+        return
+
     def run():
         todo = list(containers)
         while todo:
