@@ -26,20 +26,25 @@ _KINDS = {404: "not_found", 405: "method_not_allowed", 413: "too_large", 415: "u
 
 
 def install(app: Flask, sandbox: Sandbox) -> None:
+    # a mount is usually one path segment: then the provider is one dict lookup
+    by_mount = {provider.mount: provider for provider in sandbox.providers.values()}
+    deep = [provider for provider in sandbox.providers.values() if provider.mount.count("/") > 1]
+
     def provider_for_path(path: str):
-        for provider in sandbox.providers.values():
-            if path == provider.mount or path.startswith(provider.mount + "/"):
-                return provider
-        return None
+        end = path.find("/", 1)
+        found = by_mount.get(path if end < 0 else path[:end])
+        if found is None:
+            found = next((p for p in deep if path == p.mount or path.startswith(p.mount + "/")), None)
+        return found
 
     @app.before_request
     def _pipeline():
-        g.sandbox_started = time.monotonic()
         g.sandbox_rules = []
         provider = provider_for_path(request.path)
         g.sandbox_provider = provider
         if provider is None:
             return None
+        sandbox.state.begin()
         if request.mimetype == "application/x-www-form-urlencoded":
             request.get_data(cache=True)  # else form parsing consumes it and the journal (masked) misses it
         view = app.view_functions.get(request.endpoint)
@@ -52,7 +57,7 @@ def install(app: Flask, sandbox: Sandbox) -> None:
                 pass
         elif not getattr(view, "_sandbox_no_auth", False):
             g.sandbox_caller = provider.authenticate(request)
-            sandbox.tenants.ensure(provider.name, g.sandbox_caller.tenant, sandbox.clock.now(g.sandbox_caller.tenant))
+            sandbox.tenants.ensure(provider.name, g.sandbox_caller.tenant, sandbox.clock.now)
         caller = getattr(g, "sandbox_caller", None)
         if request.method in _WRITES and sandbox.outbox.full():
             # refused before anything is created: an accepted event is never dropped
@@ -120,10 +125,12 @@ def install(app: Flask, sandbox: Sandbox) -> None:
             request_body=request_body,
             request_type=request.content_type, response_body=body, response_type=response.content_type,
             verified=caller.verified if caller else True)
+        sandbox.state.commit()   # before the answer leaves: a client never sees a change a kill could lose
         return response
 
     @app.teardown_request
     def _uninstall(_exc):
+        sandbox.state.commit()   # a request that failed past its answer still keeps what memory holds
         token = g.pop("sandbox_effects_token", None)
         if token is not None:
             effects.uninstall(token)

@@ -13,6 +13,7 @@ import itertools
 import threading
 from itertools import islice
 
+from ..core.store import discard
 from . import timeline as tl
 
 Group = tuple[str, str, str]   # provider, tenant, kind
@@ -39,6 +40,8 @@ class ObjectIndex:
         self._clear()
 
     def _clear(self) -> None:
+        if hasattr(self, "_held"):
+            discard(self._order, self._held, self._fields)
         self._seq = itertools.count()
         self._order: dict[tuple[str, str, str], int] = {}       # (provider, kind, id) -> creation order
         self._held: dict[tuple[str, str, str], tuple] = {}      # key -> values_of(object)

@@ -24,6 +24,8 @@ _CVV_IN_TEXT = re.compile(r"(?i)(?<![a-z0-9])(" + _CVV + r"""["']?\s*[:=]\s*["']
 _DIGITS_AS_ZERO = bytes.maketrans(b"0123456789", b"0" * 10)
 _TWELVE_DIGITS = b"0" * 12
 _CVV_HINTS = (b"cv", b"cid", b"csc", b"security")
+# a hint is only a code when a value follows it (a JSON key or ``cvv=``): "cvv_check" is not one
+_CVV_IN_BYTES = re.compile(_CVV_IN_TEXT.pattern.encode())
 
 
 def digits_only(number: Any) -> str:
@@ -75,7 +77,7 @@ def needs_masking(raw: bytes) -> bool:
     if _TWELVE_DIGITS in raw.translate(_DIGITS_AS_ZERO, b" +-"):
         return True
     lowered = raw.lower()
-    return any(hint in lowered for hint in _CVV_HINTS)
+    return any(hint in lowered for hint in _CVV_HINTS) and _CVV_IN_BYTES.search(raw) is not None
 
 
 def _mask_run(match: re.Match) -> str:
@@ -94,16 +96,33 @@ def mask_text(text: str) -> str:
     return _CVV_IN_TEXT.sub(lambda m: m.group(1) + "***", text)
 
 
+# either thing mask_text replaces, found in one pass: most strings have neither
+_SENSITIVE_TEXT = re.compile(f"{_PAN_IN_TEXT.pattern}|(?i:{_CVV_IN_TEXT.pattern.removeprefix('(?i)')})")
+_code_keys: dict[str, bool] = {}   # field name -> names a security code (names repeat on every body)
+
+
+def _is_code_key(key: str) -> bool:
+    known = _code_keys.get(key)
+    if known is None:
+        if len(_code_keys) > 4096:   # keys are the client's: keep the memo bounded
+            _code_keys.clear()
+        known = _code_keys[key] = _CVV_NAME.fullmatch(key) is not None
+    return known
+
+
 def mask_json(value: Any) -> Any:
     """Mask card numbers inside parsed JSON, including numbers sent as JSON integers, and every
     security code by its field name."""
+    if isinstance(value, str):
+        # a card number needs 12 characters, a written code a ":" or "="
+        if (len(value) < 12 and "=" not in value and ":" not in value) or not _SENSITIVE_TEXT.search(value):
+            return value
+        return mask_text(value)
     if isinstance(value, dict):
-        return {k: "***" if isinstance(k, str) and _CVV_NAME.fullmatch(k) else mask_json(v)
+        return {k: "***" if isinstance(k, str) and _is_code_key(k) else mask_json(v)
                 for k, v in value.items()}
     if isinstance(value, list):
         return [mask_json(v) for v in value]
-    if isinstance(value, str):
-        return mask_text(value)
     if isinstance(value, int) and not isinstance(value, bool) and len(str(abs(value))) >= 12:
         return mask(str(value))
     return value

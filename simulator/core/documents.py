@@ -6,9 +6,8 @@ turned into the first failing path and its line.
 """
 from __future__ import annotations
 
+from functools import cache
 from typing import Any
-
-import yaml
 
 from .inputs import MAX_DEPTH
 
@@ -25,25 +24,31 @@ class DocumentError(ValueError):
         return {"error": self.message, "source": self.source, "line": self.line}
 
 
-class _UniqueKeyLoader(yaml.SafeLoader):
-    pass
+@cache
+def _yaml():
+    """PyYAML and a loader that refuses duplicate keys, imported with the first document (a
+    server started without --config or --scenario never reads one)."""
+    import yaml
 
+    class UniqueKeyLoader(yaml.SafeLoader):
+        pass
 
-def _construct_mapping(loader, node, deep=False):
-    seen = set()
-    for key_node, _ in node.value:
-        key = loader.construct_object(key_node, deep=deep)
-        if key in seen:
-            raise yaml.constructor.ConstructorError(
-                None, None, f"duplicate key {key!r}", key_node.start_mark)
-        seen.add(key)
-    return loader.construct_mapping(node, deep)
+    def construct_mapping(loader, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            key = loader.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r}", key_node.start_mark)
+            seen.add(key)
+        return loader.construct_mapping(node, deep)
 
-
-_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+    UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, construct_mapping)
+    return yaml, UniqueKeyLoader
 
 
 def _lines(node, path=(), out=None) -> dict:
+    yaml, _ = _yaml()
     out = {} if out is None else out
     out[path] = node.start_mark.line + 1
     if isinstance(node, yaml.MappingNode):
@@ -65,11 +70,12 @@ def load(text: str | bytes, source: str) -> tuple[Any, dict]:
             text = text.decode("utf-8")
         except UnicodeDecodeError:
             raise DocumentError(source, None, "not UTF-8 text") from None
+    yaml, loader = _yaml()
     try:
-        node = yaml.compose(text, Loader=_UniqueKeyLoader)
+        node = yaml.compose(text, Loader=loader)
         if node is not None:
             _check_shape(node, source)
-        data = yaml.load(text, Loader=_UniqueKeyLoader)
+        data = yaml.load(text, Loader=loader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         raise DocumentError(source, mark.line + 1 if mark else None,
@@ -84,6 +90,7 @@ def load(text: str | bytes, source: str) -> tuple[Any, dict]:
 def _check_shape(root, source: str) -> None:
     """Refuse nesting and alias expansion that every later walk (validation, merge, the JSON
     answer) would pay for: a few lines of anchors can stand for billions of values."""
+    yaml, _ = _yaml()
     stack, seen = [(root, 1)], 0
     while stack:
         node, depth = stack.pop()

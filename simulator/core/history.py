@@ -16,6 +16,7 @@ import threading
 from typing import Callable
 
 from .clock import iso_z
+from .store import discard
 
 # an internal state, where a provider keeps one apart from the status it shows, says more
 STATUS_FIELDS = ("_state", "status", "state")
@@ -66,8 +67,8 @@ class History:
 
     def _forget(self, key) -> None:
         if key is None:
-            self._last.clear()
-            self._moves.clear()
+            discard(self._last, self._moves)
+            self._last, self._moves = {}, {}
         else:
             self._last.pop(key, None)
             self._moves.pop(key, None)

@@ -12,6 +12,7 @@ issued: a repeat is impossible, not merely detected.
 """
 from __future__ import annotations
 
+import base64
 import hashlib
 import os
 import threading
@@ -60,7 +61,9 @@ class IdFactory:
 
     def _reserve(self) -> None:
         self._reserved = (self._ids.position + BLOCK, self._draws.position + BLOCK)
-        self._state.put(_SPACE, "stream", {"seed": self.seed, "ids": self._reserved[0], "draws": self._reserved[1]})
+        # at once, not with the request: other requests hand out ids of this block before it ends
+        self._state.put(_SPACE, "stream", {"seed": self.seed, "ids": self._reserved[0], "draws": self._reserved[1]},
+                        now=True)
 
     def _bits(self, stream: _Stream, n: int) -> int:
         # caller holds the lock
@@ -76,6 +79,10 @@ class IdFactory:
         base = len(alphabet)
         # 64 spare bits make the modulo bias unmeasurable
         value = self._draw_bits((base ** length).bit_length() + 64) % base ** length
+        if alphabet is BASE32_LOWER:
+            # the same digits, least significant first, by the C base32 encoder: whole 5-byte groups
+            groups = -(-length // 8)
+            return base64.b32encode(value.to_bytes(groups * 5, "big")).decode().lower()[:-length - 1:-1]
         chars = []
         for _ in range(length):
             value, digit = divmod(value, base)

@@ -2,8 +2,10 @@
 
 Objects keep their own table (the layout older files already have); everything else a restart
 must resume — id stream position, clock, idempotency answers, deliveries, timers — is a row in
-``records``, keyed by (space, key). Every change is one row upsert, committed before the caller
-goes on, so an answer the client saw survives a kill -9. ``PRAGMA user_version`` carries the
+``records``, keyed by (space, key). A change outside a request is committed before the caller goes
+on. Inside a request (``begin`` ... ``commit``, which the pipeline calls before the answer is
+sent) the rows it changed are written in one transaction, so an answer the client saw survives a
+kill -9 and a request killed half-way leaves none of its rows. ``PRAGMA user_version`` carries the
 layout: a file without it is the objects-only layout and is migrated in place; a newer one is
 refused rather than misread.
 """
@@ -31,7 +33,7 @@ class NullState:
     def get(self, space: str, key: str, default: Any = None) -> Any:
         return default
 
-    def put(self, space: str, key: str, value: Any, tenant: str | None = None) -> None:
+    def put(self, space: str, key: str, value: Any, tenant: str | None = None, *, now: bool = False) -> None:
         pass
 
     def delete(self, space: str, key: str) -> None:
@@ -41,6 +43,12 @@ class NullState:
         return iter(())
 
     def clear(self, space: str, tenant: str | None = None) -> None:
+        pass
+
+    def begin(self) -> None:
+        pass
+
+    def commit(self) -> None:
         pass
 
     def close(self) -> None:
@@ -53,6 +61,10 @@ class StateFile(NullState):
     def __init__(self, path: str) -> None:
         self.path = path
         self._lock = threading.Lock()
+        # row -> (sql, params) not yet written: always the newest change of that row, whichever
+        # thread made it, so a slower request never writes an older version over a newer one
+        self._latest: dict[tuple, tuple] = {}
+        self._batch = threading.local()   # .rows: the rows this thread's request changed
         # flock is independent of SQLite's own POSIX locks, and this descriptor stays open for the
         # life of the process: closing any descriptor of the file would drop SQLite's locks
         try:
@@ -98,16 +110,51 @@ class StateFile(NullState):
             row = self.db.execute("SELECT data FROM records WHERE space = ? AND key = ?", (space, key)).fetchone()
         return default if row is None else json.loads(row[0])
 
-    def put(self, space: str, key: str, value: Any, tenant: str | None = None) -> None:
+    def put(self, space: str, key: str, value: Any, tenant: str | None = None, *, now: bool = False) -> None:
+        """``now``: committed at once even inside a request (what other requests rely on at once)."""
         data = json.dumps(value, separators=(",", ":"))
-        with self._lock:
-            self.db.execute("INSERT INTO records (space, key, tenant, data) VALUES (?, ?, ?, ?)"
-                            " ON CONFLICT (space, key) DO UPDATE SET tenant = excluded.tenant, data = excluded.data",
-                            (space, key, tenant, data))
+        self.write(("r", space, key), now=now, sql="INSERT INTO records (space, key, tenant, data) VALUES (?, ?, ?, ?)"
+                   " ON CONFLICT (space, key) DO UPDATE SET tenant = excluded.tenant, data = excluded.data",
+                   params=(space, key, tenant, data))
 
     def delete(self, space: str, key: str) -> None:
+        self.write(("r", space, key), "DELETE FROM records WHERE space = ? AND key = ?", (space, key))
+
+    # -- batching ----------------------------------------------------------------------------
+    def write(self, row: tuple, sql: str, params, now: bool = False) -> None:
+        """Change one row: at once outside a request, at ``commit`` inside one."""
+        rows = None if now else getattr(self._batch, "rows", None)
         with self._lock:
-            self.db.execute("DELETE FROM records WHERE space = ? AND key = ?", (space, key))
+            self._latest[row] = (sql, params)
+            if rows is None:
+                self._flush((row,))
+        if rows is not None:
+            rows.append(row)
+
+    def begin(self) -> None:
+        self._batch.rows = []
+
+    def commit(self) -> None:
+        rows = getattr(self._batch, "rows", None)
+        self._batch.rows = None
+        if rows:
+            with self._lock:
+                self._flush(rows)
+
+    def _flush(self, rows) -> None:
+        # caller holds the lock; a row another thread already wrote (newest version) is skipped
+        todo = [self._latest.pop(row) for row in dict.fromkeys(rows) if row in self._latest]
+        if not todo:
+            return
+        with self.db:   # one transaction: all of these rows or none
+            self.db.execute("BEGIN")
+            for sql, params in todo:
+                self.db.execute(sql, params)
+
+    def _forget(self, match) -> None:
+        # caller holds the lock: rows a bulk delete removes must not be written after it
+        for row in [row for row in self._latest if match(row)]:
+            del self._latest[row]
 
     def rows(self, space: str) -> Iterator[tuple[str, str | None, Any]]:
         with self._lock:
@@ -117,6 +164,8 @@ class StateFile(NullState):
 
     def clear(self, space: str, tenant: str | None = None) -> None:
         with self._lock:
+            self._forget(lambda row: row[0] == "r" and row[1] == space
+                         and (tenant is None or len(self._latest[row][1]) < 3 or self._latest[row][1][2] == tenant))
             if tenant is None:
                 self.db.execute("DELETE FROM records WHERE space = ?", (space,))
             else:
@@ -126,6 +175,11 @@ class StateFile(NullState):
     def execute(self, sql: str, params: tuple = ()) -> list:
         with self._lock:
             return self.db.execute(sql, params).fetchall()
+
+    def clear_objects(self) -> None:
+        with self._lock:
+            self._forget(lambda row: row[0] == "o")
+            self.db.execute("DELETE FROM objects")
 
     def _release(self) -> None:
         try:

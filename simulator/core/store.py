@@ -7,17 +7,50 @@ tenant and get ``None`` for anybody else's object — the provider then answers 
 Callers mutate objects in place while holding ``store.lock`` and then call ``put`` again so a
 persistent store can write the change through. The single re-entrant lock is what keeps two
 concurrent captures from both seeing the same available balance.
+
+Secondary indexes (``add_index``) make a list filter cost its page, not the number stored: per
+(provider, tenant, kind, field) each value holds the creation numbers of the objects carrying it,
+sorted, so a page newest first is a slice from the end. ``put`` compares the values an object had
+when last stored with the ones it has now, so in-place mutation followed by ``put`` stays correct.
 """
 from __future__ import annotations
 
 import json
 import threading
-from collections import OrderedDict
+import time
+from bisect import bisect_left, insort
 from datetime import datetime
-from itertools import islice
-from typing import Any, Callable, Iterator
+from itertools import count, islice
+from typing import Any, Callable, Hashable, Iterator
 
 Key = tuple[str, str, str]
+Extract = Callable[[dict], Hashable]
+
+
+def discard(*containers: dict) -> None:
+    """Free big dicts on a background thread, a chunk at a time: freeing 100k objects at once
+    takes a third of a second, which neither a reset nor the requests after it should wait for."""
+    if sum(map(len, containers)) < 10_000:   # small: freeing them here is quicker than a thread
+        return
+
+    def run():
+        todo = list(containers)
+        while todo:
+            held = todo.pop()
+            while held:
+                for _ in range(min(len(held), 1000)):
+                    value = held.popitem()[1]
+                    if isinstance(value, dict) and len(value) > 1000:
+                        todo.append(value)
+                time.sleep(0)   # let the request threads have the interpreter
+    threading.Thread(target=run, name="discard", daemon=True).start()
+
+
+def _field(name: str) -> Extract:
+    def value(obj: dict):
+        v = obj.get(name)
+        return v if isinstance(v, (str, int)) else None
+    return value
 
 
 class MemoryStore:
@@ -26,7 +59,10 @@ class MemoryStore:
         self._objects: dict[Key, dict] = {}
         self._tenant_of: dict[Key, str] = {}
         # per (provider, tenant, kind): insertion-ordered ids, for listing without a scan
-        self._index: dict[tuple[str, str, str], OrderedDict[str, None]] = {}
+        self._index: dict[tuple[str, str, str], dict[str, None]] = {}
+        # secondary indexes: (provider, kind) -> [(field, extract)] declared once at start
+        self._indexed: dict[tuple[str, str], list[tuple[str, Extract]]] = {}
+        self._clear_indexes()
         # called under the lock as fn(provider, kind, id, tenant, obj) after every put, with obj None
         # after a delete, and with every argument None once everything is dropped
         self.observers: list[Callable[[str, str, str, str, dict], None]] = []
@@ -39,7 +75,9 @@ class MemoryStore:
                 raise KeyError(f"{kind} {id} belongs to another tenant")
             self._objects[key] = obj
             self._tenant_of[key] = tenant
-            self._index.setdefault((provider, tenant, kind), OrderedDict())[id] = None
+            self._index.setdefault((provider, tenant, kind), {})[id] = None
+            if (provider, kind) in self._indexed:
+                self._reindex(key, tenant, obj)
             self._persist(key, tenant, obj)
             for observe in self.observers:
                 observe(provider, kind, id, tenant, obj)
@@ -64,6 +102,8 @@ class MemoryStore:
             self._objects.pop(key, None)
             if tenant is not None:
                 self._index.get((provider, tenant, kind), {}).pop(id, None)
+                if key in self._held:
+                    self._reindex(key, tenant, None)
                 self._unpersist(key)
                 for observe in self.observers:
                     observe(provider, kind, id, tenant, None)
@@ -77,7 +117,12 @@ class MemoryStore:
         """One page of a listing, newest first, without copying the whole index."""
         with self.lock:
             ids = self._index.get((provider, tenant, kind), {})
+            offset = min(offset, len(ids))   # islice takes no offset past sys.maxsize
             return [self._objects[(provider, kind, i)] for i in islice(reversed(ids), offset, offset + limit)]
+
+    def size(self, provider: str, kind: str, tenant: str) -> int:
+        with self.lock:
+            return len(self._index.get((provider, tenant, kind), ()))
 
     def groups(self) -> list[tuple[str, str, str, int]]:
         """(provider, tenant, kind, count) of every non-empty listing."""
@@ -87,12 +132,75 @@ class MemoryStore:
     def find(self, provider: str, kind: str, tenant: str, pred: Callable[[dict], bool]) -> Iterator[dict]:
         return (o for o in self.list(provider, kind, tenant) if pred(o))
 
+    # -- secondary indexes -------------------------------------------------------------------
+    def add_index(self, provider: str, kind: str, field: str, extract: Extract | None = None) -> None:
+        """Make ``where(provider, kind, tenant, field, value)`` an index lookup. ``extract(obj)``
+        gives the indexed value (default: the field's value if a string or integer), None for none."""
+        with self.lock:
+            specs = self._indexed.setdefault((provider, kind), [])
+            if all(name != field for name, _ in specs):
+                specs.append((field, extract or _field(field)))
+                for group, ids in self._index.items():   # objects already stored (a state file)
+                    if group[0] == provider and group[2] == kind:
+                        for i in ids:
+                            self._reindex((provider, kind, i), group[1], self._objects[(provider, kind, i)])
+
+    def _clear_indexes(self) -> None:
+        self._seq = count()
+        self._held: dict[Key, tuple] = {}          # key -> (creation number, indexed values...)
+        self._id_of: dict[int, str] = {}           # creation number -> id
+        self._buckets: dict[tuple[str, str, str, str], dict[Hashable, list[int]]] = {}
+
+    def _reindex(self, key: Key, tenant: str, obj: dict | None) -> None:
+        provider, kind, id = key
+        specs = self._indexed[(provider, kind)]
+        old = self._held.get(key)
+        if obj is None:
+            new = None
+            seq = old[0]
+            del self._held[key], self._id_of[seq]
+        else:
+            seq = old[0] if old is not None else next(self._seq)
+            new = (seq, *(extract(obj) for _, extract in specs))
+            if new == old:
+                return
+            self._held[key] = new
+            self._id_of[seq] = id
+        for i, (field, _) in enumerate(specs, 1):
+            before = old[i] if old is not None and i < len(old) else None
+            after = new[i] if new is not None else None
+            if before == after:
+                continue
+            values = self._buckets.setdefault((provider, tenant, kind, field), {})
+            if before is not None:
+                bucket = values[before]
+                del bucket[bisect_left(bucket, seq)]
+                if not bucket:
+                    del values[before]
+            if after is not None:
+                insort(values.setdefault(after, []), seq)
+
+    def where(self, provider: str, kind: str, tenant: str, field: str, value: Hashable,
+              offset: int = 0, limit: int | None = None, newest_first: bool = False) -> list[dict]:
+        """Objects whose indexed ``field`` is ``value``, in creation order (or newest first), one
+        page of them when ``limit`` is given: the cost is the page's, not the bucket's."""
+        with self.lock:
+            bucket = self._buckets.get((provider, tenant, kind, field), {}).get(value, ())
+            seqs = reversed(bucket) if newest_first else iter(bucket)
+            offset = min(offset, len(bucket))   # islice takes no offset past sys.maxsize
+            end = None if limit is None else offset + min(limit, len(bucket))
+            return [self._objects[(provider, kind, self._id_of[s])] for s in islice(seqs, offset, end)]
+
+    def where_count(self, provider: str, kind: str, tenant: str, field: str, value: Hashable) -> int:
+        with self.lock:
+            return len(self._buckets.get((provider, tenant, kind, field), {}).get(value, ()))
+
     def reset(self, tenant: str | None = None) -> None:
         with self.lock:
             if tenant is None:
-                self._objects.clear()
-                self._tenant_of.clear()
-                self._index.clear()
+                discard(self._objects, self._tenant_of, self._index, self._held, self._id_of, self._buckets)
+                self._objects, self._tenant_of, self._index = {}, {}, {}
+                self._clear_indexes()
                 self._unpersist_all()
                 for observe in self.observers:
                     observe(None, None, None, None, None)
@@ -142,14 +250,12 @@ class SQLiteStore(MemoryStore):
     def _persist(self, key: Key, tenant: str, obj: dict) -> None:
         if self._loading:
             return
-        self._state.execute(
-            "INSERT INTO objects (provider, kind, id, tenant, data) VALUES (?, ?, ?, ?, ?)"
-            " ON CONFLICT (provider, kind, id) DO UPDATE SET data = excluded.data",
-            (*key, tenant, json.dumps(obj, default=_encode)),
-        )
+        self._state.write(("o", *key), "INSERT INTO objects (provider, kind, id, tenant, data) VALUES (?, ?, ?, ?, ?)"
+                          " ON CONFLICT (provider, kind, id) DO UPDATE SET data = excluded.data",
+                          (*key, tenant, json.dumps(obj, default=_encode)))
 
     def _unpersist(self, key: Key) -> None:
-        self._state.execute("DELETE FROM objects WHERE provider = ? AND kind = ? AND id = ?", key)
+        self._state.write(("o", *key), "DELETE FROM objects WHERE provider = ? AND kind = ? AND id = ?", key)
 
     def _unpersist_all(self) -> None:
-        self._state.execute("DELETE FROM objects")
+        self._state.clear_objects()

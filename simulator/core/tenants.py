@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import threading
 from datetime import datetime
+from typing import Callable
 
 from .state import NullState
 
@@ -17,12 +18,13 @@ class Tenants:
         self._seen: dict[tuple[str, str], datetime] = {
             tuple(json.loads(key)): datetime.fromisoformat(first) for key, _, first in self._state.rows(_SPACE)}
 
-    def ensure(self, provider: str, tenant: str, now: datetime) -> None:
+    def ensure(self, provider: str, tenant: str, clock: Callable[[str], datetime]) -> None:
+        """Record a tenant's first request; ``clock(tenant)`` is read only for a new one."""
         if (provider, tenant) in self._seen:  # the common case needs no lock
             return
         with self._lock:
             if (provider, tenant) not in self._seen:
-                self._seen[(provider, tenant)] = now
+                now = self._seen[(provider, tenant)] = clock(tenant)
                 self._state.put(_SPACE, json.dumps([provider, tenant]), now.isoformat(), tenant)
 
     def list(self) -> list[dict]:

@@ -19,7 +19,7 @@ from marshmallow import Schema, ValidationError
 from ..core import effects, inputs
 from ..core.idempotency import IN_FLIGHT, REPLAY
 from ..core.runtime import Sandbox
-from .shape import ErrorSpec, Machine, Refusal, ScopedStore, Transitions, walk
+from .shape import ErrorSpec, Machine, Refusal, ScopedStore, Transitions, schema, walk
 
 _BODY = object()
 
@@ -177,7 +177,7 @@ class Provider:
         if not isinstance(data, dict):
             raise Refusal("malformed", "request body must be a JSON object")
         try:
-            return schema_cls().load(data)
+            return schema(schema_cls).load(data)
         except ValidationError as exc:
             raise Refusal("validation", list(walk(exc.messages))) from None
 

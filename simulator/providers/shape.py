@@ -20,6 +20,7 @@ pipeline (or ``Provider.idempotent``) hands it to ``Provider.error``, which look
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any, Callable, Iterator
 
 
@@ -61,6 +62,13 @@ class ErrorSpec:
         if isinstance(detail, list) and detail:
             return "; ".join(f"{path}: {message}" for path, message in detail)
         return self.message
+
+
+@cache
+def schema(cls):
+    """One instance per schema class: building one deep-copies every declared field, and a
+    schema's ``load`` keeps no state between calls, so every request shares it."""
+    return cls()
 
 
 def walk(messages: Any, path: str = "", sep: str = ".") -> Iterator[tuple[str, str]]:
@@ -176,6 +184,23 @@ class ScopedStore:
     def delete(self, kind: str, id: str) -> None:
         self._sandbox.store.delete(self._name, kind, id)
 
+    def newest(self, kind: str, tenant: str, offset: int, limit: int) -> list[dict]:
+        return self._sandbox.store.newest(self._name, kind, tenant, offset, limit)
+
+    def size(self, kind: str, tenant: str) -> int:
+        return self._sandbox.store.size(self._name, kind, tenant)
+
+    def add_index(self, kind: str, field: str, extract: Callable[[dict], Any] | None = None) -> None:
+        self._sandbox.store.add_index(self._name, kind, field, extract)
+
+    def where(self, kind: str, tenant: str, field: str, value: Any, offset: int = 0, limit: int | None = None,
+              newest_first: bool = False) -> list[dict]:
+        """Objects with that indexed value (see ``Machine.indexes``), oldest first unless asked."""
+        return self._sandbox.store.where(self._name, kind, tenant, field, value, offset, limit, newest_first)
+
+    def where_count(self, kind: str, tenant: str, field: str, value: Any) -> int:
+        return self._sandbox.store.where_count(self._name, kind, tenant, field, value)
+
 
 class Machine:
     """Base of every provider's machine: the business rules of one provider.
@@ -190,11 +215,17 @@ class Machine:
     # timer name -> method name. Timers are data (a name and JSON arguments) so that a state file
     # can carry them across a restart; the handler is found again by its name.
     timer_handlers: dict[str, str] = {}
+    # kind -> the fields list filters and lookups use, as names or {name: extract(obj) -> value}:
+    # the store keeps them indexed, so ``store.where`` costs its page, not the number stored
+    indexes: dict[str, tuple[str, ...] | dict[str, Callable[[dict], Any]]] = {}
 
     def __init__(self, provider) -> None:
         self.p = provider
         self.sb = provider.sandbox
         self.store = provider.store
+        for kind, fields in self.indexes.items():
+            for name in fields:
+                self.store.add_index(kind, name, fields[name] if isinstance(fields, dict) else None)
         for name, method in self.timer_handlers.items():
             self.sb.timers.register(f"{provider.name}.{name}", getattr(self, method))
 

@@ -102,6 +102,8 @@ class ScenarioEngine:
             return [rule for s in self._scenarios.values() for rule in s.rules]
 
     def match(self, provider, tenant, request) -> Decision | None:
+        if not self._scenarios:   # nothing loaded: no lock, no list on every request
+            return None
         rules = self.rules()
         if not rules:
             return None

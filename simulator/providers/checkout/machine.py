@@ -7,10 +7,10 @@ whole read-check-write, so concurrent captures cannot both spend the same author
 """
 from __future__ import annotations
 
-import copy
 import json
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any, Callable
 
 from ...core import cards, effects
 from ...core.clock import iso_z, parse_instant
@@ -142,6 +142,8 @@ class Machine(BaseMachine):
                       "retry": "retry"}
 
     tables = (PAYMENT, INSTRUMENT)
+    indexes = {"payment": ("reference",), "instrument": ("fingerprint",),
+               "customer": {"email": lambda c: (c.get("email") or "").lower() or None}}
 
     def __init__(self, provider) -> None:
         super().__init__(provider)
@@ -236,10 +238,9 @@ class Machine(BaseMachine):
         """Keep the card for later merchant-initiated charges; one instrument per card and expiry."""
         if card.instrument_id:
             return self.store.get("instrument", card.instrument_id, tenant)
-        existing = next(self.store.find("instrument", tenant, lambda i: i["fingerprint"] == card.fingerprint
-                                        and i["expiry_month"] == card.expiry_month
-                                        and i["expiry_year"] == card.expiry_year
-                                        and i.get("state") != "inactive"), None)
+        existing = next((i for i in self.store.where("instrument", tenant, "fingerprint", card.fingerprint)
+                         if i["expiry_month"] == card.expiry_month and i["expiry_year"] == card.expiry_year
+                         and i.get("state") != "inactive"), None)
         if existing is not None:
             return existing
         instrument = {
@@ -263,7 +264,7 @@ class Machine(BaseMachine):
         email = body_customer.get("email")
         if not email:
             return None
-        existing = next(self.store.find("customer", tenant, lambda c: c["email"].lower() == email.lower()), None)
+        existing = next(iter(self.store.where("customer", tenant, "email", email.lower(), limit=1)), None)
         if existing is not None:
             return existing
         return self.create_customer(tenant, {"email": email, "name": body_customer.get("name"),
@@ -311,19 +312,23 @@ class Machine(BaseMachine):
                                     and x.get("card_fingerprint") == card.fingerprint and x.get("approved")), None)
 
     # -- creating payments -------------------------------------------------------------------
-    def request_payment(self, tenant: str, body: dict, base: str, fx: effects.Effects) -> dict:
-        """Create and process a payment; returns it as answered (201/202). ``capture: true`` then
-        captures it at the same instant, after the answer is taken."""
+    def request_payment(self, tenant: str, body: dict, base: str, fx: effects.Effects,
+                        answer: Callable[[dict], Any]) -> Any:
+        """Create and process a payment; returns ``answer(payment)`` taken before ``capture: true``
+        captures it at the same instant (rendering the answer first spares a copy of the payment)."""
         with self.store.lock:
             payment = self._process(tenant, body, base, fx)
-            answered = copy.deepcopy(payment)
+            answered = answer(payment)
             self.auto_capture(payment)
         return answered
 
-    def payments(self, tenant: str, reference: str | None) -> list[dict]:
-        """The tenant's payments, newest first."""
-        items = [x for x in self.store.list("payment", tenant) if reference is None or x.get("reference") == reference]
-        return items[::-1]
+    def payments(self, tenant: str, reference: str | None, skip: int, limit: int) -> tuple[int, list[dict]]:
+        """How many of the tenant's payments (with that reference) there are, and one page of
+        them, newest first."""
+        if reference is None:
+            return self.store.size("payment", tenant), self.store.newest("payment", tenant, skip, limit)
+        return (self.store.where_count("payment", tenant, "reference", reference),
+                self.store.where("payment", tenant, "reference", reference, skip, limit, newest_first=True))
 
     def _process(self, tenant: str, body: dict, base: str, fx: effects.Effects) -> dict:
         now = self.p.now(tenant)
@@ -724,8 +729,7 @@ class Machine(BaseMachine):
     def customer(self, tenant: str, id_or_email: str) -> dict:
         customer = self.store.get("customer", id_or_email, tenant)
         if customer is None and "@" in id_or_email:
-            customer = next(self.store.find("customer", tenant,
-                                            lambda c: c["email"].lower() == id_or_email.lower()), None)
+            customer = next(iter(self.store.where("customer", tenant, "email", id_or_email.lower(), limit=1)), None)
         if customer is None:
             raise Refusal("not_found")
         return customer

@@ -56,9 +56,9 @@ def idempotent(view):
 def request_payment():
     p = provider()
     body = load(PaymentRequestSchema)
-    payment = p.machine.request_payment(p.tenant, body, p.base_url(), p.effects())
-    return p.render_json(views.created_body(payment, p.base_url(), p.machine),
-                         202 if payment["status"] == "Pending" else 201)
+    base = p.base_url()
+    return p.machine.request_payment(p.tenant, body, base, p.effects(), lambda payment: p.render_json(
+        views.created_body(payment, base, p.machine), 202 if payment["status"] == "Pending" else 201))
 
 
 @bp.get("/payments")
@@ -71,9 +71,9 @@ def list_payments():
             raise ValueError
     except ValueError:
         raise Refusal("validation", "paging_invalid") from None
-    items = p.machine.payments(p.tenant, request.args.get("reference"))
-    data = [views.details_body(x, p.base_url(), p.machine) for x in items[skip:skip + limit]]
-    return p.render_json({"limit": limit, "skip": skip, "total_count": len(items), "data": data})
+    total, items = p.machine.payments(p.tenant, request.args.get("reference"), skip, limit)
+    data = [views.details_body(x, p.base_url(), p.machine) for x in items]
+    return p.render_json({"limit": limit, "skip": skip, "total_count": total, "data": data})
 
 
 @bp.get("/payments/<payment_id>")

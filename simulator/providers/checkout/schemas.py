@@ -8,6 +8,7 @@ from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, vali
 
 from ...core.cards import digits_only, luhn_ok
 from ...core.money import MAX_MINOR
+from ..shape import schema
 
 PAYMENT_TYPES = ("Regular", "Recurring", "MOTO", "Installment", "Unscheduled", "PayLater")
 CHALLENGE_INDICATORS = ("no_preference", "no_challenge_requested", "challenge_requested",
@@ -152,7 +153,7 @@ class Source(fields.Field):
             raise ValidationError("source_type_required")
         if kind not in SOURCE_SCHEMAS:
             raise ValidationError("source_type_invalid" if isinstance(kind, str) else "source_invalid")
-        return SOURCE_SCHEMAS[kind]().load(value)
+        return schema(SOURCE_SCHEMAS[kind]).load(value)
 
 
 class ThreeDSSchema(Base):

@@ -73,6 +73,8 @@ class Machine(BaseMachine):
     captures, voids and refunds, and the webhooks each of them sends. Raises ``Refusal`` only."""
 
     tables = (TRANSACTION, PAYMENT_METHOD)
+    indexes = {"transaction": ("_buyer_id", "external_identifier", "_pm_id", "reconciliation_id"),
+               "payment-method": ("_buyer_id", "external_identifier"), "buyer": ("external_identifier",)}
     timer_handlers = {"capture": "settle_async_capture"}
 
     # -- helpers -------------------------------------------------------------------------------
@@ -106,8 +108,8 @@ class Machine(BaseMachine):
         if buyer_id:
             return self.store.get("buyer", buyer_id, tenant=tenant)
         if external_identifier:
-            return next(self.store.find("buyer", tenant,
-                                        lambda b: b.get("external_identifier") == external_identifier), None)
+            return next(iter(self.store.where("buyer", tenant, "external_identifier", external_identifier, limit=1)),
+                        None)
         return None
 
     def named_buyer(self, tenant: str, data: dict) -> dict | None:
@@ -159,7 +161,7 @@ class Machine(BaseMachine):
     def delete_buyer(self, tenant: str, buyer: dict) -> None:
         # A buyer's stored payment methods go with it: nothing may charge an orphaned card.
         with self.store.lock:
-            for pm in list(self.store.find("payment-method", tenant, lambda m: m.get("_buyer_id") == buyer["id"])):
+            for pm in self.store.where("payment-method", tenant, "_buyer_id", buyer["id"]):
                 self.store.delete("payment-method", pm["id"])
             self.store.delete("buyer", buyer["id"])
         self.emit(tenant, "buyer.deleted", buyer)

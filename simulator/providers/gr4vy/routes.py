@@ -186,7 +186,9 @@ def list_transactions():
             checks.append(any(search.lower() in str(tx.get(f) or "").lower() for f in ("id", "external_identifier")))
         return all(checks)
 
-    items = [t for t in p.store.list("transaction", p.tenant) if keep(t)]
+    items = [t for t in _candidates("transaction", _buyer_id=a.get("buyer_id"), _pm_id=a.get("payment_method_id"),
+                                    external_identifier=a.get("external_identifier"),
+                                    reconciliation_id=a.get("reconciliation_id")) if keep(t)]
     return p.render_json(page(newest_first(items, "updated_at"), render=views.transaction_summary))
 
 
@@ -286,7 +288,8 @@ def list_payment_methods():
     def keep(pm):
         return (buyer_id in (None, pm["_buyer_id"]) and _in("status", pm["status"])
                 and a.get("external_identifier") in (None, pm.get("external_identifier")))
-    items = [pm for pm in p.store.list("payment-method", p.tenant) if keep(pm)]
+    items = [pm for pm in _candidates("payment-method", _buyer_id=buyer_id,
+                                      external_identifier=a.get("external_identifier")) if keep(pm)]
     return p.render_json(page(newest_first(items, "created_at")))
 
 
@@ -305,8 +308,8 @@ def list_buyer_payment_methods():
     order = a.get("order_by", "desc")
     if order not in ("asc", "desc"):
         _query_error("order_by", "Must be asc or desc.")
-    items = [pm for pm in p.store.list("payment-method", p.tenant)
-             if pm["_buyer_id"] == buyer["id"] and pm["status"] == "succeeded"
+    items = [pm for pm in p.store.where("payment-method", p.tenant, "_buyer_id", buyer["id"])
+             if pm["status"] == "succeeded"
              and a.get("country") in (None, pm.get("country")) and a.get("currency") in (None, pm.get("currency"))]
     items.sort(key=lambda pm: (pm.get(sort_by) is not None, pm.get(sort_by) or 0, pm["created_at"]),
                reverse=order == "desc")
@@ -352,8 +355,17 @@ def list_buyers():
             return False
         return not search or any(search in str(b.get(f) or "").lower()
                                  for f in ("id", "display_name", "external_identifier"))
-    items = [b for b in p.store.list("buyer", p.tenant) if keep(b)]
+    items = [b for b in _candidates("buyer", external_identifier=a.get("external_identifier")) if keep(b)]
     return p.render_json(page(newest_first(items, "updated_at")))
+
+
+def _candidates(kind: str, **named) -> list[dict]:
+    """What a list filters: the bucket of the first indexed field the query names, else everything."""
+    p = provider()
+    for field, value in named.items():
+        if value is not None:
+            return p.store.where(kind, p.tenant, field, value)
+    return p.store.list(kind, p.tenant)
 
 
 # -- buyer approval page (3DS / redirect), reached through payment_method.approval_url --------

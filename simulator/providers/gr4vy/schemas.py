@@ -7,7 +7,7 @@ import re
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, validates_schema
 
-from ..shape import Refusal, walk
+from ..shape import Refusal, schema, walk
 
 CURRENCY = re.compile(r"^[A-Z]{3}$")
 COUNTRY = re.compile(r"^[A-Z]{2}$")
@@ -110,10 +110,10 @@ class _PaymentMethodField(fields.Field):
         if not isinstance(value, dict):
             raise ValidationError("Must be an object.")
         method = value.get("method")
-        schema = self.variants.get(method)
-        if schema is None:
+        variant = self.variants.get(method)
+        if variant is None:
             raise ValidationError({"method": [f"Unsupported method; the sandbox accepts: {', '.join(self.variants)}."]})
-        return schema().load(value)
+        return schema(variant).load(value)
 
 
 class TransactionCreate(_Base):
@@ -179,7 +179,7 @@ def load(schema_cls, data, location: str = "body") -> dict:
     if not isinstance(data, dict):
         raise Refusal("validation", [("/", "Must be an object.")], location=location, type="type_error.dict")
     try:
-        return schema_cls().load(data)
+        return schema(schema_cls).load(data)
     except ValidationError as exc:
         pairs = [("/" if path == "_schema" else "/" + path, message) for path, message in walk(exc.messages, sep="/")]
         raise Refusal("validation", pairs, location=location) from None

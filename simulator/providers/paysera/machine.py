@@ -34,6 +34,7 @@ def unix(when: datetime) -> int:
 
 class Machine(BaseMachine):
     tables = (PAYMENT_REQUEST,)
+    indexes = {KIND_PR: ("unique_identifier", "status"), "notification": ("status",)}
     timer_handlers = {"expire": "_expire"}
 
     def _move(self, pr: dict, event: str, now: datetime) -> None:
@@ -74,11 +75,11 @@ class Machine(BaseMachine):
         with store.lock:
             uid = data.get("unique_identifier")
             if uid:
-                for old in store.find(KIND_PR, tenant, lambda o: o.get("unique_identifier") == uid):
+                same = store.where(KIND_PR, tenant, "unique_identifier", uid)
+                for old in same:
                     if old["status"] in ("captured", "authorized") or old.get("issued_token"):
                         raise Refusal("payment_request_not_unique")
-                for old in list(store.find(KIND_PR, tenant,
-                                           lambda o: o.get("unique_identifier") == uid and o["status"] == "new")):
+                for old in [o for o in same if o["status"] == "new"]:
                     self._move(old, "replace", now)
                     store.put(KIND_PR, old["id"], old, tenant)
                     self.notify(tenant, old, views.CANCELED)

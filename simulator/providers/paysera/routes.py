@@ -19,6 +19,14 @@ def provider():
     return Paysera.current()
 
 
+def _candidates(p, kind: str, statuses) -> list[dict]:
+    """A list by status reads that status's index (``paginate`` checks the argument)."""
+    status = request.args.get("status")
+    if status in statuses:
+        return p.store.where(kind, p.tenant, "status", status)
+    return p.store.list(kind, p.tenant)
+
+
 def paginate(p, items: list[dict], key_of, *, statuses, status_key="status"):
     """Paysera's list envelope: {items, _metadata}; newest first unless order_direction=asc."""
     args = request.args
@@ -78,7 +86,7 @@ def create_payment_request():
 @bp.get(f"{CHECKOUT}/payment-requests")
 def list_payment_requests():
     p = provider()
-    items = p.store.list("payment_request", p.tenant)
+    items = _candidates(p, "payment_request", PR_STATUSES)
     page, meta = paginate(p, items, lambda i: i["id"], statuses=PR_STATUSES)
     return p.render_json({"items": [views.payment_request(i) for i in page], "_metadata": meta})
 
@@ -120,7 +128,7 @@ def public_info(pr_id):
 @bp.get(f"{NOTIFICATION}/notifications")
 def list_notifications():
     p = provider()
-    items = p.store.list("notification", p.tenant)
+    items = _candidates(p, "notification", ("new", "read"))
     page, meta = paginate(p, items, lambda i: i["id"], statuses=("new", "read"))
     return p.render_json({"items": [views.notification_view(n) for n in page], "_metadata": meta})
 

@@ -69,6 +69,7 @@ class Machine(BaseMachine):
     tokens. Declines are stored on the payment and then refused with the decline code."""
 
     tables = (PAYMENT, PAYMENT_METHOD)
+    indexes = {"payment_method": ("customer_id",)}
 
     # -- helpers ---------------------------------------------------------------------------------
     @staticmethod
@@ -148,9 +149,8 @@ class Machine(BaseMachine):
 
     def cards_of(self, tenant: str, customer_id: str) -> list[dict]:
         """Newest first; detached cards are gone for good."""
-        found = self.store.find("payment_method", tenant,
-                                lambda pm: pm["customer_id"] == customer_id and pm["status"] != "detached")
-        return list(reversed(list(found)))
+        return [pm for pm in self.store.where("payment_method", tenant, "customer_id", customer_id, newest_first=True)
+                if pm["status"] != "detached"]
 
     # -- create ----------------------------------------------------------------------------------
     def create_payment(self, tenant: str, data: dict):
