@@ -6,6 +6,7 @@ from marshmallow import Schema, fields
 
 from ..openapi import BUSY, Body, Contract, Operation
 from . import schemas as req
+from .testcards import SUCCESS_CARD
 from .views import ACTION_REQUIRED, PAYMENT_FINISHED, PAYMENT_REFUNDED, READY_TO_CONFIRM
 
 TIME = {"description": "UTC, microseconds: 2026-01-01T00:00:00.000000Z"}
@@ -96,7 +97,7 @@ ERROR = Body("invalid_request, session_wrong_state, idempotency_key_already_exis
 IDEMPOTENCY = {"X-PARTNER-IDEMPOTENCY-KEY": "a key already used by this project is refused"}
 SESSION = Body("the payment session", SessionAnswer)
 CARD = {"type": "card", "card": {"type": "bank_card", "bank_card": {
-    "number": "4242424242424242", "expiration_month": "12", "expiration_year": "30", "security_code": "123"}}}
+    "number": SUCCESS_CARD, "expiration_month": "12", "expiration_year": "30", "security_code": "123"}}}
 PAYMENT = {"amount_details": {"amount": 10000, "currency": "rub"}, "customer": {"reference": "user-1"},
            "payment_details": CARD, "payment_options": {"recurrent": True}}
 
