@@ -7,6 +7,7 @@ from marshmallow import Schema, fields
 from ..openapi import BUSY, Body, Contract, Operation
 from . import schemas as req
 from .machine import PAYMENT
+from .testcards import SUCCESS_CARD
 
 # every status the transition table can reach ("Requested" lives only while a payment is created)
 STATUSES = sorted(set(PAYMENT.edges.values()))
@@ -335,7 +336,7 @@ def follow_up(summary, request_schema, example, *then: str) -> Operation:
         tags=("payments",), example=example)
 
 
-CARD = {"type": "card", "number": "4242424242424242", "expiry_month": 12, "expiry_year": 2030, "cvv": "100"}
+CARD = {"type": "card", "number": SUCCESS_CARD, "expiry_month": 12, "expiry_year": 2030, "cvv": "100"}
 def links_to(parameter: str, *operations: str) -> dict:
     """Links from a create answer to the operations on what it created, in a sensible order."""
     return {f"Then{op}": {"operationId": op, "parameters": {parameter: "$response.body#/id"}} for op in operations}

@@ -33,6 +33,7 @@ RESPONSE_SUMMARIES = {
 }
 
 APPROVED = "10000"
+SUCCESS_CARD = "4242424242424242"   # any Luhn-valid card not listed below is approved; this one is the usual
 SOFT_DECLINE_3DS = "20154"
 EXPIRED_CARD = "20054"
 FAILED_3DS = "20151"
