@@ -9,13 +9,12 @@ contract does not describe is an error, not a silent gap.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from apispec import APISpec
-from apispec.ext.marshmallow import MarshmallowPlugin
 from flask import Flask, abort, current_app, render_template_string, request
 from marshmallow.fields import Field
 
@@ -81,6 +80,15 @@ def contract_of(provider) -> Contract | None:
     return module.CONTRACT
 
 
+def has_contract(provider) -> bool:
+    """Whether the provider's package has a contract module, without importing it (or apispec):
+    the document is built on its first request, so start-up does not pay for it."""
+    try:
+        return importlib.util.find_spec(type(provider).__module__ + ".contract") is not None
+    except ModuleNotFoundError:   # the provider's module is not a package
+        return False
+
+
 def openapi_path(rule: str, mount: str) -> str:
     """``/checkout/payments/<payment_id>`` -> ``/payments/{payment_id}``."""
     return re.sub(r"<(?:[^:<>]+:)?([^<>]+)>", r"{\1}", rule[len(mount):])
@@ -112,6 +120,8 @@ def operation_id(routes: list[tuple[str, str, str]], endpoint: str, method: str,
 
 def document(app: Flask, provider, server_url: str) -> dict:
     """The provider's OpenAPI 3.1 document; raises if a routed endpoint has no contract entry."""
+    from apispec import APISpec
+    from apispec.ext.marshmallow import MarshmallowPlugin
     contract = contract_of(provider)
     plugin = MarshmallowPlugin()
     spec = APISpec(title=contract.title, version=contract.version, openapi_version=OPENAPI_VERSION,
@@ -211,7 +221,7 @@ def register(app: Flask, sandbox) -> None:
         return provider, cache[(name, server_url)]
 
     for provider in sandbox.providers.values():
-        if contract_of(provider) is None:
+        if not has_contract(provider):
             continue
 
         def serve(name=provider.name):
