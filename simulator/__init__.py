@@ -3,15 +3,22 @@ from __future__ import annotations
 
 from flask import Flask
 
-from . import pipeline
-from .config import Config
-from .core.runtime import Sandbox
-from .core.scenarios import ScenarioEngine
-from .core.wsgi import ConnectionDropper
-from .providers import provider_classes
+from .lazy import LazyRule, import_marshmallow
+
+import_marshmallow()   # before anything below imports it
+from . import pipeline  # noqa: E402
+from .config import Config  # noqa: E402
+from .core.runtime import Sandbox  # noqa: E402
+from .core.scenarios import ScenarioEngine  # noqa: E402
+from .core.wsgi import ConnectionDropper  # noqa: E402
+from .providers import provider_classes  # noqa: E402
 
 __version__ = "0.1.0"
 MAX_BODY = 1024 * 1024
+
+
+class _App(Flask):
+    url_rule_class = LazyRule
 
 
 def create_app(config: Config | dict | None = None, *, state_path: str | None = None,
@@ -43,7 +50,7 @@ def create_app(config: Config | dict | None = None, *, state_path: str | None = 
     for doc in engine_docs:
         sandbox.scenarios.add(doc)
 
-    app = Flask(__name__)
+    app = _App(__name__)
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY
     app.json.sort_keys = False
     app.extensions["sandbox"] = sandbox

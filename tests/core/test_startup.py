@@ -1,0 +1,103 @@
+"""What start-up defers to first use still works the same: URL building, OpenAPI documents, e-mail
+validation; and start-up itself does not do that work."""
+import json
+import re
+import subprocess
+import sys
+
+import pytest
+import requests
+from flask import url_for
+from marshmallow import ValidationError, validate
+from werkzeug.routing import Map, Rule
+
+from simulator import create_app
+from simulator.lazy import LazyRule
+from simulator.providers import REGISTERED
+from simulator.providers.openapi import document
+
+
+def test_url_for_builds_provider_and_admin_urls():
+    app = create_app({})
+    with app.test_request_context(base_url="http://127.0.0.1:8080"):
+        assert url_for("checkout.get_payment", payment_id="pay_1") == "/checkout/payments/pay_1"
+        assert url_for("gr4vy.get_transaction_refund", transaction_id="t 1", refund_id="r?2#ü") == \
+            "/gr4vy/transactions/t%201/refunds/r%3F2%23%C3%BC"
+        assert url_for("zafapay.checkout_submit", req_id="req_1", _method="POST", lang="en") == \
+            "/zafapay/checkout/req_1?lang=en"
+        assert url_for("sandbox_dashboard.static", filename="css/a b.css") == "/_sandbox/ui/static/css/a%20b.css"
+        assert url_for("openapi_page", name="bank131", _external=True) == "http://127.0.0.1:8080/_sandbox/openapi/bank131"
+
+
+def test_every_rule_builds_what_werkzeug_builds():
+    app = create_app({})
+    eager = Map([Rule(r.rule, endpoint=r.endpoint, methods=r.methods, defaults=r.defaults)
+                 for r in app.url_map.iter_rules()])
+    lazy_adapter, eager_adapter = app.url_map.bind("127.0.0.1:8080"), eager.bind("127.0.0.1:8080")
+    rules = list(app.url_map.iter_rules())
+    assert len(rules) > 100 and all(isinstance(r, LazyRule) for r in rules)
+    for rule in rules:
+        values = {arg: f"v {arg}/ü" for arg in rule.arguments}
+        method = sorted(rule.methods - {"HEAD", "OPTIONS"})[0]
+        for extra, append_unknown in (({}, True), ({"q": "a b"}, True), ({"q": "a b"}, False)):
+            args = (rule.endpoint, {**values, **extra}, method)
+            assert lazy_adapter.build(*args, append_unknown=append_unknown) == \
+                eager_adapter.build(*args, append_unknown=append_unknown), rule.rule
+
+
+def test_builders_are_compiled_on_first_use_only(monkeypatch):
+    compiled = []
+    real = Rule._get_func_code
+
+    def counting(code, name):
+        compiled.append(name)
+        return real(code, name)
+    monkeypatch.setattr(Rule, "_get_func_code", staticmethod(counting))
+    app = create_app({})
+    assert compiled == []
+    with app.test_request_context():
+        for _ in range(3):
+            url_for("checkout.get_payment", payment_id="pay_1")
+    assert len(compiled) == 1
+    adapter = app.url_map.bind("127.0.0.1")
+    for _ in range(3):   # the rule's other builder: values it does not know are left out
+        adapter.build("checkout.get_payment", {"payment_id": "pay_1", "q": "1"}, append_unknown=False)
+    assert len(compiled) == 2
+
+
+def test_start_up_leaves_contracts_and_the_email_pattern_for_first_use():
+    probe = ("import json, re, sys\n"
+             "from simulator import create_app\n"
+             "create_app({})\n"
+             "from marshmallow.validate import Email\n"
+             "print(json.dumps({'loaded': sorted(m for m in sys.modules if m.endswith('.contract') or m == 'apispec'),"
+             " 'compiled': isinstance(Email.DOMAIN_REGEX, re.Pattern)}))\n")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True)
+    assert json.loads(out.stdout) == {"loaded": [], "compiled": False}
+
+
+@pytest.mark.parametrize("address", ["jo@example.com", "jo@bücher.de", "jo@[127.0.0.1]", "jo@localhost",
+                                     "jo@bad_domain", "jo@-bad.com", "jo@example.c", "jo@xn--bcher-kva.de"])
+def test_email_validation_is_marshmallows_own(address):
+    source = validate.Email.DOMAIN_REGEX
+
+    class Eager(validate.Email):
+        DOMAIN_REGEX = re.compile(source.pattern, source.flags)
+
+    def outcome(validator):
+        try:
+            return validator(address)
+        except ValidationError as exc:
+            return exc.messages
+    assert outcome(validate.Email()) == outcome(Eager())
+
+
+def test_served_documents_are_the_generated_ones(server):
+    reference = create_app({})
+    for name in REGISTERED:
+        served = requests.get(f"{server.url}/{name}/openapi.json", timeout=30)
+        assert served.status_code == 200
+        provider = reference.extensions["sandbox"].providers[name]
+        with reference.test_request_context():
+            expected = document(reference, provider, f"{server.url}/{name}")
+        assert served.json() == expected
