@@ -107,12 +107,15 @@ def needs_masking(raw: bytes) -> bool:
     return any(hint in lowered for hint in _CVV_HINTS) and bool(_code_matches(raw))
 
 
-def mask_bytes(raw: bytes) -> bytes:
-    """``mask_text`` on undecoded bytes, with C-level scans: what the journal does to a body it
-    keeps as written."""
+def mask_bytes(raw: bytes) -> tuple[bytes, bool]:
+    """``mask_text`` on undecoded bytes, with C-level scans (what the journal does to a body it
+    keeps as written), and whether every change lies in a whole quoted value: then masked JSON
+    still parses to the same shape, with no need to parse it to know."""
     out = bytearray(raw)
+    quoted = True
     for m in _PAN_IN_ZEROS.finditer(raw.translate(_DIGITS_AS_ZERO)):
         start, end = m.span()
+        quoted = quoted and raw[start - 1:start] == b'"' and raw[end:end + 1] == b'"'
         if raw[start:end].isdigit():   # no separators: one slice
             out[start + 6:end - 4] = b"*" * (end - start - 10)
             continue
@@ -122,9 +125,10 @@ def mask_bytes(raw: bytes) -> bytes:
     masked = bytes(out)
     pieces, at = [], 0
     for m in _code_matches(masked):
+        quoted = quoted and m.group(1).endswith(b'"') and masked[m.end(2):m.end(2) + 1] == b'"'
         pieces += (masked[at:m.start(2)], b"***")
         at = m.end(2)
-    return b"".join(pieces) + masked[at:] if pieces else masked
+    return (b"".join(pieces) + masked[at:] if pieces else masked), quoted
 
 
 def _mask_run(match: re.Match) -> str:

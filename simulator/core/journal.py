@@ -58,10 +58,10 @@ def _kept(raw: bytes, content_type: str | None):
     if plain and not needs_masking(raw):
         return (raw, content_type)
     if plain:
-        masked = mask_bytes(raw)
+        masked, quoted = mask_bytes(raw)
         # "*" is valid JSON only inside a string: if the masked body still parses, so did the
         # original, to the same shape
-        if _json(masked, content_type) is not _TEXT or _json(raw, content_type) is _TEXT:
+        if quoted or _json(masked, content_type) is not _TEXT or _json(raw, content_type) is _TEXT:
             return (masked, content_type)
     return _Masked(_decoded(raw, content_type, True))
 
