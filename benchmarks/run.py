@@ -546,6 +546,25 @@ def main(argv=None) -> int:
 
     table.attempt("webhook receiver up", lambda: webhooks(receiver.url + "/cko", "up"))
     table.attempt("webhook receiver down", lambda: webhooks(f"http://127.0.0.1:{free_port()}/cko", "down"))
+
+    def backlog(wanted: int):
+        # a receiver that is down: every delivery fails and waits for its retry on the virtual clock
+        config = keys.config(webhook_url=f"http://127.0.0.1:{free_port()}/cko", webhook_signing_key="bench-signing-key")
+        with sandbox(config, "--webhooks", "auto") as server:
+            mit, _ = checkout_mit(server.url)
+            session = requests.Session()
+            pending = 0
+            for _ in range(3):   # each create adds two events; a retry or two covers any shortfall
+                for _ in range((wanted - pending) // 2 + 1):
+                    check(session.post(f"{server.url}/checkout/payments", headers=CKO_HEADERS, data=mit), 201)
+                deliveries = check(session.get(f"{server.url}/_sandbox/webhooks", timeout=120), 200)["webhooks"]
+                pending = sum(d["status"] in ("pending", "failed") for d in deliveries)
+                if pending >= wanted:
+                    break
+            vs_baseline(f"Checkout MIT, {pending:,} deliveries pending (receiver down)",
+                        load.wrk(f"{server.url}/checkout/payments", "POST", mit, CKO_HEADERS), 0.9)
+
+    table.attempt("webhook backlog", lambda: backlog(200 if args.quick else 10_000))
     receiver.stop()
 
     def state():

@@ -39,41 +39,42 @@ def install(app: Flask, sandbox: Sandbox) -> None:
 
     @app.before_request
     def _pipeline():
-        g.sandbox_rules = []
-        provider = provider_for_path(request.path)
-        g.sandbox_provider = provider
+        # the request and g proxies cost a lookup on every touch: this path touches them once
+        req, ctx = request._get_current_object(), g._get_current_object()
+        ctx.sandbox_rules = ()
+        provider = provider_for_path(req.path)
+        ctx.sandbox_provider = provider
         if provider is None:
             return None
         sandbox.state.begin()
-        if request.mimetype == "application/x-www-form-urlencoded":
-            request.get_data(cache=True)  # else form parsing consumes it and the journal (masked) misses it
-        view = app.view_functions.get(request.endpoint)
-        if request.routing_exception is not None:
+        if req.mimetype == "application/x-www-form-urlencoded":
+            req.get_data(cache=True)  # else form parsing consumes it and the journal (masked) misses it
+        caller = None
+        if req.routing_exception is not None:
             # unknown path or method below a mount: the provider's 404/405 follows, but scenario
             # HTTP-layer effects (latency, dropped connection, http_error) still apply to it
             try:
-                g.sandbox_caller = provider.authenticate(request)
+                caller = ctx.sandbox_caller = provider.authenticate(req)
             except Exception:  # no usable credential: match as no tenant, answer the 404 anyway
                 pass
-        elif not getattr(view, "_sandbox_no_auth", False):
-            g.sandbox_caller = provider.authenticate(request)
-            sandbox.tenants.ensure(provider.name, g.sandbox_caller.tenant, sandbox.clock.now)
-        caller = getattr(g, "sandbox_caller", None)
-        if request.method in _WRITES and sandbox.outbox.full():
+        elif not getattr(app.view_functions.get(req.endpoint), "_sandbox_no_auth", False):
+            caller = ctx.sandbox_caller = provider.authenticate(req)
+            sandbox.tenants.ensure(provider.name, caller.tenant, sandbox.clock.now)
+        if req.method in _WRITES and sandbox.outbox.full():
             # refused before anything is created: an accepted event is never dropped
             return provider.error("unavailable", 503)
-        decision = sandbox.scenarios.match(provider, caller.tenant if caller else None, request)
+        decision = sandbox.scenarios.match(provider, caller.tenant if caller else None, req)
         if decision is None:
             return None
-        g.sandbox_rules = list(decision.effects.rules)
-        g.sandbox_effects_token = effects.install(decision.effects)
+        ctx.sandbox_rules = tuple(decision.effects.rules)
+        ctx.sandbox_effects_token = effects.install(decision.effects)
         if decision.latency_ms:
             time.sleep(decision.latency_ms / 1000.0)
         if decision.drop_connection == "before":
-            request.environ[DROP_KEY] = True
+            req.environ[DROP_KEY] = True
             return provider.render_json({}, 500)
         if decision.drop_connection == "after":
-            request.environ[DROP_KEY] = True
+            req.environ[DROP_KEY] = True
         if decision.http_error is not None:
             status = int(decision.http_error.get("status", 503))
             body = decision.http_error.get("body")
@@ -107,23 +108,25 @@ def install(app: Flask, sandbox: Sandbox) -> None:
 
     @app.after_request
     def _journal(response):
-        provider = g.get("sandbox_provider")
+        ctx = g._get_current_object()
+        provider = ctx.get("sandbox_provider")
         if provider is None:
             return response
+        req = request._get_current_object()
         response = provider.decorate(response)
-        caller = g.get("sandbox_caller")
+        caller = ctx.get("sandbox_caller")
         tenant = caller.tenant if caller else None
         body = b"" if response.direct_passthrough else response.get_data()
         try:
-            request_body = request.get_data(cache=True)
+            request_body = req.get_data(cache=True)
         except HTTPException:  # too large to read: journal it without the body
             request_body = b""
         sandbox.journal.record(
-            provider=provider.name, tenant=tenant, method=request.method, path=request.full_path.rstrip("?"),
+            provider=provider.name, tenant=tenant, method=req.method, path=req.full_path.rstrip("?"),
             status=response.status_code, at=sandbox.clock.now(tenant).isoformat(),
-            rules=g.get("sandbox_rules", []),
+            rules=ctx.get("sandbox_rules", ()),
             request_body=request_body,
-            request_type=request.content_type, response_body=body, response_type=response.content_type,
+            request_type=req.content_type, response_body=body, response_type=response.content_type,
             verified=caller.verified if caller else True)
         sandbox.state.commit()   # before the answer leaves: a client never sees a change a kill could lose
         return response

@@ -47,7 +47,7 @@ def parse_instant(text: str) -> datetime:
 def iso_z(when: datetime, digits: int = 0) -> str:
     """UTC timestamp with a Z suffix and a fixed number of fractional digits."""
     when = when.astimezone(timezone.utc)
-    base = when.strftime("%Y-%m-%dT%H:%M:%S")
+    base = when.replace(tzinfo=None).isoformat(timespec="seconds")   # strftime is twice as slow
     if digits:
         frac = f"{when.microsecond:06d}{'0' * max(0, digits - 6)}"[:digits]
         base += "." + frac

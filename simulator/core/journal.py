@@ -1,4 +1,11 @@
-"""Bounded request journal. Bodies are stored masked: no full card number is ever kept."""
+"""Bounded request journal. Bodies are stored masked: no full card number is ever kept.
+
+Bodies are kept as bytes and decoded only when the journal is read, which is rare next to writing
+it. A body with a card-like digit run or a security-code field is masked as bytes first; only where
+that would change what the body decodes to (a card number sent as a JSON integer, a code that is
+not a string) or could miss a digit (a JSON escape, a non-ASCII digit) is it decoded and masked
+field by field.
+"""
 from __future__ import annotations
 
 import json
@@ -6,26 +13,66 @@ import threading
 from collections import deque
 from urllib.parse import unquote_plus
 
-from .cards import mask_json, mask_text, needs_masking
+from .cards import mask_bytes, mask_json, mask_text, needs_masking
 from .inputs import json_problem
 
 
-def _masked_body(raw: bytes, content_type: str | None):
-    if not raw:
-        return None
-    text = raw.decode("utf-8", "replace")
-    sensitive = needs_masking(raw)
+_TEXT = object()
+
+
+def _json(raw: bytes, content_type: str | None):
+    """The body's JSON value, or ``_TEXT`` when it is journaled as text."""
     looks_json = (content_type and "json" in content_type) or (
         not content_type or content_type.startswith("text/plain")) and raw.lstrip()[:1] in (b"{", b"[")
     if looks_json:
         try:
-            value = json.loads(text)
+            value = json.loads(raw.decode("utf-8", "replace"))
         except (ValueError, RecursionError):  # absurdly deep nesting is journaled as text
-            pass
-        else:
-            if not json_problem(raw, value):   # else text: a lone surrogate or deep nesting
-                return mask_json(value) if sensitive else value
+            return _TEXT
+        if not json_problem(raw, value):   # else text: a lone surrogate or deep nesting
+            return value
+    return _TEXT
+
+
+def _decoded(raw: bytes, content_type: str | None, sensitive: bool):
+    value = _json(raw, content_type)
+    if value is not _TEXT:
+        return mask_json(value) if sensitive else value
+    text = raw.decode("utf-8", "replace")
     return (mask_text(text) if sensitive else text)[:20000]
+
+
+class _Masked:
+    """A body already decoded and masked at record time."""
+    __slots__ = ("value",)
+
+    def __init__(self, value) -> None:
+        self.value = value
+
+
+def _kept(raw: bytes, content_type: str | None):
+    if not raw:
+        return None
+    # a JSON escape or a non-ASCII digit can spell a number the byte checks cannot see
+    plain = raw.isascii() and b"\\u" not in raw
+    if plain and not needs_masking(raw):
+        return (raw, content_type)
+    if plain:
+        masked, quoted = mask_bytes(raw)
+        # "*" is valid JSON only inside a string: if the masked body still parses, so did the
+        # original, to the same shape
+        if quoted or _json(masked, content_type) is not _TEXT or _json(raw, content_type) is _TEXT:
+            return (masked, content_type)
+    return _Masked(_decoded(raw, content_type, True))
+
+
+def _shown(kept):
+    if kept is None:
+        return None
+    if isinstance(kept, _Masked):
+        return kept.value
+    raw, content_type = kept
+    return _decoded(raw, content_type, False)
 
 
 def masked_path(path: str) -> str:
@@ -44,28 +91,16 @@ def masked_path(path: str) -> str:
 class Journal:
     def __init__(self, limit: int = 1000) -> None:
         self._lock = threading.Lock()
-        self._entries: deque[dict] = deque(maxlen=limit)
+        self._entries: deque[tuple[int, tuple]] = deque(maxlen=limit)
         self._seq = 0
 
     def record(self, *, provider, tenant, method, path, status, at, rules, request_body, request_type,
-               response_body, response_type, verified=True) -> dict:
-        entry = {
-            "provider": provider,
-            "tenant": tenant,
-            "method": method,
-            "path": masked_path(path),
-            "status": status,
-            "at": at,
-            "rules": list(rules),
-            "verified": verified,
-            "request": _masked_body(request_body, request_type),
-            "response": _masked_body(response_body, response_type),
-        }
+               response_body, response_type, verified=True) -> None:
+        entry = (provider, tenant, method, masked_path(path), status, at, tuple(rules), verified,
+                 _kept(request_body, request_type), _kept(response_body, response_type))
         with self._lock:
             self._seq += 1
-            entry["seq"] = self._seq
-            self._entries.append(entry)
-        return entry
+            self._entries.append((self._seq, entry))
 
     @property
     def last_seq(self) -> int:
@@ -73,15 +108,22 @@ class Journal:
 
     def entries(self, provider=None, tenant=None, limit=None) -> list[dict]:
         with self._lock:
-            out = [e for e in self._entries
-                   if (provider is None or e["provider"] == provider) and (tenant is None or e["tenant"] == tenant)]
-        return out[-limit:] if limit else out
+            kept = [(seq, e) for seq, e in self._entries
+                    if (provider is None or e[0] == provider) and (tenant is None or e[1] == tenant)]
+        return [_entry(seq, e) for seq, e in (kept[-limit:] if limit else kept)]
 
     def reset(self, tenant=None) -> None:
         with self._lock:
             if tenant is None:
                 self._entries.clear()
             else:
-                kept = [e for e in self._entries if e["tenant"] != tenant]
+                kept = [e for e in self._entries if e[1][1] != tenant]
                 self._entries.clear()
                 self._entries.extend(kept)
+
+
+def _entry(seq: int, e: tuple) -> dict:
+    provider, tenant, method, path, status, at, rules, verified, request, response = e
+    return {"provider": provider, "tenant": tenant, "method": method, "path": path, "status": status, "at": at,
+            "rules": list(rules), "verified": verified, "request": _shown(request), "response": _shown(response),
+            "seq": seq}

@@ -8,6 +8,7 @@ between providers is data or a hook here, never an ``if provider == ...`` in the
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import wraps
@@ -22,6 +23,9 @@ from ..core.runtime import Sandbox
 from .shape import ErrorSpec, Machine, Refusal, ScopedStore, Transitions, schema, walk
 
 _BODY = object()
+_PLAIN_HOST = re.compile(r"[A-Za-z0-9.-]+(?::[0-9]+)?")
+# the one JSON encoder of every answer: built once, not per call
+_encode = json.JSONEncoder(ensure_ascii=False).encode
 
 
 @dataclass
@@ -183,8 +187,7 @@ class Provider:
 
     @staticmethod
     def render_json(body: Any, status: int = 200, headers: dict | None = None) -> Response:
-        text = json.dumps(body, ensure_ascii=False)
-        return Response(text, status=status, headers=headers, mimetype="application/json")
+        return Response(_encode(body), status=status, headers=headers, mimetype="application/json")
 
     def idempotent(self, key: str, run: Callable[[], Response], *, ttl: timedelta, scope: str | None = None,
                    fingerprint: Any = None, in_flight: Callable[[], Response],
@@ -227,7 +230,11 @@ class Provider:
 
     def base_url(self) -> str:
         """Where this provider is mounted, seen from the caller (host and port of the request)."""
-        return request.host_url.rstrip("/") + self.mount
+        environ = request.environ
+        host = environ.get("HTTP_HOST", "")
+        if not _PLAIN_HOST.fullmatch(host) or host.endswith((":80", ":443")):
+            return request.host_url.rstrip("/") + self.mount   # werkzeug quotes and drops default ports
+        return environ["wsgi.url_scheme"] + "://" + host + self.mount
 
     def emit(self, tenant: str, event_type: str, payload: Any, url: str | None, *,
              subject: str | None = None, event_id: str | None = None, settle_on_success: bool = True,

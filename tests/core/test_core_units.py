@@ -1,4 +1,5 @@
 """Core pieces that every provider relies on."""
+import random
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -131,6 +132,33 @@ def test_journal_is_bounded_and_masked():
     assert [e["path"] for e in entries] == ["/2", "/3", "/4"]
     assert entries[0]["request"] == {"number": "424242******4242"}
     assert entries[0]["response"] == "card=424242******4242"
+
+
+def test_mask_bytes_masks_what_mask_text_masks():
+    # the journal masks bodies as bytes; it must hide exactly what the text masking hides
+    rng = random.Random(11)
+    parts = ["4242424242424242", "4242 4242 4242 4242", "4242-4242-4242-4242", "cvv", "CVV2", "card_cvv",
+             "cardcvc", "security_code", "securityCode", '"', ":", "=", " ", ",", "}", "x", "123", "&", "+", "-",
+             "0", "cid", "csc", "cvv_check", "12345678901", "9"]
+    for _ in range(5000):
+        text = "".join(rng.choice(parts) for _ in range(rng.randint(1, 14)))
+        assert cards.mask_bytes(text.encode())[0].decode() == cards.mask_text(text), text
+
+
+@pytest.mark.parametrize("raw, shown", [
+    # a card number as a JSON integer and a numeric code keep their JSON shape, masked
+    (b'{"number": 4242424242424242, "cvv": 100}', {"number": "424242******4242", "cvv": "***"}),
+    # digits spelled as JSON escapes are decoded before masking
+    (b'{"number": "42424\\u003424242\\u00344242"}', {"number": "424244******4242"}),
+    (b'{"note": "card \\u0034242 4242 4242 4242", "ok": "\\u00e9"}', {"note": "card 4242 42** **** 4242", "ok": "\u00e9"}),
+    (b'{"scheme_id": "569674995756252", "cvv_check": "Y"}', {"scheme_id": "569674*****6252", "cvv_check": "Y"}),
+    (b'{"amount": 1000}', {"amount": 1000}),
+])
+def test_journal_masks_every_spelling(raw, shown):
+    journal = Journal()
+    journal.record(provider="p", tenant="t", method="POST", path="/x", status=200, at="x", rules=[],
+                   request_body=raw, request_type="application/json", response_body=b"", response_type=None)
+    assert journal.entries()[0]["request"] == shown
 
 
 def test_iso_z():
