@@ -89,10 +89,11 @@ class Machine(BaseMachine):
         return views.render_session(session, self.token_lookup, version)
 
     def emit(self, tenant: str, event_type: str, session: dict) -> None:
-        if session.get("_sync"):
+        url = self.p.webhook_url(tenant)
+        if session.get("_sync") or not url:
             return  # init/payment/sync sends no webhooks at all
-        self.p.emit(tenant, event_type, views.payload(event_type, session, self.token_lookup),
-                    self.p.webhook_url(tenant), subject=session["id"])
+        self.p.emit(tenant, event_type, views.payload(event_type, session, self.token_lookup), url,
+                    subject=session["id"])
 
     def save(self, tenant: str, session: dict) -> None:
         self.store.put("session", session["id"], session, tenant)

@@ -125,6 +125,8 @@ class Machine(BaseMachine):
 
     def emit(self, tenant: str, event: str, pay: dict, amount_minor: int | None = None) -> None:
         settings = self.p.settings
+        if not settings.get("webhook_url"):
+            return
         body = views.webhook(event, pay, merchant_id=self.p.merchant_id(tenant),
                              merchant_name=settings.get("merchant_name", "Sandbox Merchant"), now=self.p.now(tenant),
                              error_format=settings.get("webhook_error_format", "object"), amount_minor=amount_minor)
