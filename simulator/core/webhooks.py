@@ -10,7 +10,8 @@ acknowledges in another way (until a notification is marked read, say): those en
 An accepted event is never dropped. Memory is bounded by evicting settled deliveries (no attempt
 left), oldest first; unsettled ones are only capped, and a write that would add an event beyond
 the cap is refused before it does anything (``full``). A request thread only enqueues: attempts are
-timers, sent by the timer pool on one kept-alive connection per worker with a per-attempt timeout.
+timers, sent by the timer pool on one kept-alive connection per worker with a per-attempt timeout
+(``http1``: a lean client, since the pool's time is the request threads' time).
 """
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ from typing import Callable, Optional
 from urllib.parse import urlsplit
 
 from . import effects as effects_mod
+from . import http1
 from .clock import Clock, iso_z, parse_duration
 from .ids import IdFactory
 from .state import NullState
@@ -151,10 +153,7 @@ class Outbox:
     # -- delivery ----------------------------------------------------------------------------
     def _post(self, url: str, body: bytes, headers: dict) -> int:
         """POST on this worker's kept-alive connection to the receiver; never follows a redirect.
-
-        Plain http.client rather than a requests session: the pool spends its time here, and this
-        is several times cheaper per attempt. No proxy is ever used: receivers are on loopback.
-        """
+        No proxy is ever used: receivers are on loopback."""
         parts = urlsplit(url)
         target = (parts.scheme, parts.hostname, parts.port)
         connections = self._local.__dict__.setdefault("connections", {})
@@ -162,19 +161,14 @@ class Outbox:
         for reused in (True, False):
             conn = connections.get(target)
             if conn is None:
-                reused = False
-                cls = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
-                conn = connections[target] = cls(parts.hostname, parts.port, timeout=self.timeout)
+                conn = connections[target] = http1.Connection(*target)
+            reused = reused and conn.connected
             try:
-                if conn.sock is not None:  # the timeout may have been reconfigured since it connected
-                    conn.sock.settimeout(self.timeout)
-                conn.request("POST", path, body=body, headers=headers)
-                resp = conn.getresponse()
-                resp.read()
-                if resp.will_close:
+                status, close = conn.post(path, body, headers, self.timeout)
+                if close:
                     conn.close()
                     del connections[target]
-                return resp.status
+                return status
             except (OSError, http.client.HTTPException):
                 conn.close()
                 del connections[target]
