@@ -19,6 +19,20 @@ import threading
 from typing import Any, Iterator
 
 SCHEMA_VERSION = 1
+CHECKPOINT_EVERY = 1.0   # seconds
+
+
+class Deferred:
+    """A row value computed when the row is written, under ``lock`` (the lock its object's writers
+    hold): an object a request changes several times is serialized once, at commit."""
+    __slots__ = ("compute", "lock")
+
+    def __init__(self, compute, lock) -> None:
+        self.compute, self.lock = compute, lock
+
+
+def _computed(params: tuple) -> tuple:
+    return tuple(p.compute() if isinstance(p, Deferred) else p for p in params)
 
 
 class StateError(Exception):
@@ -82,13 +96,27 @@ class StateFile(NullState):
             # WAL without fsync per commit still survives a killed process; only an OS crash could
             # lose the last commits, which a sandbox can afford for its write speed
             self.db.execute("PRAGMA synchronous=NORMAL")
+            # the checkpoint (WAL copied back into the database, with an fsync) runs on its own
+            # thread and connection instead of inside whichever request's commit crossed the limit
+            self.db.execute("PRAGMA wal_autocheckpoint=0")
             self._migrate()
+            self._checkpoints = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         except sqlite3.DatabaseError as exc:
             self._release()
             raise StateError(f"{path}: not a usable state file ({exc})") from None
         except StateError:
             self._release()
             raise
+        self._stopping = threading.Event()
+        self._checkpointer = threading.Thread(target=self._checkpoint_loop, name="sandbox-checkpoint", daemon=True)
+        self._checkpointer.start()
+
+    def _checkpoint_loop(self) -> None:
+        while not self._stopping.wait(CHECKPOINT_EVERY):
+            try:
+                self._checkpoints.execute("PRAGMA wal_checkpoint(PASSIVE)")
+            except sqlite3.Error:   # busy or closing: the next round catches up
+                pass
 
     def _migrate(self) -> None:
         version = self.db.execute("PRAGMA user_version").fetchone()[0]
@@ -122,8 +150,11 @@ class StateFile(NullState):
 
     # -- batching ----------------------------------------------------------------------------
     def write(self, row: tuple, sql: str, params, now: bool = False) -> None:
-        """Change one row: at once outside a request, at ``commit`` inside one."""
+        """Change one row: at once outside a request, at ``commit`` inside one. A ``Deferred``
+        value's lock must be held by the caller when the row is written at once."""
         rows = None if now else getattr(self._batch, "rows", None)
+        if rows is None:
+            params = _computed(params)
         with self._lock:
             self._latest[row] = (sql, params)
             if rows is None:
@@ -137,19 +168,38 @@ class StateFile(NullState):
     def commit(self) -> None:
         rows = getattr(self._batch, "rows", None)
         self._batch.rows = None
-        if rows:
-            with self._lock:
-                self._flush(rows)
+        if not rows:
+            return
+        # deferred values are computed under their objects' lock, which every writer takes before
+        # this file's lock: take those first, then look again for any deferred since
+        locks: dict[int, Any] = {}
+        while True:
+            for lock in locks.values():
+                lock.acquire()
+            try:
+                with self._lock:
+                    more = {id(p.lock): p.lock for p in self._deferred(rows) if id(p.lock) not in locks}
+                    if not more:
+                        self._flush(rows)
+                        return
+            finally:
+                for lock in locks.values():
+                    lock.release()
+            locks.update(more)
+
+    def _deferred(self, rows) -> list[Deferred]:
+        return [p for row in rows if row in self._latest for p in self._latest[row][1] if isinstance(p, Deferred)]
 
     def _flush(self, rows) -> None:
-        # caller holds the lock; a row another thread already wrote (newest version) is skipped
+        # caller holds the lock, and the lock of every deferred value among these rows; a row
+        # another thread already wrote (newest version) is skipped
         todo = [self._latest.pop(row) for row in dict.fromkeys(rows) if row in self._latest]
         if not todo:
             return
         with self.db:   # one transaction: all of these rows or none
             self.db.execute("BEGIN")
             for sql, params in todo:
-                self.db.execute(sql, params)
+                self.db.execute(sql, _computed(params))
 
     def _forget(self, match) -> None:
         # caller holds the lock: rows a bulk delete removes must not be written after it
@@ -182,13 +232,18 @@ class StateFile(NullState):
             self.db.execute("DELETE FROM objects")
 
     def _release(self) -> None:
-        try:
-            self.db.close()
-        except AttributeError:
-            pass
+        # every connection closes together: closing any descriptor of the file drops SQLite's locks
+        for name in ("_checkpoints", "db"):
+            connection = getattr(self, name, None)
+            if connection is not None:
+                connection.close()
         os.close(self._fd)
 
     def close(self) -> None:
+        stopping = getattr(self, "_stopping", None)
+        if stopping is not None:
+            stopping.set()
+            self._checkpointer.join(timeout=5)
         with self._lock:
             if self._fd is not None:
                 self._release()

@@ -23,6 +23,8 @@ from datetime import datetime
 from itertools import count, islice
 from typing import Any, Callable, Hashable, Iterator
 
+from .state import Deferred
+
 Key = tuple[str, str, str]
 Extract = Callable[[dict], Hashable]
 
@@ -229,6 +231,9 @@ def _encode(value: Any) -> Any:
     raise TypeError(f"cannot persist {type(value).__name__}")
 
 
+_dump = json.JSONEncoder(default=_encode).encode
+
+
 def _decode(obj: dict) -> Any:
     if len(obj) == 1 and "__dt__" in obj:
         return datetime.fromisoformat(obj["__dt__"])
@@ -250,9 +255,10 @@ class SQLiteStore(MemoryStore):
     def _persist(self, key: Key, tenant: str, obj: dict) -> None:
         if self._loading:
             return
+        # serialized when written: an object put several times in one request is encoded once
         self._state.write(("o", *key), "INSERT INTO objects (provider, kind, id, tenant, data) VALUES (?, ?, ?, ?, ?)"
                           " ON CONFLICT (provider, kind, id) DO UPDATE SET data = excluded.data",
-                          (*key, tenant, json.dumps(obj, default=_encode)))
+                          (*key, tenant, Deferred(lambda: _dump(obj), self.lock)))
 
     def _unpersist(self, key: Key) -> None:
         self._state.write(("o", *key), "DELETE FROM objects WHERE provider = ? AND kind = ? AND id = ?", key)
