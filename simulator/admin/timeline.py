@@ -162,18 +162,6 @@ def series(sb, index, provider: str, kind: str, id: str, obj: dict, tenant: str)
             "fingerprint": print_, "payments": items}
 
 
-def _mentions(entry: dict, names: set[str]) -> bool:
-    if any(n in entry["path"] for n in names):
-        return True
-    for body in (entry.get("response"), entry.get("request")):
-        if body is None:
-            continue
-        text = body if isinstance(body, str) else json.dumps(body)
-        if any(n in text for n in names):
-            return True
-    return False
-
-
 def timeline(sb, provider: str, kind: str, id: str, obj: dict, tenant: str) -> list[dict]:
     """Requests, status changes and webhook attempts for one object, oldest first.
 
@@ -183,12 +171,11 @@ def timeline(sb, provider: str, kind: str, id: str, obj: dict, tenant: str) -> l
     """
     names = aliases(id, obj)
     causal = []
-    for e in sb.journal.entries(provider):
-        if _mentions(e, names):
-            causal.append(((e["seq"], 0), instant(e["at"]), {
-                "type": "request", "at": iso_z(instant(e["at"]), 3), "method": e["method"], "path": e["path"],
-                "status": e["status"], "rules": e["rules"], "tenant": e["tenant"], "verified": e["verified"],
-                "request": e["request"], "response": e["response"]}))
+    for e in sb.journal.entries(provider, mentioning=names):
+        causal.append(((e["seq"], 0), instant(e["at"]), {
+            "type": "request", "at": iso_z(instant(e["at"]), 3), "method": e["method"], "path": e["path"],
+            "status": e["status"], "rules": e["rules"], "tenant": e["tenant"], "verified": e["verified"],
+            "request": e["request"], "response": e["response"]}))
     for m in sb.history.transitions(provider, kind, id):
         causal.append(((m["position"], 1), instant(m["at"]), {
             "type": "transition", "at": m["at"], "from": m["from"], "to": m["to"]}))

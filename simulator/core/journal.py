@@ -106,10 +106,15 @@ class Journal:
     def last_seq(self) -> int:
         return self._seq
 
-    def entries(self, provider=None, tenant=None, limit=None) -> list[dict]:
+    def entries(self, provider=None, tenant=None, limit=None, mentioning: set[str] | None = None) -> list[dict]:
+        """Entries oldest first; ``mentioning``: only those whose path or a body holds one of these
+        strings (looked for in the kept bytes, so the others are never decoded)."""
         with self._lock:
             kept = [(seq, e) for seq, e in self._entries
                     if (provider is None or e[0] == provider) and (tenant is None or e[1] == tenant)]
+        if mentioning is not None:
+            wanted = [(n, n.encode()) for n in mentioning]
+            kept = [(seq, e) for seq, e in kept if _mentions(e, wanted)]
         return [_entry(seq, e) for seq, e in (kept[-limit:] if limit else kept)]
 
     def reset(self, tenant=None) -> None:
@@ -120,6 +125,21 @@ class Journal:
                 kept = [e for e in self._entries if e[1][1] != tenant]
                 self._entries.clear()
                 self._entries.extend(kept)
+
+
+def _mentions(e: tuple, wanted: list[tuple[str, bytes]]) -> bool:
+    path, bodies = e[3], (e[8], e[9])
+    for body in bodies:
+        if isinstance(body, _Masked):
+            value = body.value
+            body = (value if isinstance(value, str) else json.dumps(value)).encode()
+        elif body is not None:
+            body = body[0]
+        else:
+            body = b""
+        if any(b in body for _, b in wanted):
+            return True
+    return any(n in path for n, _ in wanted)
 
 
 def _entry(seq: int, e: tuple) -> dict:

@@ -161,6 +161,20 @@ def test_journal_masks_every_spelling(raw, shown):
     assert journal.entries()[0]["request"] == shown
 
 
+def test_journal_entries_mentioning_an_id():
+    journal = Journal()
+    bodies = [("/pay/pay_1", b"", b'{"id": "pay_1"}'), ("/other", b'{"ref": "pay_1"}', b"{}"),
+              ("/other", b'{"number": "4242424242424242", "ref": "pay_1"}', b""), ("/other", b"{}", b'{"id": "pay_2"}')]
+    for path, req, resp in bodies:
+        journal.record(provider="p", tenant="t", method="POST", path=path, status=200, at="x", rules=[],
+                       request_body=req, request_type="application/json", response_body=resp,
+                       response_type="application/json")
+    found = journal.entries(mentioning={"pay_1"})
+    assert [e["seq"] for e in found] == [1, 2, 3]
+    assert found[2]["request"] == {"number": "424242******4242", "ref": "pay_1"}
+    assert [e["seq"] for e in journal.entries(mentioning={"pay_2", "nothing"})] == [4]
+
+
 def test_iso_z():
     assert iso_z(T0, 7) == "2026-01-01T00:00:00.0000000Z"
     assert iso_z(T0) == "2026-01-01T00:00:00Z"
