@@ -14,7 +14,6 @@ from __future__ import annotations
 import fcntl
 import json
 import os
-import sqlite3
 import threading
 from typing import Any, Iterator
 
@@ -73,6 +72,7 @@ class StateFile(NullState):
     persistent = True
 
     def __init__(self, path: str) -> None:
+        import sqlite3   # only a run with --state pays for it at start
         self.path = path
         self._lock = threading.Lock()
         # row -> (sql, params) not yet written: always the newest change of that row, whichever
@@ -115,7 +115,7 @@ class StateFile(NullState):
         while not self._stopping.wait(CHECKPOINT_EVERY):
             try:
                 self._checkpoints.execute("PRAGMA wal_checkpoint(PASSIVE)")
-            except sqlite3.Error:   # busy or closing: the next round catches up
+            except self._checkpoints.Error:   # busy or closing: the next round catches up
                 pass
 
     def _migrate(self) -> None:

@@ -65,12 +65,12 @@ def test_builders_are_compiled_on_first_use_only(monkeypatch):
     assert len(compiled) == 2
 
 
-def test_start_up_leaves_contracts_and_the_email_pattern_for_first_use():
+def test_start_up_leaves_contracts_sqlite_and_the_email_pattern_for_first_use():
     probe = ("import json, re, sys\n"
              "from simulator import create_app\n"
              "create_app({})\n"
              "from marshmallow.validate import Email\n"
-             "print(json.dumps({'loaded': sorted(m for m in sys.modules if m.endswith('.contract') or m == 'apispec'),"
+             "print(json.dumps({'loaded': sorted(m for m in sys.modules if m.endswith('.contract') or m in ('apispec', 'sqlite3')),"
              " 'compiled': isinstance(Email.DOMAIN_REGEX, re.Pattern)}))\n")
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True)
     assert json.loads(out.stdout) == {"loaded": [], "compiled": False}
