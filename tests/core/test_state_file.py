@@ -158,3 +158,76 @@ def test_a_pending_retry_is_sent_at_its_virtual_instant_after_a_restart(tmp_path
             srv.stop()
     finally:
         receiver.stop()
+
+
+def test_an_object_put_twice_in_a_request_is_encoded_once_in_its_final_state(tmp_path, monkeypatch):
+    from simulator.core import state as state_mod, store as store_mod
+    encoded = []
+    real = store_mod._dump
+    monkeypatch.setattr(store_mod, "_dump", lambda obj: encoded.append(obj["n"]) or real(obj))
+    state = state_mod.StateFile(str(tmp_path / "s.db"))
+    store = store_mod.SQLiteStore(state)
+    try:
+        state.begin()
+        obj = {"id": "o1", "n": 1}
+        store.put("p", "thing", "o1", obj, "t")
+        obj["n"] = 2
+        store.put("p", "thing", "o1", obj, "t")
+        assert encoded == []   # nothing is encoded before the commit
+        state.commit()
+        assert encoded == [2]
+        assert state.execute("SELECT data FROM objects WHERE id = 'o1'") == [('{"id": "o1", "n": 2}',)]
+    finally:
+        state.close()
+
+
+def test_concurrent_requests_on_one_object_commit_its_newest_state(tmp_path):
+    import threading
+    from simulator.core import state as state_mod, store as store_mod
+    state = state_mod.StateFile(str(tmp_path / "s.db"))
+    store = store_mod.SQLiteStore(state)
+    store.put("p", "thing", "o1", {"id": "o1", "n": 0}, "t")
+    errors = []
+
+    def request(times: int):
+        try:
+            for _ in range(times):
+                state.begin()
+                with store.lock:
+                    obj = store.get("p", "thing", "o1")
+                    obj["n"] += 1
+                    store.put("p", "thing", "o1", obj, "t")
+                state.commit()
+        except Exception as exc:   # a deadlock shows as the join timing out, anything else here
+            errors.append(exc)
+
+    threads = [threading.Thread(target=request, args=(200,)) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    try:
+        assert not errors and not any(t.is_alive() for t in threads)
+        assert state.execute("SELECT data FROM objects WHERE id = 'o1'") == [('{"id": "o1", "n": 1200}',)]
+    finally:
+        state.close()
+
+
+def test_the_write_ahead_log_is_checkpointed_without_a_request(tmp_path, monkeypatch):
+    import os
+    import time
+    from simulator.core import state as state_mod, store as store_mod
+    monkeypatch.setattr(state_mod, "CHECKPOINT_EVERY", 0.05)
+    path = str(tmp_path / "s.db")
+    state = state_mod.StateFile(path)
+    store = store_mod.SQLiteStore(state)
+    try:
+        before = os.path.getsize(path)
+        for i in range(50):
+            store.put("p", "thing", f"o{i}", {"id": f"o{i}", "pad": "x" * 2000}, "t")
+        deadline = time.monotonic() + 10
+        while os.path.getsize(path) <= before and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert os.path.getsize(path) > before   # the rows reached the database file itself
+    finally:
+        state.close()
