@@ -80,7 +80,7 @@ class Outbox:
             return len(self._deliveries) - len(self._evictable) >= self.max_pending
 
     # -- enqueue -----------------------------------------------------------------------------
-    def enqueue(self, *, provider: str, tenant: str, event_type: str, url: str | None, body: bytes,
+    def enqueue(self, *, provider: str, tenant: str, event_type: str, url: str | None, body: bytes | str,
                 schedule: list[timedelta], content_type: str = "application/json",
                 headers: dict | None = None, settle_on_success: bool = True, subject: str | None = None,
                 event_id: str | None = None) -> list[dict]:
@@ -105,7 +105,7 @@ class Outbox:
                 "attempts": [],
                 "next_attempt_at": None,
                 "created_at": iso_z(now, 3),
-                "payload": body.decode("utf-8", "replace"),
+                "payload": body if isinstance(body, str) else body.decode("utf-8", "replace"),
                 "content_type": content_type,
                 "rules": list(fx.rules),
                 "_headers": dict(headers or {}),

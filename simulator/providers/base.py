@@ -239,7 +239,7 @@ class Provider:
     def emit(self, tenant: str, event_type: str, payload: Any, url: str | None, *,
              subject: str | None = None, event_id: str | None = None, settle_on_success: bool = True,
              headers: dict | None = None, schedule: list[timedelta] | None = None) -> list[dict]:
-        body = payload if isinstance(payload, bytes) else json.dumps(payload, ensure_ascii=False).encode()
+        body = payload if isinstance(payload, bytes) else _encode(payload)
         return self.sandbox.outbox.enqueue(
             provider=self.name, tenant=tenant, event_type=event_type, url=url, body=body,
             schedule=self.webhook_schedule if schedule is None else schedule,
