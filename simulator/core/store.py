@@ -12,19 +12,33 @@ Secondary indexes (``add_index``) make a list filter cost its page, not the numb
 (provider, tenant, kind, field) each value holds the creation numbers of the objects carrying it,
 sorted, so a page newest first is a slice from the end. ``put`` compares the values an object had
 when last stored with the ones it has now, so in-place mutation followed by ``put`` stays correct.
+
+Compact storage: only the most recently used objects (``hot``) stay live dicts; the rest are kept
+as compressed pickles (a tenth of the memory, and nothing for the cyclic GC to walk) and become
+live dicts again when read. An object is compacted only while nobody but the store refers to it,
+so a caller holding a dict always mutates the one the store holds, exactly as if all were live.
+Compression is primed per (provider, kind) with the first object compacted: objects of one kind
+share their keys and most values, so each costs a few hundred bytes.
 """
 from __future__ import annotations
 
 import json
+import pickle
+import sys
 import threading
 import time
+import zlib
 from bisect import bisect_left, insort
+from collections import OrderedDict
 from datetime import datetime
-from itertools import count, islice
+from itertools import islice
 from typing import Any, Callable, Hashable, Iterator
 
 Key = tuple[str, str, str]
 Extract = Callable[[dict], Hashable]
+
+# references to a live dict inside _shrink: the store's map, the local name, getrefcount's argument
+_STORE_ONLY = 3
 
 
 def discard(*containers: dict) -> None:
@@ -54,9 +68,15 @@ def _field(name: str) -> Extract:
 
 
 class MemoryStore:
-    def __init__(self) -> None:
+    # live dicts kept; a handful covers a request, a thousand the objects a load keeps touching
+    HOT = 1000
+
+    def __init__(self, hot: int | None = None) -> None:
         self.lock = threading.RLock()
-        self._objects: dict[Key, dict] = {}
+        self.hot = self.HOT if hot is None else hot
+        self._objects: dict[Key, dict | bytes] = {}   # a live dict, or a compacted one
+        self._hot: OrderedDict[Key, None] = OrderedDict()   # the live ones, least recently used first
+        self._primers: dict[tuple[str, str], bytes] = {}   # (provider, kind) -> compression dictionary
         self._tenant_of: dict[Key, str] = {}
         # per (provider, tenant, kind): insertion-ordered ids, for listing without a scan
         self._index: dict[tuple[str, str, str], dict[str, None]] = {}
@@ -67,6 +87,59 @@ class MemoryStore:
         # after a delete, and with every argument None once everything is dropped
         self.observers: list[Callable[[str, str, str, str, dict], None]] = []
 
+    # -- compact storage ---------------------------------------------------------------------
+    def _freeze(self, key: Key, obj: dict) -> bytes:
+        raw = pickle.dumps(obj, pickle.HIGHEST_PROTOCOL)
+        primer = self._primers.setdefault(key[:2], raw)
+        packer = zlib.compressobj(1, zdict=primer)
+        return packer.compress(raw) + packer.flush()
+
+    def _thaw(self, key: Key, blob: bytes) -> dict:
+        return pickle.loads(zlib.decompressobj(zdict=self._primers[key[:2]]).decompress(blob))
+
+    def _peek(self, key: Key) -> dict:
+        """The object to read, not to keep: a compacted one is decoded without becoming live."""
+        value = self._objects[key]
+        return self._thaw(key, value) if type(value) is bytes else value
+
+    def _live(self, key: Key) -> dict:
+        """The object as callers get it: live, and the most recently used."""
+        value = self._objects[key]
+        if type(value) is bytes:
+            value = self._objects[key] = self._thaw(key, value)
+            self._hot[key] = None
+        else:
+            self._hot.move_to_end(key)
+        return value
+
+    def _adopt(self, key: Key, obj: dict) -> dict:
+        if self._objects[key] is not obj:
+            self._objects[key] = obj
+            self._hot[key] = None
+        return self._live(key)
+
+    def _shrink(self) -> None:
+        """Compact the least recently used objects beyond ``hot`` that nobody else holds; a held
+        one moves to the back, so a caller's dict and the store's never part."""
+        hot = self._hot
+        excess = len(hot) - self.hot
+        for _ in range(min(len(hot), excess + 8) if excess > 0 else 0):
+            key = next(iter(hot))
+            obj = self._objects[key]
+            if sys.getrefcount(obj) > _STORE_ONLY:
+                hot.move_to_end(key)
+                continue
+            try:
+                self._objects[key] = self._freeze(key, obj)
+            except (pickle.PicklingError, TypeError, AttributeError):
+                hot.move_to_end(key)   # something pickle cannot carry: it stays live
+                continue
+            del hot[key]
+            excess -= 1
+            if not excess:
+                return
+
+    # -- the store -----------------------------------------------------------------------------
     def put(self, provider: str, kind: str, id: str, obj: dict, tenant: str) -> dict:
         key = (provider, kind, id)
         with self.lock:
@@ -74,6 +147,8 @@ class MemoryStore:
             if previous is not None and previous != tenant:
                 raise KeyError(f"{kind} {id} belongs to another tenant")
             self._objects[key] = obj
+            self._hot[key] = None
+            self._hot.move_to_end(key)
             self._tenant_of[key] = tenant
             self._index.setdefault((provider, tenant, kind), {})[id] = None
             if (provider, kind) in self._indexed:
@@ -81,14 +156,17 @@ class MemoryStore:
             self._persist(key, tenant, obj)
             for observe in self.observers:
                 observe(provider, kind, id, tenant, obj)
+            self._shrink()
         return obj
 
     def get(self, provider: str, kind: str, id: str, tenant: str | None = None) -> dict | None:
         key = (provider, kind, id)
         with self.lock:
-            obj = self._objects.get(key)
-            if obj is None or (tenant is not None and self._tenant_of[key] != tenant):
+            owner = self._tenant_of.get(key)
+            if owner is None or (tenant is not None and owner != tenant):
                 return None
+            obj = self._live(key)
+            self._shrink()
             return obj
 
     def tenant_of(self, provider: str, kind: str, id: str) -> str | None:
@@ -100,6 +178,7 @@ class MemoryStore:
         with self.lock:
             tenant = self._tenant_of.pop(key, None)
             self._objects.pop(key, None)
+            self._hot.pop(key, None)
             if tenant is not None:
                 self._index.get((provider, tenant, kind), {}).pop(id, None)
                 if key in self._held:
@@ -108,17 +187,21 @@ class MemoryStore:
                 for observe in self.observers:
                     observe(provider, kind, id, tenant, None)
 
+    def _page(self, provider: str, kind: str, ids) -> list[dict]:
+        page = [self._live((provider, kind, i)) for i in ids]
+        self._shrink()
+        return page
+
     def list(self, provider: str, kind: str, tenant: str) -> list[dict]:
         with self.lock:
-            ids = self._index.get((provider, tenant, kind), {})
-            return [self._objects[(provider, kind, i)] for i in ids]
+            return self._page(provider, kind, self._index.get((provider, tenant, kind), {}))
 
     def newest(self, provider: str, kind: str, tenant: str, offset: int, limit: int) -> list[dict]:
         """One page of a listing, newest first, without copying the whole index."""
         with self.lock:
             ids = self._index.get((provider, tenant, kind), {})
             offset = min(offset, len(ids))   # islice takes no offset past sys.maxsize
-            return [self._objects[(provider, kind, i)] for i in islice(reversed(ids), offset, offset + limit)]
+            return self._page(provider, kind, islice(reversed(ids), offset, offset + limit))
 
     def size(self, provider: str, kind: str, tenant: str) -> int:
         with self.lock:
@@ -129,8 +212,32 @@ class MemoryStore:
         with self.lock:
             return [(*k, len(ids)) for k, ids in self._index.items() if ids]
 
+    def items(self, provider: str, kind: str, tenant: str) -> Iterator[tuple[str, dict]]:
+        """(id, object) of every object in a listing, to read and not to mutate: compacted ones
+        are decoded one at a time and stay compacted."""
+        with self.lock:
+            ids = list(self._index.get((provider, tenant, kind), ()))
+        for i in ids:
+            with self.lock:
+                obj = self._peek((provider, kind, i)) if (provider, kind, i) in self._objects else None
+            if obj is not None:
+                yield i, obj
+
     def find(self, provider: str, kind: str, tenant: str, pred: Callable[[dict], bool]) -> Iterator[dict]:
-        return (o for o in self.list(provider, kind, tenant) if pred(o))
+        """The objects ``pred`` holds for, found lazily; only those become live."""
+        with self.lock:
+            ids = list(self._index.get((provider, tenant, kind), ()))
+        for i in ids:
+            key = (provider, kind, i)
+            with self.lock:
+                if key not in self._objects:
+                    continue
+                obj = self._peek(key)
+                if not pred(obj):
+                    continue
+                found = self._adopt(key, obj)
+                self._shrink()
+            yield found
 
     # -- secondary indexes -------------------------------------------------------------------
     def add_index(self, provider: str, kind: str, field: str, extract: Extract | None = None) -> None:
@@ -143,13 +250,17 @@ class MemoryStore:
                 for group, ids in self._index.items():   # objects already stored (a state file)
                     if group[0] == provider and group[2] == kind:
                         for i in ids:
-                            self._reindex((provider, kind, i), group[1], self._objects[(provider, kind, i)])
+                            self._reindex((provider, kind, i), group[1], self._peek((provider, kind, i)))
 
     def _clear_indexes(self) -> None:
-        self._seq = count()
         self._held: dict[Key, tuple] = {}          # key -> (creation number, indexed values...)
-        self._id_of: dict[int, str] = {}           # creation number -> id
-        self._buckets: dict[tuple[str, str, str, str], dict[Hashable, list[int]]] = {}
+        self._id_of: list[str | None] = []         # creation number -> id
+        # a value held by one object (a reference, mostly) keeps its number, not a list of one
+        self._buckets: dict[tuple[str, str, str, str], dict[Hashable, int | list[int]]] = {}
+
+    def _bucket(self, provider: str, tenant: str, kind: str, field: str, value: Hashable) -> list[int] | tuple:
+        bucket = self._buckets.get((provider, tenant, kind, field), {}).get(value, ())
+        return (bucket,) if type(bucket) is int else bucket
 
     def _reindex(self, key: Key, tenant: str, obj: dict | None) -> None:
         provider, kind, id = key
@@ -158,14 +269,16 @@ class MemoryStore:
         if obj is None:
             new = None
             seq = old[0]
-            del self._held[key], self._id_of[seq]
+            del self._held[key]
+            self._id_of[seq] = None
         else:
-            seq = old[0] if old is not None else next(self._seq)
+            seq = old[0] if old is not None else len(self._id_of)
             new = (seq, *(extract(obj) for _, extract in specs))
             if new == old:
                 return
             self._held[key] = new
-            self._id_of[seq] = id
+            if old is None:
+                self._id_of.append(id)
         for i, (field, _) in enumerate(specs, 1):
             before = old[i] if old is not None and i < len(old) else None
             after = new[i] if new is not None else None
@@ -174,32 +287,40 @@ class MemoryStore:
             values = self._buckets.setdefault((provider, tenant, kind, field), {})
             if before is not None:
                 bucket = values[before]
-                del bucket[bisect_left(bucket, seq)]
-                if not bucket:
+                if type(bucket) is int:
                     del values[before]
+                else:
+                    del bucket[bisect_left(bucket, seq)]
+                    if len(bucket) == 1:
+                        values[before] = bucket[0]
             if after is not None:
-                insort(values.setdefault(after, []), seq)
+                bucket = values.setdefault(after, seq)
+                if type(bucket) is int and bucket != seq:
+                    values[after] = bucket = [bucket]
+                if type(bucket) is list:
+                    insort(bucket, seq)
 
     def where(self, provider: str, kind: str, tenant: str, field: str, value: Hashable,
               offset: int = 0, limit: int | None = None, newest_first: bool = False) -> list[dict]:
         """Objects whose indexed ``field`` is ``value``, in creation order (or newest first), one
         page of them when ``limit`` is given: the cost is the page's, not the bucket's."""
         with self.lock:
-            bucket = self._buckets.get((provider, tenant, kind, field), {}).get(value, ())
+            bucket = self._bucket(provider, tenant, kind, field, value)
             seqs = reversed(bucket) if newest_first else iter(bucket)
             offset = min(offset, len(bucket))   # islice takes no offset past sys.maxsize
             end = None if limit is None else offset + min(limit, len(bucket))
-            return [self._objects[(provider, kind, self._id_of[s])] for s in islice(seqs, offset, end)]
+            return self._page(provider, kind, (self._id_of[s] for s in islice(seqs, offset, end)))
 
     def where_count(self, provider: str, kind: str, tenant: str, field: str, value: Hashable) -> int:
         with self.lock:
-            return len(self._buckets.get((provider, tenant, kind, field), {}).get(value, ()))
+            return len(self._bucket(provider, tenant, kind, field, value))
 
     def reset(self, tenant: str | None = None) -> None:
         with self.lock:
             if tenant is None:
-                discard(self._objects, self._tenant_of, self._index, self._held, self._id_of, self._buckets)
+                discard(self._objects, self._tenant_of, self._index, self._held, self._buckets)
                 self._objects, self._tenant_of, self._index = {}, {}, {}
+                self._hot = OrderedDict()
                 self._clear_indexes()
                 self._unpersist_all()
                 for observe in self.observers:
