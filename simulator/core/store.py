@@ -28,6 +28,7 @@ import sys
 import threading
 import time
 import zlib
+from array import array
 from bisect import bisect_left, insort
 from collections import OrderedDict
 from datetime import datetime
@@ -39,6 +40,7 @@ Extract = Callable[[dict], Hashable]
 
 # references to a live dict inside _shrink: the store's map, the local name, getrefcount's argument
 _STORE_ONLY = 3
+_NOTHING: dict = {}   # read only
 
 
 def discard(*containers: dict) -> None:
@@ -74,12 +76,16 @@ class MemoryStore:
     def __init__(self, hot: int | None = None) -> None:
         self.lock = threading.RLock()
         self.hot = self.HOT if hot is None else hot
-        self._objects: dict[Key, dict | bytes] = {}   # a live dict, or a compacted one
-        self._hot: OrderedDict[Key, None] = OrderedDict()   # the live ones, least recently used first
+        self._hot: OrderedDict[Key, dict] = OrderedDict()   # the live objects, least recently used first
+        # Per-object maps are keyed by id within (provider, kind) and hold only strings, numbers and
+        # bytes: such dicts are not tracked by the cyclic GC, whose full passes would otherwise walk
+        # every entry, a quarter of a second at a million objects.
+        self._cold: dict[tuple[str, str], dict[str, bytes]] = {}   # the compacted objects
         self._primers: dict[tuple[str, str], bytes] = {}   # (provider, kind) -> compression dictionary
-        self._tenant_of: dict[Key, str] = {}
-        # per (provider, tenant, kind): insertion-ordered ids, for listing without a scan
-        self._index: dict[tuple[str, str, str], dict[str, None]] = {}
+        self._tenant_of: dict[tuple[str, str], dict[str, str]] = {}
+        # per (provider, tenant, kind): insertion-ordered ids, for listing without a scan; each id
+        # maps to itself, so every map shares the one string however many copies callers pass
+        self._index: dict[tuple[str, str, str], dict[str, str]] = {}
         # secondary indexes: (provider, kind) -> [(field, extract)] declared once at start
         self._indexed: dict[tuple[str, str], list[tuple[str, Extract]]] = {}
         self._clear_indexes()
@@ -99,24 +105,26 @@ class MemoryStore:
 
     def _peek(self, key: Key) -> dict:
         """The object to read, not to keep: a compacted one is decoded without becoming live."""
-        value = self._objects[key]
-        return self._thaw(key, value) if type(value) is bytes else value
+        obj = self._hot.get(key)
+        return obj if obj is not None else self._thaw(key, self._cold[key[:2]][key[2]])
 
     def _live(self, key: Key) -> dict:
         """The object as callers get it: live, and the most recently used."""
-        value = self._objects[key]
-        if type(value) is bytes:
-            value = self._objects[key] = self._thaw(key, value)
-            self._hot[key] = None
+        obj = self._hot.get(key)
+        if obj is None:
+            obj = self._hot[key] = self._thaw(key, self._cold[key[:2]].pop(key[2]))
         else:
             self._hot.move_to_end(key)
-        return value
+        return obj
 
     def _adopt(self, key: Key, obj: dict) -> dict:
-        if self._objects[key] is not obj:
-            self._objects[key] = obj
-            self._hot[key] = None
-        return self._live(key)
+        """Make ``obj``, just read with ``_peek``, the live object."""
+        if key in self._hot:
+            self._hot.move_to_end(key)
+        else:
+            del self._cold[key[:2]][key[2]]
+            self._hot[key] = obj
+        return obj
 
     def _shrink(self) -> None:
         """Compact the least recently used objects beyond ``hot`` that nobody else holds; a held
@@ -125,32 +133,38 @@ class MemoryStore:
         excess = len(hot) - self.hot
         for _ in range(min(len(hot), excess + 8) if excess > 0 else 0):
             key = next(iter(hot))
-            obj = self._objects[key]
+            obj = hot[key]
             if sys.getrefcount(obj) > _STORE_ONLY:
                 hot.move_to_end(key)
                 continue
             try:
-                self._objects[key] = self._freeze(key, obj)
+                blob = self._freeze(key, obj)
             except (pickle.PicklingError, TypeError, AttributeError):
                 hot.move_to_end(key)   # something pickle cannot carry: it stays live
                 continue
+            self._cold.setdefault(key[:2], {})[key[2]] = blob
             del hot[key]
             excess -= 1
             if not excess:
                 return
 
+    def _exists(self, key: Key) -> bool:
+        return key[2] in self._tenant_of.get(key[:2], _NOTHING)
+
     # -- the store -----------------------------------------------------------------------------
     def put(self, provider: str, kind: str, id: str, obj: dict, tenant: str) -> dict:
-        key = (provider, kind, id)
         with self.lock:
-            previous = self._tenant_of.get(key)
+            tenants = self._tenant_of.setdefault((provider, kind), {})
+            previous = tenants.get(id)
             if previous is not None and previous != tenant:
                 raise KeyError(f"{kind} {id} belongs to another tenant")
-            self._objects[key] = obj
-            self._hot[key] = None
+            id = self._index.setdefault((provider, tenant, kind), {}).setdefault(id, id)
+            key = (provider, kind, id)
+            if previous is not None and key not in self._hot:
+                del self._cold[(provider, kind)][id]
+            self._hot[key] = obj
             self._hot.move_to_end(key)
-            self._tenant_of[key] = tenant
-            self._index.setdefault((provider, tenant, kind), {})[id] = None
+            tenants[id] = tenant
             if (provider, kind) in self._indexed:
                 self._reindex(key, tenant, obj)
             self._persist(key, tenant, obj)
@@ -160,32 +174,32 @@ class MemoryStore:
         return obj
 
     def get(self, provider: str, kind: str, id: str, tenant: str | None = None) -> dict | None:
-        key = (provider, kind, id)
         with self.lock:
-            owner = self._tenant_of.get(key)
+            owner = self._tenant_of.get((provider, kind), _NOTHING).get(id)
             if owner is None or (tenant is not None and owner != tenant):
                 return None
-            obj = self._live(key)
+            obj = self._live((provider, kind, id))
             self._shrink()
             return obj
 
     def tenant_of(self, provider: str, kind: str, id: str) -> str | None:
         with self.lock:
-            return self._tenant_of.get((provider, kind, id))
+            return self._tenant_of.get((provider, kind), _NOTHING).get(id)
 
     def delete(self, provider: str, kind: str, id: str) -> None:
         key = (provider, kind, id)
         with self.lock:
-            tenant = self._tenant_of.pop(key, None)
-            self._objects.pop(key, None)
-            self._hot.pop(key, None)
-            if tenant is not None:
-                self._index.get((provider, tenant, kind), {}).pop(id, None)
-                if key in self._held:
-                    self._reindex(key, tenant, None)
-                self._unpersist(key)
-                for observe in self.observers:
-                    observe(provider, kind, id, tenant, None)
+            tenant = self._tenant_of.get((provider, kind), {}).pop(id, None)
+            if tenant is None:
+                return
+            if self._hot.pop(key, None) is None:
+                del self._cold[(provider, kind)][id]
+            self._index.get((provider, tenant, kind), {}).pop(id, None)
+            if (provider, kind) in self._indexed:
+                self._reindex(key, tenant, None)
+            self._unpersist(key)
+            for observe in self.observers:
+                observe(provider, kind, id, tenant, None)
 
     def _page(self, provider: str, kind: str, ids) -> list[dict]:
         page = [self._live((provider, kind, i)) for i in ids]
@@ -194,7 +208,7 @@ class MemoryStore:
 
     def list(self, provider: str, kind: str, tenant: str) -> list[dict]:
         with self.lock:
-            return self._page(provider, kind, self._index.get((provider, tenant, kind), {}))
+            return self._page(provider, kind, self._index.get((provider, tenant, kind), ()))
 
     def newest(self, provider: str, kind: str, tenant: str, offset: int, limit: int) -> list[dict]:
         """One page of a listing, newest first, without copying the whole index."""
@@ -219,7 +233,7 @@ class MemoryStore:
             ids = list(self._index.get((provider, tenant, kind), ()))
         for i in ids:
             with self.lock:
-                obj = self._peek((provider, kind, i)) if (provider, kind, i) in self._objects else None
+                obj = self._peek((provider, kind, i)) if self._exists((provider, kind, i)) else None
             if obj is not None:
                 yield i, obj
 
@@ -230,7 +244,7 @@ class MemoryStore:
         for i in ids:
             key = (provider, kind, i)
             with self.lock:
-                if key not in self._objects:
+                if not self._exists(key):
                     continue
                 obj = self._peek(key)
                 if not pred(obj):
@@ -253,37 +267,38 @@ class MemoryStore:
                             self._reindex((provider, kind, i), group[1], self._peek((provider, kind, i)))
 
     def _clear_indexes(self) -> None:
-        self._held: dict[Key, tuple] = {}          # key -> (creation number, indexed values...)
-        self._id_of: list[str | None] = []         # creation number -> id
-        # a value held by one object (a reference, mostly) keeps its number, not a list of one
-        self._buckets: dict[tuple[str, str, str, str], dict[Hashable, int | list[int]]] = {}
+        self._seq_of: dict[tuple[str, str], dict[str, int]] = {}       # id -> creation number
+        self._values: dict[tuple[str, str, str], dict[str, Hashable]] = {}   # (provider, kind, field) -> id -> value
+        self._id_of: list[str | None] = []                             # creation number -> id
+        # value -> creation numbers, sorted: one number alone (most references), else an array
+        self._buckets: dict[tuple[str, str, str, str], dict[Hashable, int | array]] = {}
 
-    def _bucket(self, provider: str, tenant: str, kind: str, field: str, value: Hashable) -> list[int] | tuple:
-        bucket = self._buckets.get((provider, tenant, kind, field), {}).get(value, ())
+    def _bucket(self, provider: str, tenant: str, kind: str, field: str, value: Hashable) -> array | tuple:
+        bucket = self._buckets.get((provider, tenant, kind, field), _NOTHING).get(value, ())
         return (bucket,) if type(bucket) is int else bucket
 
     def _reindex(self, key: Key, tenant: str, obj: dict | None) -> None:
         provider, kind, id = key
-        specs = self._indexed[(provider, kind)]
-        old = self._held.get(key)
-        if obj is None:
-            new = None
-            seq = old[0]
-            del self._held[key]
-            self._id_of[seq] = None
-        else:
-            seq = old[0] if old is not None else len(self._id_of)
-            new = (seq, *(extract(obj) for _, extract in specs))
-            if new == old:
+        seqs = self._seq_of.setdefault((provider, kind), {})
+        seq = seqs.get(id)
+        if seq is None:
+            if obj is None:
                 return
-            self._held[key] = new
-            if old is None:
-                self._id_of.append(id)
-        for i, (field, _) in enumerate(specs, 1):
-            before = old[i] if old is not None and i < len(old) else None
-            after = new[i] if new is not None else None
+            seq = seqs[id] = len(self._id_of)
+            self._id_of.append(id)
+        elif obj is None:
+            del seqs[id]
+            self._id_of[seq] = None
+        for field, extract in self._indexed[(provider, kind)]:
+            held = self._values.setdefault((provider, kind, field), {})
+            before = held.get(id)
+            after = None if obj is None else extract(obj)
             if before == after:
                 continue
+            if after is None:
+                del held[id]
+            else:
+                held[id] = after
             values = self._buckets.setdefault((provider, tenant, kind, field), {})
             if before is not None:
                 bucket = values[before]
@@ -296,8 +311,8 @@ class MemoryStore:
             if after is not None:
                 bucket = values.setdefault(after, seq)
                 if type(bucket) is int and bucket != seq:
-                    values[after] = bucket = [bucket]
-                if type(bucket) is list:
+                    values[after] = bucket = array("q", (bucket,))
+                if type(bucket) is not int:
                     insort(bucket, seq)
 
     def where(self, provider: str, kind: str, tenant: str, field: str, value: Hashable,
@@ -318,20 +333,20 @@ class MemoryStore:
     def reset(self, tenant: str | None = None) -> None:
         with self.lock:
             if tenant is None:
-                discard(self._objects, self._tenant_of, self._index, self._held, self._buckets)
-                self._objects, self._tenant_of, self._index = {}, {}, {}
-                self._hot = OrderedDict()
+                discard(self._cold, self._tenant_of, self._index, self._seq_of, self._values, self._buckets)
+                self._cold, self._tenant_of, self._index, self._hot = {}, {}, {}, OrderedDict()
                 self._clear_indexes()
                 self._unpersist_all()
                 for observe in self.observers:
                     observe(None, None, None, None, None)
                 return
-            for key in [k for k, t in self._tenant_of.items() if t == tenant]:
-                self.delete(*key)
+            for provider, kind, id in [(*group, i) for group, ids in self._tenant_of.items()
+                                       for i, t in ids.items() if t == tenant]:
+                self.delete(provider, kind, id)
 
     def count(self) -> int:
         with self.lock:
-            return len(self._objects)
+            return sum(map(len, self._tenant_of.values()))
 
     # persistence hooks: no-ops in memory
     def _persist(self, key: Key, tenant: str, obj: dict) -> None:

@@ -12,7 +12,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 
 
 def compacted(store, *key) -> bool:
-    return type(store._objects[key]) is bytes
+    return key not in store._hot and key[2] in store._cold[key[:2]]
 
 
 def fill(store, n, prefix="o"):
