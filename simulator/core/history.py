@@ -12,7 +12,7 @@ Kept in memory only, bounded per object.
 """
 from __future__ import annotations
 
-import sys
+import marshal
 import threading
 from datetime import datetime, timedelta, timezone
 from typing import Callable
@@ -40,9 +40,9 @@ class History:
         self.clock = clock
         self.position = position
         self._lock = threading.Lock()
-        # (provider, kind) -> id -> (status now, then at, from, to, position of each move): one flat
-        # tuple of interned strings and integers per object, which the cyclic GC soon stops visiting
-        self._objects: dict[tuple[str, str], dict[str, tuple]] = {}
+        # (provider, kind) -> id -> (status now, then at, from, to, position of each move), marshalled:
+        # bytes, so the map is no container the cyclic GC has to walk
+        self._objects: dict[tuple[str, str], dict[str, bytes]] = {}
 
     def observe(self, provider: str | None, kind: str | None, id: str | None, tenant: str | None,
                 obj: dict | None) -> None:
@@ -58,20 +58,21 @@ class History:
                 return
             status = status_of(obj)
             held = group.get(id)
+            held = marshal.loads(held) if held is not None else None
             if held is not None and held[0] == status:
                 return
             if status is None:
-                group[id] = (None, *held[1:]) if held else (None,)
+                group[id] = marshal.dumps((None, *held[1:]) if held else (None,))
                 return
-            status = sys.intern(status)
             moves = held[1:] if held is not None else ()
             if len(moves) >= PER_OBJECT * 4:
                 moves = moves[4:]
             at = (self.clock.now(tenant) - EPOCH) // MICROSECOND
-            group[id] = (status, *moves, at, held and held[0], status, self.position())
+            group[id] = marshal.dumps((status, *moves, at, held and held[0], status, self.position()))
 
     def transitions(self, provider: str, kind: str, id: str) -> list[dict]:
         with self._lock:
-            moves = self._objects.get((provider, kind), {}).get(id, (None,))[1:]
+            held = self._objects.get((provider, kind), {}).get(id)
+        moves = marshal.loads(held)[1:] if held is not None else ()
         return [{"at": iso_z(EPOCH + timedelta(microseconds=moves[i]), 3), "from": moves[i + 1],
                  "to": moves[i + 2], "position": moves[i + 3]} for i in range(0, len(moves), 4)]

@@ -28,7 +28,6 @@ import sys
 import threading
 import time
 import zlib
-from array import array
 from bisect import bisect_left, insort
 from collections import OrderedDict
 from datetime import datetime
@@ -270,12 +269,15 @@ class MemoryStore:
         self._seq_of: dict[tuple[str, str], dict[str, int]] = {}       # id -> creation number
         self._values: dict[tuple[str, str, str], dict[str, Hashable]] = {}   # (provider, kind, field) -> id -> value
         self._id_of: list[str | None] = []                             # creation number -> id
-        # value -> creation numbers, sorted: one number alone (most references), else an array
-        self._buckets: dict[tuple[str, str, str, str], dict[Hashable, int | array]] = {}
+        # value -> the creation number of the one object holding it (most references), or, in a map
+        # of its own (a list is a container the GC tracks), the sorted numbers of several
+        self._buckets: dict[tuple[str, str, str, str], dict[Hashable, int]] = {}
+        self._shared: dict[tuple[str, str, str, str], dict[Hashable, list[int]]] = {}
 
-    def _bucket(self, provider: str, tenant: str, kind: str, field: str, value: Hashable) -> array | tuple:
-        bucket = self._buckets.get((provider, tenant, kind, field), _NOTHING).get(value, ())
-        return (bucket,) if type(bucket) is int else bucket
+    def _bucket(self, provider: str, tenant: str, kind: str, field: str, value: Hashable) -> list[int] | tuple:
+        group = (provider, tenant, kind, field)
+        seq = self._buckets.get(group, _NOTHING).get(value)
+        return (seq,) if seq is not None else self._shared.get(group, _NOTHING).get(value, ())
 
     def _reindex(self, key: Key, tenant: str, obj: dict | None) -> None:
         provider, kind, id = key
@@ -299,21 +301,21 @@ class MemoryStore:
                 del held[id]
             else:
                 held[id] = after
-            values = self._buckets.setdefault((provider, tenant, kind, field), {})
+            group = (provider, tenant, kind, field)
+            ones, shared = self._buckets.setdefault(group, {}), self._shared.setdefault(group, {})
             if before is not None:
-                bucket = values[before]
-                if type(bucket) is int:
-                    del values[before]
-                else:
+                if ones.pop(before, None) is None:
+                    bucket = shared[before]
                     del bucket[bisect_left(bucket, seq)]
                     if len(bucket) == 1:
-                        values[before] = bucket[0]
+                        ones[before] = shared.pop(before)[0]
             if after is not None:
-                bucket = values.setdefault(after, seq)
-                if type(bucket) is int and bucket != seq:
-                    values[after] = bucket = array("q", (bucket,))
-                if type(bucket) is not int:
-                    insort(bucket, seq)
+                if after in shared:
+                    insort(shared[after], seq)
+                elif after in ones:
+                    shared[after] = sorted((ones.pop(after), seq))
+                else:
+                    ones[after] = seq
 
     def where(self, provider: str, kind: str, tenant: str, field: str, value: Hashable,
               offset: int = 0, limit: int | None = None, newest_first: bool = False) -> list[dict]:
@@ -333,7 +335,8 @@ class MemoryStore:
     def reset(self, tenant: str | None = None) -> None:
         with self.lock:
             if tenant is None:
-                discard(self._cold, self._tenant_of, self._index, self._seq_of, self._values, self._buckets)
+                discard(self._cold, self._tenant_of, self._index, self._seq_of, self._values, self._buckets,
+                        self._shared)
                 self._cold, self._tenant_of, self._index, self._hot = {}, {}, {}, OrderedDict()
                 self._clear_indexes()
                 self._unpersist_all()
