@@ -45,7 +45,10 @@ _NOTHING: dict = {}   # read only
 def discard(*containers: dict) -> None:
     """Free big dicts on a background thread, a chunk at a time: freeing 100k objects at once
     takes a third of a second, which neither a reset nor the requests after it should wait for."""
-    if sum(map(len, containers)) < 10_000:   # small: freeing them here is quicker than a thread
+    def small(held: dict) -> bool:   # nested maps count: per-object maps are keyed by group first
+        return all(len(v) <= 1000 for v in held.values() if isinstance(v, dict))
+
+    if sum(map(len, containers)) < 10_000 and all(map(small, containers)):   # freeing here is quicker
         return
 
     def run():
