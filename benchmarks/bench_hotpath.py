@@ -231,7 +231,8 @@ def stored(keys: Keys, n: int, seconds: float, table: list) -> None:
 
 def memory_per_payment(keys: Keys, table: list, count: int = 3000) -> None:
     """Memory each Checkout MIT made over the request path leaves behind (tracemalloc), once the
-    bounded journal is full, so only what grows with the number of payments is counted."""
+    bounded journal and the store's live set (1,000 each) are full, so only what grows with the
+    number of payments is counted."""
     app = create_app(config(keys))
     name, _, op = next(rows(client_for(app), keys))
     tracemalloc.start()

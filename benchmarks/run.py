@@ -466,10 +466,12 @@ def main(argv=None) -> int:
     parser.add_argument("--repeat", type=int, help="runs per measurement, the median is kept (default 3; quick 1)")
     parser.add_argument("--connections", type=int, default=8)
     parser.add_argument("--sizes", help="stored payments, comma-separated (default 0,100000,1000000; quick 0,500)")
+    parser.add_argument("--soak", type=int, help="seconds of the read-only load RSS is watched under (default 600; quick 3)")
     args = parser.parse_args(argv)
     args.duration = args.duration or (1 if args.quick else 5)
     args.repeat = args.repeat or (1 if args.quick else 3)
     sizes = [int(s) for s in (args.sizes or ("0,500" if args.quick else "0,100000,1000000")).split(",")]
+    args.soak = args.soak or (3 if args.quick else 600)
     if not shutil.which("wrk"):
         print("wrk is not installed: apt-get install wrk", file=sys.stderr)
         return 1
@@ -634,6 +636,31 @@ def main(argv=None) -> int:
                               "<= 50 ms", ms <= 50)
 
         table.attempt(f"{size:,} stored payments", sized)
+
+    def soak(stored: int = 500 if args.quick else 100_000):
+        """Reads spread over every stored payment, so compacted ones keep being decoded and
+        compacted again: RSS must stay flat. Measured after a warm-up that fills the live set."""
+        with sandbox(keys.config(), "--webhooks", "auto", "--bench-payments", str(stored),
+                     script="benchmarks/serve.py", ready_timeout=60 + stored / 2000) as server:
+            picks = random.Random(1)
+
+            def read(session) -> bool:
+                i = picks.randrange(stored)
+                path = f"/payments/pay_bench{i:021d}" if i % 2 else f"/payments?reference=bench-{i}"
+                return session.get(f"{server.url}/checkout{path}", headers=CKO_HEADERS, timeout=30).status_code == 200
+
+            warm_up = argparse.Namespace(duration=min(30, max(1, args.soak // 10)), repeat=1,
+                                         connections=args.connections)
+            Load(warm_up).python(read)
+            start = server.rss()
+            r = Load(argparse.Namespace(duration=args.soak, repeat=1, connections=args.connections)).python(read)
+            end = server.rss()
+        growth = (end - start) / start
+        table.add(f"RSS under {args.soak:,} s of reads over {stored:,} payments (GET by id, list by reference)",
+                  f"{start / 2**20:,.0f} -> {end / 2**20:,.0f} MiB, {growth:+.1%} ({r['ok']:,} reads)", None, "",
+                  "growth <= 5%", growth <= 0.05)
+
+    table.attempt("RSS under a read-only load", soak)
 
     print()
     table.print()

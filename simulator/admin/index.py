@@ -10,6 +10,7 @@ took their references.
 from __future__ import annotations
 
 import itertools
+import marshal
 import threading
 from itertools import islice
 
@@ -23,15 +24,28 @@ FIELDS = ("status", "reference", "fingerprint", "link")
 NONE = ((), (), (), ())
 
 
-def values_of(obj: dict, own_id: str, is_card) -> tuple[tuple, ...]:
-    """What each of FIELDS holds for ``obj`` (a tuple each: a field may hold several values)."""
+def values_of(obj: dict, own_id: str, is_card) -> tuple:
+    """(status, reference, fingerprint, *links): what ``obj`` holds for each of FIELDS, None for
+    nothing; an object may point at several stored cards."""
     status = tl.wire_status(obj)
     reference = tl.reference_of(obj)
+    if reference is not None:
+        reference = str(reference)
+        lower = reference.lower()
+        reference = reference if lower == reference else lower   # the object's own string, when it can
     fingerprint = tl.fingerprint_of(obj)
-    return ((status.lower(),) if status else (),
-            (str(reference).lower(),) if reference is not None else (),
-            (fingerprint,) if fingerprint else (),
-            tuple(v for v in obj.values() if isinstance(v, str) and v != own_id and is_card(v)))
+    return (status.lower() if status else None, reference, fingerprint,
+            *(v for v in obj.values() if isinstance(v, str) and v != own_id and is_card(v)))
+
+
+def _fields(held: tuple | None) -> tuple[tuple, ...]:
+    """A held record (creation number, values_of...) as one tuple of values per field."""
+    if held is None:
+        return NONE
+    return (*(() if v is None else (v,) for v in held[1:4]), held[4:])
+
+
+SHARED = "\0"   # in _fields: several objects hold the value, their ids are in _shared
 
 
 class ObjectIndex:
@@ -41,21 +55,23 @@ class ObjectIndex:
 
     def _clear(self) -> None:
         if hasattr(self, "_held"):
-            discard(self._order, self._held, self._fields)
+            discard(self._held, self._fields, self._shared)
         self._seq = itertools.count()
-        self._order: dict[tuple[str, str, str], int] = {}       # (provider, kind, id) -> creation order
-        self._held: dict[tuple[str, str, str], tuple] = {}      # key -> values_of(object)
-        # (group, field) -> value -> ids, each bucket in the order objects took that value
-        self._fields: dict[tuple[Group, str], dict[str, dict[str, None]]] = {}
-        self._cards: set[tuple[str, str, str]] = set()          # (provider, tenant, id) of stored cards
+        # (provider, kind) -> id -> (creation order, *values_of(object)), marshalled: bytes in a map
+        # of strings, which the cyclic GC does not track
+        self._held: dict[tuple[str, str], dict[str, bytes]] = {}
+        # (group, field) -> value -> the id of the one object holding it (most references), or SHARED;
+        # values in the order objects took them. Ids of a shared value, in the order objects took it,
+        # live in a map of their own: a dict value would make the GC track and walk the big map.
+        self._fields: dict[tuple[Group, str], dict[str, str]] = {}
+        self._shared: dict[tuple[Group, str], dict[str, dict[str, None]]] = {}
+        self._cards: dict[tuple[str, str], dict[str, None]] = {}   # (provider, tenant) -> ids of stored cards
 
     def load(self, store) -> None:
         """Index what the store already holds (objects read from a state file)."""
         for provider, tenant, kind, _ in store.groups():
-            for obj in store.list(provider, kind, tenant):
-                oid = tl.id_of(store, provider, kind, obj)
-                if oid is not None:
-                    self.observe(provider, kind, oid, tenant, obj)
+            for oid, obj in store.items(provider, kind, tenant):
+                self.observe(provider, kind, oid, tenant, obj)
 
     def observe(self, provider, kind, id, tenant, obj) -> None:
         """Store hook (see MemoryStore.observers)."""
@@ -63,46 +79,63 @@ class ObjectIndex:
             if provider is None:
                 self._clear()
                 return
-            key = (provider, kind, id)
             group = (provider, tenant, kind)
-            old = self._held.pop(key, NONE)
+            held = self._held.setdefault((provider, kind), {})
+            old = held.pop(id, None)
+            old = marshal.loads(old) if old is not None else None
+            cards = self._cards.setdefault((provider, tenant), {})
             if obj is None:
-                self._order.pop(key, None)
-                self._cards.discard((provider, tenant, id))
-                new = NONE
+                cards.pop(id, None)
+                new = None
             else:
-                self._order.setdefault(key, next(self._seq))
                 if tl.card_like(obj):
-                    self._cards.add((provider, tenant, id))
-                new = values_of(obj, id, lambda v: (provider, tenant, v) in self._cards)
-                self._held[key] = new
-            for field, before, after in zip(FIELDS, old, new):
+                    cards[id] = None
+                new = (old[0] if old else next(self._seq), *values_of(obj, id, cards.__contains__))
+                held[id] = marshal.dumps(new)
+                if new == old:
+                    return
+            for field, before, after in zip(FIELDS, _fields(old), _fields(new)):
                 if before == after:
                     continue
                 values = self._fields.setdefault((group, field), {})
+                shared = self._shared.setdefault((group, field), {})
                 for value in before:
-                    bucket = values.get(value)
-                    if bucket is not None:
-                        bucket.pop(id, None)
-                        if not bucket:
-                            del values[value]
+                    holder = values.get(value)
+                    if holder == SHARED:
+                        shared[value].pop(id, None)
+                        if not shared[value]:
+                            del shared[value], values[value]
+                    elif holder == id:
+                        del values[value]
                 for value in after:
-                    values.setdefault(value, {})[id] = None
+                    holder = values.setdefault(value, id)
+                    if holder == SHARED:
+                        shared[value][id] = None
+                    elif holder != id:
+                        values[value] = SHARED
+                        shared[value] = {holder: None, id: None}
+
+    def _bucket(self, key: tuple[Group, str], value: str, holder: str | None = None) -> tuple | dict:
+        """Ids holding ``value``, in the order they took it."""
+        holder = holder or self._fields.get(key, {}).get(value)
+        return self._shared[key][value] if holder == SHARED else (holder,) if holder else ()
 
     # -- queries -----------------------------------------------------------------------------
     def _newest_first(self, group: Group, ids) -> list[str]:
         provider, _, kind = group
-        return sorted(ids, key=lambda i: self._order.get((provider, kind, i), -1), reverse=True)
+        held = self._held.get((provider, kind), {})
+        return sorted(ids, key=lambda i: marshal.loads(held[i])[0] if i in held else -1, reverse=True)
 
     def matching(self, group: Group, status: str | None, reference: str | None):
         """(count, page(skip, n) -> ids newest first) of objects with that status and a reference
         containing ``reference``. Pages read the live buckets: nothing is copied per query."""
         with self._lock:
-            by_status = self._fields.get((group, "status"), {}).get(status.lower(), {}) if status else None
+            by_status = self._bucket((group, "status"), status.lower()) if status else None
             if reference:
                 needle = reference.lower()
                 # reference values keep the order objects took them, newest last: no sort needed
-                hits = [b for value, b in self._fields.get((group, "reference"), {}).items() if needle in value]
+                hits = [self._bucket((group, "reference"), value, holder)
+                        for value, holder in self._fields.get((group, "reference"), {}).items() if needle in value]
                 count = (sum(map(len, hits)) if by_status is None
                          else sum(1 for b in hits for i in b if i in by_status))
             else:
@@ -120,7 +153,7 @@ class ObjectIndex:
         with self._lock:
             ids = {}
             if fingerprint:
-                ids.update(self._fields.get((group, "fingerprint"), {}).get(fingerprint, {}))
+                ids.update(dict.fromkeys(self._bucket((group, "fingerprint"), fingerprint)))
             if link:
-                ids.update(self._fields.get((group, "link"), {}).get(link, {}))
+                ids.update(dict.fromkeys(self._bucket((group, "link"), link)))
             return self._newest_first(group, ids)[::-1]

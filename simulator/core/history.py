@@ -12,7 +12,9 @@ Kept in memory only, bounded per object.
 """
 from __future__ import annotations
 
+import marshal
 import threading
+from datetime import datetime, timedelta, timezone
 from typing import Callable
 
 from .clock import iso_z
@@ -21,6 +23,8 @@ from .store import discard
 # an internal state, where a provider keeps one apart from the status it shows, says more
 STATUS_FIELDS = ("_state", "status", "state")
 PER_OBJECT = 100
+EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+MICROSECOND = timedelta(microseconds=1)
 
 
 def status_of(obj: dict) -> str | None:
@@ -36,39 +40,39 @@ class History:
         self.clock = clock
         self.position = position
         self._lock = threading.Lock()
-        self._last: dict[tuple[str, str, str], str | None] = {}
-        self._moves: dict[tuple[str, str, str], list[tuple]] = {}   # (at, from, to, position)
+        # (provider, kind) -> id -> (status now, then at, from, to, position of each move), marshalled:
+        # bytes, so the map is no container the cyclic GC has to walk
+        self._objects: dict[tuple[str, str], dict[str, bytes]] = {}
 
     def observe(self, provider: str | None, kind: str | None, id: str | None, tenant: str | None,
                 obj: dict | None) -> None:
         """Store hook: every object written, deleted (obj None), or everything dropped (all None)."""
-        key = (provider, kind, id)
         with self._lock:
+            if provider is None:
+                discard(self._objects)
+                self._objects = {}
+                return
+            group = self._objects.setdefault((provider, kind), {})
             if obj is None:
-                self._forget(None if provider is None else key)
+                group.pop(id, None)
                 return
             status = status_of(obj)
-            first = key not in self._last
-            previous = self._last.get(key)
-            if not first and previous == status:
+            held = group.get(id)
+            held = marshal.loads(held) if held is not None else None
+            if held is not None and held[0] == status:
                 return
-            self._last[key] = status
             if status is None:
+                group[id] = marshal.dumps((None, *held[1:]) if held else (None,))
                 return
-            moves = self._moves.setdefault(key, [])
-            moves.append((iso_z(self.clock.now(tenant), 3), previous, status, self.position()))
-            if len(moves) > PER_OBJECT:
-                del moves[0]
+            moves = held[1:] if held is not None else ()
+            if len(moves) >= PER_OBJECT * 4:
+                moves = moves[4:]
+            at = (self.clock.now(tenant) - EPOCH) // MICROSECOND
+            group[id] = marshal.dumps((status, *moves, at, held and held[0], status, self.position()))
 
     def transitions(self, provider: str, kind: str, id: str) -> list[dict]:
         with self._lock:
-            return [{"at": at, "from": before, "to": after, "position": position}
-                    for at, before, after, position in self._moves.get((provider, kind, id), ())]
-
-    def _forget(self, key) -> None:
-        if key is None:
-            discard(self._last, self._moves)
-            self._last, self._moves = {}, {}
-        else:
-            self._last.pop(key, None)
-            self._moves.pop(key, None)
+            held = self._objects.get((provider, kind), {}).get(id)
+        moves = marshal.loads(held)[1:] if held is not None else ()
+        return [{"at": iso_z(EPOCH + timedelta(microseconds=moves[i]), 3), "from": moves[i + 1],
+                 "to": moves[i + 2], "position": moves[i + 3]} for i in range(0, len(moves), 4)]

@@ -12,15 +12,26 @@ Secondary indexes (``add_index``) make a list filter cost its page, not the numb
 (provider, tenant, kind, field) each value holds the creation numbers of the objects carrying it,
 sorted, so a page newest first is a slice from the end. ``put`` compares the values an object had
 when last stored with the ones it has now, so in-place mutation followed by ``put`` stays correct.
+
+Compact storage: only the most recently used objects (``hot``) stay live dicts; the rest are kept
+as compressed pickles (a tenth of the memory, and nothing for the cyclic GC to walk) and become
+live dicts again when read. An object is compacted only while nobody but the store refers to it,
+so a caller holding a dict always mutates the one the store holds, exactly as if all were live.
+Compression is primed per (provider, kind) with the first object compacted: objects of one kind
+share their keys and most values, so each costs a few hundred bytes.
 """
 from __future__ import annotations
 
 import json
+import pickle
+import sys
 import threading
 import time
+import zlib
 from bisect import bisect_left, insort
+from collections import OrderedDict
 from datetime import datetime
-from itertools import count, islice
+from itertools import islice
 from typing import Any, Callable, Hashable, Iterator
 
 from .state import Deferred
@@ -28,11 +39,18 @@ from .state import Deferred
 Key = tuple[str, str, str]
 Extract = Callable[[dict], Hashable]
 
+# references to a live dict inside _shrink: the store's map, the local name, getrefcount's argument
+_STORE_ONLY = 3
+_NOTHING: dict = {}   # read only
+
 
 def discard(*containers: dict) -> None:
     """Free big dicts on a background thread, a chunk at a time: freeing 100k objects at once
     takes a third of a second, which neither a reset nor the requests after it should wait for."""
-    if sum(map(len, containers)) < 10_000:   # small: freeing them here is quicker than a thread
+    def small(held: dict) -> bool:   # nested maps count: per-object maps are keyed by group first
+        return all(len(v) <= 1000 for v in held.values() if isinstance(v, dict))
+
+    if sum(map(len, containers)) < 10_000 and all(map(small, containers)):   # freeing here is quicker
         return
 
     def run():
@@ -56,12 +74,22 @@ def _field(name: str) -> Extract:
 
 
 class MemoryStore:
-    def __init__(self) -> None:
+    # live dicts kept; a handful covers a request, a thousand the objects a load keeps touching
+    HOT = 1000
+
+    def __init__(self, hot: int | None = None) -> None:
         self.lock = threading.RLock()
-        self._objects: dict[Key, dict] = {}
-        self._tenant_of: dict[Key, str] = {}
-        # per (provider, tenant, kind): insertion-ordered ids, for listing without a scan
-        self._index: dict[tuple[str, str, str], dict[str, None]] = {}
+        self.hot = self.HOT if hot is None else hot
+        self._hot: OrderedDict[Key, dict] = OrderedDict()   # the live objects, least recently used first
+        # Per-object maps are keyed by id within (provider, kind) and hold only strings, numbers and
+        # bytes: such dicts are not tracked by the cyclic GC, whose full passes would otherwise walk
+        # every entry, a quarter of a second at a million objects.
+        self._cold: dict[tuple[str, str], dict[str, bytes]] = {}   # the compacted objects
+        self._primers: dict[tuple[str, str], bytes] = {}   # (provider, kind) -> compression dictionary
+        self._tenant_of: dict[tuple[str, str], dict[str, str]] = {}
+        # per (provider, tenant, kind): insertion-ordered ids, for listing without a scan; each id
+        # maps to itself, so every map shares the one string however many copies callers pass
+        self._index: dict[tuple[str, str, str], dict[str, str]] = {}
         # secondary indexes: (provider, kind) -> [(field, extract)] declared once at start
         self._indexed: dict[tuple[str, str], list[tuple[str, Extract]]] = {}
         self._clear_indexes()
@@ -69,58 +97,129 @@ class MemoryStore:
         # after a delete, and with every argument None once everything is dropped
         self.observers: list[Callable[[str, str, str, str, dict], None]] = []
 
+    # -- compact storage ---------------------------------------------------------------------
+    def _freeze(self, key: Key, obj: dict) -> bytes:
+        raw = pickle.dumps(obj, pickle.HIGHEST_PROTOCOL)
+        primer = self._primers.setdefault(key[:2], raw)
+        packer = zlib.compressobj(1, zdict=primer)
+        return packer.compress(raw) + packer.flush()
+
+    def _thaw(self, key: Key, blob: bytes) -> dict:
+        return pickle.loads(zlib.decompressobj(zdict=self._primers[key[:2]]).decompress(blob))
+
+    def _peek(self, key: Key) -> dict:
+        """The object to read, not to keep: a compacted one is decoded without becoming live."""
+        obj = self._hot.get(key)
+        return obj if obj is not None else self._thaw(key, self._cold[key[:2]][key[2]])
+
+    def _live(self, key: Key) -> dict:
+        """The object as callers get it: live, and the most recently used."""
+        obj = self._hot.get(key)
+        if obj is None:
+            obj = self._hot[key] = self._thaw(key, self._cold[key[:2]].pop(key[2]))
+        else:
+            self._hot.move_to_end(key)
+        return obj
+
+    def _adopt(self, key: Key, obj: dict) -> dict:
+        """Make ``obj``, just read with ``_peek``, the live object."""
+        if key in self._hot:
+            self._hot.move_to_end(key)
+        else:
+            del self._cold[key[:2]][key[2]]
+            self._hot[key] = obj
+        return obj
+
+    def _shrink(self) -> None:
+        """Compact the least recently used objects beyond ``hot`` that nobody else holds; a held
+        one moves to the back, so a caller's dict and the store's never part."""
+        hot = self._hot
+        excess = len(hot) - self.hot
+        for _ in range(min(len(hot), excess + 8) if excess > 0 else 0):
+            key = next(iter(hot))
+            obj = hot[key]
+            if sys.getrefcount(obj) > _STORE_ONLY:
+                hot.move_to_end(key)
+                continue
+            try:
+                blob = self._freeze(key, obj)
+            except (pickle.PicklingError, TypeError, AttributeError):
+                hot.move_to_end(key)   # something pickle cannot carry: it stays live
+                continue
+            self._cold.setdefault(key[:2], {})[key[2]] = blob
+            del hot[key]
+            excess -= 1
+            if not excess:
+                return
+
+    def _exists(self, key: Key) -> bool:
+        return key[2] in self._tenant_of.get(key[:2], _NOTHING)
+
+    # -- the store -----------------------------------------------------------------------------
     def put(self, provider: str, kind: str, id: str, obj: dict, tenant: str) -> dict:
-        key = (provider, kind, id)
         with self.lock:
-            previous = self._tenant_of.get(key)
+            tenants = self._tenant_of.setdefault((provider, kind), {})
+            previous = tenants.get(id)
             if previous is not None and previous != tenant:
                 raise KeyError(f"{kind} {id} belongs to another tenant")
-            self._objects[key] = obj
-            self._tenant_of[key] = tenant
-            self._index.setdefault((provider, tenant, kind), {})[id] = None
+            id = self._index.setdefault((provider, tenant, kind), {}).setdefault(id, id)
+            key = (provider, kind, id)
+            if previous is not None and key not in self._hot:
+                del self._cold[(provider, kind)][id]
+            self._hot[key] = obj
+            self._hot.move_to_end(key)
+            tenants[id] = tenant
             if (provider, kind) in self._indexed:
                 self._reindex(key, tenant, obj)
             self._persist(key, tenant, obj)
             for observe in self.observers:
                 observe(provider, kind, id, tenant, obj)
+            self._shrink()
         return obj
 
     def get(self, provider: str, kind: str, id: str, tenant: str | None = None) -> dict | None:
-        key = (provider, kind, id)
         with self.lock:
-            obj = self._objects.get(key)
-            if obj is None or (tenant is not None and self._tenant_of[key] != tenant):
+            owner = self._tenant_of.get((provider, kind), _NOTHING).get(id)
+            if owner is None or (tenant is not None and owner != tenant):
                 return None
+            obj = self._live((provider, kind, id))
+            self._shrink()
             return obj
 
     def tenant_of(self, provider: str, kind: str, id: str) -> str | None:
         with self.lock:
-            return self._tenant_of.get((provider, kind, id))
+            return self._tenant_of.get((provider, kind), _NOTHING).get(id)
 
     def delete(self, provider: str, kind: str, id: str) -> None:
         key = (provider, kind, id)
         with self.lock:
-            tenant = self._tenant_of.pop(key, None)
-            self._objects.pop(key, None)
-            if tenant is not None:
-                self._index.get((provider, tenant, kind), {}).pop(id, None)
-                if key in self._held:
-                    self._reindex(key, tenant, None)
-                self._unpersist(key)
-                for observe in self.observers:
-                    observe(provider, kind, id, tenant, None)
+            tenant = self._tenant_of.get((provider, kind), {}).pop(id, None)
+            if tenant is None:
+                return
+            if self._hot.pop(key, None) is None:
+                del self._cold[(provider, kind)][id]
+            self._index.get((provider, tenant, kind), {}).pop(id, None)
+            if (provider, kind) in self._indexed:
+                self._reindex(key, tenant, None)
+            self._unpersist(key)
+            for observe in self.observers:
+                observe(provider, kind, id, tenant, None)
+
+    def _page(self, provider: str, kind: str, ids) -> list[dict]:
+        page = [self._live((provider, kind, i)) for i in ids]
+        self._shrink()
+        return page
 
     def list(self, provider: str, kind: str, tenant: str) -> list[dict]:
         with self.lock:
-            ids = self._index.get((provider, tenant, kind), {})
-            return [self._objects[(provider, kind, i)] for i in ids]
+            return self._page(provider, kind, self._index.get((provider, tenant, kind), ()))
 
     def newest(self, provider: str, kind: str, tenant: str, offset: int, limit: int) -> list[dict]:
         """One page of a listing, newest first, without copying the whole index."""
         with self.lock:
             ids = self._index.get((provider, tenant, kind), {})
             offset = min(offset, len(ids))   # islice takes no offset past sys.maxsize
-            return [self._objects[(provider, kind, i)] for i in islice(reversed(ids), offset, offset + limit)]
+            return self._page(provider, kind, islice(reversed(ids), offset, offset + limit))
 
     def size(self, provider: str, kind: str, tenant: str) -> int:
         with self.lock:
@@ -131,8 +230,32 @@ class MemoryStore:
         with self.lock:
             return [(*k, len(ids)) for k, ids in self._index.items() if ids]
 
+    def items(self, provider: str, kind: str, tenant: str) -> Iterator[tuple[str, dict]]:
+        """(id, object) of every object in a listing, to read and not to mutate: compacted ones
+        are decoded one at a time and stay compacted."""
+        with self.lock:
+            ids = list(self._index.get((provider, tenant, kind), ()))
+        for i in ids:
+            with self.lock:
+                obj = self._peek((provider, kind, i)) if self._exists((provider, kind, i)) else None
+            if obj is not None:
+                yield i, obj
+
     def find(self, provider: str, kind: str, tenant: str, pred: Callable[[dict], bool]) -> Iterator[dict]:
-        return (o for o in self.list(provider, kind, tenant) if pred(o))
+        """The objects ``pred`` holds for, found lazily; only those become live."""
+        with self.lock:
+            ids = list(self._index.get((provider, tenant, kind), ()))
+        for i in ids:
+            key = (provider, kind, i)
+            with self.lock:
+                if not self._exists(key):
+                    continue
+                obj = self._peek(key)
+                if not pred(obj):
+                    continue
+                found = self._adopt(key, obj)
+                self._shrink()
+            yield found
 
     # -- secondary indexes -------------------------------------------------------------------
     def add_index(self, provider: str, kind: str, field: str, extract: Extract | None = None) -> None:
@@ -145,74 +268,93 @@ class MemoryStore:
                 for group, ids in self._index.items():   # objects already stored (a state file)
                     if group[0] == provider and group[2] == kind:
                         for i in ids:
-                            self._reindex((provider, kind, i), group[1], self._objects[(provider, kind, i)])
+                            self._reindex((provider, kind, i), group[1], self._peek((provider, kind, i)))
 
     def _clear_indexes(self) -> None:
-        self._seq = count()
-        self._held: dict[Key, tuple] = {}          # key -> (creation number, indexed values...)
-        self._id_of: dict[int, str] = {}           # creation number -> id
-        self._buckets: dict[tuple[str, str, str, str], dict[Hashable, list[int]]] = {}
+        self._seq_of: dict[tuple[str, str], dict[str, int]] = {}       # id -> creation number
+        self._values: dict[tuple[str, str, str], dict[str, Hashable]] = {}   # (provider, kind, field) -> id -> value
+        self._id_of: list[str | None] = []                             # creation number -> id
+        # value -> the creation number of the one object holding it (most references), or, in a map
+        # of its own (a list is a container the GC tracks), the sorted numbers of several
+        self._buckets: dict[tuple[str, str, str, str], dict[Hashable, int]] = {}
+        self._shared: dict[tuple[str, str, str, str], dict[Hashable, list[int]]] = {}
+
+    def _bucket(self, provider: str, tenant: str, kind: str, field: str, value: Hashable) -> list[int] | tuple:
+        group = (provider, tenant, kind, field)
+        seq = self._buckets.get(group, _NOTHING).get(value)
+        return (seq,) if seq is not None else self._shared.get(group, _NOTHING).get(value, ())
 
     def _reindex(self, key: Key, tenant: str, obj: dict | None) -> None:
         provider, kind, id = key
-        specs = self._indexed[(provider, kind)]
-        old = self._held.get(key)
-        if obj is None:
-            new = None
-            seq = old[0]
-            del self._held[key], self._id_of[seq]
-        else:
-            seq = old[0] if old is not None else next(self._seq)
-            new = (seq, *(extract(obj) for _, extract in specs))
-            if new == old:
+        seqs = self._seq_of.setdefault((provider, kind), {})
+        seq = seqs.get(id)
+        if seq is None:
+            if obj is None:
                 return
-            self._held[key] = new
-            self._id_of[seq] = id
-        for i, (field, _) in enumerate(specs, 1):
-            before = old[i] if old is not None and i < len(old) else None
-            after = new[i] if new is not None else None
+            seq = seqs[id] = len(self._id_of)
+            self._id_of.append(id)
+        elif obj is None:
+            del seqs[id]
+            self._id_of[seq] = None
+        for field, extract in self._indexed[(provider, kind)]:
+            held = self._values.setdefault((provider, kind, field), {})
+            before = held.get(id)
+            after = None if obj is None else extract(obj)
             if before == after:
                 continue
-            values = self._buckets.setdefault((provider, tenant, kind, field), {})
+            if after is None:
+                del held[id]
+            else:
+                held[id] = after
+            group = (provider, tenant, kind, field)
+            ones, shared = self._buckets.setdefault(group, {}), self._shared.setdefault(group, {})
             if before is not None:
-                bucket = values[before]
-                del bucket[bisect_left(bucket, seq)]
-                if not bucket:
-                    del values[before]
+                if ones.pop(before, None) is None:
+                    bucket = shared[before]
+                    del bucket[bisect_left(bucket, seq)]
+                    if len(bucket) == 1:
+                        ones[before] = shared.pop(before)[0]
             if after is not None:
-                insort(values.setdefault(after, []), seq)
+                if after in shared:
+                    insort(shared[after], seq)
+                elif after in ones:
+                    shared[after] = sorted((ones.pop(after), seq))
+                else:
+                    ones[after] = seq
 
     def where(self, provider: str, kind: str, tenant: str, field: str, value: Hashable,
               offset: int = 0, limit: int | None = None, newest_first: bool = False) -> list[dict]:
         """Objects whose indexed ``field`` is ``value``, in creation order (or newest first), one
         page of them when ``limit`` is given: the cost is the page's, not the bucket's."""
         with self.lock:
-            bucket = self._buckets.get((provider, tenant, kind, field), {}).get(value, ())
+            bucket = self._bucket(provider, tenant, kind, field, value)
             seqs = reversed(bucket) if newest_first else iter(bucket)
             offset = min(offset, len(bucket))   # islice takes no offset past sys.maxsize
             end = None if limit is None else offset + min(limit, len(bucket))
-            return [self._objects[(provider, kind, self._id_of[s])] for s in islice(seqs, offset, end)]
+            return self._page(provider, kind, (self._id_of[s] for s in islice(seqs, offset, end)))
 
     def where_count(self, provider: str, kind: str, tenant: str, field: str, value: Hashable) -> int:
         with self.lock:
-            return len(self._buckets.get((provider, tenant, kind, field), {}).get(value, ()))
+            return len(self._bucket(provider, tenant, kind, field, value))
 
     def reset(self, tenant: str | None = None) -> None:
         with self.lock:
             if tenant is None:
-                discard(self._objects, self._tenant_of, self._index, self._held, self._id_of, self._buckets)
-                self._objects, self._tenant_of, self._index = {}, {}, {}
+                discard(self._cold, self._tenant_of, self._index, self._seq_of, self._values, self._buckets,
+                        self._shared)
+                self._cold, self._tenant_of, self._index, self._hot = {}, {}, {}, OrderedDict()
                 self._clear_indexes()
                 self._unpersist_all()
                 for observe in self.observers:
                     observe(None, None, None, None, None)
                 return
-            for key in [k for k, t in self._tenant_of.items() if t == tenant]:
-                self.delete(*key)
+            for provider, kind, id in [(*group, i) for group, ids in self._tenant_of.items()
+                                       for i, t in ids.items() if t == tenant]:
+                self.delete(provider, kind, id)
 
     def count(self) -> int:
         with self.lock:
-            return len(self._objects)
+            return sum(map(len, self._tenant_of.values()))
 
     # persistence hooks: no-ops in memory
     def _persist(self, key: Key, tenant: str, obj: dict) -> None:

@@ -80,4 +80,4 @@ def object_keys(server: SandboxServer) -> set:
     """Every stored object's (provider, kind, id)."""
     store = server.sandbox.store
     with store.lock:
-        return set(store._objects)
+        return {(p, k, i) for p, t, k, _ in store.groups() for i, _ in store.items(p, k, t)}

@@ -1,0 +1,113 @@
+"""Compact storage: objects beyond the live set are compacted and come back unchanged, and a dict
+somebody still holds is never compacted, so in-place mutation means what it always did."""
+import os
+import sys
+from datetime import datetime, timezone
+
+import pytest
+
+from simulator.core.store import MemoryStore
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "checkout"))
+
+
+def compacted(store, *key) -> bool:
+    return key not in store._hot and key[2] in store._cold[key[:2]]
+
+
+def fill(store, n, prefix="o"):
+    for i in range(n):
+        store.put("p", "pay", f"{prefix}{i}", {"id": f"{prefix}{i}", "n": i, "at": datetime(2026, 1, 1, tzinfo=timezone.utc),
+                                        "tags": ("a", i), "nested": {"list": [i]}}, "t1")
+
+
+def test_objects_beyond_the_live_set_are_compacted_and_read_back_unchanged():
+    store = MemoryStore(hot=2)
+    store.add_index("p", "pay", "n")
+    fill(store, 10)
+    assert compacted(store, "p", "pay", "o0") and not compacted(store, "p", "pay", "o9")
+    got = store.get("p", "pay", "o3")
+    assert got == {"id": "o3", "n": 3, "at": datetime(2026, 1, 1, tzinfo=timezone.utc), "tags": ("a", 3),
+                   "nested": {"list": [3]}}
+    assert store.get("p", "pay", "o3", tenant="t2") is None
+    assert [o["n"] for o in store.list("p", "pay", "t1")] == list(range(10))
+    assert [o["n"] for o in store.newest("p", "pay", "t1", 1, 3)] == [8, 7, 6]
+    assert [o["id"] for o in store.where("p", "pay", "t1", "n", 4)] == ["o4"]
+    assert [o["n"] for o in store.find("p", "pay", "t1", lambda o: o["n"] % 4 == 1)] == [1, 5, 9]
+    assert dict(store.items("p", "pay", "t1"))["o0"]["n"] == 0
+
+
+def test_a_held_dict_is_never_compacted_so_mutation_without_put_is_kept():
+    store = MemoryStore(hot=1)
+    fill(store, 1)
+    held = store.get("p", "pay", "o0")
+    fill(store, 5, "x")                            # would have pushed o0 out
+    assert not compacted(store, "p", "pay", "o0")
+    held["nested"]["list"].append("late")
+    assert store.get("p", "pay", "o0") is held
+    del held
+    store.put("p", "pay", "x", {"id": "x"}, "t1")
+    store.get("p", "pay", "x")
+    assert compacted(store, "p", "pay", "o0")       # let go: compacted with the change in it
+    assert store.get("p", "pay", "o0")["nested"]["list"] == [0, "late"]
+
+
+def test_index_of_a_compacted_object_follows_a_put_of_its_new_version():
+    store = MemoryStore(hot=1)
+    store.add_index("p", "pay", "ref")
+    for i in range(4):
+        store.put("p", "pay", f"o{i}", {"id": f"o{i}", "ref": "same" if i % 2 else f"r{i}"}, "t1")
+    obj = store.get("p", "pay", "o1")
+    obj["ref"] = "moved"
+    store.put("p", "pay", "o1", obj, "t1")
+    assert [o["id"] for o in store.where("p", "pay", "t1", "ref", "same")] == ["o3"]
+    assert store.where_count("p", "pay", "t1", "ref", "moved") == 1
+    store.delete("p", "pay", "o3")
+    assert store.where("p", "pay", "t1", "ref", "same") == [] and store.get("p", "pay", "o3") is None
+    assert [o["id"] for o in store.list("p", "pay", "t1")] == ["o0", "o1", "o2"]
+
+
+def test_something_pickle_cannot_carry_stays_live():
+    store = MemoryStore(hot=1)
+    store.put("p", "pay", "odd", {"id": "odd", "call": lambda: 1}, "t1")
+    fill(store, 3)
+    assert compacted(store, "p", "pay", "o0") and not compacted(store, "p", "pay", "odd") and store.get("p", "pay", "odd")["call"]() == 1
+
+
+@pytest.fixture
+def tiny_server(monkeypatch):
+    from simulator.testing import DEFAULT_START, SandboxServer
+    monkeypatch.setattr(MemoryStore, "HOT", 1)
+    srv = SandboxServer({"seed": 1, "clock": {"start": DEFAULT_START}, "webhooks": "manual"}).start()
+    yield srv
+    srv.stop()
+
+
+def test_checkout_recurring_flow_with_one_live_object(tiny_server):
+    from checkout_sdk.payments.payments import CaptureRequest, PaymentsQueryFilter
+    from cko_helpers import MANDATE_3DS, card_source, id_source, payment_request, sdk
+    api = sdk(tiny_server.url)
+    cit = api.payments.request_payment(payment_request(card_source(), three_ds=MANDATE_3DS, reference="ORD-1",
+                                                       success_url="http://127.0.0.1:9/ok",
+                                                       failure_url="http://127.0.0.1:9/fail"))
+    tiny_server.hosted("checkout", cit.id)
+    src = api.payments.get_payment_details(cit.id).source.id
+    mits = [api.payments.request_payment(payment_request(id_source(src), amount=1000 + i, merchant_initiated=True,
+                                                         previous_payment_id=cit.id, capture=False,
+                                                         reference="ORD-1"))
+            for i in range(3)]
+    assert [m.status for m in mits] == ["Authorized"] * 3
+    assert tiny_server.sandbox.store.count() > 4 and len(tiny_server.sandbox.store._hot) <= 2
+    cap = CaptureRequest()
+    cap.amount = 500
+    api.payments.capture_payment(mits[0].id, cap)
+    api.payments.void_payment(mits[1].id)
+    assert api.payments.get_payment_details(mits[0].id).status == "Partially Captured"
+    assert api.payments.get_payment_details(mits[1].id).status == "Voided"
+    query = PaymentsQueryFilter()
+    query.reference = "ORD-1"
+    listed = api.payments.get_payments_list(query)
+    assert [(p.id, p.status) for p in listed.data] == [
+        (mits[2].id, "Authorized"), (mits[1].id, "Voided"), (mits[0].id, "Partially Captured"), (cit.id, "Captured")]
+    actions = api.payments.get_payment_actions(mits[0].id)
+    assert [a.type for a in actions.items] == ["Capture", "Authorization"]
