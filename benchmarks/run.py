@@ -149,8 +149,15 @@ class Receiver:
             def log_message(self, *args):
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
+        class Server(ThreadingHTTPServer):
+            daemon_threads = True
+
+            def handle_error(self, request, client_address):
+                # a sandbox stopped between runs drops its kept-alive connections: not news
+                if not isinstance(sys.exc_info()[1], ConnectionError):
+                    super().handle_error(request, client_address)
+
+        self.server = Server(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
@@ -584,9 +591,14 @@ def main(argv=None) -> int:
         with sandbox(keys.config(), "--webhooks", "auto") as server:
             mit, _ = checkout_mit(server.url)
             load.wrk(f"{server.url}/checkout/payments", "POST", mit, CKO_HEADERS)
-            before = server.rss()
-            r = load.wrk(f"{server.url}/checkout/payments", "POST", mit, CKO_HEADERS)
-            created = r["ok"]
+
+            def stored() -> int:   # every repeat creates payments, and a timed-out request may too
+                listing = requests.get(f"{server.url}/checkout/payments?limit=1", headers=CKO_HEADERS, timeout=60)
+                return check(listing, 200)["total_count"]
+
+            before, count_before = server.rss(), stored()
+            load.wrk(f"{server.url}/checkout/payments", "POST", mit, CKO_HEADERS)
+            created = stored() - count_before
             per = (server.rss() - before) / created
         table.add("RSS per payment created over HTTP", f"{per:,.0f} B ({created:,} payments)", None, "",
                   "<= 2048 B", per <= 2048)
@@ -632,8 +644,9 @@ def main(argv=None) -> int:
                     started = time.perf_counter()
                     check(requests.post(server.url + "/_sandbox/reset", timeout=120), 200)
                     ms = (time.perf_counter() - started) * 1000
+                    # the target is stated for 100k stored; other sizes are shown for the trend
                     table.add(f"POST /_sandbox/reset with {size:,} payments", f"{ms:,.0f} ms", None, "",
-                              "<= 50 ms", ms <= 50)
+                              *(("<= 50 ms", ms <= 50) if size == 100_000 else ()))
 
         table.attempt(f"{size:,} stored payments", sized)
 
