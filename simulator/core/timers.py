@@ -96,7 +96,10 @@ class Timers:
             self._push(timer)
             self._state.put(_SPACE, timer.key, {"due": due.isoformat(), "name": name, "args": timer.args,
                                                 "seq": seq}, tenant)
-            self._wake.notify_all()
+            if due <= self.clock.now(tenant):
+                # only a timer due now needs the dispatcher before its next poll; waking it for a
+                # later one costs a thread switch per request and finds nothing to run
+                self._wake.notify_all()
         return timer
 
     def cancel(self, key: str) -> None:
