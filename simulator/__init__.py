@@ -19,6 +19,13 @@ MAX_BODY = 1024 * 1024
 
 class _App(Flask):
     url_rule_class = LazyRule
+    provider_lane = None   # set by pipeline.install
+
+    def wsgi_app(self, environ, start_response):
+        lane = self.provider_lane
+        if lane is None:
+            return super().wsgi_app(environ, start_response)
+        return lane(environ, start_response)
 
 
 def create_app(config: Config | dict | None = None, *, state_path: str | None = None,

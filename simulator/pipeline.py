@@ -3,15 +3,27 @@
 before: find the provider by mount -> authenticate (unless the view needs no credentials) ->
 scenario match (latency, dropped connection, injected HTTP error; the rest travels as Effects) ->
 handler -> errors rendered in the provider's envelope -> journal.
+
+A request below a provider's mount takes ``ProviderLane``: the same steps, and the app's own
+before/after/teardown functions, without the parts of Flask's request cycle no provider uses
+(sessions, request signals, an application context object, URL binding per request). Everything
+else, and any provider request an extension would see differently (blueprint hooks, signal
+receivers, OPTIONS), goes through Flask's own ``wsgi_app`` with the same pipeline as hooks.
 """
 from __future__ import annotations
 
 import logging
+import sys
 import time
 import traceback
 
 from flask import Flask, g, request
+from flask import signals
+from flask.ctx import _AppCtxGlobals
+from flask.globals import _cv_app, _cv_request
+from flask.sessions import NullSession
 from werkzeug.exceptions import HTTPException
+from werkzeug.routing import RoutingException
 
 from .core import effects
 from .core.runtime import Sandbox
@@ -37,15 +49,9 @@ def install(app: Flask, sandbox: Sandbox) -> None:
             found = next((p for p in deep if path == p.mount or path.startswith(p.mount + "/")), None)
         return found
 
-    @app.before_request
-    def _pipeline():
-        # the request and g proxies cost a lookup on every touch: this path touches them once
-        req, ctx = request._get_current_object(), g._get_current_object()
-        ctx.sandbox_rules = ()
-        provider = provider_for_path(req.path)
-        ctx.sandbox_provider = provider
-        if provider is None:
-            return None
+    def begin(req, ctx, provider):
+        """Authentication, the outbox's back-pressure and the scenario's HTTP-layer effects; a
+        response here answers the request without the view."""
         sandbox.state.begin()
         if req.mimetype == "application/x-www-form-urlencoded":
             req.get_data(cache=True)  # else form parsing consumes it and the journal (masked) misses it
@@ -57,7 +63,7 @@ def install(app: Flask, sandbox: Sandbox) -> None:
                 caller = ctx.sandbox_caller = provider.authenticate(req)
             except Exception:  # no usable credential: match as no tenant, answer the 404 anyway
                 pass
-        elif not getattr(app.view_functions.get(req.endpoint), "_sandbox_no_auth", False):
+        elif not getattr(app.view_functions.get(req.url_rule.endpoint), "_sandbox_no_auth", False):
             caller = ctx.sandbox_caller = provider.authenticate(req)
             sandbox.tenants.ensure(provider.name, caller.tenant, sandbox.clock.now)
         if req.method in _WRITES and sandbox.outbox.full():
@@ -82,6 +88,40 @@ def install(app: Flask, sandbox: Sandbox) -> None:
                 return provider.error("unavailable", status)
             return provider.render_json(body, status)
         return None
+
+    def finish(req, ctx, provider, response):
+        """Provider headers, the journal entry, and the state file's commit, before the answer leaves."""
+        response = provider.decorate(response)
+        caller = ctx.get("sandbox_caller")
+        tenant = caller.tenant if caller else None
+        body = b"" if response.direct_passthrough else response.get_data()
+        try:
+            request_body = req.get_data(cache=True)
+        except HTTPException:  # too large to read: journal it without the body
+            request_body = b""
+        sandbox.journal.record(
+            provider=provider.name, tenant=tenant, method=req.method, path=req.full_path.rstrip("?"),
+            status=response.status_code, at=sandbox.clock.now(tenant).isoformat(),
+            rules=ctx.get("sandbox_rules", ()),
+            request_body=request_body,
+            request_type=req.content_type, response_body=body, response_type=response.content_type,
+            verified=caller.verified if caller else True)
+        sandbox.state.commit()   # before the answer leaves: a client never sees a change a kill could lose
+        return response
+
+    def end(ctx):
+        sandbox.state.commit()   # a request that failed past its answer still keeps what memory holds
+        token = ctx.pop("sandbox_effects_token", None)
+        if token is not None:
+            effects.uninstall(token)
+
+    @app.before_request
+    def _pipeline():
+        # the request and g proxies cost a lookup on every touch: this path touches them once
+        req, ctx = request._get_current_object(), g._get_current_object()
+        ctx.sandbox_rules = ()
+        provider = ctx.sandbox_provider = provider_for_path(req.path)
+        return None if provider is None else begin(req, ctx, provider)
 
     @app.errorhandler(Refusal)
     def _refusal(exc: Refusal):
@@ -112,28 +152,129 @@ def install(app: Flask, sandbox: Sandbox) -> None:
         provider = ctx.get("sandbox_provider")
         if provider is None:
             return response
-        req = request._get_current_object()
-        response = provider.decorate(response)
-        caller = ctx.get("sandbox_caller")
-        tenant = caller.tenant if caller else None
-        body = b"" if response.direct_passthrough else response.get_data()
-        try:
-            request_body = req.get_data(cache=True)
-        except HTTPException:  # too large to read: journal it without the body
-            request_body = b""
-        sandbox.journal.record(
-            provider=provider.name, tenant=tenant, method=req.method, path=req.full_path.rstrip("?"),
-            status=response.status_code, at=sandbox.clock.now(tenant).isoformat(),
-            rules=ctx.get("sandbox_rules", ()),
-            request_body=request_body,
-            request_type=req.content_type, response_body=body, response_type=response.content_type,
-            verified=caller.verified if caller else True)
-        sandbox.state.commit()   # before the answer leaves: a client never sees a change a kill could lose
-        return response
+        return finish(request._get_current_object(), ctx, provider, response)
 
     @app.teardown_request
     def _uninstall(_exc):
-        sandbox.state.commit()   # a request that failed past its answer still keeps what memory holds
-        token = g.pop("sandbox_effects_token", None)
-        if token is not None:
-            effects.uninstall(token)
+        end(g._get_current_object())
+
+    def answer_error(exc: Exception):
+        """What Flask's error handling would answer for ``exc`` on a provider's path."""
+        if isinstance(exc, Refusal):
+            return _refusal(exc)
+        if isinstance(exc, HTTPException):
+            # a redirect to the slash-terminated URL is werkzeug's answer, as under Flask
+            return exc if isinstance(exc, RoutingException) or exc.code is None else _http_error(exc)
+        return _unexpected(exc)
+
+    app.provider_lane = ProviderLane(app, provider_for_path, begin, finish, end, answer_error,
+                                     own=(_pipeline, _journal, _uninstall))
+
+
+class _LaneContext(_AppCtxGlobals):
+    """What ``flask.request``, ``flask.g``, ``flask.current_app``, ``url_for`` and templates read from
+    Flask's request and application contexts, in one object that is both (and ``g`` as well)."""
+
+    def __init__(self, app: Flask, req, url_adapter) -> None:
+        self.__dict__.update(app=app, request=req, url_adapter=url_adapter, flashes=None,
+                             session=_NULL_SESSION, _after_request_functions=[], sandbox_rules=())
+
+    @property
+    def g(self):
+        return self
+
+
+_NULL_SESSION = NullSession()   # read-only, so one serves every request
+_SIGNALS = (signals.request_started, signals.request_finished, signals.got_request_exception,
+            signals.request_tearing_down, signals.appcontext_pushed, signals.appcontext_popped,
+            signals.appcontext_tearing_down, signals.before_render_template, signals.template_rendered)
+
+
+class ProviderLane:
+    """Flask's request cycle for a provider's request, with what no provider uses left out."""
+
+    def __init__(self, app: Flask, provider_for_path, begin, finish, end, answer_error, own) -> None:
+        self.app, self.provider_for_path = app, provider_for_path
+        self.begin, self.finish, self.end, self.answer_error = begin, finish, end, answer_error
+        self.own = own
+        self._adapters: dict[tuple, object] = {}
+        self._flask = Flask.wsgi_app.__get__(app)
+
+    def _plain(self, provider) -> bool:
+        """Whether nothing is registered that Flask's own cycle would run for this provider's
+        requests and this one does not (it runs the app's own hooks, not a blueprint's)."""
+        app, name = self.app, provider.blueprint.name
+        for hooks in (app.before_request_funcs, app.after_request_funcs, app.teardown_request_funcs,
+                      app.url_value_preprocessors):
+            if name in hooks:
+                return False
+        return None not in app.url_value_preprocessors and not any(s.receivers for s in _SIGNALS)
+
+    def _adapter(self, environ):
+        """The URL map bound to the request's host: one binding per host, not one per request."""
+        key = (environ.get("HTTP_HOST"), environ.get("SERVER_NAME"), environ.get("SERVER_PORT"),
+               environ.get("SCRIPT_NAME"), environ.get("wsgi.url_scheme"))
+        adapter = self._adapters.get(key)
+        if adapter is None:
+            if len(self._adapters) > 64:   # the Host header is the client's: keep the cache bounded
+                self._adapters.clear()
+            adapter = self._adapters[key] = self.app.url_map.bind_to_environ(
+                {**environ, "PATH_INFO": "/", "QUERY_STRING": ""}, server_name=self.app.config["SERVER_NAME"],
+                subdomain=self.app.url_map.default_subdomain or "")
+        return adapter
+
+    def __call__(self, environ, start_response):
+        provider = self.provider_for_path(environ.get("PATH_INFO") or "/")
+        if (provider is None or environ.get("REQUEST_METHOD") == "OPTIONS" or not self._plain(provider)
+                or self.app.config["TRUSTED_HOSTS"] is not None or self.app.url_map.host_matching
+                or self.app.subdomain_matching):
+            return self._flask(environ, start_response)
+        app = self.app
+        req = app.request_class(environ)
+        req.json_module = app.json
+        try:
+            adapter = self._adapter(environ)
+        except HTTPException:   # a Host header werkzeug cannot bind: Flask answers it
+            return self._flask(environ, start_response)
+        ctx = _LaneContext(app, req, adapter)
+        ctx.sandbox_provider = provider
+        app_token, request_token = _cv_app.set(ctx), _cv_request.set(ctx)
+        try:
+            try:
+                req.url_rule, req.view_args = adapter.match(
+                    req.path, req.method, return_rule=True, query_args=environ.get("QUERY_STRING", ""))
+            except HTTPException as exc:
+                req.routing_exception = exc
+            try:
+                rv = self._dispatch(req, ctx, provider)
+            except Exception as exc:   # handled, as Flask's error handlers do: teardown sees no error
+                rv = self.answer_error(exc)
+            response = app.make_response(rv)
+            for func in ctx._after_request_functions:
+                response = func(response)
+            for func in reversed(app.after_request_funcs.get(None, ())):
+                response = (self.finish(req, ctx, provider, response) if func is self.own[1]
+                            else func(response))
+            return response(environ, start_response)
+        finally:
+            error = sys.exc_info()[1]
+            try:
+                for func in reversed(app.teardown_request_funcs.get(None, ())):
+                    if func is self.own[2]:
+                        self.end(ctx)
+                    else:
+                        func(error)
+            finally:
+                req.close()
+                environ["werkzeug.request"] = None
+                _cv_request.reset(request_token)
+                _cv_app.reset(app_token)
+
+    def _dispatch(self, req, ctx, provider):
+        for func in self.app.before_request_funcs.get(None, ()):
+            rv = self.begin(req, ctx, provider) if func is self.own[0] else func()
+            if rv is not None:
+                return rv
+        if req.routing_exception is not None:
+            raise req.routing_exception
+        return self.app.view_functions[req.url_rule.endpoint](**req.view_args)
