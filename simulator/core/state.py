@@ -5,7 +5,9 @@ must resume — id stream position, clock, idempotency answers, deliveries, time
 ``records``, keyed by (space, key). A change outside a request is committed before the caller goes
 on. Inside a request (``begin`` ... ``commit``, which the pipeline calls before the answer is
 sent) the rows it changed are written in one transaction, so an answer the client saw survives a
-kill -9 and a request killed half-way leaves none of its rows. ``PRAGMA user_version`` carries the
+kill -9 and a request killed half-way leaves none of its rows. Requests that commit at the same time
+share a transaction (group commit): the first to arrive writes every row queued by then while the
+others wait for it, and no object's lock is held while SQLite writes. ``PRAGMA user_version`` carries the
 layout: a file without it is the objects-only layout and is migrated in place; a newer one is
 refused rather than misread.
 """
@@ -79,6 +81,14 @@ class StateFile(NullState):
         # thread made it, so a slower request never writes an older version over a newer one
         self._latest: dict[tuple, tuple] = {}
         self._batch = threading.local()   # .rows: the rows this thread's request changed
+        # group commit: rows computed and in the order they were computed, waiting for a writer;
+        # ``_queued``/``_written`` count rows, so a committer knows when its own are on disk
+        self._queue: list[tuple[str, tuple]] = []
+        self._queued = self._written = 0
+        self._writing = False
+        self._failed: tuple[int, int, BaseException] | None = None   # (after, upto, error) of a lost batch
+        self._turn = threading.Condition(threading.Lock())
+        self._db_lock = threading.Lock()   # the connection: one statement or transaction at a time
         # flock is independent of SQLite's own POSIX locks, and this descriptor stays open for the
         # life of the process: closing any descriptor of the file would drop SQLite's locks
         try:
@@ -135,7 +145,9 @@ class StateFile(NullState):
     # -- records -----------------------------------------------------------------------------
     def get(self, space: str, key: str, default: Any = None) -> Any:
         with self._lock:
-            row = self.db.execute("SELECT data FROM records WHERE space = ? AND key = ?", (space, key)).fetchone()
+            self._drain()
+            with self._db_lock:
+                row = self.db.execute("SELECT data FROM records WHERE space = ? AND key = ?", (space, key)).fetchone()
         return default if row is None else json.loads(row[0])
 
     def put(self, space: str, key: str, value: Any, tenant: str | None = None, *, now: bool = False) -> None:
@@ -153,14 +165,15 @@ class StateFile(NullState):
         """Change one row: at once outside a request, at ``commit`` inside one. A ``Deferred``
         value's lock must be held by the caller when the row is written at once."""
         rows = None if now else getattr(self._batch, "rows", None)
-        if rows is None:
-            params = _computed(params)
+        if rows is not None:
+            with self._lock:
+                self._latest[row] = (sql, params)
+            rows.append(row)
+            return
         with self._lock:
             self._latest[row] = (sql, params)
-            if rows is None:
-                self._flush((row,))
-        if rows is not None:
-            rows.append(row)
+            ticket = self._enqueue((row,))
+        self._await(ticket)
 
     def begin(self) -> None:
         self._batch.rows = []
@@ -180,26 +193,64 @@ class StateFile(NullState):
                 with self._lock:
                     more = {id(p.lock): p.lock for p in self._deferred(rows) if id(p.lock) not in locks}
                     if not more:
-                        self._flush(rows)
-                        return
+                        ticket = self._enqueue(rows)
+                        break
             finally:
                 for lock in locks.values():
                     lock.release()
             locks.update(more)
+        self._await(ticket)   # the objects' locks are free again while SQLite writes
 
     def _deferred(self, rows) -> list[Deferred]:
         return [p for row in rows if row in self._latest for p in self._latest[row][1] if isinstance(p, Deferred)]
 
-    def _flush(self, rows) -> None:
-        # caller holds the lock, and the lock of every deferred value among these rows; a row
-        # another thread already wrote (newest version) is skipped
+    def _enqueue(self, rows) -> int:
+        """Queue the newest version of ``rows`` and return the count the caller must see written.
+        The caller holds the lock, and the lock of every deferred value among these rows. A row
+        another thread already took is in the queue in a version at least as new: the caller
+        waits for it too, so the count covers everything queued so far."""
         todo = [self._latest.pop(row) for row in dict.fromkeys(rows) if row in self._latest]
-        if not todo:
-            return
-        with self.db:   # one transaction: all of these rows or none
-            self.db.execute("BEGIN")
-            for sql, params in todo:
-                self.db.execute(sql, _computed(params))
+        computed = [(sql, _computed(params)) for sql, params in todo]
+        with self._turn:
+            self._queue.extend(computed)
+            self._queued += len(computed)
+            return self._queued
+
+    def _await(self, ticket: int) -> None:
+        """Return once the first ``ticket`` queued rows are written, writing them if nobody is."""
+        with self._turn:
+            while self._written < ticket:
+                if self._writing:
+                    self._turn.wait()
+                    continue
+                batch, self._queue = self._queue, []
+                after, upto = self._written, self._queued
+                self._writing = True
+                self._turn.release()
+                error = None
+                try:
+                    with self._db_lock, self.db:   # one transaction: all of these rows or none
+                        self.db.execute("BEGIN")
+                        for sql, params in batch:
+                            self.db.execute(sql, params)
+                except BaseException as exc:
+                    error = exc
+                finally:
+                    self._turn.acquire()
+                    self._writing = False
+                    self._written = upto
+                    if error is not None:
+                        self._failed = (after, upto, error)
+                    self._turn.notify_all()
+            failed = self._failed
+        if failed is not None and failed[0] < ticket <= failed[1]:
+            raise StateError(f"{self.path}: rows not written ({failed[2]})") from failed[2]
+
+    def _drain(self) -> None:
+        # caller holds the lock (so nothing is queued meanwhile): what is queued is written first
+        with self._turn:
+            ticket = self._queued
+        self._await(ticket)
 
     def _forget(self, match) -> None:
         # caller holds the lock: rows a bulk delete removes must not be written after it
@@ -208,28 +259,36 @@ class StateFile(NullState):
 
     def rows(self, space: str) -> Iterator[tuple[str, str | None, Any]]:
         with self._lock:
-            found = self.db.execute("SELECT key, tenant, data FROM records WHERE space = ? ORDER BY rowid",
-                                    (space,)).fetchall()
+            self._drain()
+            with self._db_lock:
+                found = self.db.execute("SELECT key, tenant, data FROM records WHERE space = ? ORDER BY rowid",
+                                        (space,)).fetchall()
         return ((key, tenant, json.loads(data)) for key, tenant, data in found)
 
     def clear(self, space: str, tenant: str | None = None) -> None:
         with self._lock:
             self._forget(lambda row: row[0] == "r" and row[1] == space
                          and (tenant is None or len(self._latest[row][1]) < 3 or self._latest[row][1][2] == tenant))
-            if tenant is None:
-                self.db.execute("DELETE FROM records WHERE space = ?", (space,))
-            else:
-                self.db.execute("DELETE FROM records WHERE space = ? AND tenant = ?", (space, tenant))
+            self._drain()   # a queued row must not be written after the delete
+            with self._db_lock:
+                if tenant is None:
+                    self.db.execute("DELETE FROM records WHERE space = ?", (space,))
+                else:
+                    self.db.execute("DELETE FROM records WHERE space = ? AND tenant = ?", (space, tenant))
 
     # -- objects (the store's own table) -----------------------------------------------------
     def execute(self, sql: str, params: tuple = ()) -> list:
         with self._lock:
-            return self.db.execute(sql, params).fetchall()
+            self._drain()
+            with self._db_lock:
+                return self.db.execute(sql, params).fetchall()
 
     def clear_objects(self) -> None:
         with self._lock:
             self._forget(lambda row: row[0] == "o")
-            self.db.execute("DELETE FROM objects")
+            self._drain()
+            with self._db_lock:
+                self.db.execute("DELETE FROM objects")
 
     def _release(self) -> None:
         # every connection closes together: closing any descriptor of the file drops SQLite's locks
@@ -246,5 +305,7 @@ class StateFile(NullState):
             self._checkpointer.join(timeout=5)
         with self._lock:
             if self._fd is not None:
-                self._release()
+                self._drain()
+                with self._db_lock:
+                    self._release()
                 self._fd = None

@@ -231,3 +231,69 @@ def test_the_write_ahead_log_is_checkpointed_without_a_request(tmp_path, monkeyp
         assert os.path.getsize(path) > before   # the rows reached the database file itself
     finally:
         state.close()
+
+
+class _HeldConnection:
+    """The state file's connection, with the first transaction held open until released: what a
+    slow disk looks like to the requests committing meanwhile."""
+
+    def __init__(self, db):
+        import threading
+        self.db, self.begins = db, 0
+        self.writing, self.release = threading.Event(), threading.Event()
+
+    def execute(self, sql, params=()):
+        if sql == "BEGIN":
+            self.begins += 1
+            if self.begins == 1:
+                self.writing.set()
+                assert self.release.wait(10)
+        return self.db.execute(sql, params)
+
+    def __enter__(self):
+        return self.db.__enter__()
+
+    def __exit__(self, *exc):
+        return self.db.__exit__(*exc)
+
+
+def test_requests_committing_together_share_one_transaction_and_no_object_lock_waits_for_it(tmp_path):
+    import threading
+    from simulator.core import state as state_mod, store as store_mod
+    state = state_mod.StateFile(str(tmp_path / "s.db"))
+    store = store_mod.SQLiteStore(state)
+    held = state.db = _HeldConnection(state.db)
+    answered = []
+
+    def request(n: int):
+        state.begin()
+        store.put("p", "thing", f"o{n}", {"id": f"o{n}", "n": n}, "t")
+        state.commit()
+        answered.append(n)
+
+    first = threading.Thread(target=request, args=(0,))
+    first.start()
+    try:
+        assert held.writing.wait(10)
+        # the first commit is inside SQLite: the store's lock is free for every other request
+        assert store.lock.acquire(timeout=5)
+        store.lock.release()
+        others = [threading.Thread(target=request, args=(n,)) for n in range(1, 6)]
+        for t in others:
+            t.start()
+        while len(state._queue) < 5:   # each has queued its row and waits for it to be written
+            assert all(t.is_alive() for t in others)
+            threading.Event().wait(0.01)
+        assert answered == []   # nobody answers before its own rows are written
+    finally:
+        held.release.set()
+    for t in [first, *others]:
+        t.join(timeout=10)
+    try:
+        assert sorted(answered) == list(range(6))
+        assert held.begins == 2   # the first request's transaction, then one for the five that waited
+        rows = state.execute("SELECT id FROM objects ORDER BY id")
+        assert rows == [(f"o{n}",) for n in range(6)]
+    finally:
+        state.db = held.db
+        state.close()
