@@ -86,3 +86,17 @@ def test_sandbox_key_served_and_stable(server):
     first = server.admin("GET", "/keys/bank131")
     assert first.status_code == 200 and first.text.startswith("-----BEGIN PUBLIC KEY-----")
     assert server.admin("GET", "/keys/bank131").text == first.text
+
+
+def test_a_repeated_signed_body_is_accepted_each_time_and_only_with_the_current_key(bank):
+    raw = php_json(first_payment())
+    signature = sign(bank.key, raw)
+    first = bank.client.raw("/api/v1/session/init/payment", raw, signature=signature)
+    again = bank.client.raw("/api/v1/session/init/payment", raw, signature=signature)
+    assert first.status_code == again.status_code == 200
+    assert [e["verified"] for e in bank.server.journal(provider="bank131")[-2:]] == [True, True]
+    # the project's key is replaced: a signature the old key made, verified before, no longer passes
+    bank.server.admin("PUT", "/config", json={"providers": {"bank131": {"projects": {
+        "my-project": {"public_key": public_pem(new_key())}}}}})
+    resp = bank.client.raw("/api/v1/session/init/payment", raw, signature=signature)
+    assert resp.status_code == 401 and resp.json()["error"]["code"] == "authentication_error"
