@@ -100,10 +100,15 @@ class Checkout(Provider):
         return {"request_id": self.request_id(), "error_type": spec.code, "error_codes": codes or [spec.message]}
 
     def decorate(self, response):
-        response.headers.setdefault("Cko-Request-Id", self.request_id())
-        response.headers.setdefault("Cko-Version", self.api_version)
-        if response.data and not response.headers.get("Content-Type"):
-            response.headers["Content-Type"] = "application/json"
+        headers = response.headers
+        request_id = self.request_id()   # drawn for every answer, kept or not, as the id stream expects
+        present = {name.lower() for name, _ in headers.to_wsgi_list()}   # one pass over the headers
+        if "cko-request-id" not in present:
+            headers.add("Cko-Request-Id", request_id)
+        if "cko-version" not in present:
+            headers.add("Cko-Version", self.api_version)
+        if "content-type" not in present and response.data:
+            headers["Content-Type"] = "application/json"
         return response
 
     def webhook_signer(self, tenant):
