@@ -191,3 +191,7 @@ def test_journal_entries_mentioning_an_id():
 def test_iso_z():
     assert iso_z(T0, 7) == "2026-01-01T00:00:00.0000000Z"
     assert iso_z(T0) == "2026-01-01T00:00:00Z"
+    later = datetime(2026, 1, 1, 2, 30, 5, 123456, tzinfo=timezone(timedelta(hours=3)))
+    assert [iso_z(later, d) for d in (0, 3, 6, 7, 9)] == [
+        "2025-12-31T23:30:05Z", "2025-12-31T23:30:05.123Z", "2025-12-31T23:30:05.123456Z",
+        "2025-12-31T23:30:05.1234560Z", "2025-12-31T23:30:05.123456000Z"]
