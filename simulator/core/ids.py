@@ -13,10 +13,11 @@ issued: a repeat is impossible, not merely detected.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import os
 import threading
-import uuid
+from typing import Callable
 
 from .state import NullState
 
@@ -28,17 +29,65 @@ HEX = "0123456789abcdef"
 BLOCK = 1024
 _SPACE = "ids"
 
+# version 4, RFC 4122 variant: the bits uuid.UUID(version=4) clears and sets
+_UUID_KEEP = ~((0xc000 << 48) | (0xf000 << 64))
+_UUID_SET = (0x8000 << 48) | (4 << 76)
+_B64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+
+
+@functools.cache
+def _speller(length: int, alphabet: str) -> tuple[int, int, Callable[[int], str]]:
+    """(modulus, bits to draw, spell) for ``length`` characters of ``alphabet``: ``spell`` writes a
+    value below the modulus as its digits, least significant first."""
+    base = len(alphabet)
+    modulus = base ** length
+    n = modulus.bit_length() + 64   # 64 spare bits make the modulo bias unmeasurable
+    # C spells hex and base64, most significant digit first, in its own alphabet
+    if base == 16:
+        table = str.maketrans("0123456789abcdef", alphabet)
+        return modulus, n, lambda v: f"{v:0{length}x}".translate(table)[::-1]
+    if base == 64:
+        table, size = str.maketrans(_B64, alphabet), -(-length // 4) * 3
+        return modulus, n, lambda v: base64.urlsafe_b64encode(v.to_bytes(size, "big")).decode().translate(table)[:-length - 1:-1]
+    # else two digits per step from a table of every value below base**2, low digit first
+    pairs = [alphabet[i % base] + alphabet[i // base] for i in range(base * base)]
+    last = alphabet if length % 2 else None
+    if base & (base - 1) == 0:   # a power of two: shifts, not divisions
+        width = 2 * (base.bit_length() - 1)
+        shifts, mask, top = range(0, width * (length // 2), width), base * base - 1, width * (length // 2)
+        return modulus, n, lambda v: "".join([pairs[v >> s & mask] for s in shifts]) + (last[v >> top] if last else "")
+    square, halves = base * base, length // 2
+
+    def spell(v: int) -> str:
+        out = []
+        for _ in range(halves):
+            v, r = divmod(v, square)
+            out.append(pairs[r])
+        if last:
+            out.append(last[v])
+        return "".join(out)
+    return modulus, n, spell
+
+
+@functools.cache
+def _digit_span(length: int) -> tuple[int, int, int]:
+    span = 9 * 10 ** (length - 1)
+    return 10 ** (length - 1), span, span.bit_length() + 64
+
 
 class _Stream:
     def __init__(self, seed: int, name: str) -> None:
-        self._key = hashlib.blake2b(f"{name}:{seed}".encode(), digest_size=32).digest()
+        key = hashlib.blake2b(f"{name}:{seed}".encode(), digest_size=32).digest()
+        # a copy of the keyed state skips hashing the key block again on every draw
+        self._keyed = hashlib.blake2b(key=key)
         self.position = 0
 
     def bits(self, n: int) -> int:
         """One draw: ``n`` uniform bits (n <= 512)."""
-        digest = hashlib.blake2b(self.position.to_bytes(8, "big"), key=self._key).digest()
+        h = self._keyed.copy()
+        h.update(self.position.to_bytes(8, "big"))
         self.position += 1
-        return int.from_bytes(digest, "big") >> (512 - n)
+        return int.from_bytes(h.digest(), "big") >> (512 - n)
 
 
 class IdFactory:
@@ -76,18 +125,8 @@ class IdFactory:
             self._start(seed if seed is not None else int.from_bytes(os.urandom(8), "big"), 0, 0)
 
     def token(self, length: int, alphabet: str = BASE32_LOWER) -> str:
-        base = len(alphabet)
-        # 64 spare bits make the modulo bias unmeasurable
-        value = self._draw_bits((base ** length).bit_length() + 64) % base ** length
-        if alphabet is BASE32_LOWER:
-            # the same digits, least significant first, by the C base32 encoder: whole 5-byte groups
-            groups = -(-length // 8)
-            return base64.b32encode(value.to_bytes(groups * 5, "big")).decode().lower()[:-length - 1:-1]
-        chars = []
-        for _ in range(length):
-            value, digit = divmod(value, base)
-            chars.append(alphabet[digit])
-        return "".join(chars)
+        modulus, n, spell = _speller(length, alphabet)
+        return spell(self._draw_bits(n) % modulus)
 
     def _draw_bits(self, n: int) -> int:
         with self._lock:
@@ -97,12 +136,14 @@ class IdFactory:
         return prefix + self.token(length, alphabet)
 
     def uuid4(self) -> str:
-        return str(uuid.UUID(int=self._draw_bits(128), version=4))
+        # what uuid.UUID(int=..., version=4) makes of the draw, without building the object
+        h = f"{self._draw_bits(128) & _UUID_KEEP | _UUID_SET:032x}"
+        return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
     def digits(self, length: int) -> str:
         """``length`` digits, the first not zero."""
-        span = 9 * 10 ** (length - 1)
-        return str(10 ** (length - 1) + self._draw_bits(span.bit_length() + 64) % span)
+        low, span, n = _digit_span(length)
+        return str(low + self._draw_bits(n) % span)
 
     def integer(self, low: int, high: int) -> int:
         return low + self._draw_bits(64 + (high - low).bit_length()) % (high - low + 1)

@@ -20,8 +20,10 @@ pipeline (or ``Provider.idempotent``) hands it to ``Provider.error``, which look
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any, Callable, Iterator
+
+from marshmallow import missing
 
 
 class Refusal(Exception):
@@ -65,10 +67,39 @@ class ErrorSpec:
 
 
 @cache
-def schema(cls):
-    """One instance per schema class: building one deep-copies every declared field, and a
-    schema's ``load`` keeps no state between calls, so every request shares it."""
-    return cls()
+def schema(cls) -> "_Loader":
+    """The shared loader of a schema class: ``schema(cls).load(data)`` validates as ``cls().load``
+    would. Instances are built once and shared (building one deep-copies every declared field, and
+    ``load`` keeps no state between calls)."""
+    return _Loader(cls)
+
+
+class _Loader:
+    """marshmallow walks every declared field on each load, present or not; a request names a few
+    of a schema's many optional fields. So each set of fields a request names gets its own instance
+    restricted (``only``) to those fields plus every one that reports or fills in a missing value
+    (required, or with a load default), in declared order: the same fields are validated in the
+    same order, with the same errors and the same unknown keys. A schema whose ``pre_load`` may
+    change the keys is loaded whole."""
+
+    def __init__(self, cls) -> None:
+        self.whole = cls()
+        self._by_key = {(f.data_key or name): name for name, f in self.whole.load_fields.items()}
+        self._always = frozenset(name for name, f in self.whole.load_fields.items()
+                                 if f.required or f.load_default is not missing)
+        self._order = list(self.whole.load_fields)
+        self._lean = not self.whole._hooks["pre_load"]
+        self._for = lru_cache(maxsize=64)(self._restricted)
+
+    def _restricted(self, names: frozenset):
+        return type(self.whole)(only=[n for n in self._order if n in names])
+
+    def load(self, data, **kwargs):
+        if kwargs or not self._lean or not isinstance(data, dict):
+            return self.whole.load(data, **kwargs)
+        by_key = self._by_key
+        names = self._always.union([by_key[k] for k in data if k in by_key])
+        return (self.whole if len(names) == len(by_key) else self._for(names)).load(data)
 
 
 def walk(messages: Any, path: str = "", sep: str = ".") -> Iterator[tuple[str, str]]:

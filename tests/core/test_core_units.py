@@ -6,7 +6,7 @@ import pytest
 
 from simulator.core import cards, money
 from simulator.core.clock import Clock, iso_z, parse_duration
-from simulator.core.ids import IdFactory
+from simulator.core.ids import ALNUM, HEX, IdFactory
 from simulator.core.journal import Journal
 from simulator.core.timers import Timers
 
@@ -82,6 +82,19 @@ def test_ids_repeat_for_a_seed_and_differ_across_seeds():
     a, b, c = IdFactory(7), IdFactory(7), IdFactory(8)
     seq = lambda f: [f.prefixed("pay_"), f.uuid4(), f.digits(6)]
     assert seq(a) == seq(b) != seq(c)
+
+
+def test_ids_of_a_seed_stay_spelled_as_they_were():
+    # a seed's ids are part of the wire: recorded runs and state files must read the same on
+    # every version, so each alphabet's spelling is pinned (least significant digit first)
+    f = IdFactory(7)
+    urlsafe = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_"
+    assert [f.prefixed("pay_"), f.prefixed("tx_", 24, ALNUM), f.token(29, urlsafe), f.token(64, HEX),
+            f.token(27, ALNUM), f.uuid4(), f.digits(6), f.digits(23), f.integer(3, 9), f.token(5),
+            f.token(1, ALNUM)] == [
+        "pay_6b3v5d33rmc6g4ycz22vgvzvnc", "tx_2AkbP7DljTT8mGRa6TpfmFR7", "Hf6k53B0U5y5H6ULObcfT3grigNRW",
+        "c2dc1efcec4de448ad72b8613bf92c0d4fa9a25211f2aac5596e931a9deae2a1", "ufopvX4DPjJgC6eD6kXvqt3eNnW",
+        "0ee9ef9c-9369-4e27-bab5-2cdde432fa9a", "329918", "66502752373343123060100", 4, "bjvqy", "M"]
 
 
 def test_probability_draws_do_not_shift_ids():
@@ -178,3 +191,7 @@ def test_journal_entries_mentioning_an_id():
 def test_iso_z():
     assert iso_z(T0, 7) == "2026-01-01T00:00:00.0000000Z"
     assert iso_z(T0) == "2026-01-01T00:00:00Z"
+    later = datetime(2026, 1, 1, 2, 30, 5, 123456, tzinfo=timezone(timedelta(hours=3)))
+    assert [iso_z(later, d) for d in (0, 3, 6, 7, 9)] == [
+        "2025-12-31T23:30:05Z", "2025-12-31T23:30:05.123Z", "2025-12-31T23:30:05.123456Z",
+        "2025-12-31T23:30:05.1234560Z", "2025-12-31T23:30:05.123456000Z"]
