@@ -190,6 +190,25 @@ _SIGNALS = (signals.request_started, signals.request_finished, signals.got_reque
             signals.appcontext_tearing_down, signals.before_render_template, signals.template_rendered)
 
 
+_NO_BODY = frozenset((204, 304))
+
+
+def _send(response, environ, start_response):
+    """``response(environ, start_response)`` for the common answer (a body in memory, no redirect,
+    nothing to run on close), without copying its headers: werkzeug's general path handles the rest."""
+    status = response.status_code
+    if (response.direct_passthrough or response._on_close or status in _NO_BODY or status < 200
+            or environ.get("REQUEST_METHOD") == "HEAD" or not isinstance(response.response, list)
+            or not all(type(chunk) is bytes for chunk in response.response)):
+        return response(environ, start_response)
+    headers = response.headers.to_wsgi_list()
+    names = {name.lower() for name, _ in headers}
+    if "location" in names or "content-location" in names or "content-length" not in names:
+        return response(environ, start_response)
+    start_response(response.status, headers)
+    return response.response
+
+
 class ProviderLane:
     """Flask's request cycle for a provider's request, with what no provider uses left out."""
 
@@ -255,7 +274,7 @@ class ProviderLane:
             for func in reversed(app.after_request_funcs.get(None, ())):
                 response = (self.finish(req, ctx, provider, response) if func is self.own[1]
                             else func(response))
-            return response(environ, start_response)
+            return _send(response, environ, start_response)
         finally:
             error = sys.exc_info()[1]
             try:

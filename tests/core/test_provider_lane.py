@@ -49,6 +49,13 @@ def script(client):
     page = pending["_links"]["redirect"]["href"].replace("http://127.0.0.1:8080", "")
     call("GET", page, headers={"Host": "127.0.0.1:8080"})          # an HTML page (template, url_for)
     call("POST", page, headers={"Host": "127.0.0.1:8080"}, data={"password": "wrong"})
+    pending = call("POST", "/checkout/payments", json={"source": CHALLENGE, "amount": 1600, "currency": "EUR",
+                                                       "3ds": {"enabled": True},
+                                                       "success_url": "https://shop.example/ok"}).get_json()
+    page = pending["_links"]["redirect"]["href"].replace("http://127.0.0.1:8080", "")
+    call("POST", page, headers={"Host": "127.0.0.1:8080"}, data={"password": "Checkout1!"})   # a redirect
+    customer = call("POST", "/checkout/customers", json={"email": "lane@example.com"}).get_json()
+    call("DELETE", f"/checkout/customers/{customer['id']}")       # 204: no body
     call("GET", "/_sandbox/health")                                # not a provider: Flask's cycle
     return seen
 
@@ -56,7 +63,7 @@ def script(client):
 def test_lane_answers_byte_for_byte_what_flask_answers():
     lane, flask = apps()
     ours, theirs = script(lane.test_client()), script(flask.test_client())
-    assert len(ours) == len(theirs) == 16
+    assert len(ours) == len(theirs) == 20
     for mine, reference in zip(ours, theirs):
         assert mine == reference
     statuses = [status for _, _, status, _, _ in ours]
@@ -64,8 +71,10 @@ def test_lane_answers_byte_for_byte_what_flask_answers():
                              "404 NOT FOUND", "405 METHOD NOT ALLOWED", "404 NOT FOUND", "401 UNAUTHORIZED",
                              "422 UNPROCESSABLE ENTITY", "413 REQUEST ENTITY TOO LARGE", "200 OK"]
     assert ours[13][3] and b"<form" in ours[13][4]
+    assert ours[16][2] == "302 FOUND" and dict(ours[16][3])["Location"].startswith("https://shop.example/ok?")
+    assert ours[18][2] == "204 NO CONTENT" and ours[18][4] == b""
     journal = [app.extensions["sandbox"].journal.entries() for app in (lane, flask)]
-    assert journal[0] == journal[1] and len(journal[0]) == 15   # every provider request, health not
+    assert journal[0] == journal[1] and len(journal[0]) == 19   # every provider request, health not
 
 
 def test_an_unexpected_error_is_the_providers_500_on_both_paths():
