@@ -217,6 +217,9 @@ class ProviderLane:
         self.begin, self.finish, self.end, self.answer_error = begin, finish, end, answer_error
         self.own = own
         self._adapters: dict[tuple, object] = {}
+        # (method, path) -> (rule, arguments): a rule depends on neither host nor query here
+        # (host and subdomain matching take Flask's path), and clients repeat their paths
+        self._routes: dict[tuple[str, str], tuple] = {}
         self._flask = Flask.wsgi_app.__get__(app)
 
     def _plain(self, provider) -> bool:
@@ -259,11 +262,20 @@ class ProviderLane:
         ctx.sandbox_provider = provider
         app_token, request_token = _cv_app.set(ctx), _cv_request.set(ctx)
         try:
-            try:
-                req.url_rule, req.view_args = adapter.match(
-                    req.path, req.method, return_rule=True, query_args=environ.get("QUERY_STRING", ""))
-            except HTTPException as exc:
-                req.routing_exception = exc
+            route = (req.method, req.path)
+            matched = self._routes.get(route)
+            if matched is None:
+                try:
+                    matched = adapter.match(req.path, req.method, return_rule=True,
+                                           query_args=environ.get("QUERY_STRING", ""))
+                except HTTPException as exc:
+                    req.routing_exception = exc
+                else:
+                    if len(self._routes) > 4096:   # paths carry ids: keep the memo bounded
+                        self._routes.clear()
+                    self._routes[route] = matched
+            if matched is not None:
+                req.url_rule, req.view_args = matched[0], dict(matched[1])
             try:
                 rv = self._dispatch(req, ctx, provider)
             except Exception as exc:   # handled, as Flask's error handlers do: teardown sees no error

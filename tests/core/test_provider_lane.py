@@ -150,3 +150,18 @@ def test_what_the_lane_does_not_run_sends_the_request_through_flask(extra):
 def test_a_bare_flask_app_keeps_flasks_cycle():
     # the lane belongs to the sandbox's app class, not to Flask
     assert not hasattr(Flask, "provider_lane")
+
+
+def test_a_remembered_route_hands_each_request_its_own_arguments():
+    app = create_app({"webhooks": "manual"})
+    seen = []
+
+    @app.before_request
+    def tamper():
+        seen.append(dict(request.view_args))
+        request.view_args["payment_id"] = "pay_tampered"
+
+    client = app.test_client()
+    answers = [client.get("/checkout/payments/pay_a", headers=AUTH) for _ in range(2)]
+    assert seen == [{"payment_id": "pay_a"}, {"payment_id": "pay_a"}]
+    assert [a.status_code for a in answers] == [404, 404]
