@@ -185,9 +185,10 @@ class _LaneContext(_AppCtxGlobals):
 
 
 _NULL_SESSION = NullSession()   # read-only, so one serves every request
+# the signals Flask's request cycle sends (templates send theirs on either path)
 _SIGNALS = (signals.request_started, signals.request_finished, signals.got_request_exception,
             signals.request_tearing_down, signals.appcontext_pushed, signals.appcontext_popped,
-            signals.appcontext_tearing_down, signals.before_render_template, signals.template_rendered)
+            signals.appcontext_tearing_down)
 
 
 _NO_BODY = frozenset((204, 304))
