@@ -111,6 +111,31 @@ def mask_bytes(raw: bytes) -> tuple[bytes, bool]:
     """``mask_text`` on undecoded bytes, with C-level scans (what the journal does to a body it
     keeps as written), and whether every change lies in a whole quoted value: then masked JSON
     still parses to the same shape, with no need to parse it to know."""
+    masked = _QUOTED_RUN.sub(_starred, raw)
+    # a run written as a whole quoted JSON string (reference numbers, ids) is the usual case and
+    # one C-level substitution; anything else card-like left over takes the general walk below
+    if _TWELVE_DIGITS in masked.translate(_DIGITS_AS_ZERO, b" +-"):
+        masked, quoted = _masked_runs(raw)
+    else:
+        quoted = True
+    pieces, at = [], 0
+    for m in _code_matches(masked):
+        quoted = quoted and m.group(1).endswith(b'"') and masked[m.end(2):m.end(2) + 1] == b'"'
+        pieces += (masked[at:m.start(2)], b"***")
+        at = m.end(2)
+    return (b"".join(pieces) + masked[at:] if pieces else masked), quoted
+
+
+_QUOTED_RUN = re.compile(rb'"([0-9]{12,})"')
+
+
+def _starred(m: re.Match) -> bytes:
+    run = m.group(1)
+    return b'"' + run[:6] + b"*" * (len(run) - 10) + run[-4:] + b'"'
+
+
+def _masked_runs(raw: bytes) -> tuple[bytes, bool]:
+    """Every card-like run of ``raw`` masked, and whether each was a whole quoted value."""
     out = bytearray(raw)
     quoted = True
     for m in _PAN_IN_ZEROS.finditer(raw.translate(_DIGITS_AS_ZERO)):
@@ -122,13 +147,7 @@ def mask_bytes(raw: bytes) -> tuple[bytes, bool]:
         digits = [i for i in range(start, end) if 48 <= out[i] <= 57]
         for i in digits[6:-4]:
             out[i] = 42   # "*"
-    masked = bytes(out)
-    pieces, at = [], 0
-    for m in _code_matches(masked):
-        quoted = quoted and m.group(1).endswith(b'"') and masked[m.end(2):m.end(2) + 1] == b'"'
-        pieces += (masked[at:m.start(2)], b"***")
-        at = m.end(2)
-    return (b"".join(pieces) + masked[at:] if pieces else masked), quoted
+    return bytes(out), quoted
 
 
 def _mask_run(match: re.Match) -> str:
