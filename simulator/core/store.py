@@ -101,9 +101,7 @@ class MemoryStore:
     def _freeze(self, key: Key, obj: dict) -> bytes:
         raw = pickle.dumps(obj, pickle.HIGHEST_PROTOCOL)
         primer = self._primers.setdefault(key[:2], raw)
-        # an 8 KB window holds an object and its primer; zlib's default (32 KB window, memLevel 8)
-        # allocates ~270 KB per call, above malloc's mmap threshold: a map and unmap per object
-        packer = zlib.compressobj(1, zlib.DEFLATED, 13, 5, zdict=primer)
+        packer = zlib.compressobj(1, zdict=primer)
         return packer.compress(raw) + packer.flush()
 
     def _thaw(self, key: Key, blob: bytes) -> dict:
