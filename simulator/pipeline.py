@@ -278,15 +278,17 @@ class ProviderLane:
             if matched is not None:
                 req.url_rule, req.view_args = matched[0], dict(matched[1])
             try:
-                rv = self._dispatch(req, ctx, provider)
+                response = app.make_response(self._dispatch(req, ctx, provider))
             except Exception as exc:   # handled, as Flask's error handlers do: teardown sees no error
-                rv = self.answer_error(exc)
-            response = app.make_response(rv)
-            for func in ctx._after_request_functions:
-                response = func(response)
-            for func in reversed(app.after_request_funcs.get(None, ())):
-                response = (self.finish(req, ctx, provider, response) if func is self.own[1]
-                            else func(response))
+                response = app.make_response(self.answer_error(exc))
+            try:
+                for func in ctx._after_request_functions:
+                    response = func(response)
+                for func in reversed(app.after_request_funcs.get(None, ())):
+                    response = (self.finish(req, ctx, provider, response) if func is self.own[1]
+                                else func(response))
+            except Exception as exc:   # a broken hook: the provider's 500, as Flask would answer
+                response = app.make_response(self.answer_error(exc))
             return _send(response, environ, start_response)
         finally:
             error = sys.exc_info()[1]

@@ -77,12 +77,14 @@ def test_lane_answers_byte_for_byte_what_flask_answers():
     assert journal[0] == journal[1] and len(journal[0]) == 19   # every provider request, health not
 
 
-def test_an_unexpected_error_is_the_providers_500_on_both_paths():
+@pytest.mark.parametrize("broken", ["raises", "returns nothing"])
+def test_an_unexpected_error_is_the_providers_500_on_both_paths(broken):
     answers = []
     for app in apps():
-        def boom(payment_id):
-            raise RuntimeError("boom")
-        app.view_functions["checkout.get_payment"] = boom
+        def view(payment_id):
+            if broken == "raises":
+                raise RuntimeError("boom")
+        app.view_functions["checkout.get_payment"] = view
         resp = app.test_client().get("/checkout/payments/pay_x", headers=AUTH)
         answers.append((resp.status_code, resp.get_data()))
     assert answers[0] == answers[1]
