@@ -26,6 +26,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.routing import RoutingException
 
 from .core import effects
+from .core.memo import Memo
 from .core.runtime import Sandbox
 from .core.wsgi import DROP_KEY
 from .providers.shape import Refusal
@@ -217,10 +218,10 @@ class ProviderLane:
         self.app, self.provider_for_path = app, provider_for_path
         self.begin, self.finish, self.end, self.answer_error = begin, finish, end, answer_error
         self.own = own
-        self._adapters: dict[tuple, object] = {}
+        self._adapters = Memo(64)
         # (method, path) -> (rule, arguments): a rule depends on neither host nor query here
         # (host and subdomain matching take Flask's path), and clients repeat their paths
-        self._routes: dict[tuple[str, str], tuple] = {}
+        self._routes = Memo(4096)
         self._flask = Flask.wsgi_app.__get__(app)
 
     def _plain(self, provider) -> bool:
@@ -239,11 +240,9 @@ class ProviderLane:
                environ.get("SCRIPT_NAME"), environ.get("wsgi.url_scheme"))
         adapter = self._adapters.get(key)
         if adapter is None:
-            if len(self._adapters) > 64:   # the Host header is the client's: keep the cache bounded
-                self._adapters.clear()
-            adapter = self._adapters[key] = self.app.url_map.bind_to_environ(
+            adapter = self._adapters.keep(key, self.app.url_map.bind_to_environ(
                 {**environ, "PATH_INFO": "/", "QUERY_STRING": ""}, server_name=self.app.config["SERVER_NAME"],
-                subdomain=self.app.url_map.default_subdomain or "")
+                subdomain=self.app.url_map.default_subdomain or ""))
         return adapter
 
     def __call__(self, environ, start_response):
@@ -272,9 +271,7 @@ class ProviderLane:
                 except HTTPException as exc:
                     req.routing_exception = exc
                 else:
-                    if len(self._routes) > 4096:   # paths carry ids: keep the memo bounded
-                        self._routes.clear()
-                    self._routes[route] = matched
+                    self._routes.keep(route, matched)
             if matched is not None:
                 req.url_rule, req.view_args = matched[0], dict(matched[1])
             try:

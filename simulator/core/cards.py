@@ -11,6 +11,8 @@ import re
 from datetime import datetime
 from typing import Any
 
+from .memo import Memo
+
 # 12 or more digits, neighbours at most one space, dash or '+' (a form-encoded space) apart: how
 # people write card numbers. Longer runs are masked too, or a PAN followed by more digits would
 # slip through.
@@ -168,15 +170,13 @@ def mask_text(text: str) -> str:
 
 # either thing mask_text replaces, found in one pass: most strings have neither
 _SENSITIVE_TEXT = re.compile(f"{_PAN_IN_TEXT.pattern}|(?i:{_CVV_IN_TEXT.pattern.removeprefix('(?i)')})")
-_code_keys: dict[str, bool] = {}   # field name -> names a security code (names repeat on every body)
+_code_keys = Memo(4096)   # field name -> names a security code (names repeat on every body)
 
 
 def _is_code_key(key: str) -> bool:
     known = _code_keys.get(key)
     if known is None:
-        if len(_code_keys) > 4096:   # keys are the client's: keep the memo bounded
-            _code_keys.clear()
-        known = _code_keys[key] = _CVV_NAME.fullmatch(key) is not None
+        known = _code_keys.keep(key, _CVV_NAME.fullmatch(key) is not None)
     return known
 
 

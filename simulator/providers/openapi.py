@@ -18,6 +18,7 @@ from typing import Any
 from flask import Flask, abort, current_app, render_template_string, request
 from marshmallow.fields import Field
 
+from ..core.memo import Memo
 from .base import no_auth
 
 OPENAPI_VERSION = "3.1.0"
@@ -207,7 +208,7 @@ def document(app: Flask, provider, server_url: str) -> dict:
 
 def register(app: Flask, sandbox) -> None:
     """Serve ``<mount>/openapi.json`` per provider with a contract, and the readable pages."""
-    cache: dict[tuple[str, str], dict] = {}   # a document depends only on the provider and the host
+    cache = Memo(64)   # (provider, server URL) -> document: it depends only on the provider and the host
 
     def doc_for(name: str) -> tuple[Any, dict]:
         provider = sandbox.providers.get(name)
@@ -215,9 +216,7 @@ def register(app: Flask, sandbox) -> None:
             abort(404)
         server_url = request.host_url.rstrip("/") + provider.mount
         if (name, server_url) not in cache:
-            if len(cache) > 64:   # many Host headers: keep the cache bounded
-                cache.clear()
-            cache[(name, server_url)] = document(current_app, provider, server_url)
+            cache.keep((name, server_url), document(current_app, provider, server_url))
         return provider, cache[(name, server_url)]
 
     for provider in sandbox.providers.values():

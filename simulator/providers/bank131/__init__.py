@@ -12,6 +12,7 @@ from marshmallow import Schema, ValidationError, fields, validates
 
 from ...core.clock import parse_duration
 from ...core.inputs import http_url
+from ...core.memo import Memo
 from ..base import Caller, Provider
 from ..shape import ErrorSpec, Refusal
 from .machine import Machine
@@ -104,7 +105,7 @@ class Bank131(Provider):
         self._key_lock = threading.Lock()
         # (project, signature, body digest) -> the key it verified with: a client polling a status
         # signs the same body every time, and PKCS#1 v1.5 verification always gives the same answer
-        self._verified: dict[tuple[str, str, bytes], object] = {}
+        self._verified = Memo(1024)
 
     def configure(self, settings: dict) -> None:
         super().configure(settings)
@@ -149,9 +150,7 @@ class Bank131(Provider):
             key.verify(signature, body, padding.PKCS1v15(), hashes.SHA256())
         except (binascii.Error, ValueError, InvalidSignature):
             raise Refusal("authentication_error", "check the X-PARTNER-SIGN signature")
-        if len(self._verified) >= 1024:
-            self._verified.clear()
-        self._verified[seen] = key
+        self._verified.keep(seen, key)
         return Caller(tenant=project, verified=True)
 
     # -- errors ------------------------------------------------------------------------------

@@ -16,6 +16,7 @@ from datetime import timedelta
 from marshmallow import Schema, ValidationError, fields
 
 from ...core.inputs import http_url
+from ...core.memo import Memo
 from ...core.webhooks import exponential_schedule
 from ..base import Caller, Provider
 from ..shape import ErrorSpec, Refusal
@@ -115,7 +116,7 @@ class Gr4vy(Provider):
         super().configure(settings)
         # token -> (kid, key, claims) of tokens whose ES512 signature verified (a millisecond each):
         # the SDK reuses one token until it expires, so a repeat only has its times checked again
-        self._verified: dict[str, tuple] = {}
+        self._verified = Memo(1024)   # token -> (kid, key, claims)
         self.keys = {}
         for pem in self.settings.get("public_keys") or []:
             key = load_public_key(pem)
@@ -165,9 +166,7 @@ class Gr4vy(Provider):
         if not isinstance(claims, dict):
             raise Refusal("unauthorized")
         if verified:
-            if len(self._verified) >= 1024:
-                self._verified.clear()
-            self._verified[token] = (kid, key, claims)
+            self._verified.keep(token, (kid, key, claims))
         return self._caller(req, kid, claims, verified)
 
     def _caller(self, req, kid: str, claims: dict, verified: bool) -> Caller:
