@@ -34,6 +34,8 @@ def cko(receiver):
 
 
 def rows(page, selector):
+    # locator.all() does not wait: after a click that navigates, the new page may still be parsing
+    page.wait_for_load_state()
     return [r.inner_text() for r in page.locator(selector).all()]
 
 
@@ -115,11 +117,12 @@ def test_checkout_renewal_declined_by_a_scenario_walked_in_the_dashboard(cko, re
 
     page.click("text=Webhooks")
     page.click("a[href='?status=delivered']")
-    delivered = [r.inner_text() for r in page.locator("table.deliveries tr[data-delivery]").all()]
+    delivered = rows(page, "table.deliveries tr[data-delivery]")
     # approved and captured for each of three payments, declined for one
     assert len(delivered) == 7 and all("delivered" in r for r in delivered)
     shots(page, "webhooks-delivered")
     page.click("text=State diagrams")
+    page.wait_for_load_state()
     drawn = {g.get_attribute("data-state") for g in page.locator("#checkout svg g.state").all()}
     assert drawn == set(PAYMENT.states) | set(INSTRUMENT.states)   # drawn from both tables
     assert page.locator("#paysera svg").count() == 1

@@ -21,6 +21,8 @@ def srv():
 
 
 def attempts(page):
+    # locator.all() does not wait: after a click that navigates, the new page may still be parsing
+    page.wait_for_load_state()
     return [r.inner_text() for r in page.locator("#timeline tr.attempt").all()]
 
 
