@@ -53,7 +53,7 @@ def main() -> None:
         app = create_app({"seed": 1, "clock": {"start": "2026-01-01T00:00:00Z"}, "webhooks": "manual",
                           "providers": {"checkout": {"webhook_signing_key": "k"}}})
         sb = app.extensions["sandbox"]
-        sb.timers._workers = args.workers
+        sb.outbox.sender.workers = args.workers   # threads of the sender process
         sb.outbox.limit = args.deliveries  # keep every delivery so its attempts can be counted
         schedule = sb.providers["checkout"].webhook_schedule
         time.sleep(0.5)  # the receiver's socket

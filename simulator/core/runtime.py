@@ -83,5 +83,5 @@ class Sandbox:
 
     def close(self) -> None:
         self.stop_dispatcher()
-        self.timers.close()
+        self.outbox.close()
         self.state.close()

@@ -8,10 +8,11 @@ name when the services that own them are built.
 so a retry schedule of 5m, 10m, 15m… is kept exactly even when a test jumps 30 days in one call.
 Timers belong to a tenant because each tenant may have its own clock offset: every tenant has its
 own heap, ordered by due time on that tenant's clock. Everything due at one instant runs before
-the clock moves on; handlers registered as ``parallel`` (webhook attempts, which wait on the
-network) run side by side on a small pool, the others one after another in schedule order. Parallel
-timers that share a ``lane`` argument (the events of one payment, say) still run in schedule order,
-one after another, so a receiver sees one object's events in the order they happened.
+the clock moves on. Most handlers run one timer at a time, in schedule order. A handler that waits
+on the network (webhook attempts) is registered with ``lanes``: it gets every due timer of its
+name at once, grouped by their ``lane`` argument (the events of one payment, say), and runs the
+lanes side by side, each lane in schedule order, so a receiver sees one object's events in the
+order they happened.
 """
 from __future__ import annotations
 
@@ -19,7 +20,6 @@ import heapq
 import itertools
 import logging
 import threading
-from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Callable
@@ -32,6 +32,8 @@ log = logging.getLogger("simulator.timers")
 _SPACE = "timers"
 # a heap holding more cancelled entries than this (and than live ones) is rebuilt
 _COMPACT_AT = 1024
+
+LaneRunner = Callable[[list[list["Timer"]], Callable[["Timer"], None]], None]
 
 
 @dataclass
@@ -46,15 +48,14 @@ class Timer:
 
 
 class Timers:
-    def __init__(self, clock: Clock, state: NullState | None = None, workers: int = 8) -> None:
+    def __init__(self, clock: Clock, state: NullState | None = None) -> None:
         self.clock = clock
         self._state = state or NullState()
-        self._workers = workers
-        self._pool: ThreadPoolExecutor | None = None
         self._lock = threading.Lock()
         self._run_lock = threading.RLock()
         self._wake = threading.Condition(self._lock)
-        self._handlers: dict[str, tuple[Callable[..., None], bool]] = {}
+        self._handlers: dict[str, Callable[..., None]] = {}
+        self._lane_runners: dict[str, LaneRunner] = {}
         self._heaps: dict[str, list[tuple[datetime, int, Timer]]] = {}
         self._dead: dict[str, int] = {}
         self._by_key: dict[str, Timer] = {}
@@ -65,9 +66,14 @@ class Timers:
             top = max(top, timer.seq)
         self._seq = itertools.count(top + 1)
 
-    def register(self, name: str, fn: Callable[..., None], *, parallel: bool = False) -> None:
-        """``fn(tenant, **args)`` runs a timer called ``name``."""
-        self._handlers[name] = (fn, parallel)
+    def register(self, name: str, fn: Callable[..., None] | None = None, *, lanes: LaneRunner | None = None) -> None:
+        """``fn(tenant, **args)`` runs a timer called ``name``; or ``lanes(lanes, finished)`` runs all
+        that are due together (a list of lanes, each a list of timers in schedule order) and calls
+        ``finished(timer)`` as each one is done."""
+        if lanes is not None:
+            self._lane_runners[name] = lanes
+        else:
+            self._handlers[name] = fn
 
     # -- scheduling --------------------------------------------------------------------------
     def _push(self, timer: Timer) -> None:
@@ -151,17 +157,16 @@ class Timers:
             if handler is None:
                 log.warning("no handler for timer %s (%s); dropped", timer.key, timer.name)
             else:
-                handler[0](timer.tenant, **timer.args)
+                handler(timer.tenant, **timer.args)
         except Exception:  # a broken timer must not stop the others
             log.exception("timer %s failed", timer.key)
+        self._finished(timer)
+
+    def _finished(self, timer: Timer) -> None:
         with self._lock:
             # the handler may have scheduled the same key again: that row is the live one
             if timer.key not in self._by_key:
                 self._state.delete(_SPACE, timer.key)
-
-    def _run_lane(self, timers: list[Timer]) -> None:
-        for timer in timers:
-            self._run_one(timer)
 
     def run_due(self, tenant: str | None = None) -> int:
         """Run every timer that is due now, oldest first; returns how many ran."""
@@ -169,20 +174,18 @@ class Timers:
         with self._run_lock:
             while batch := self._take_due(tenant):
                 ran += len(batch)
-                lanes: dict[tuple, list[Timer]] = {}
-                for t in batch:
-                    if self._handlers.get(t.name, (None, False))[1]:
-                        lanes.setdefault((t.name, t.args.get("lane", t.key)), []).append(t)
-                futures = []
-                if lanes:
-                    if self._pool is None:
-                        self._pool = ThreadPoolExecutor(self._workers, thread_name_prefix="sandbox-timer")
-                    futures = [self._pool.submit(self._run_lane, lane) for lane in lanes.values()]
+                laned: dict[str, dict[str, list[Timer]]] = {}
                 for timer in batch:
-                    if not self._handlers.get(timer.name, (None, False))[1]:
+                    if timer.name in self._lane_runners:
+                        laned.setdefault(timer.name, {}).setdefault(timer.args.get("lane", timer.key), []).append(timer)
+                    else:
                         self._run_one(timer)
                 # the clock may not move past this instant before every result is recorded
-                wait(futures)
+                for name, lanes in laned.items():
+                    try:
+                        self._lane_runners[name](list(lanes.values()), self._finished)
+                    except Exception:
+                        log.exception("timers %s failed", name)
         return ran
 
     def _next_gap(self, tenant: str | None) -> timedelta | None:
@@ -225,11 +228,6 @@ class Timers:
                         del self._by_key[timer.key]
                 self._dead.pop(t, None)
             self._state.clear(_SPACE, tenant)
-
-    def close(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=False, cancel_futures=True)
-            self._pool = None
 
 
 class Dispatcher(threading.Thread):

@@ -10,26 +10,27 @@ acknowledges in another way (until a notification is marked read, say): those en
 An accepted event is never dropped. Memory is bounded by evicting settled deliveries (no attempt
 left), oldest first; unsettled ones are only capped, and a write that would add an event beyond
 the cap is refused before it does anything (``full``). A request thread only enqueues: attempts are
-timers, sent by the timer pool on one kept-alive connection per worker with a per-attempt timeout
-(``http1``: a lean client, since the pool's time is the request threads' time).
+timers. The outbox builds and signs each request and records its answer; the ``sender`` puts it on
+the wire (from a child process, on kept-alive connections, with a per-attempt timeout).
 """
 from __future__ import annotations
 
 import heapq
-import http.client
 import itertools
 import logging
+import queue
 import threading
+from collections import deque
 from datetime import datetime, timedelta
 from typing import Callable, Optional
 from urllib.parse import urlsplit
 
 from . import effects as effects_mod
-from . import http1
 from .clock import Clock, iso_z, parse_duration
 from .ids import IdFactory
+from .sender import Sender
 from .state import NullState
-from .timers import Timers
+from .timers import Timer, Timers
 
 log = logging.getLogger("simulator.webhooks")
 
@@ -52,7 +53,7 @@ def exponential_schedule(first: timedelta, cap: timedelta, within: timedelta) ->
 class Outbox:
     def __init__(self, clock: Clock, timers: Timers, ids: IdFactory, *, signer_for: SignerFor,
                  state: NullState | None = None, timeout: float = 5.0, limit: int = 5000,
-                 max_pending: int = 100_000) -> None:
+                 max_pending: int = 100_000, sender: Sender | None = None) -> None:
         self.clock = clock
         self.timers = timers
         self.ids = ids
@@ -66,7 +67,8 @@ class Outbox:
         # settled deliveries (nothing left to attempt) by creation order: the oldest goes first
         self._evictable: list[tuple[int, str]] = []
         self._local = threading.local()
-        timers.register("webhook", self.attempt_timer, parallel=True)
+        self.sender = sender or Sender()
+        timers.register("webhook", lanes=self.attempt_lanes)
         for did, _, d in self._state.rows(_SPACE):
             self._deliveries[did] = d
             if d["next_attempt_at"] is None:
@@ -151,36 +153,10 @@ class Outbox:
                 self._state.delete(_SPACE, old)
 
     # -- delivery ----------------------------------------------------------------------------
-    def _post(self, url: str, body: bytes, headers: dict) -> int:
-        """POST on this worker's kept-alive connection to the receiver; never follows a redirect.
-        No proxy is ever used: receivers are on loopback."""
-        parts = urlsplit(url)
-        target = (parts.scheme, parts.hostname, parts.port)
-        connections = self._local.__dict__.setdefault("connections", {})
-        path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-        for reused in (True, False):
-            conn = connections.get(target)
-            if conn is None:
-                conn = connections[target] = http1.Connection(*target)
-            reused = reused and conn.connected
-            try:
-                status, close = conn.post(path, body, headers, self.timeout)
-                if close:
-                    conn.close()
-                    del connections[target]
-                return status
-            except (OSError, http.client.HTTPException):
-                conn.close()
-                del connections[target]
-                if not reused:
-                    raise
-                # the receiver closed an idle kept-alive connection: one retry on a fresh one
-        raise AssertionError("unreachable")
-
-    def attempt_timer(self, tenant: str, delivery_id: str, lane: str | None = None) -> None:
-        self.attempt(delivery_id)
-
-    def attempt(self, delivery_id: str) -> dict | None:
+    def _prepare(self, delivery_id: str) -> tuple | None:
+        """An attempt's first half: (delivery, record, now, job), the job what goes on the wire (None
+        for an injected failure, or a URL no request can be made to); None if nothing is left to
+        attempt."""
         with self._lock:
             d = self._deliveries.get(delivery_id)
             if d is None or d["_settled"]:
@@ -189,21 +165,28 @@ class Outbox:
             if injected:
                 d["_inject_fail"] -= 1
         now = self.clock.now(d["tenant"])
-        body = d["payload"].encode()
         record = {"at": iso_z(now, 3), "status": None, "error": None}
         if injected:
             record["status"] = d["_inject_status"]
             record["injected"] = True
-        else:
-            headers = {"Content-Type": d["content_type"], **d["_headers"]}
-            signer = self._signer_for(d["provider"], d["tenant"])
-            if signer is not None:
-                signed_over = body + b"\x00tampered" if d["_bad_signature"] else body
-                headers.update(signer(signed_over, d, now))
-            try:
-                record["status"] = self._post(d["url"], body, headers)
-            except (OSError, http.client.HTTPException, ValueError) as exc:
-                record["error"] = type(exc).__name__ + ": " + str(exc)[:200]
+            return d, record, now, None
+        body = d["payload"].encode()
+        headers = {"Content-Type": d["content_type"], **d["_headers"]}
+        signer = self._signer_for(d["provider"], d["tenant"])
+        if signer is not None:
+            signed_over = body + b"\x00tampered" if d["_bad_signature"] else body
+            headers.update(signer(signed_over, d, now))
+        try:
+            parts = urlsplit(d["url"])
+            target = (parts.scheme, parts.hostname, parts.port)
+        except ValueError as exc:   # a port out of range, say
+            record["error"] = type(exc).__name__ + ": " + str(exc)[:200]
+            return d, record, now, None
+        path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        return d, record, now, (*target, path, body, headers, self.timeout)
+
+    def _complete(self, d: dict, record: dict, now: datetime) -> dict:
+        """An attempt's second half: keep its record, schedule the retry or settle."""
         ok = record["status"] is not None and 200 <= record["status"] < 300
         with self._lock:
             if d["id"] not in self._deliveries:  # reset while the attempt was on the wire
@@ -222,6 +205,61 @@ class Outbox:
                 d["next_attempt_at"] = None
             self._save(d)
         return record
+
+    def attempt(self, delivery_id: str) -> dict | None:
+        """One attempt, now, waiting for its answer."""
+        taken = self._prepare(delivery_id)
+        if taken is None:
+            return None
+        d, record, now, job = taken
+        if job is not None:
+            inbox: queue.SimpleQueue = queue.SimpleQueue()
+            self.sender.submit([job], inbox)
+            _, record["status"], record["error"] = inbox.get()
+        return self._complete(d, record, now)
+
+    def attempt_lanes(self, lanes: list[list[Timer]], finished: Callable[[Timer], None]) -> None:
+        """The attempts of due ``webhook`` timers: lanes side by side, each lane's in order (one
+        object's events reach the receiver in the order they happened). ``finished(timer)`` as each
+        attempt is recorded."""
+        inbox: queue.SimpleQueue = queue.SimpleQueue()
+        flying: dict[int, tuple] = {}
+
+        def launch(queues: list[deque]) -> None:
+            jobs, waiting = [], []
+            for lane in queues:
+                while lane:
+                    try:
+                        taken = self._prepare(lane[0].args["delivery_id"])
+                        if taken is not None and taken[3] is not None:
+                            jobs.append(taken[3])
+                            waiting.append((lane, taken))
+                            break
+                        if taken is not None:
+                            self._complete(*taken[:3])
+                    except Exception:  # a broken attempt must not stop the others
+                        log.exception("webhook timer %s failed", lane[0].key)
+                    finished(lane.popleft())
+            if jobs:
+                for jid, entry in zip(self.sender.submit(jobs, inbox), waiting):
+                    flying[jid] = entry
+
+        launch([deque(lane) for lane in lanes])
+        while flying:
+            answers = [inbox.get()]
+            while not inbox.empty():
+                answers.append(inbox.get_nowait())
+            moved = []
+            for jid, status, error in answers:
+                lane, (d, record, now, _) = flying.pop(jid)
+                record["status"], record["error"] = status, error
+                try:
+                    self._complete(d, record, now)
+                except Exception:
+                    log.exception("webhook timer %s failed", lane[0].key)
+                finished(lane.popleft())
+                moved.append(lane)
+            launch(moved)
 
     def settle(self, delivery_id: str) -> None:
         """Stop re-sending: the merchant acknowledged the event some other way."""
@@ -266,3 +304,6 @@ class Outbox:
             self._evictable = [entry for entry in self._evictable if entry[1] in self._deliveries]
             heapq.heapify(self._evictable)
             self._state.clear(_SPACE, tenant)
+
+    def close(self) -> None:
+        self.sender.close()

@@ -1,0 +1,157 @@
+"""Webhook attempts go on the wire from a child process; what they record does not depend on it."""
+import os
+import socket
+import threading
+from datetime import timedelta
+
+import pytest
+
+from simulator.core.runtime import Sandbox
+from simulator.core.sender import Sender
+from simulator.testing import DEFAULT_START, free_port
+
+OK = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"
+
+
+def sandbox(**sender) -> Sandbox:
+    sb = Sandbox(seed=1, clock_start=DEFAULT_START, webhooks_mode="manual")
+    if sender:
+        sb.outbox.sender = Sender(**sender)
+    return sb
+
+
+def enqueue(sb, url, n=0, **kw):
+    return sb.outbox.enqueue(provider="none", tenant="t", event_type="e", url=url, body=b'{"n": %d}' % n,
+                             schedule=kw.pop("schedule", []), **kw)[0]
+
+
+def owner_of(port: int, pids: list[int]) -> int | None:
+    """Which of ``pids`` holds the TCP socket bound to local ``port`` (Linux /proc)."""
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with open(table) as f:
+            for line in list(f)[1:]:
+                fields = line.split()
+                if int(fields[1].rsplit(":", 1)[1], 16) == port:
+                    inodes.add(fields[9])
+    for pid in pids:
+        for fd in os.listdir(f"/proc/{pid}/fd"):
+            try:
+                link = os.readlink(f"/proc/{pid}/fd/{fd}")
+            except OSError:
+                continue
+            if link.startswith("socket:[") and link[8:-1] in inodes:
+                return pid
+    return None
+
+
+@pytest.fixture
+def listener():
+    sock = socket.create_server(("127.0.0.1", 0))
+    sock.settimeout(10)
+    yield sock
+    sock.close()
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/net/tcp"), reason="reads Linux /proc")
+def test_an_attempt_is_sent_by_the_child_process_not_by_a_thread_of_the_sandbox(listener):
+    sb = sandbox()
+    try:
+        d = enqueue(sb, f"http://127.0.0.1:{listener.getsockname()[1]}/hook")
+        flushing = threading.Thread(target=sb.outbox.flush)
+        flushing.start()
+        conn, peer = listener.accept()
+        child = sb.outbox.sender._child
+        assert child is not None and child.pid != os.getpid()
+        assert owner_of(peer[1], [os.getpid(), child.pid]) == child.pid
+        conn.recv(65536)
+        conn.sendall(OK)
+        flushing.join(10)
+        assert [a["status"] for a in d["attempts"]] == [200] and d["status"] == "delivered"
+        assert not [t for t in threading.enumerate() if t.name.startswith(("sandbox-wire", "sandbox-timer"))]
+        conn.close()
+    finally:
+        sb.close()
+    child.wait(5)
+    assert child.returncode is not None   # closing the sandbox ends its sender
+
+
+def test_a_sender_process_that_dies_fails_its_attempt_and_later_ones_go_from_the_sandbox(listener, receiver):
+    sb = sandbox()
+    try:
+        hung = enqueue(sb, f"http://127.0.0.1:{listener.getsockname()[1]}/hook", schedule=[timedelta(minutes=5)])
+        flushing = threading.Thread(target=sb.outbox.flush)
+        flushing.start()
+        conn, _ = listener.accept()   # the attempt is on the wire, and the receiver never answers
+        sb.outbox.sender._child.kill()
+        flushing.join(10)
+        assert not flushing.is_alive()
+        assert [a["error"] for a in hung["attempts"]] == ["ConnectionError: the webhook sender process exited"]
+        assert hung["status"] == "failed" and hung["next_attempt_at"] == "2026-01-01T00:05:00.000Z"
+        conn.close()
+
+        later = enqueue(sb, receiver.url + "/hook", n=1)
+        sb.outbox.flush()
+        assert [a["status"] for a in later["attempts"]] == [200] and receiver.json() == [{"n": 1}]
+        assert sb.outbox.sender._child is None
+    finally:
+        sb.close()
+
+
+def test_the_child_and_the_in_process_sender_record_the_same_attempts(receiver):
+    refused = f"http://127.0.0.1:{free_port()}/hook"
+    attempts = []
+    for sender in ({}, {"process": False}):
+        sb = sandbox(**sender)
+        try:
+            receiver.status = 503
+            made = [enqueue(sb, receiver.url + "/a"),
+                    enqueue(sb, refused),
+                    enqueue(sb, "http://127.0.0.1:99999/port-out-of-range"),
+                    enqueue(sb, receiver.url + "/b", headers={"X-Bad": "line\nbreak"}),
+                    enqueue(sb, receiver.url + "/c", headers={"X-Merchant": "m-1"})]
+            sb.outbox.flush()
+            attempts.append([(d["id"], [(a["at"], a["status"], a["error"]) for a in d["attempts"]]) for d in made])
+        finally:
+            sb.close()
+    assert attempts[0] == attempts[1]
+    statuses = [records[0][1:] for _, records in attempts[0]]
+    assert statuses[0] == (503, None) and statuses[4] == (503, None)
+    assert statuses[1][0] is None and statuses[1][1].startswith("ConnectionRefusedError")
+    assert statuses[2][0] is None and statuses[2][1].startswith("ValueError: Port out of range")
+    assert statuses[3] == (None, "ValueError: Invalid header value 'line\\nbreak'")
+    paths = sorted(r["path"] for r in receiver.requests)
+    assert paths == ["/a", "/a", "/c", "/c"] and all(
+        r["headers"].get("X-Merchant") == "m-1" for r in receiver.requests if r["path"] == "/c")
+
+
+def test_attempts_of_one_flush_reach_a_receiver_side_by_side():
+    # the receiver answers none of eight attempts before it holds all eight: sent one after
+    # another, the first would wait for ever (until the barrier gives up)
+    gate = threading.Barrier(9, timeout=10)
+    server = socket.create_server(("127.0.0.1", 0), backlog=16)
+    held = []
+
+    def serve():
+        conn, _ = server.accept()
+        held.append(conn)
+        conn.recv(65536)
+        gate.wait()
+        conn.sendall(OK)
+
+    threads = [threading.Thread(target=serve) for _ in range(8)]
+    for t in threads:
+        t.start()
+    sb = sandbox()
+    try:
+        made = [enqueue(sb, f"http://127.0.0.1:{server.getsockname()[1]}/hook", n=n) for n in range(8)]
+        flushing = threading.Thread(target=sb.outbox.flush)
+        flushing.start()
+        gate.wait()
+        flushing.join(10)
+        assert all([a["status"] for a in d["attempts"]] == [200] for d in made)
+    finally:
+        sb.close()
+        for conn in held:
+            conn.close()
+        server.close()
