@@ -24,6 +24,7 @@ import struct
 import subprocess
 import sys
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Callable
 
@@ -205,17 +206,33 @@ class Sender:
                 child.wait()
 
 
-def serve(workers: int) -> None:
+def serve(workers: int, hold: float = 0.002) -> None:
     """The child: read batches of jobs on stdin, write batches of answers on stdout."""
     source, sink = sys.stdin.buffer, sys.stdout.buffer
     answers: queue.SimpleQueue = queue.SimpleQueue()
     wire = Wire(workers, answers.put)
+    received = [0]   # jobs read so far, against the answers written: what is still out
 
     def write() -> None:
+        done = 0
         while True:
             batch = [answers.get()]
-            while not answers.empty():
-                batch.append(answers.get_nowait())
+            # each frame wakes a thread of the sandbox, which then waits for its interpreter lock:
+            # the answers of one batch go back together, unless some keep the others waiting
+            deadline = time.monotonic() + hold
+            while True:
+                while not answers.empty():
+                    batch.append(answers.get_nowait())
+                if done + len(batch) >= received[0]:
+                    break
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                try:
+                    batch.append(answers.get(timeout=left))
+                except queue.Empty:
+                    break
+            done += len(batch)
             try:
                 _write_frame(sink, batch)
             except OSError:
@@ -223,6 +240,7 @@ def serve(workers: int) -> None:
 
     threading.Thread(target=write, daemon=True).start()
     while (jobs := _read_frame(source)) is not None:
+        received[0] += len(jobs)
         for job in jobs:
             wire.submit(job)
     os._exit(0)   # the sandbox is gone: attempts still on the wire have no one to report to
