@@ -39,6 +39,9 @@ log = logging.getLogger("simulator.sender")
 Job = tuple
 # (id, HTTP status or None, error text or None)
 Answer = tuple
+# the error of an answer given because the sandbox is closing: the attempt did not happen, and is
+# not to be recorded (with a state file, its timer runs again after a restart)
+CLOSED = "the sandbox closed before the attempt was made"
 
 _LENGTH = struct.Struct(">I")
 
@@ -125,11 +128,16 @@ class Sender:
         self._inboxes: dict[int, tuple[queue.SimpleQueue, subprocess.Popen | None]] = {}
         self._child: subprocess.Popen | None = None
         self._wire: Wire | None = None
+        self._closed = False
 
     def submit(self, jobs: list[tuple], inbox: queue.SimpleQueue) -> list[int]:
         """Send each (scheme, host, port, path, body, headers, timeout); returns their ids."""
         with self._lock:
             numbered = [(next(self._ids), *job) for job in jobs]
+            if self._closed:
+                for job in numbered:
+                    inbox.put((job[0], None, CLOSED))
+                return [job[0] for job in numbered]
             if self._child is None and self._wire is None:
                 self._start()
             if self._child is not None:
@@ -185,13 +193,15 @@ class Sender:
             log.warning("the webhook sender process is gone (exit %s); sending from this process", child.poll())
             self._child = None
             self._wire = Wire(self.workers, self._answer)
+        error = CLOSED if self._closed else "ConnectionError: the webhook sender process exited"
         for jid, (inbox, owner) in list(self._inboxes.items()):
             if owner is child:
                 del self._inboxes[jid]
-                inbox.put((jid, None, "ConnectionError: the webhook sender process exited"))
+                inbox.put((jid, None, error))
 
     def close(self) -> None:
         with self._lock:
+            self._closed = True
             child, self._child = self._child, None
             wire, self._wire = self._wire, None
             self._lost(None)   # attempts the in-process wire will not finish

@@ -28,7 +28,7 @@ from urllib.parse import urlsplit
 from . import effects as effects_mod
 from .clock import Clock, iso_z, parse_duration
 from .ids import IdFactory
-from .sender import Sender
+from .sender import CLOSED, Sender
 from .state import NullState
 from .timers import Timer, Timers
 
@@ -66,7 +66,6 @@ class Outbox:
         self._deliveries: dict[str, dict] = {}
         # settled deliveries (nothing left to attempt) by creation order: the oldest goes first
         self._evictable: list[tuple[int, str]] = []
-        self._local = threading.local()
         self.sender = sender or Sender()
         timers.register("webhook", lanes=self.attempt_lanes)
         for did, _, d in self._state.rows(_SPACE):
@@ -216,6 +215,8 @@ class Outbox:
             inbox: queue.SimpleQueue = queue.SimpleQueue()
             self.sender.submit([job], inbox)
             _, record["status"], record["error"] = inbox.get()
+            if record["error"] == CLOSED:
+                return None
         return self._complete(d, record, now)
 
     def attempt_lanes(self, lanes: list[list[Timer]], finished: Callable[[Timer], None]) -> None:
@@ -251,6 +252,8 @@ class Outbox:
                 answers.append(inbox.get_nowait())
             moved = []
             for jid, status, error in answers:
+                if error == CLOSED:
+                    return   # the sandbox is closing: what is left stays due
                 lane, (d, record, now, _) = flying.pop(jid)
                 record["status"], record["error"] = status, error
                 try:

@@ -155,3 +155,23 @@ def test_attempts_of_one_flush_reach_a_receiver_side_by_side():
         for conn in held:
             conn.close()
         server.close()
+
+
+def test_closing_the_sandbox_mid_attempt_records_nothing_and_a_restart_attempts_again(listener, tmp_path):
+    path = str(tmp_path / "state.db")
+    sb = Sandbox(seed=1, clock_start=DEFAULT_START, webhooks_mode="manual", state_path=path)
+    d = enqueue(sb, f"http://127.0.0.1:{listener.getsockname()[1]}/hook")
+    flushing = threading.Thread(target=sb.outbox.flush)
+    flushing.start()
+    conn, _ = listener.accept()   # on the wire, never answered
+    sb.close()
+    flushing.join(10)
+    assert not flushing.is_alive()
+    conn.close()
+    again = Sandbox(seed=1, clock_start=DEFAULT_START, webhooks_mode="manual", state_path=path)
+    try:
+        kept = again.outbox.get(d["id"])
+        assert kept["attempts"] == [] and kept["status"] == "pending"
+        assert [t.key for t in again.timers.pending()] == [f"webhook:{d['id']}"]
+    finally:
+        again.close()
