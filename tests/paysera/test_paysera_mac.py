@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections import deque
 
 import pytest
 import requests
@@ -114,6 +115,26 @@ def test_replayed_nonce_is_rejected(server, client):
     replay = requests.get(url, headers={"Authorization": auth})
     assert replay.status_code == 401
     assert replay.json()["error"] == "unauthorized"
+
+
+class Unwalkable(dict):
+    def __iter__(self):
+        raise AssertionError("a request walked the nonces")
+
+    items = keys = values = __iter__
+
+
+def test_a_request_drops_expired_nonces_without_walking_those_still_in_the_window(server, client):
+    # at a few hundred requests a second the window holds tens of thousands of nonces: walking
+    # them on every request made each one slower than the last
+    paysera, now = server.sandbox.providers["paysera"], time.time()
+    expired = [(now - 1, (DEFAULT_ID, "1", f"old-{n}")) for n in range(5)]
+    live = [(now + 300, (DEFAULT_ID, "1", f"live-{n}")) for n in range(20_000)]
+    paysera._nonces = Unwalkable({key: expires for expires, key in expired + live})
+    paysera._nonce_order = deque(expired + live)
+    assert client.request("GET", "/checkout/rest/v1/payment-requests").status_code == 200
+    held = dict.keys(paysera._nonces)
+    assert len(held) == 20_001 and not [key for key in held if key[2].startswith("old-")]
 
 
 def test_freshness_uses_the_wall_clock_not_the_virtual_clock(server, client):

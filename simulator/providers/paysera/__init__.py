@@ -7,6 +7,7 @@ import hmac
 import re
 import threading
 import time
+from collections import deque
 from datetime import timedelta
 from urllib.parse import parse_qs, quote
 
@@ -110,7 +111,8 @@ class Paysera(Provider):
 
     def __init__(self, sandbox) -> None:
         super().__init__(sandbox)
-        self._nonces: dict[tuple[str, str, str], float] = {}
+        self._nonces: dict[tuple[str, str, str], float] = {}   # (id, ts, nonce) -> wall time it expires
+        self._nonce_order: deque[tuple[float, tuple[str, str, str]]] = deque()
         self._nonce_lock = threading.Lock()
 
     # -- credentials -------------------------------------------------------------------------
@@ -163,14 +165,20 @@ class Paysera(Provider):
         if not self.settings.get("nonce_replay_check", True):
             return
         keep = max(window or 0, 300)
+        key = (mac_id, ts, nonce)
         with self._nonce_lock:
-            if len(self._nonces) > 10000:
-                for k in [k for k, exp in self._nonces.items() if exp < wall]:
-                    del self._nonces[k]
-            seen = self._nonces.get((mac_id, ts, nonce))
+            nonces, order = self._nonces, self._nonce_order
+            # nonces are queued in the order they were seen, so the expired ones are at the front:
+            # a request drops those and never walks the thousands still in the window
+            while order and order[0][0] < wall:
+                expires, old = order.popleft()
+                if nonces.get(old) == expires:
+                    del nonces[old]
+            seen = nonces.get(key)
             if seen is not None and seen >= wall:
                 raise Refusal("unauthorized")
-            self._nonces[(mac_id, ts, nonce)] = wall + keep
+            nonces[key] = wall + keep
+            order.append((wall + keep, key))
 
     @staticmethod
     def _raw_uri(req) -> str:
