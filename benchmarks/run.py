@@ -11,6 +11,10 @@ credential suffices (Checkout and ZafaPay bearer keys, a Gr4vy JWT minted once, 
 signed once); where every request needs its own signature (Paysera's MAC nonce, Bank 131's
 confirm of a new session) a Python thread pool signs and sends, and those rows are compared with
 the ceiling measured by the same Python generator. Each figure is the median of ``--repeat`` runs.
+A ratio compares runs that alternate: each run of a provider's row follows a run of the ceiling,
+each run of a webhook or ``--state`` row a run of Checkout MIT on a plain sandbox started beside
+it, and the ratio is of the two medians. Measured minutes apart, the same pair moved by a tenth
+as the machine's speed drifted; alternating moves both sides together.
 
 Start-up is compared with bytecode on both sides: the harness byte-compiles the package first
 (``compileall``, as a regular ``pip install .`` does), since Flask and waitress start from their
@@ -26,6 +30,7 @@ import argparse
 import asyncio
 import base64
 import compileall
+import contextlib
 import hashlib
 import hmac
 import json
@@ -174,8 +179,22 @@ class Receiver:
 # -- load generators ---------------------------------------------------------------------------
 
 class Load:
-    def __init__(self, args):
+    def __init__(self, args, against: dict | None = None):
         self.duration, self.connections, self.repeat = args.duration, args.connections, args.repeat
+        # tool -> one run of what a measurement is compared with, made just before each of its runs:
+        # the two alternate, so a machine that speeds up or slows down during the run moves both
+        self.against = against or {}
+
+    def _paired(self, tool: str, measure) -> dict:
+        before, runs = [], []
+        for _ in range(self.repeat):
+            if tool in self.against:
+                before.append(self.against[tool]())
+            runs.append(measure())
+        r = median_run(runs)
+        if before:
+            r["against"] = median_run(before)
+        return r
 
     def wrk(self, url: str, method: str = "GET", body: bytes | None = None, headers: dict | None = None) -> dict:
         with tempfile.TemporaryDirectory() as tmp:
@@ -188,8 +207,8 @@ class Load:
                 env["WRK_HEADERS_FILE"] = os.path.join(tmp, "headers")
                 with open(env["WRK_HEADERS_FILE"], "w") as f:
                     f.write("".join(f"{k}: {v}\n" for k, v in headers.items()))
-            runs = []
-            for _ in range(self.repeat):
+
+            def once() -> dict:
                 out = subprocess.run(["wrk", "-t2", f"-c{self.connections}", f"-d{self.duration}s",
                                       "--timeout", f"{max(2, self.duration // 2)}s",
                                       "-s", os.path.join(HERE, "wrk", "request.lua"), url],
@@ -204,14 +223,14 @@ class Load:
                 if failed > r["requests"] / 2:
                     raise Broken(f"{method} {urlsplit(url).path}: {failed} of {r['requests']} requests failed")
                 ok = max(r["requests"] - failed, 0)
-                runs.append({"rps": ok / (r["duration_us"] / 1e6), "ok": ok, "failed": failed + r["timeouts"],
-                             "p99_ms": r["p99_us"] / 1000, "tool": "wrk"})
-        return median_run(runs)
+                return {"rps": ok / (r["duration_us"] / 1e6), "ok": ok, "failed": failed + r["timeouts"],
+                        "p99_ms": r["p99_us"] / 1000, "tool": "wrk"}
+
+            return self._paired("wrk", once)
 
     def python(self, op, requests_per_op: int = 1) -> dict:
         """``op(session)`` in a pool of ``connections`` threads; ``op`` returns whether it succeeded."""
-        runs = []
-        for _ in range(self.repeat):
+        def once() -> dict:
             counts, latencies, lock = [0, 0], [], threading.Lock()
             deadline = time.monotonic() + self.duration
 
@@ -236,9 +255,10 @@ class Load:
             if not ok or failed > ok:
                 raise Broken(f"python load: {failed} of {ok + failed} operations failed")
             latencies.sort()
-            runs.append({"rps": ok * requests_per_op / elapsed, "ops": ok / elapsed, "ok": ok, "failed": failed,
-                         "p99_ms": latencies[int(len(latencies) * 0.99) - 1] * 1000, "tool": "python"})
-        return median_run(runs)
+            return {"rps": ok * requests_per_op / elapsed, "ops": ok / elapsed, "ok": ok, "failed": failed,
+                    "p99_ms": latencies[int(len(latencies) * 0.99) - 1] * 1000, "tool": "python"}
+
+        return self._paired("python", once)
 
 
 def median_run(runs: list[dict]) -> dict:
@@ -510,7 +530,6 @@ def main(argv=None) -> int:
 
     bare = table.attempt("bare Flask hello", lambda: Server("benchmarks/bare_app.py"))
     receiver = Receiver()
-    main_rates = {}
     try:
         if bare:
             ceiling["wrk"] = table.attempt("bare Flask hello (wrk)", lambda: load.wrk(bare.url + "/"))
@@ -520,43 +539,53 @@ def main(argv=None) -> int:
                 if r:
                     table.add(f"bare Flask hello, the ceiling ({tool})", rate(r), 1.0)
 
+        # each run of a row follows a run of the ceiling; the row's ratio is to those runs
+        once = Load(argparse.Namespace(duration=args.duration, connections=args.connections, repeat=1))
+        paired = Load(args, {"wrk": lambda: once.wrk(bare.url + "/"), "python": lambda: once.python(
+            lambda s: s.get(bare.url + "/", timeout=30).status_code == 200)}) if bare else load
+
         def provider_rows(server):
-            yield "GET /_sandbox/health", "read", load.wrk(server.url + "/_sandbox/health")
-            yield from checkout(server.url, load)
-            yield from gr4vy(server.url, load, keys)
-            yield from paysera(server.url, load, receiver.url + "/paysera")
-            yield from bank131(server.url, load, keys)
-            yield from zafapay(server.url, load)
+            yield "GET /_sandbox/health", "read", paired.wrk(server.url + "/_sandbox/health")
+            yield from checkout(server.url, paired)
+            yield from gr4vy(server.url, paired, keys)
+            yield from paysera(server.url, paired, receiver.url + "/paysera")
+            yield from bank131(server.url, paired, keys)
+            yield from zafapay(server.url, paired)
 
         def providers():
             with sandbox(keys.config(), "--webhooks", "auto") as server:
                 for name, kind, r in provider_rows(server):
-                    main_rates[name] = r
-                    top = ceiling.get(r["tool"])
+                    top = r.get("against") or ceiling.get(r["tool"])
                     target = {"write": 0.5 if name.startswith("Checkout") else 0.4, "read": 0.7}[kind]
                     ratio = r["rps"] / top["rps"] if top else None
-                    table.add(name, rate(r), ratio, f"ceiling ({r['tool']})", f">= {target}",
-                              None if ratio is None else ratio >= target)
+                    vs = f"ceiling ({r['tool']}, {top['rps']:,.0f} req/s)" if top else f"ceiling ({r['tool']})"
+                    table.add(name, rate(r), ratio, vs, f">= {target}", None if ratio is None else ratio >= target)
 
         table.attempt("provider writes and reads", providers)
     finally:
         if bare:
             bare.stop()
-    baseline = main_rates.get("Checkout MIT, stored card")
+    @contextlib.contextmanager
+    def beside_baseline():
+        """A Load whose runs alternate with runs of Checkout MIT on a plain sandbox (no webhook, in
+        memory) started beside the one measured."""
+        once = Load(argparse.Namespace(duration=args.duration, connections=args.connections, repeat=1))
+        with sandbox(keys.config(), "--webhooks", "auto") as plain:
+            plain_mit, _ = checkout_mit(plain.url)
+            yield Load(args, {"wrk": lambda: once.wrk(f"{plain.url}/checkout/payments", "POST", plain_mit, CKO_HEADERS)})
 
-    def vs_baseline(name: str, r: dict, target: float = 0.8):
-        if baseline:
-            ratio = r["rps"] / baseline["rps"]
-            table.add(name, rate(r), ratio, "Checkout MIT, no webhook", f">= {target}", ratio >= target)
-        else:
-            table.add(name, rate(r))
+    def vs_baseline(name: str, r: dict, target: float):
+        base = r["against"]
+        ratio = r["rps"] / base["rps"]
+        table.add(name, rate(r), ratio, f"Checkout MIT, no webhook ({base['rps']:,.0f} req/s)", f">= {target}",
+                  ratio >= target)
 
     def webhooks(url: str, label: str):
         config = keys.config(webhook_url=url, webhook_signing_key="bench-signing-key")
-        with sandbox(config, "--webhooks", "auto") as server:
+        with sandbox(config, "--webhooks", "auto") as server, beside_baseline() as paired:
             mit, _ = checkout_mit(server.url)
             vs_baseline(f"Checkout MIT, webhook receiver {label}",
-                        load.wrk(f"{server.url}/checkout/payments", "POST", mit, CKO_HEADERS), 0.9)
+                        paired.wrk(f"{server.url}/checkout/payments", "POST", mit, CKO_HEADERS), 0.9)
 
     table.attempt("webhook receiver up", lambda: webhooks(receiver.url + "/cko", "up"))
     table.attempt("webhook receiver down", lambda: webhooks(f"http://127.0.0.1:{free_port()}/cko", "down"))
@@ -575,18 +604,20 @@ def main(argv=None) -> int:
                 pending = sum(d["status"] in ("pending", "failed") for d in deliveries)
                 if pending >= wanted:
                     break
-            vs_baseline(f"Checkout MIT, {pending:,} deliveries pending (receiver down)",
-                        load.wrk(f"{server.url}/checkout/payments", "POST", mit, CKO_HEADERS), 0.9)
+            with beside_baseline() as paired:
+                vs_baseline(f"Checkout MIT, {pending:,} deliveries pending (receiver down)",
+                            paired.wrk(f"{server.url}/checkout/payments", "POST", mit, CKO_HEADERS), 0.9)
 
     table.attempt("webhook backlog", lambda: backlog(200 if args.quick else 10_000))
     receiver.stop()
 
     def state():
         with tempfile.TemporaryDirectory() as tmp:
-            with sandbox(keys.config(), "--webhooks", "auto", "--state", os.path.join(tmp, "state.db")) as server:
+            with sandbox(keys.config(), "--webhooks", "auto", "--state", os.path.join(tmp, "state.db")) as server, \
+                    beside_baseline() as paired:
                 mit, _ = checkout_mit(server.url)
                 vs_baseline("Checkout MIT with --state (SQLite)",
-                            load.wrk(f"{server.url}/checkout/payments", "POST", mit, CKO_HEADERS), 0.8)
+                            paired.wrk(f"{server.url}/checkout/payments", "POST", mit, CKO_HEADERS), 0.8)
 
     table.attempt("--state", state)
 
