@@ -34,6 +34,7 @@ from flask import Flask  # noqa: E402
 from simulator import create_app  # noqa: E402
 
 from run import B131_PROJECT, CKO_KEY, MAC_ID, MAC_KEY, ZP_KEY, Keys  # noqa: E402  (the harness's credentials)
+from serve import payment_id  # noqa: E402
 
 CKO = {"Authorization": f"Bearer {CKO_KEY}"}
 ZP = {"Authorization": f"Bearer {ZP_KEY}"}
@@ -216,7 +217,7 @@ def stored(keys: Keys, n: int, seconds: float, table: list) -> None:
     template = pickle.dumps(store.get("checkout", "payment", template["id"]))
     for i in range(n):
         payment = pickle.loads(template)   # an independent object, as a real create stores
-        payment["id"] = f"pay_bench{i:021d}"
+        payment["id"] = payment_id(i)
         payment["reference"] = f"bench-{i}"
         store.put("checkout", "payment", payment["id"], payment, TENANT)
     full = measure(str(n))

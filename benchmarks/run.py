@@ -47,6 +47,7 @@ import time
 from urllib.parse import urlsplit
 
 import requests
+from serve import payment_id   # this folder is the script's own, first on sys.path
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -714,7 +715,7 @@ def main(argv=None) -> int:
             picks = random.Random(1)
 
             def fetch(session, i: int) -> bool:
-                path = f"/payments/pay_bench{i:021d}" if i % 2 else f"/payments?reference=bench-{i}"
+                path = f"/payments/{payment_id(i)}" if i % 2 else f"/payments?reference=bench-{i}"
                 return session.get(f"{server.url}/checkout{path}", headers=CKO_HEADERS, timeout=30).status_code == 200
 
             order, taken = iter(range(stored)), threading.Lock()
