@@ -511,6 +511,8 @@ def main(argv=None) -> int:
     print(machine())
     print(f"{args.connections} connections, {args.duration} s per measurement, median of {args.repeat}\n")
     load, keys, table = Load(args), Keys(), Table()
+    # one run of what a row is compared with, made between the row's own runs (Load's ``against``)
+    once = Load(argparse.Namespace(duration=args.duration, connections=args.connections, repeat=1))
     ceiling = {}
 
     def startup():
@@ -541,7 +543,6 @@ def main(argv=None) -> int:
                     table.add(f"bare Flask hello, the ceiling ({tool})", rate(r), 1.0)
 
         # each run of a row follows a run of the ceiling; the row's ratio is to those runs
-        once = Load(argparse.Namespace(duration=args.duration, connections=args.connections, repeat=1))
         paired = Load(args, {"wrk": lambda: once.wrk(bare.url + "/"), "python": lambda: once.python(
             lambda s: s.get(bare.url + "/", timeout=30).status_code == 200)}) if bare else load
 
@@ -566,11 +567,11 @@ def main(argv=None) -> int:
     finally:
         if bare:
             bare.stop()
+
     @contextlib.contextmanager
     def beside_baseline():
         """A Load whose runs alternate with runs of Checkout MIT on a plain sandbox (no webhook, in
         memory) started beside the one measured."""
-        once = Load(argparse.Namespace(duration=args.duration, connections=args.connections, repeat=1))
         with sandbox(keys.config(), "--webhooks", "auto") as plain:
             plain_mit, _ = checkout_mit(plain.url)
             yield Load(args, {"wrk": lambda: once.wrk(f"{plain.url}/checkout/payments", "POST", plain_mit, CKO_HEADERS)})
@@ -667,7 +668,6 @@ def main(argv=None) -> int:
                     zero = servers.enter_context(sandbox(keys.config(), "--webhooks", "auto", "--bench-payments",
                                                          str(sizes[0]), script="benchmarks/serve.py"))
                     zero_mit, _ = checkout_mit(zero.url)
-                    once = Load(argparse.Namespace(duration=args.duration, connections=args.connections, repeat=1))
                     ops = {"list": lambda: once.wrk(f"{zero.url}/checkout/payments?reference={ref_at(sizes[0])}",
                                                     headers=CKO_HEADERS),
                            "create": lambda: once.wrk(f"{zero.url}/checkout/payments", "POST", zero_mit, CKO_HEADERS)}

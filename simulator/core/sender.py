@@ -3,8 +3,8 @@
 An attempt sent from the server's own threads costs the API more than the attempt itself: the
 server is bound by one interpreter lock, and every socket call of a delivery thread gives it up
 and waits for it back while request threads hold it, so each attempt forced several thread
-switches on the request threads (with a receiver configured, Checkout's create ran at 0.6 of its
-rate without one). The sandbox builds and signs each request, then hands a batch of them to a
+switches on the request threads (with a receiver configured, a create that sends two events ran
+at 0.6 of its rate without one). The sandbox builds and signs each request, then hands a batch of them to a
 child process in one pipe write; the child sends them side by side on kept-alive connections and
 writes the answers back in batches. What an attempt records (status, or the error and its text)
 is the same as when it was sent in process.
