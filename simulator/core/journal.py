@@ -15,6 +15,7 @@ from urllib.parse import unquote_plus
 
 from .cards import mask_bytes, mask_json, mask_text, needs_masking
 from .inputs import json_problem
+from .memo import Memo
 
 
 _TEXT = object()
@@ -50,9 +51,26 @@ class _Masked:
         self.value = value
 
 
+# body -> what the journal keeps of it. Clients poll the same object and get the same bytes:
+# masked once, and the journal holds one copy of them for every entry that repeats them. Keyed
+# by the body's (keyed, 64-bit) hash, not the body: a body may hold a card number
+_seen = Memo(256)
+_SEEN_UP_TO = 4096   # bytes: longer bodies seldom repeat
+
+
 def _kept(raw: bytes, content_type: str | None):
     if not raw:
         return None
+    if len(raw) > _SEEN_UP_TO:
+        return _keep(raw, content_type)
+    key = (hash(raw), len(raw), content_type)
+    kept = _seen.get(key)
+    if kept is None:
+        kept = _seen.keep(key, _keep(raw, content_type))
+    return kept
+
+
+def _keep(raw: bytes, content_type: str | None):
     # a JSON escape or a non-ASCII digit can spell a number the byte checks cannot see
     plain = raw.isascii() and b"\\u" not in raw
     if plain and not needs_masking(raw):
