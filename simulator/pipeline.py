@@ -96,10 +96,15 @@ def install(app: Flask, sandbox: Sandbox) -> None:
         caller = ctx.get("sandbox_caller")
         tenant = caller.tenant if caller else None
         body = b"" if response.direct_passthrough else response.get_data()
-        try:
-            request_body = req.get_data(cache=True)
-        except HTTPException:  # too large to read: journal it without the body
-            request_body = b""
+        environ = req.environ
+        request_body = b""
+        # a body comes with a length or chunked: without either (most reads) werkzeug's stream
+        # setup would find nothing
+        if environ.get("CONTENT_LENGTH", "0") not in ("", "0") or "HTTP_TRANSFER_ENCODING" in environ:
+            try:
+                request_body = req.get_data(cache=True)
+            except HTTPException:  # too large to read: journal it without the body
+                pass
         sandbox.journal.record(
             provider=provider.name, tenant=tenant, method=req.method, path=req.full_path.rstrip("?"),
             status=response.status_code, at=sandbox.clock.now(tenant).isoformat(),
