@@ -19,6 +19,11 @@ live dicts again when read. An object is compacted only while nobody but the sto
 so a caller holding a dict always mutates the one the store holds, exactly as if all were live.
 Compression is primed per (provider, kind) with the first object compacted: objects of one kind
 share their keys and most values, so each costs a few hundred bytes.
+
+An object leaving the live set is pickled under the lock but compressed outside it, once no
+caller holds the lock: zlib lets go of the interpreter lock, and a thread doing so while holding
+the store's waits for the interpreter while every request behind it waits for the store. Until
+compressed the object stays readable, and a read or write in between takes it back live.
 """
 from __future__ import annotations
 
@@ -41,6 +46,9 @@ Extract = Callable[[dict], Hashable]
 
 # references to a live dict inside _shrink: the store's map, the local name, getrefcount's argument
 _STORE_ONLY = 3
+# pickled objects awaiting compression, at most: past it they are compressed under the lock,
+# which bounds memory when one long operation holds the lock
+_UNPACKED_LIMIT = 1000
 _NOTHING: dict = {}   # read only
 
 
@@ -85,6 +93,10 @@ class MemoryStore:
         # bytes: such dicts are not tracked by the cyclic GC, whose full passes would otherwise walk
         # every entry, a quarter of a second at a million objects.
         self._cold: dict[tuple[str, str], dict[str, bytes]] = {}   # the compacted objects
+        # leaving the live set: key -> (object, its pickle) until the pickle is compressed; the
+        # entry itself tells a compression whether the object was taken back meanwhile
+        self._leaving: dict[Key, tuple[dict, bytes]] = {}
+        self._to_compress: list[Key] = []
         self._primers: dict[tuple[str, str], bytes] = {}   # (provider, kind) -> compression dictionary
         self._tenant_of: dict[tuple[str, str], dict[str, str]] = {}
         # per (provider, tenant, kind): insertion-ordered ids, for listing without a scan; each id
@@ -98,11 +110,26 @@ class MemoryStore:
         self.observers: list[Callable[[str, str, str, str, dict], None]] = []
 
     # -- compact storage ---------------------------------------------------------------------
-    def _freeze(self, key: Key, obj: dict) -> bytes:
-        raw = pickle.dumps(obj, pickle.HIGHEST_PROTOCOL)
-        primer = self._primers.setdefault(key[:2], raw)
-        packer = zlib.compressobj(1, zdict=primer)
+    def _compress(self, key: Key, raw: bytes) -> bytes:
+        packer = zlib.compressobj(1, zdict=self._primers[key[:2]])
         return packer.compress(raw) + packer.flush()
+
+    def compact(self) -> None:
+        """Compress what left the live set; a no-op while the calling thread holds the lock."""
+        if not self._to_compress or self.lock._is_owned():
+            return
+        with self.lock:
+            keys, self._to_compress = self._to_compress, []
+            batch = [(key, entry) for key in keys if (entry := self._leaving.get(key)) is not None]
+        done = [(key, entry, self._compress(key, entry[1])) for key, entry in batch]
+        with self.lock:
+            self._settle(done)
+
+    def _settle(self, done) -> None:
+        for key, entry, blob in done:
+            if self._leaving.get(key) is entry:   # else read, written or deleted meanwhile
+                del self._leaving[key]
+                self._cold.setdefault(key[:2], {})[key[2]] = blob
 
     def _thaw(self, key: Key, blob: bytes) -> dict:
         return pickle.loads(zlib.decompressobj(zdict=self._primers[key[:2]]).decompress(blob))
@@ -110,15 +137,24 @@ class MemoryStore:
     def _peek(self, key: Key) -> dict:
         """The object to read, not to keep: a compacted one is decoded without becoming live."""
         obj = self._hot.get(key)
-        return obj if obj is not None else self._thaw(key, self._cold[key[:2]][key[2]])
+        if obj is None:
+            leaving = self._leaving.get(key)
+            obj = leaving[0] if leaving is not None else self._thaw(key, self._cold[key[:2]][key[2]])
+        return obj
+
+    def _unlive(self, key: Key) -> None:
+        """Drop the object's form outside the live set: it is being replaced or taken back."""
+        if self._leaving.pop(key, None) is None:
+            del self._cold[key[:2]][key[2]]
 
     def _live(self, key: Key) -> dict:
         """The object as callers get it: live, and the most recently used."""
         obj = self._hot.get(key)
-        if obj is None:
-            obj = self._hot[key] = self._thaw(key, self._cold[key[:2]].pop(key[2]))
-        else:
+        if obj is not None:
             self._hot.move_to_end(key)
+            return obj
+        leaving = self._leaving.pop(key, None)
+        obj = self._hot[key] = leaving[0] if leaving is not None else self._thaw(key, self._cold[key[:2]].pop(key[2]))
         return obj
 
     def _adopt(self, key: Key, obj: dict) -> dict:
@@ -126,7 +162,7 @@ class MemoryStore:
         if key in self._hot:
             self._hot.move_to_end(key)
         else:
-            del self._cold[key[:2]][key[2]]
+            self._unlive(key)
             self._hot[key] = obj
         return obj
 
@@ -142,15 +178,21 @@ class MemoryStore:
                 hot.move_to_end(key)
                 continue
             try:
-                blob = self._freeze(key, obj)
+                raw = pickle.dumps(obj, pickle.HIGHEST_PROTOCOL)
             except (pickle.PicklingError, TypeError, AttributeError):
                 hot.move_to_end(key)   # something pickle cannot carry: it stays live
                 continue
-            self._cold.setdefault(key[:2], {})[key[2]] = blob
+            self._primers.setdefault(key[:2], raw)
+            self._leaving[key] = (obj, raw)
+            self._to_compress.append(key)
             del hot[key]
             excess -= 1
             if not excess:
-                return
+                break
+        if len(self._to_compress) > _UNPACKED_LIMIT:
+            keys, self._to_compress = self._to_compress, []
+            self._settle([(key, entry, self._compress(key, entry[1])) for key in keys
+                          if (entry := self._leaving.get(key)) is not None])
 
     def _exists(self, key: Key) -> bool:
         return key[2] in self._tenant_of.get(key[:2], _NOTHING)
@@ -165,7 +207,7 @@ class MemoryStore:
             id = self._index.setdefault((provider, tenant, kind), {}).setdefault(id, id)
             key = (provider, kind, id)
             if previous is not None and key not in self._hot:
-                del self._cold[(provider, kind)][id]
+                self._unlive(key)
             self._hot[key] = obj
             self._hot.move_to_end(key)
             tenants[id] = tenant
@@ -175,6 +217,8 @@ class MemoryStore:
             for observe in self.observers:
                 observe(provider, kind, id, tenant, obj)
             self._shrink()
+        if self._to_compress:
+            self.compact()
         return obj
 
     def get(self, provider: str, kind: str, id: str, tenant: str | None = None) -> dict | None:
@@ -184,7 +228,9 @@ class MemoryStore:
                 return None
             obj = self._live((provider, kind, id))
             self._shrink()
-            return obj
+        if self._to_compress:
+            self.compact()
+        return obj
 
     def tenant_of(self, provider: str, kind: str, id: str) -> str | None:
         with self.lock:
@@ -197,7 +243,7 @@ class MemoryStore:
             if tenant is None:
                 return
             if self._hot.pop(key, None) is None:
-                del self._cold[(provider, kind)][id]
+                self._unlive(key)
             self._index.get((provider, tenant, kind), {}).pop(id, None)
             if (provider, kind) in self._indexed:
                 self._reindex(key, tenant, None)
@@ -343,6 +389,7 @@ class MemoryStore:
                 discard(self._cold, self._tenant_of, self._index, self._seq_of, self._values, self._buckets,
                         self._shared)
                 self._cold, self._tenant_of, self._index, self._hot = {}, {}, {}, OrderedDict()
+                self._leaving, self._to_compress = {}, []
                 self._clear_indexes()
                 self._unpersist_all()
                 for observe in self.observers:

@@ -12,7 +12,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 
 
 def compacted(store, *key) -> bool:
-    return key not in store._hot and key[2] in store._cold[key[:2]]
+    return key not in store._hot and key[2] in store._cold.get(key[:2], {})
 
 
 def fill(store, n, prefix="o"):
@@ -111,3 +111,63 @@ def test_checkout_recurring_flow_with_one_live_object(tiny_server):
         (mits[2].id, "Authorized"), (mits[1].id, "Voided"), (mits[0].id, "Partially Captured"), (cit.id, "Captured")]
     actions = api.payments.get_payment_actions(mits[0].id)
     assert [a.type for a in actions.items] == ["Capture", "Authorization"]
+
+
+def test_compression_waits_until_no_caller_holds_the_lock(monkeypatch):
+    # zlib lets go of the interpreter lock: doing that while holding the store's would make every
+    # request behind this one wait for the store until the interpreter came back to this thread
+    from simulator.core import store as store_module
+    store = MemoryStore(hot=1)
+    held_while_compressing = []
+    real = store_module.zlib.compressobj
+
+    def watched(*args, **kwargs):
+        held_while_compressing.append(store.lock._is_owned())
+        return real(*args, **kwargs)
+    monkeypatch.setattr(store_module.zlib, "compressobj", watched)
+    with store.lock:                                   # as a machine does around a payment
+        fill(store, 4)
+        assert held_while_compressing == []
+        assert not compacted(store, "p", "pay", "o0") and store.get("p", "pay", "o0")["n"] == 0
+    store.compact()
+    assert held_while_compressing and not any(held_while_compressing)
+    assert [compacted(store, "p", "pay", f"o{i}") for i in range(4)] == [False, True, True, True]
+    assert [store.get("p", "pay", f"o{i}")["n"] for i in range(4)] == [0, 1, 2, 3]
+
+
+def test_an_object_taken_back_while_being_compressed_stays_live_with_its_change(monkeypatch):
+    # the finished compression of its old version must not be kept: a stale compressed copy
+    # would outlive the object's deletion and, read back, would undo the change
+    from simulator.core import store as store_module
+    store = MemoryStore(hot=1)
+    fill(store, 2)
+    real = store_module.zlib.compressobj
+    raced = []
+
+    def compress_while_another_thread_writes(*args, **kwargs):
+        if not raced:
+            raced.append(True)
+            obj = store.get("p", "pay", "o1")
+            obj["n"] = "changed"
+            store.put("p", "pay", "o1", obj, "t1")
+        return real(*args, **kwargs)
+    with store.lock:
+        store.get("p", "pay", "o0")                # o1 leaves the live set, to be compressed
+    monkeypatch.setattr(store_module.zlib, "compressobj", compress_while_another_thread_writes)
+    store.compact()
+    assert raced and not compacted(store, "p", "pay", "o1") and "o1" not in store._cold["p", "pay"]
+    monkeypatch.setattr(store_module.zlib, "compressobj", real)
+    store.get("p", "pay", "o0")                    # o1 leaves again, with its change
+    assert compacted(store, "p", "pay", "o1") and store.get("p", "pay", "o1")["n"] == "changed"
+    store.delete("p", "pay", "o1")
+    assert "o1" not in store._cold["p", "pay"] and ("p", "pay", "o1") not in store._hot
+
+
+def test_a_long_operation_under_the_lock_compresses_in_place_past_a_bound(monkeypatch):
+    from simulator.core import store as store_module
+    monkeypatch.setattr(store_module, "_UNPACKED_LIMIT", 5)
+    store = MemoryStore(hot=1)
+    with store.lock:
+        fill(store, 20)
+        assert len(store._leaving) <= 6 and compacted(store, "p", "pay", "o0")
+    assert [o["n"] for o in store.list("p", "pay", "t1")] == list(range(20))
