@@ -12,6 +12,7 @@ receivers, OPTIONS), goes through Flask's own ``wsgi_app`` with the same pipelin
 """
 from __future__ import annotations
 
+import io
 import logging
 import sys
 import time
@@ -54,7 +55,7 @@ def install(app: Flask, sandbox: Sandbox) -> None:
         """Authentication, the outbox's back-pressure and the scenario's HTTP-layer effects; a
         response here answers the request without the view."""
         sandbox.state.begin()
-        if req.mimetype == "application/x-www-form-urlencoded":
+        if not _read_body(req) and req.mimetype == "application/x-www-form-urlencoded":
             req.get_data(cache=True)  # else form parsing consumes it and the journal (masked) misses it
         caller = None
         if req.routing_exception is not None:
@@ -196,6 +197,25 @@ _NULL_SESSION = NullSession()   # read-only, so one serves every request
 _SIGNALS = (signals.request_started, signals.request_finished, signals.got_request_exception,
             signals.request_tearing_down, signals.appcontext_pushed, signals.appcontext_popped,
             signals.appcontext_tearing_down)
+
+
+def _read_body(req) -> bool:
+    """Read a body of a declared length at once, as werkzeug's ``get_data`` would and keeps it
+    (``_cached_data``), without the stream werkzeug builds to read it: ~6 us of every write. A
+    body over the size limit, chunked, or shorter than declared is left to werkzeug's answer."""
+    environ = req.environ
+    length = environ.get("CONTENT_LENGTH", "")
+    if not length.isdigit() or "HTTP_TRANSFER_ENCODING" in environ:
+        return False
+    size, limit = int(length), req.max_content_length
+    if limit is not None and size > limit:
+        return False
+    data = environ["wsgi.input"].read(size)
+    if len(data) < size:   # the client went away: werkzeug reads the same and refuses it
+        environ["wsgi.input"] = io.BytesIO(data)
+        return False
+    req._cached_data = data
+    return True
 
 
 _NO_BODY = frozenset((204, 304))

@@ -56,6 +56,9 @@ def script(client):
     call("POST", page, headers={"Host": "127.0.0.1:8080"}, data={"password": "Checkout1!"})   # a redirect
     customer = call("POST", "/checkout/customers", json={"email": "lane@example.com"}).get_json()
     call("DELETE", f"/checkout/customers/{customer['id']}")       # 204: no body
+    short = call("POST", "/checkout/payments", data=b'{"amount": 1000}', content_type="application/json",
+                 environ_overrides={"CONTENT_LENGTH": "40"})        # a body shorter than declared
+    assert short.status_code == 422 and short.get_json()["error_type"] == "request_malformed"
     call("GET", "/_sandbox/health")                                # not a provider: Flask's cycle
     return seen
 
@@ -63,7 +66,7 @@ def script(client):
 def test_lane_answers_byte_for_byte_what_flask_answers():
     lane, flask = apps()
     ours, theirs = script(lane.test_client()), script(flask.test_client())
-    assert len(ours) == len(theirs) == 20
+    assert len(ours) == len(theirs) == 21
     for mine, reference in zip(ours, theirs):
         assert mine == reference
     statuses = [status for _, _, status, _, _ in ours]
@@ -74,7 +77,7 @@ def test_lane_answers_byte_for_byte_what_flask_answers():
     assert ours[16][2] == "302 FOUND" and dict(ours[16][3])["Location"].startswith("https://shop.example/ok?")
     assert ours[18][2] == "204 NO CONTENT" and ours[18][4] == b""
     journal = [app.extensions["sandbox"].journal.entries() for app in (lane, flask)]
-    assert journal[0] == journal[1] and len(journal[0]) == 19   # every provider request, health not
+    assert journal[0] == journal[1] and len(journal[0]) == 20   # every provider request, health not
 
 
 @pytest.mark.parametrize("broken", ["raises", "returns nothing"])
