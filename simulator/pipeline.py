@@ -205,7 +205,7 @@ def _read_body(req) -> bool:
     body over the size limit, chunked, or shorter than declared is left to werkzeug's answer."""
     environ = req.environ
     length = environ.get("CONTENT_LENGTH", "")
-    if not length.isdigit() or "HTTP_TRANSFER_ENCODING" in environ:
+    if not (length.isascii() and length.isdigit()) or "HTTP_TRANSFER_ENCODING" in environ:
         return False
     size, limit = int(length), req.max_content_length
     if limit is not None and size > limit:

@@ -59,6 +59,9 @@ def script(client):
     short = call("POST", "/checkout/payments", data=b'{"amount": 1000}', content_type="application/json",
                  environ_overrides={"CONTENT_LENGTH": "40"})        # a body shorter than declared
     assert short.status_code == 422 and short.get_json()["error_type"] == "request_malformed"
+    odd = call("POST", "/checkout/payments", data=b"{}", content_type="application/json",
+               environ_overrides={"CONTENT_LENGTH": "\u00b2"})   # a digit int() refuses: no 500
+    assert odd.status_code == 422
     call("GET", "/_sandbox/health")                                # not a provider: Flask's cycle
     return seen
 
@@ -66,7 +69,7 @@ def script(client):
 def test_lane_answers_byte_for_byte_what_flask_answers():
     lane, flask = apps()
     ours, theirs = script(lane.test_client()), script(flask.test_client())
-    assert len(ours) == len(theirs) == 21
+    assert len(ours) == len(theirs) == 22
     for mine, reference in zip(ours, theirs):
         assert mine == reference
     statuses = [status for _, _, status, _, _ in ours]
@@ -77,7 +80,7 @@ def test_lane_answers_byte_for_byte_what_flask_answers():
     assert ours[16][2] == "302 FOUND" and dict(ours[16][3])["Location"].startswith("https://shop.example/ok?")
     assert ours[18][2] == "204 NO CONTENT" and ours[18][4] == b""
     journal = [app.extensions["sandbox"].journal.entries() for app in (lane, flask)]
-    assert journal[0] == journal[1] and len(journal[0]) == 20   # every provider request, health not
+    assert journal[0] == journal[1] and len(journal[0]) == 21   # every provider request, health not
 
 
 @pytest.mark.parametrize("broken", ["raises", "returns nothing"])
