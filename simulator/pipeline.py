@@ -97,15 +97,10 @@ def install(app: Flask, sandbox: Sandbox) -> None:
         caller = ctx.get("sandbox_caller")
         tenant = caller.tenant if caller else None
         body = b"" if response.direct_passthrough else response.get_data()
-        environ = req.environ
-        request_body = b""
-        # a body comes with a length or chunked: without either (most reads) werkzeug's stream
-        # setup would find nothing
-        if environ.get("CONTENT_LENGTH", "0") not in ("", "0") or "HTTP_TRANSFER_ENCODING" in environ:
-            try:
-                request_body = req.get_data(cache=True)
-            except HTTPException:  # too large to read: journal it without the body
-                pass
+        try:
+            request_body = req.get_data(cache=True)
+        except HTTPException:  # too large to read: journal it without the body
+            request_body = b""
         sandbox.journal.record(
             provider=provider.name, tenant=tenant, method=req.method, path=req.full_path.rstrip("?"),
             status=response.status_code, at=sandbox.clock.now(tenant).isoformat(),
@@ -201,11 +196,17 @@ _SIGNALS = (signals.request_started, signals.request_finished, signals.got_reque
 
 def _read_body(req) -> bool:
     """Read a body of a declared length at once, as werkzeug's ``get_data`` would and keeps it
-    (``_cached_data``), without the stream werkzeug builds to read it: ~6 us of every write. A
-    body over the size limit, chunked, or shorter than declared is left to werkzeug's answer."""
+    (``_cached_data``), without the stream werkzeug builds to read it: ~6 us of every write, and
+    ~4 us of every read, which has no body (neither a length nor chunked). A body over the size
+    limit, chunked, or shorter than declared is left to werkzeug's answer."""
     environ = req.environ
+    if "HTTP_TRANSFER_ENCODING" in environ:
+        return False
     length = environ.get("CONTENT_LENGTH", "")
-    if not (length.isascii() and length.isdigit()) or "HTTP_TRANSFER_ENCODING" in environ:
+    if length in ("", "0"):
+        req._cached_data = b""
+        return True
+    if not (length.isascii() and length.isdigit()):
         return False
     size, limit = int(length), req.max_content_length
     if limit is not None and size > limit:

@@ -119,11 +119,18 @@ class MemoryStore:
         if not self._to_compress or self.lock._is_owned():
             return
         with self.lock:
-            keys, self._to_compress = self._to_compress, []
-            batch = [(key, entry) for key in keys if (entry := self._leaving.get(key)) is not None]
-        done = [(key, entry, self._compress(key, entry[1])) for key, entry in batch]
+            batch = self._take()
+        done = self._compressed(batch)
         with self.lock:
             self._settle(done)
+
+    def _take(self) -> list[tuple[Key, tuple[dict, bytes]]]:
+        # caller holds the lock
+        keys, self._to_compress = self._to_compress, []
+        return [(key, entry) for key in keys if (entry := self._leaving.get(key)) is not None]
+
+    def _compressed(self, batch) -> list[tuple[Key, tuple[dict, bytes], bytes]]:
+        return [(key, entry, self._compress(key, entry[1])) for key, entry in batch]
 
     def _settle(self, done) -> None:
         for key, entry, blob in done:
@@ -190,9 +197,7 @@ class MemoryStore:
             if not excess:
                 break
         if len(self._to_compress) > _UNPACKED_LIMIT:
-            keys, self._to_compress = self._to_compress, []
-            self._settle([(key, entry, self._compress(key, entry[1])) for key in keys
-                          if (entry := self._leaving.get(key)) is not None])
+            self._settle(self._compressed(self._take()))
 
     def _exists(self, key: Key) -> bool:
         return key[2] in self._tenant_of.get(key[:2], _NOTHING)
@@ -217,8 +222,7 @@ class MemoryStore:
             for observe in self.observers:
                 observe(provider, kind, id, tenant, obj)
             self._shrink()
-        if self._to_compress:
-            self.compact()
+        self.compact()
         return obj
 
     def get(self, provider: str, kind: str, id: str, tenant: str | None = None) -> dict | None:
@@ -228,8 +232,7 @@ class MemoryStore:
                 return None
             obj = self._live((provider, kind, id))
             self._shrink()
-        if self._to_compress:
-            self.compact()
+        self.compact()
         return obj
 
     def tenant_of(self, provider: str, kind: str, id: str) -> str | None:
