@@ -60,6 +60,18 @@ def idempotent_view(header: str, hooks: Callable[..., dict]) -> Callable:
     return decorate
 
 
+
+def current_provider(name: str) -> "Provider":
+    """The provider called ``name`` of the app serving this request. A provider's routes ask for it
+    several times a request: the pipeline keeps it in g (one context lookup where the proxies take
+    three), and the routes bind the name once instead of importing their provider's class per call."""
+    ctx = _cv_app.get(None)
+    if ctx is not None:
+        found = ctx.g.__dict__.get("sandbox_provider")
+        if found is not None and found.name == name:
+            return found
+    return current_app.extensions["sandbox"].providers[name]
+
 class Provider:
     """One payment provider. See ``shape`` for the files a provider package holds.
 
@@ -97,14 +109,7 @@ class Provider:
     # -- wiring ------------------------------------------------------------------------------
     @classmethod
     def current(cls):
-        # the pipeline keeps the request's provider in g: one context lookup where the proxies
-        # take three, and handlers ask several times a request
-        ctx = _cv_app.get(None)
-        if ctx is not None:
-            found = ctx.g.__dict__.get("sandbox_provider")
-            if found is not None and found.name == cls.name:
-                return found
-        return current_app.extensions["sandbox"].providers[cls.name]
+        return current_provider(cls.name)
 
     def configure(self, settings: dict) -> None:
         """Called with the provider's (validated) config section, at start and on PUT config."""

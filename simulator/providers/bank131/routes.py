@@ -6,11 +6,11 @@ Every API method is a POST with a JSON body. Session methods are served under bo
 from __future__ import annotations
 
 from datetime import timedelta
-from functools import wraps
+from functools import partial, wraps
 
 from flask import Blueprint, redirect, render_template, request
 
-from ..base import no_auth
+from ..base import current_provider, no_auth
 from ..shape import Refusal
 from . import schemas, testcards, views
 
@@ -19,9 +19,7 @@ bp = Blueprint("bank131", __name__, template_folder="templates")
 IDEMPOTENCY_TTL = timedelta(hours=24)
 
 
-def provider():
-    from . import Bank131
-    return Bank131.current()
+provider = partial(current_provider, "bank131")
 
 
 def api_version() -> int:

@@ -2,14 +2,14 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from functools import wraps
+from functools import partial, wraps
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from flask import Blueprint, Response, redirect, render_template, request
 
 from ...core.cards import mask
 from ...core.money import to_major
-from ..base import no_auth
+from ..base import current_provider, no_auth
 from ..shape import Refusal
 from . import views
 from .schemas import (CaptureRequestSchema, CustomerCreateSchema, CustomerUpdateSchema, InstrumentCreateSchema,
@@ -20,9 +20,7 @@ from .testcards import CHALLENGE_PASSWORD, CardProfile
 bp = Blueprint("checkout", __name__, template_folder="templates")
 
 
-def provider():
-    from . import Checkout
-    return Checkout.current()
+provider = partial(current_provider, "checkout")
 
 
 def load(schema_cls) -> dict:

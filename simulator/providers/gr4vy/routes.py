@@ -5,12 +5,13 @@ import base64
 import hashlib
 import json
 from datetime import timedelta
+from functools import partial
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from flask import Blueprint, Response, redirect, render_template, request
 
 from ...core.clock import parse_instant
-from ..base import idempotent_view, no_auth
+from ..base import current_provider, idempotent_view, no_auth
 from ..shape import Refusal
 from . import schemas, views
 
@@ -18,9 +19,7 @@ bp = Blueprint("gr4vy", __name__, template_folder="templates")
 IDEMPOTENCY_TTL = timedelta(hours=24)
 
 
-def provider():
-    from . import Gr4vy
-    return Gr4vy.current()
+provider = partial(current_provider, "gr4vy")
 
 
 def idempotent(scope):

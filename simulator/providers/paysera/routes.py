@@ -1,9 +1,11 @@
 """Paysera Checkout routes: thin handlers — parse, run the machine, render."""
 from __future__ import annotations
 
+from functools import partial
+
 from flask import Blueprint, redirect, render_template, request
 
-from ..base import no_auth
+from ..base import current_provider, no_auth
 from ..shape import Refusal
 from . import schemas, testcards, views
 
@@ -14,9 +16,7 @@ NOTIFICATION = "/notification/rest/v1"
 PR_STATUSES = ("new", "authorized", "captured", "canceled")
 
 
-def provider():
-    from . import Paysera
-    return Paysera.current()
+provider = partial(current_provider, "paysera")
 
 
 def _candidates(p, kind: str, statuses) -> list[dict]:

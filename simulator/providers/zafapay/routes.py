@@ -5,21 +5,19 @@ import hashlib
 import hmac
 import json
 from datetime import timedelta
-from functools import wraps
+from functools import partial, wraps
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from flask import Blueprint, Response, redirect, render_template, request
 
-from ..base import no_auth
+from ..base import current_provider, no_auth
 from ..shape import Refusal
 from . import schemas, testcards, views
 
 bp = Blueprint("zafapay", __name__, template_folder="templates")
 
 
-def provider():
-    from . import ZafaPay
-    return ZafaPay.current()
+provider = partial(current_provider, "zafapay")
 
 
 def idempotent(view):
