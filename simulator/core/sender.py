@@ -6,8 +6,10 @@ and waits for it back while request threads hold it, so each attempt forced seve
 switches on the request threads (with a receiver configured, a create that sends two events ran
 at 0.6 of its rate without one). The sandbox builds and signs each request, then hands a batch of them to a
 child process in one pipe write; the child sends them side by side on kept-alive connections and
-writes the answers back in batches. What an attempt records (status, or the error and its text)
-is the same as when it was sent in process.
+writes the answers back in batches. A batch is made of lanes: the requests of one lane are sent
+one after the other, in order, so the events of one object need no round trip through the
+sandbox between them. What an attempt records (status, or the error and its text) is the same as
+when it was sent in process.
 
 The child imports nothing but the standard library and ``http1``. If it cannot be started, or for
 ``Sender(process=False)``, the same ``Wire`` runs in this process.
@@ -72,8 +74,13 @@ class Wire:
         self._answered = answered
         self._local = threading.local()
 
-    def submit(self, job: Job) -> None:
-        self._pool.submit(self._run, job)
+    def submit(self, lane: list[Job]) -> None:
+        """Send the jobs of ``lane`` one after the other, each once the one before is answered."""
+        self._pool.submit(self._run_lane, lane)
+
+    def _run_lane(self, lane: list[Job]) -> None:
+        for job in lane:
+            self._run(job)
 
     def _run(self, job: Job) -> None:
         jid, scheme, host, port, path, body, headers, timeout = job
@@ -130,28 +137,34 @@ class Sender:
         self._wire: Wire | None = None
         self._closed = False
 
-    def submit(self, jobs: list[tuple], inbox: queue.SimpleQueue) -> list[int]:
-        """Send each (scheme, host, port, path, body, headers, timeout); returns their ids."""
+    def submit(self, lanes: list[list[tuple]], inbox) -> list[list[int]]:
+        """Send each lane's (scheme, host, port, path, body, headers, timeout) in order, the lanes
+        side by side; returns their ids, lane by lane. Each answer goes to ``inbox.put``, perhaps
+        before this returns."""
         with self._lock:
-            numbered = [(next(self._ids), *job) for job in jobs]
+            numbered = [[(next(self._ids), *job) for job in lane] for lane in lanes]
+            ids = [[job[0] for job in lane] for lane in numbered]
             if self._closed:
-                for job in numbered:
-                    inbox.put((job[0], None, CLOSED))
-                return [job[0] for job in numbered]
+                for lane in ids:
+                    for jid in lane:
+                        inbox.put((jid, None, CLOSED))
+                return ids
             if self._child is None and self._wire is None:
                 self._start()
             if self._child is not None:
-                for job in numbered:
-                    self._inboxes[job[0]] = (inbox, self._child)
+                for lane in ids:
+                    for jid in lane:
+                        self._inboxes[jid] = (inbox, self._child)
                 try:
                     _write_frame(self._child.stdin, numbered)
-                    return [job[0] for job in numbered]
+                    return ids
                 except (OSError, ValueError):
                     self._lost(self._child)
-            for job in numbered:
-                self._inboxes[job[0]] = (inbox, None)
-                self._wire.submit(job)
-        return [job[0] for job in numbered]
+            for lane in numbered:
+                for job in lane:
+                    self._inboxes[job[0]] = (inbox, None)
+                self._wire.submit(lane)
+        return ids
 
     def _start(self) -> None:
         # caller holds the lock
@@ -249,8 +262,8 @@ def serve(workers: int, hold: float = 0.002) -> None:
                 os._exit(0)
 
     threading.Thread(target=write, daemon=True).start()
-    while (jobs := _read_frame(source)) is not None:
-        received[0] += len(jobs)
-        for job in jobs:
-            wire.submit(job)
+    while (lanes := _read_frame(source)) is not None:
+        received[0] += sum(map(len, lanes))
+        for lane in lanes:
+            wire.submit(lane)
     os._exit(0)   # the sandbox is gone: attempts still on the wire have no one to report to

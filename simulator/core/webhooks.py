@@ -20,7 +20,6 @@ import itertools
 import logging
 import queue
 import threading
-from collections import deque
 from datetime import datetime, timedelta
 from typing import Callable, Optional
 from urllib.parse import urlsplit
@@ -213,7 +212,7 @@ class Outbox:
         d, record, now, job = taken
         if job is not None:
             inbox: queue.SimpleQueue = queue.SimpleQueue()
-            self.sender.submit([job], inbox)
+            self.sender.submit([[job]], inbox)
             _, record["status"], record["error"] = inbox.get()
             if record["error"] == CLOSED:
                 return None
@@ -222,47 +221,36 @@ class Outbox:
     def attempt_lanes(self, lanes: list[list[Timer]], finished: Callable[[Timer], None]) -> None:
         """The attempts of due ``webhook`` timers: lanes side by side, each lane's in order (one
         object's events reach the receiver in the order they happened). ``finished(timer)`` as each
-        attempt is recorded."""
-        inbox: queue.SimpleQueue = queue.SimpleQueue()
-        flying: dict[int, tuple] = {}
+        attempt is recorded; returns once all are.
 
-        def launch(queues: list[deque]) -> None:
-            jobs, waiting = [], []
-            for lane in queues:
-                while lane:
-                    try:
-                        taken = self._prepare(lane[0].args["delivery_id"])
-                        if taken is not None and taken[3] is not None:
-                            jobs.append(taken[3])
-                            waiting.append((lane, taken))
-                            break
-                        if taken is not None:
-                            self._complete(*taken[:3])
-                    except Exception:  # a broken attempt must not stop the others
-                        log.exception("webhook timer %s failed", lane[0].key)
-                    finished(lane.popleft())
-            if jobs:
-                for jid, entry in zip(self.sender.submit(jobs, inbox), waiting):
-                    flying[jid] = entry
-
-        launch([deque(lane) for lane in lanes])
-        while flying:
-            answers = [inbox.get()]
-            while not inbox.empty():
-                answers.append(inbox.get_nowait())
-            moved = []
-            for jid, status, error in answers:
-                if error == CLOSED:
-                    return   # the sandbox is closing: what is left stays due
-                lane, (d, record, now, _) = flying.pop(jid)
-                record["status"], record["error"] = status, error
+        Every attempt is prepared at once and each lane goes to the sender as one sequence: a batch
+        costs one round trip however long its lanes are. Answers are recorded by the thread that
+        reads them, so this thread wakes once, at the end, rather than once per answer."""
+        wire: list[list[tuple]] = []
+        taken_by_lane: list[list[tuple[Timer, tuple]]] = []
+        for lane in lanes:
+            jobs, taken_here = [], []
+            for timer in lane:
                 try:
-                    self._complete(d, record, now)
-                except Exception:
-                    log.exception("webhook timer %s failed", lane[0].key)
-                finished(lane.popleft())
-                moved.append(lane)
-            launch(moved)
+                    taken = self._prepare(timer.args["delivery_id"])
+                    if taken is not None and taken[3] is not None:
+                        jobs.append(taken[3])
+                        taken_here.append((timer, taken))
+                        continue
+                    if taken is not None:
+                        self._complete(*taken[:3])
+                except Exception:  # a broken attempt must not stop the others
+                    log.exception("webhook timer %s failed", timer.key)
+                finished(timer)
+            if jobs:
+                wire.append(jobs)
+                taken_by_lane.append(taken_here)
+        if wire:
+            recorder = _Recorder(self, finished, sum(map(len, wire)))
+            ids = self.sender.submit(wire, recorder)
+            recorder.bind({jid: entry for lane_ids, entries in zip(ids, taken_by_lane)
+                           for jid, entry in zip(lane_ids, entries)})
+            recorder.done.wait()
 
     def settle(self, delivery_id: str) -> None:
         """Stop re-sending: the merchant acknowledged the event some other way."""
@@ -310,3 +298,45 @@ class Outbox:
 
     def close(self) -> None:
         self.sender.close()
+
+
+class _Recorder:
+    """Where the sender puts the answers of one batch of attempts: each is recorded as it comes.
+    An attempt the closing sandbox did not make is not recorded and its timer stays saved (with a
+    state file it runs again after a restart)."""
+
+    def __init__(self, outbox: Outbox, finished: Callable[[Timer], None], count: int) -> None:
+        self.outbox = outbox
+        self.finished = finished
+        self._lock = threading.Lock()
+        self._flying: dict[int, tuple[Timer, tuple]] | None = None
+        self._early: list[tuple] = []   # answers that came back before ``bind``
+        self._left = count
+        self.done = threading.Event()
+
+    def bind(self, flying: dict[int, tuple[Timer, tuple]]) -> None:
+        """The attempt behind each job id, once the sender has numbered them."""
+        with self._lock:
+            self._flying = flying
+            early, self._early = self._early, []
+        for answer in early:
+            self.put(answer)
+
+    def put(self, answer: tuple) -> None:
+        jid, status, error = answer
+        with self._lock:
+            if self._flying is None:
+                self._early.append(answer)
+                return
+            timer, (d, record, now, _) = self._flying.pop(jid)
+        if error != CLOSED:
+            record["status"], record["error"] = status, error
+            try:
+                self.outbox._complete(d, record, now)
+            except Exception:
+                log.exception("webhook timer %s failed", timer.key)
+            self.finished(timer)
+        with self._lock:
+            self._left -= 1
+            if not self._left:
+                self.done.set()

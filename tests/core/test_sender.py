@@ -175,3 +175,38 @@ def test_closing_the_sandbox_mid_attempt_records_nothing_and_a_restart_attempts_
         assert [t.key for t in again.timers.pending()] == [f"webhook:{d['id']}"]
     finally:
         again.close()
+
+
+@pytest.mark.parametrize("sender", [{}, {"process": False}], ids=["child", "in-process"])
+def test_one_flush_hands_the_sender_each_lane_whole_and_the_receiver_gets_each_in_order(receiver, sender):
+    # two objects, three events each: one submit of two lanes, not one submit per event of a lane
+    sb = sandbox(**sender)
+    submitted = []
+    submit = sb.outbox.sender.submit
+    sb.outbox.sender.submit = lambda lanes, inbox: submitted.append([len(lane) for lane in lanes]) or submit(lanes, inbox)
+    try:
+        made = [enqueue(sb, receiver.url + f"/{subject}", n=n, subject=subject)
+                for n in range(3) for subject in ("pay_a", "pay_b")]
+        sb.outbox.flush()
+        assert submitted == [[3, 3]]
+        assert all([a["status"] for a in d["attempts"]] == [200] and d["status"] == "delivered" for d in made)
+        for subject in ("pay_a", "pay_b"):
+            bodies = [r["body"] for r in receiver.requests if r["path"] == f"/{subject}"]
+            assert bodies == [b'{"n": 0}', b'{"n": 1}', b'{"n": 2}']
+    finally:
+        sb.close()
+
+
+def test_a_flush_after_the_sender_closed_returns_and_records_nothing():
+    # the closed sender answers inside submit, before the attempts' ids are known to the outbox
+    sb = sandbox()
+    try:
+        d = enqueue(sb, f"http://127.0.0.1:{free_port()}/hook")
+        sb.outbox.sender.close()
+        flushing = threading.Thread(target=sb.outbox.flush)
+        flushing.start()
+        flushing.join(10)
+        assert not flushing.is_alive()
+        assert d["attempts"] == [] and d["status"] == "pending"
+    finally:
+        sb.close()
