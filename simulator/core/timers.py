@@ -100,8 +100,9 @@ class Timers:
             seq = next(self._seq)
             timer = Timer(due, tenant, name, dict(args or {}), key if key is not None else f"#{seq}", seq)
             self._push(timer)
-            self._state.put(_SPACE, timer.key, {"due": due.isoformat(), "name": name, "args": timer.args,
-                                                "seq": seq}, tenant)
+            if self._state.persistent:
+                self._state.put(_SPACE, timer.key, {"due": due.isoformat(), "name": name, "args": timer.args,
+                                                    "seq": seq}, tenant)
             if due <= self.clock.now(tenant):
                 # only a timer due now needs the dispatcher before its next poll; waking it for a
                 # later one costs a thread switch per request and finds nothing to run

@@ -65,6 +65,7 @@ class Outbox:
         self._deliveries: dict[str, dict] = {}
         # settled deliveries (nothing left to attempt) by creation order: the oldest goes first
         self._evictable: list[tuple[int, str]] = []
+        self._schedules: dict[tuple[timedelta, ...], list[float]] = {}   # see _seconds
         self.sender = sender or Sender()
         timers.register("webhook", lanes=self.attempt_lanes)
         for did, _, d in self._state.rows(_SPACE):
@@ -90,6 +91,8 @@ class Outbox:
         fx = effects_mod.current()
         wh = fx.webhook or {}
         now = self.clock.now(tenant)
+        created_at = iso_z(now, 3)
+        seconds = self._seconds(schedule)
         copies = 1 + int(wh.get("duplicate", 0) or 0)
         created = []
         for _ in range(copies):
@@ -104,12 +107,12 @@ class Outbox:
                 "status": "pending",
                 "attempts": [],
                 "next_attempt_at": None,
-                "created_at": iso_z(now, 3),
+                "created_at": created_at,
                 "payload": body if isinstance(body, str) else body.decode("utf-8", "replace"),
                 "content_type": content_type,
                 "rules": list(fx.rules),
                 "_headers": dict(headers or {}),
-                "_schedule": [delay.total_seconds() for delay in schedule],
+                "_schedule": list(seconds),
                 "_settle_on_success": settle_on_success,
                 "_inject_fail": int(wh.get("fail", 0) or 0),
                 "_inject_status": int(wh.get("status", 500) or 500),
@@ -122,16 +125,26 @@ class Outbox:
                 if wh.get("drop"):
                     delivery["status"] = "dead"
                     delivery["dropped"] = True
+                elif isinstance(delay := wh.get("delay"), str):
+                    self._schedule(delivery, now + parse_duration(delay))
                 else:
-                    delay = wh.get("delay")
-                    first = now + (parse_duration(delay) if isinstance(delay, str) else timedelta(0))
-                    self._schedule(delivery, first)
+                    self._schedule(delivery, now, created_at)
                 self._save(delivery)
             created.append(delivery)
         return created
 
-    def _schedule(self, delivery: dict, when: datetime) -> None:
-        delivery["next_attempt_at"] = iso_z(when, 3)
+    def _seconds(self, schedule: list[timedelta]) -> list[float]:
+        """A retry schedule in seconds, as deliveries keep it: providers pass the same few."""
+        key = tuple(schedule)
+        seconds = self._schedules.get(key)
+        if seconds is None:
+            if len(self._schedules) >= 64:   # custom schedules are configuration: a few at most
+                self._schedules.clear()
+            seconds = self._schedules[key] = [delay.total_seconds() for delay in schedule]
+        return seconds
+
+    def _schedule(self, delivery: dict, when: datetime, spelled: str | None = None) -> None:
+        delivery["next_attempt_at"] = spelled or iso_z(when, 3)
         # one lane per subject: a receiver gets one object's events in the order they happened
         self.timers.at(when, delivery["tenant"], "webhook",
                        {"delivery_id": delivery["id"], "lane": delivery["subject"] or delivery["id"]},
