@@ -24,9 +24,9 @@ FIELDS = ("status", "reference", "fingerprint", "link")
 NONE = ((), (), (), ())
 
 
-def values_of(obj: dict, own_id: str, is_card) -> tuple:
+def values_of(obj: dict, own_id: str, cards: dict) -> tuple:
     """(status, reference, fingerprint, *links): what ``obj`` holds for each of FIELDS, None for
-    nothing; an object may point at several stored cards."""
+    nothing; an object may point at several stored cards (links: the ids among ``cards``)."""
     status = tl.wire_status(obj)
     reference = tl.reference_of(obj)
     if reference is not None:
@@ -34,8 +34,9 @@ def values_of(obj: dict, own_id: str, is_card) -> tuple:
         lower = reference.lower()
         reference = reference if lower == reference else lower   # the object's own string, when it can
     fingerprint = tl.fingerprint_of(obj)
-    return (status.lower() if status else None, reference, fingerprint,
-            *(v for v in obj.values() if isinstance(v, str) and v != own_id and is_card(v)))
+    # every save of every object walks its values here: a type test and a lookup per value
+    links = [v for v in obj.values() if v.__class__ is str and v in cards and v != own_id] if cards else ()
+    return (status.lower() if status else None, reference, fingerprint, *links)
 
 
 def _fields(held: tuple | None) -> tuple[tuple, ...]:
@@ -90,7 +91,7 @@ class ObjectIndex:
             else:
                 if tl.card_like(obj):
                     cards[id] = None
-                new = (old[0] if old else next(self._seq), *values_of(obj, id, cards.__contains__))
+                new = (old[0] if old else next(self._seq), *values_of(obj, id, cards))
                 held[id] = marshal.dumps(new)
                 if new == old:
                     return
