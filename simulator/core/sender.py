@@ -152,14 +152,17 @@ class Sender:
             if self._child is None and self._wire is None:
                 self._start()
             if self._child is not None:
-                for lane in ids:
-                    for jid in lane:
-                        self._inboxes[jid] = (inbox, self._child)
                 try:
                     _write_frame(self._child.stdin, numbered)
-                    return ids
                 except (OSError, ValueError):
+                    # the child fails what it had; these never reached it and go from this process
                     self._lost(self._child)
+                else:
+                    # registered after the write: the reader takes this lock before it looks
+                    for lane in ids:
+                        for jid in lane:
+                            self._inboxes[jid] = (inbox, self._child)
+                    return ids
             for lane in numbered:
                 for job in lane:
                     self._inboxes[job[0]] = (inbox, None)

@@ -60,7 +60,6 @@ def idempotent_view(header: str, hooks: Callable[..., dict]) -> Callable:
     return decorate
 
 
-
 def current_provider(name: str) -> "Provider":
     """The provider called ``name`` of the app serving this request. A provider's routes ask for it
     several times a request: the pipeline keeps it in g (one context lookup where the proxies take

@@ -210,3 +210,20 @@ def test_a_flush_after_the_sender_closed_returns_and_records_nothing():
         assert d["attempts"] == [] and d["status"] == "pending"
     finally:
         sb.close()
+
+
+def test_attempts_that_never_reached_a_dead_sender_process_go_from_the_sandbox_once(receiver):
+    # the write to the child fails before the reader has seen it die: those attempts were never
+    # on the wire, so they are sent from this process and recorded once, not failed as well
+    sb = sandbox()
+    try:
+        enqueue(sb, receiver.url + "/warm-up")
+        sb.outbox.flush()   # the child is running
+        sb.outbox.sender._child.stdin.close()
+        d = enqueue(sb, receiver.url + "/hook", n=1, schedule=[timedelta(minutes=5)])
+        sb.outbox.flush()
+        assert [(a["status"], a["error"]) for a in d["attempts"]] == [(200, None)]
+        assert d["status"] == "delivered"
+        assert [r["path"] for r in receiver.requests] == ["/warm-up", "/hook"]
+    finally:
+        sb.close()
