@@ -14,13 +14,16 @@ sorted, so a page newest first is a slice from the end. ``put`` compares the val
 when last stored with the ones it has now, so in-place mutation followed by ``put`` stays correct.
 
 Compact storage: only the most recently used objects (``hot``) stay live dicts; the rest are kept
-as compressed pickles (a tenth of the memory, and nothing for the cyclic GC to walk) and become
-live dicts again when read. An object is compacted only while nobody but the store refers to it,
-so a caller holding a dict always mutates the one the store holds, exactly as if all were live.
-Compression is primed per (provider, kind) with the first object compacted: objects of one kind
-share their keys and most values, so each costs a few hundred bytes.
+compressed (a tenth of the memory, and nothing for the cyclic GC to walk) and become live dicts
+again when read. An object is serialized with marshal where marshal can carry it (JSON-like values:
+a third of pickle's time each way) and with pickle otherwise (a datetime, say); a kind that once
+needed pickle keeps it, so marshal is not tried and refused for every object of it. An object is
+compacted only while nobody but the store refers to it, so a caller holding a dict always mutates
+the one the store holds, exactly as if all were live. Compression is primed per (provider, kind)
+with the first object compacted: objects of one kind share their keys and most values, so each costs
+a few hundred bytes.
 
-An object leaving the live set is pickled under the lock but compressed outside it, once no
+An object leaving the live set is serialized under the lock but compressed outside it, once no
 caller holds the lock: zlib lets go of the interpreter lock, and a thread doing so while holding
 the store's waits for the interpreter while every request behind it waits for the store. Until
 compressed the object stays readable, and a read or write in between takes it back live.
@@ -28,6 +31,7 @@ compressed the object stays readable, and a read or write in between takes it ba
 from __future__ import annotations
 
 import json
+import marshal
 import pickle
 import sys
 import threading
@@ -46,10 +50,11 @@ Extract = Callable[[dict], Hashable]
 
 # references to a live dict inside _shrink: the store's map, the local name, getrefcount's argument
 _STORE_ONLY = 3
-# pickled objects awaiting compression, at most: past it they are compressed under the lock,
+# serialized objects awaiting compression, at most: past it they are compressed under the lock,
 # which bounds memory when one long operation holds the lock
 _UNPACKED_LIMIT = 1000
 _NOTHING: dict = {}   # read only
+_MARSHALLED, _PICKLED = b"m", b"p"
 
 
 def discard(*containers: dict) -> None:
@@ -93,11 +98,12 @@ class MemoryStore:
         # bytes: such dicts are not tracked by the cyclic GC, whose full passes would otherwise walk
         # every entry, a quarter of a second at a million objects.
         self._cold: dict[tuple[str, str], dict[str, bytes]] = {}   # the compacted objects
-        # leaving the live set: key -> (object, its pickle) until the pickle is compressed; the
+        # leaving the live set: key -> (object, its bytes) until the bytes are compressed; the
         # entry itself tells a compression whether the object was taken back meanwhile
         self._leaving: dict[Key, tuple[dict, bytes]] = {}
         self._to_compress: list[Key] = []
         self._primers: dict[tuple[str, str], bytes] = {}   # (provider, kind) -> compression dictionary
+        self._pickled: set[tuple[str, str]] = set()   # (provider, kind) marshal could not carry
         self._tenant_of: dict[tuple[str, str], dict[str, str]] = {}
         # per (provider, tenant, kind): insertion-ordered ids, for listing without a scan; each id
         # maps to itself, so every map shares the one string however many copies callers pass
@@ -138,8 +144,18 @@ class MemoryStore:
                 del self._leaving[key]
                 self._cold.setdefault(key[:2], {})[key[2]] = blob
 
+    def _pack(self, key: Key, obj: dict) -> bytes:
+        """The object's bytes outside the live set, the first saying how they were made."""
+        if key[:2] not in self._pickled:
+            try:
+                return _MARSHALLED + marshal.dumps(obj)
+            except ValueError:
+                self._pickled.add(key[:2])
+        return _PICKLED + pickle.dumps(obj, pickle.HIGHEST_PROTOCOL)
+
     def _thaw(self, key: Key, blob: bytes) -> dict:
-        return pickle.loads(zlib.decompressobj(zdict=self._primers[key[:2]]).decompress(blob))
+        raw = memoryview(zlib.decompressobj(zdict=self._primers[key[:2]]).decompress(blob))
+        return marshal.loads(raw[1:]) if raw[:1] == _MARSHALLED else pickle.loads(raw[1:])
 
     def _peek(self, key: Key) -> dict:
         """The object to read, not to keep: a compacted one is decoded without becoming live."""
@@ -185,7 +201,7 @@ class MemoryStore:
                 hot.move_to_end(key)
                 continue
             try:
-                raw = pickle.dumps(obj, pickle.HIGHEST_PROTOCOL)
+                raw = self._pack(key, obj)
             except (pickle.PicklingError, TypeError, AttributeError):
                 hot.move_to_end(key)   # something pickle cannot carry: it stays live
                 continue

@@ -67,6 +67,28 @@ def test_index_of_a_compacted_object_follows_a_put_of_its_new_version():
     assert [o["id"] for o in store.list("p", "pay", "t1")] == ["o0", "o1", "o2"]
 
 
+def test_json_like_objects_are_marshalled_and_a_kind_marshal_refuses_is_pickled_from_then_on():
+    import zlib
+    store = MemoryStore(hot=1)
+    plain = {"id": "m0", "ok": True, "rate": 1.25, "none": None, "big": 10 ** 30, "pair": (1, "x"),
+             "items": [{"n": 1}], "set": {3}}
+    store.put("p", "doc", "m0", dict(plain), "t1")
+    store.put("p", "doc", "m1", {"id": "m1", "at": datetime(2026, 1, 1, tzinfo=timezone.utc)}, "t1")
+    store.put("p", "doc", "m2", {"id": "m2"}, "t1")
+    store.put("p", "doc", "m3", {"id": "m3"}, "t1")
+    store.compact()
+
+    def written_with(oid):
+        blob = store._cold["p", "doc"][oid]
+        return zlib.decompressobj(zdict=store._primers["p", "doc"]).decompress(blob)[:1]
+
+    # marshal while it can carry the kind; after the datetime, pickle even for plain objects
+    assert [written_with(oid) for oid in ("m0", "m1", "m2")] == [b"m", b"p", b"p"]
+    got = store.get("p", "doc", "m0")
+    assert got == plain and [type(got[k]) for k in ("ok", "rate", "pair", "set")] == [bool, float, tuple, set]
+    assert store.get("p", "doc", "m1")["at"] == datetime(2026, 1, 1, tzinfo=timezone.utc)
+
+
 def test_something_pickle_cannot_carry_stays_live():
     store = MemoryStore(hot=1)
     store.put("p", "pay", "odd", {"id": "odd", "call": lambda: 1}, "t1")
