@@ -16,12 +16,12 @@ when last stored with the ones it has now, so in-place mutation followed by ``pu
 Compact storage: only the most recently used objects (``hot``) stay live dicts; the rest are kept
 compressed (a tenth of the memory, and nothing for the cyclic GC to walk) and become live dicts
 again when read. An object is serialized with marshal where marshal can carry it (JSON-like values:
-a third of pickle's time each way) and with pickle otherwise (a datetime, say); a kind that once
-needed pickle keeps it, so marshal is not tried and refused for every object of it. An object is
-compacted only while nobody but the store refers to it, so a caller holding a dict always mutates
-the one the store holds, exactly as if all were live. Compression is primed per (provider, kind)
-with the first object compacted: objects of one kind share their keys and most values, so each costs
-a few hundred bytes.
+about pickle's time, up to a fifth smaller compressed) and with pickle otherwise (a datetime,
+say); a kind that once needed pickle keeps it, so marshal is not tried and refused for every object
+of it. An object is compacted only while nobody but the store refers to it, so a caller holding a
+dict always mutates the one the store holds, exactly as if all were live. Compression is primed per
+(provider, kind) with the first object compacted: objects of one kind share their keys and most
+values, so each costs a few hundred bytes.
 
 An object leaving the live set is serialized under the lock but compressed outside it, once no
 caller holds the lock: zlib lets go of the interpreter lock, and a thread doing so while holding
