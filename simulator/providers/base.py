@@ -106,10 +106,6 @@ class Provider:
         return cls.machine_class.tables if cls.machine_class is not None else ()
 
     # -- wiring ------------------------------------------------------------------------------
-    @classmethod
-    def current(cls):
-        return current_provider(cls.name)
-
     def configure(self, settings: dict) -> None:
         """Called with the provider's (validated) config section, at start and on PUT config."""
         self.settings = settings or {}

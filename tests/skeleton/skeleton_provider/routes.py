@@ -1,16 +1,16 @@
 """Thin handlers: parse, machine, view."""
+from functools import partial
+
 from flask import Blueprint
 
-from simulator.providers.base import no_auth
+from simulator.providers.base import current_provider, no_auth
 
 from . import schemas, views
 
 bp = Blueprint("skeleton", __name__)
 
 
-def provider():
-    from . import Skeleton
-    return Skeleton.current()
+provider = partial(current_provider, "skeleton")
 
 
 @bp.post("/payments")
