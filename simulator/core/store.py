@@ -344,7 +344,10 @@ class MemoryStore:
         self._buckets: dict[tuple[str, str, str, str], dict[Hashable, int]] = {}
         self._shared: dict[tuple[str, str, str, str], dict[Hashable, list[int]]] = {}
 
-    def _bucket(self, provider: str, tenant: str, kind: str, field: str, value: Hashable) -> list[int] | tuple:
+    def _bucket(self, provider: str, tenant: str | None, kind: str, field: str, value: Hashable) -> list[int] | tuple:
+        if tenant is None:   # every tenant's: one bucket per tenant, and tenants are few
+            return sorted(seq for p, t, k in self._index if p == provider and k == kind
+                          for seq in self._bucket(provider, t, kind, field, value))
         group = (provider, tenant, kind, field)
         seq = self._buckets.get(group, _NOTHING).get(value)
         return (seq,) if seq is not None else self._shared.get(group, _NOTHING).get(value, ())
@@ -387,10 +390,11 @@ class MemoryStore:
                 else:
                     ones[after] = seq
 
-    def where(self, provider: str, kind: str, tenant: str, field: str, value: Hashable,
+    def where(self, provider: str, kind: str, tenant: str | None, field: str, value: Hashable,
               offset: int = 0, limit: int | None = None, newest_first: bool = False) -> list[dict]:
         """Objects whose indexed ``field`` is ``value``, in creation order (or newest first), one
-        page of them when ``limit`` is given: the cost is the page's, not the bucket's."""
+        page of them when ``limit`` is given: the cost is the page's, not the bucket's. A tenant of
+        None means any tenant's (a hosted page, which carries no credentials)."""
         with self.lock:
             bucket = self._bucket(provider, tenant, kind, field, value)
             seqs = reversed(bucket) if newest_first else iter(bucket)

@@ -224,9 +224,10 @@ class ScopedStore:
     def add_index(self, kind: str, field: str, extract: Callable[[dict], Any] | None = None) -> None:
         self._sandbox.store.add_index(self._name, kind, field, extract)
 
-    def where(self, kind: str, tenant: str, field: str, value: Any, offset: int = 0, limit: int | None = None,
+    def where(self, kind: str, tenant: str | None, field: str, value: Any, offset: int = 0, limit: int | None = None,
               newest_first: bool = False) -> list[dict]:
-        """Objects with that indexed value (see ``Machine.indexes``), oldest first unless asked."""
+        """Objects with that indexed value (see ``Machine.indexes``), oldest first unless asked; a
+        tenant of None: any tenant's."""
         return self._sandbox.store.where(self._name, kind, tenant, field, value, offset, limit, newest_first)
 
     def where_count(self, kind: str, tenant: str, field: str, value: Any) -> int:

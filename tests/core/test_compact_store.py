@@ -37,6 +37,17 @@ def test_objects_beyond_the_live_set_are_compacted_and_read_back_unchanged():
     assert dict(store.items("p", "pay", "t1"))["o0"]["n"] == 0
 
 
+def test_an_index_lookup_without_a_tenant_finds_every_tenants_objects_in_creation_order():
+    store = MemoryStore(hot=1)
+    store.add_index("p", "pay", "ref")
+    for i, tenant in enumerate(("t1", "t2", "t1", "t3")):
+        store.put("p", "pay", f"o{i}", {"id": f"o{i}", "ref": "shared" if i != 2 else "own"}, tenant)
+    assert [o["id"] for o in store.where("p", "pay", None, "ref", "shared")] == ["o0", "o1", "o3"]
+    assert [o["id"] for o in store.where("p", "pay", None, "ref", "shared", 1, 1, newest_first=True)] == ["o1"]
+    assert [o["id"] for o in store.where("p", "pay", "t1", "ref", "shared")] == ["o0"]
+    assert store.where("p", "pay", None, "ref", "nobody's") == []
+
+
 def test_a_held_dict_is_never_compacted_so_mutation_without_put_is_kept():
     store = MemoryStore(hot=1)
     fill(store, 1)

@@ -69,7 +69,16 @@ class Machine(BaseMachine):
     tokens. Declines are stored on the payment and then refused with the decline code."""
 
     tables = (PAYMENT, PAYMENT_METHOD)
-    indexes = {"payment_method": ("customer_id",)}
+    # a payment is stored under its request id (req_); its transaction id (tx_) finds it by index
+    indexes = {"payment": ("id",), "payment_method": ("customer_id",)}
+
+    def __init__(self, provider) -> None:
+        super().__init__(provider)
+        # a state file written before that index keeps a "tx" object per payment, naming its req_
+        store = self.sb.store
+        for tenant in {t for p, t, kind, _ in store.groups() if p == provider.name and kind == "tx"}:
+            for tx_id, _ in list(store.items(provider.name, "tx", tenant)):
+                store.delete(provider.name, "tx", tx_id)
 
     # -- helpers ---------------------------------------------------------------------------------
     @staticmethod
@@ -133,12 +142,15 @@ class Machine(BaseMachine):
         self.p.emit(tenant, event, body, settings.get("webhook_url"), subject=pay["id"], schedule=self.p.schedule())
 
     # -- lookups ---------------------------------------------------------------------------------
-    def find_payment(self, tenant: str, any_id: str) -> dict:
-        req_id = any_id
+    def payment(self, tenant: str | None, any_id: str) -> dict | None:
+        """The payment with that request id (req_) or transaction id (tx_), of any tenant if None."""
         if any_id.startswith("tx_"):
-            alias = self.store.get("tx", any_id, tenant=tenant)
-            req_id = alias["request_id"] if alias else None
-        pay = self.store.get("payment", req_id, tenant=tenant) if req_id else None
+            found = self.store.where("payment", tenant, "id", any_id, limit=1)
+            return found[0] if found else None
+        return self.store.get("payment", any_id, tenant=tenant)
+
+    def find_payment(self, tenant: str, any_id: str) -> dict:
+        pay = self.payment(tenant, any_id)
         if pay is None:
             raise Refusal("unknown_object", f"No payment {any_id} exists.", param="id")
         return pay
@@ -230,10 +242,7 @@ class Machine(BaseMachine):
         return 201, pay
 
     def _store(self, tenant: str, pay: dict) -> None:
-        with self.store.lock:
-            if self.store.get("tx", pay["id"]) is None:
-                self.store.put("tx", pay["id"], {"request_id": pay["request_id"]}, tenant)
-            self.store.put("payment", pay["request_id"], pay, tenant)
+        self.store.put("payment", pay["request_id"], pay, tenant)
 
     def _charge_saved_card(self, tenant, pay, pmi, now):
         fx = self.p.effects()

@@ -246,11 +246,7 @@ def challenge_submit(req_id):
 
 def hosted_action(p, object_id, action):
     """POST /_sandbox/hosted/zafapay/<req_ or tx_ id>: the page's buttons without a browser."""
-    req_id = object_id
-    if object_id.startswith("tx_"):
-        alias = p.store.get("tx", object_id)
-        req_id = alias["request_id"] if alias else None
-    pay = p.store.get("payment", req_id) if req_id else None
+    pay = p.machine.payment(None, object_id)
     if pay is None:
         raise Refusal("unknown_object", f"No payment {object_id} is waiting for the customer.", param="id")
     card = None
