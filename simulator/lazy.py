@@ -5,6 +5,7 @@ behaviour when the library's internals are not the ones expected.
 """
 from __future__ import annotations
 
+import importlib
 import re
 import sys
 
@@ -31,6 +32,23 @@ class LazyRule(Rule):
                     compiled = compile_now(append_unknown)
                 return compiled(rule, **values)
             return build
+
+
+class LazyModule:
+    """A module imported when one of its names is first read.
+
+    A provider's request schemas are a fifth of the sandbox's start: every marshmallow class is
+    built at import, and no schema is needed before that provider's first request.
+    """
+
+    def __init__(self, name: str) -> None:
+        self.__dict__["_name"] = name
+
+    def __getattr__(self, attr: str):
+        # the import system's lock per module: one thread imports, any other waits for the whole module
+        module = importlib.import_module(self.__dict__["_name"])
+        self.__dict__.update(vars(module))   # later reads find the names without this call
+        return getattr(module, attr)
 
 
 class _DeferredPattern:

@@ -4,6 +4,7 @@ import json
 import re
 import subprocess
 import sys
+import threading
 
 import pytest
 import requests
@@ -12,7 +13,7 @@ from marshmallow import ValidationError, validate
 from werkzeug.routing import Map, Rule
 
 from simulator import create_app
-from simulator.lazy import LazyRule
+from simulator.lazy import LazyModule, LazyRule
 from simulator.providers import REGISTERED
 from simulator.providers.openapi import document
 
@@ -65,15 +66,40 @@ def test_builders_are_compiled_on_first_use_only(monkeypatch):
     assert len(compiled) == 2
 
 
-def test_start_up_leaves_contracts_sqlite_and_the_email_pattern_for_first_use():
+def test_start_up_leaves_contracts_schemas_sqlite_and_the_email_pattern_for_first_use():
     probe = ("import json, re, sys\n"
              "from simulator import create_app\n"
-             "create_app({})\n"
+             "app = create_app({})\n"
              "from marshmallow.validate import Email\n"
-             "print(json.dumps({'loaded': sorted(m for m in sys.modules if m.endswith('.contract') or m in ('apispec', 'sqlite3')),"
-             " 'compiled': isinstance(Email.DOMAIN_REGEX, re.Pattern)}))\n")
+             "def loaded(): return sorted(m for m in sys.modules if m.endswith(('.contract', '.schemas'))"
+             " or m in ('apispec', 'sqlite3'))\n"
+             "before = loaded()\n"
+             "bad = app.test_client().post('/checkout/payments', json={'amount': 'ten'},"
+             " headers={'Authorization': 'Bearer sk_sbox_' + 'a' * 27})\n"
+             "print(json.dumps({'loaded': before, 'compiled': isinstance(Email.DOMAIN_REGEX, re.Pattern),"
+             " 'first request': [bad.status_code, bad.get_json()['error_type']], 'then': loaded()}))\n")
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True)
-    assert json.loads(out.stdout) == {"loaded": [], "compiled": False}
+    assert json.loads(out.stdout) == {"loaded": [], "compiled": False, "first request": [422, "request_invalid"],
+                                      "then": ["simulator.providers.checkout.schemas"]}
+
+
+def test_a_lazy_module_runs_once_whichever_threads_read_it_first(tmp_path, monkeypatch):
+    (tmp_path / "slow_schemas.py").write_text(
+        "import time\n"
+        "with open(__file__ + '.runs', 'a') as f: f.write('run\\n')\n"
+        "time.sleep(0.05)   # readers arrive while it runs\n"
+        "VALUE = 42\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    module = LazyModule("slow_schemas")
+    seen = []
+    threads = [threading.Thread(target=lambda: seen.append(module.VALUE)) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert seen == [42] * 8 and module.VALUE == 42
+    assert (tmp_path / "slow_schemas.py.runs").read_text() == "run\n"
+    sys.modules.pop("slow_schemas", None)
 
 
 @pytest.mark.parametrize("address", ["jo@example.com", "jo@bücher.de", "jo@[127.0.0.1]", "jo@localhost",

@@ -10,11 +10,13 @@ from functools import partial, wraps
 
 from flask import Blueprint, redirect, render_template, request
 
+from ...lazy import LazyModule
 from ..base import current_provider, no_auth
 from ..shape import Refusal
-from . import schemas, testcards, views
+from . import testcards, views
 
 bp = Blueprint("bank131", __name__, template_folder="templates")
+schemas = LazyModule(__package__ + ".schemas")
 
 IDEMPOTENCY_TTL = timedelta(hours=24)
 

@@ -9,15 +9,14 @@ from flask import Blueprint, Response, redirect, render_template, request
 
 from ...core.cards import mask
 from ...core.money import to_major
+from ...lazy import LazyModule
 from ..base import current_provider, no_auth
 from ..shape import Refusal
 from . import views
-from .schemas import (CaptureRequestSchema, CustomerCreateSchema, CustomerUpdateSchema, InstrumentCreateSchema,
-                      InstrumentUpdateSchema, PaymentRequestSchema, RefundRequestSchema, TokenRequestSchema,
-                      VoidRequestSchema)
 from .testcards import CHALLENGE_PASSWORD, CardProfile
 
 bp = Blueprint("checkout", __name__, template_folder="templates")
+schemas = LazyModule(__package__ + ".schemas")
 
 
 provider = partial(current_provider, "checkout")
@@ -53,7 +52,7 @@ def idempotent(view):
 @idempotent
 def request_payment():
     p = provider()
-    body = load(PaymentRequestSchema)
+    body = load(schemas.PaymentRequestSchema)
     base = p.base_url()
     return p.machine.request_payment(p.tenant, body, base, p.effects(), lambda payment: p.render_json(
         views.created_body(payment, base, p.machine), 202 if payment["status"] == "Pending" else 201))
@@ -98,14 +97,14 @@ def _follow_up(payment_id, schema_cls, operation):
 @bp.post("/payments/<payment_id>/captures")
 @idempotent
 def capture_payment(payment_id):
-    return _follow_up(payment_id, CaptureRequestSchema, lambda m, pay, b: m.capture(
+    return _follow_up(payment_id, schemas.CaptureRequestSchema, lambda m, pay, b: m.capture(
         pay, b.get("amount"), b.get("capture_type"), b.get("reference"), b.get("metadata")))
 
 
 @bp.post("/payments/<payment_id>/refunds")
 @idempotent
 def refund_payment(payment_id):
-    return _follow_up(payment_id, RefundRequestSchema, lambda m, pay, b: m.refund(
+    return _follow_up(payment_id, schemas.RefundRequestSchema, lambda m, pay, b: m.refund(
         pay, b.get("amount"), b.get("reference"), b.get("metadata")))
 
 
@@ -113,13 +112,13 @@ def refund_payment(payment_id):
 @idempotent
 def cancel_scheduled_retry(payment_id):
     # same body as a void: a reference (metadata is ignored)
-    return _follow_up(payment_id, VoidRequestSchema, lambda m, pay, b: m.cancel_retry(pay, b.get("reference")))
+    return _follow_up(payment_id, schemas.VoidRequestSchema, lambda m, pay, b: m.cancel_retry(pay, b.get("reference")))
 
 
 @bp.post("/payments/<payment_id>/voids")
 @idempotent
 def void_payment(payment_id):
-    return _follow_up(payment_id, VoidRequestSchema, lambda m, pay, b: m.void(
+    return _follow_up(payment_id, schemas.VoidRequestSchema, lambda m, pay, b: m.void(
         pay, b.get("reference"), b.get("metadata")))
 
 
@@ -127,14 +126,14 @@ def void_payment(payment_id):
 @bp.post("/tokens")
 def request_card_token():
     p = provider()
-    body = load(TokenRequestSchema)
+    body = load(schemas.TokenRequestSchema)
     return p.render_json(views.token_view(p.machine.create_token(p.tenant, body)), 201)
 
 
 @bp.post("/customers")
 def create_customer():
     p = provider()
-    body = load(CustomerCreateSchema)
+    body = load(schemas.CustomerCreateSchema)
     return p.render_json({"id": p.machine.add_customer(p.tenant, body)["id"]}, 201)
 
 
@@ -147,7 +146,7 @@ def get_customer(customer_id):
 @bp.patch("/customers/<customer_id>")
 def update_customer(customer_id):
     p = provider()
-    body = load(CustomerUpdateSchema)
+    body = load(schemas.CustomerUpdateSchema)
     p.machine.update_customer(p.tenant, customer_id, body)
     return Response(status=204)
 
@@ -162,7 +161,7 @@ def delete_customer(customer_id):
 @bp.post("/instruments")
 def create_instrument():
     p = provider()
-    body = load(InstrumentCreateSchema)
+    body = load(schemas.InstrumentCreateSchema)
     instrument = p.machine.create_instrument(p.tenant, body, p.effects())
     return p.render_json(views.instrument_view(instrument, p.machine, p.tenant), 201)
 
@@ -177,7 +176,7 @@ def get_instrument(instrument_id):
 @bp.patch("/instruments/<instrument_id>")
 def update_instrument(instrument_id):
     p = provider()
-    body = load(InstrumentUpdateSchema)
+    body = load(schemas.InstrumentUpdateSchema)
     return p.render_json(views.instrument_updated(p.machine.update_instrument(p.tenant, instrument_id, body)))
 
 

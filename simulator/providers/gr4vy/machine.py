@@ -10,7 +10,6 @@ from datetime import datetime, timedelta
 from ...core import cards
 from ..shape import Machine as BaseMachine, Refusal, Transitions
 from . import testcards, views
-from .schemas import SUBSEQUENT_SOURCES
 
 _CANNOT = {"capture": "be captured", "void": "be voided"}
 
@@ -50,6 +49,8 @@ _SCHEMES = {"Visa": "visa", "Mastercard": "mastercard", "American Express": "ame
             "JCB": "jcb", "Diners Club": "diners-club", "Maestro": "maestro"}
 # The card simulator settles an asynchronous capture a minute later on the virtual clock.
 ASYNC_CAPTURE_DELAY = timedelta(minutes=1)
+# payment sources of a series after its first payment: only they may say is_subsequent_payment
+SUBSEQUENT_SOURCES = ("recurring", "installment", "card_on_file")
 _BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 
 

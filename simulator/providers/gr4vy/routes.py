@@ -11,11 +11,13 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 from flask import Blueprint, Response, redirect, render_template, request
 
 from ...core.clock import parse_instant
+from ...lazy import LazyModule
 from ..base import current_provider, idempotent_view, no_auth
 from ..shape import Refusal
-from . import schemas, views
+from . import views
 
 bp = Blueprint("gr4vy", __name__, template_folder="templates")
+schemas = LazyModule(__package__ + ".schemas")
 IDEMPOTENCY_TTL = timedelta(hours=24)
 
 

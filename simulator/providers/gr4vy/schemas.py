@@ -13,7 +13,6 @@ CURRENCY = re.compile(r"^[A-Z]{3}$")
 COUNTRY = re.compile(r"^[A-Z]{2}$")
 EXPIRY = re.compile(r"^(0[1-9]|1[0-2])/\d{2}$")
 PAYMENT_SOURCES = ("ecommerce", "moto", "recurring", "installment", "card_on_file")
-SUBSEQUENT_SOURCES = ("recurring", "installment", "card_on_file")
 MAX_AMOUNT = 99_999_999
 
 

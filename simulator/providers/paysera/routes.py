@@ -5,11 +5,13 @@ from functools import partial
 
 from flask import Blueprint, redirect, render_template, request
 
+from ...lazy import LazyModule
 from ..base import current_provider, no_auth
 from ..shape import Refusal
-from . import schemas, testcards, views
+from . import testcards, views
 
 bp = Blueprint("paysera", __name__, template_folder="templates")
+schemas = LazyModule(__package__ + ".schemas")
 
 CHECKOUT = "/checkout/rest/v1"
 NOTIFICATION = "/notification/rest/v1"

@@ -10,11 +10,13 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from flask import Blueprint, Response, redirect, render_template, request
 
+from ...lazy import LazyModule
 from ..base import current_provider, no_auth
 from ..shape import Refusal
-from . import schemas, testcards, views
+from . import testcards, views
 
 bp = Blueprint("zafapay", __name__, template_folder="templates")
+schemas = LazyModule(__package__ + ".schemas")
 
 
 provider = partial(current_provider, "zafapay")
