@@ -250,6 +250,9 @@ class Machine:
     # kind -> the fields list filters and lookups use, as names or {name: extract(obj) -> value}:
     # the store keeps them indexed, so ``store.where`` costs its page, not the number stored
     indexes: dict[str, tuple[str, ...] | dict[str, Callable[[dict], Any]]] = {}
+    # kinds the provider stored once and no longer does (an index took their place): a state file
+    # written before still holds them, and they are dropped at start
+    retired: tuple[str, ...] = ()
 
     def __init__(self, provider) -> None:
         self.p = provider
@@ -258,6 +261,10 @@ class Machine:
         for kind, fields in self.indexes.items():
             for name in fields:
                 self.store.add_index(kind, name, fields[name] if isinstance(fields, dict) else None)
+        store = self.sb.store
+        for _, tenant, kind, _ in [g for g in store.groups() if g[0] == provider.name and g[2] in self.retired]:
+            for id, _ in list(store.items(provider.name, kind, tenant)):
+                store.delete(provider.name, kind, id)
         for name, method in self.timer_handlers.items():
             self.sb.timers.register(f"{provider.name}.{name}", getattr(self, method))
 

@@ -67,7 +67,10 @@ class Machine(BaseMachine):
     reduced to a card profile on the way in and never kept."""
 
     tables = (SESSION, PAYMENT, REFUND)
-    indexes = {"public_token": ("session_id",)}
+    # a session starts once, so it holds at most one payment: the payment's id finds its session
+    indexes = {"public_token": ("session_id",),
+               "session": {"payment_id": lambda s: s["_payments"][0]["id"] if s["_payments"] else None}}
+    retired = ("payment",)   # {"session_id": ...} per payment, before that index
     timer_handlers = {"confirm": "confirm_timeout", "refund": "settle_refund"}
 
     @staticmethod
@@ -79,8 +82,14 @@ class Machine(BaseMachine):
     def new_id(self, prefix: str, kind: str) -> str:
         while True:
             candidate = prefix + self.sb.ids.digits(9)
-            if self.store.tenant_of(kind, candidate) is None:
+            taken = (self._session_of(None, candidate) if kind == "payment"
+                     else self.store.tenant_of(kind, candidate))
+            if taken is None:
                 return candidate
+
+    def _session_of(self, tenant: str | None, payment_id: str) -> dict | None:
+        found = self.store.where("session", tenant, "payment_id", payment_id, limit=1)
+        return found[0] if found else None
 
     def token_lookup(self, token: str):
         return self.store.get("recurrent_token", token)
@@ -106,13 +115,10 @@ class Machine(BaseMachine):
 
     def find_payment(self, payment_id: str):
         """(tenant, session, payment) for a payment id, without credentials (hosted pages)."""
-        ref = self.store.get("payment", payment_id)
-        if ref is None:
+        session = self._session_of(None, payment_id)
+        if session is None:
             return None, None, None
-        tenant = self.store.tenant_of("payment", payment_id)
-        session = self.store.get("session", ref["session_id"])
-        payment = next((p for p in session["_payments"] if p["id"] == payment_id), None)
-        return tenant, session, payment
+        return self.store.tenant_of("session", session["id"]), session, session["_payments"][0]
 
     # -- request normalisation: the PAN is reduced to a card profile here and never kept --------
     def card_profile(self, bank_card: dict, tenant: str) -> dict:
@@ -239,7 +245,6 @@ class Machine(BaseMachine):
             session["_payments"].append(payment)
             session["next_action"] = "confirm"
             session["updated_at"] = now
-            self.store.put("payment", payment["id"], {"session_id": session["id"]}, tenant)
             self.save(tenant, session)
             if session.get("_sync") or self.p.auto_confirm(tenant):
                 self._confirm(tenant, session, payment)

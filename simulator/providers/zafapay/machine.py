@@ -71,14 +71,7 @@ class Machine(BaseMachine):
     tables = (PAYMENT, PAYMENT_METHOD)
     # a payment is stored under its request id (req_); its transaction id (tx_) finds it by index
     indexes = {"payment": ("id",), "payment_method": ("customer_id",)}
-
-    def __init__(self, provider) -> None:
-        super().__init__(provider)
-        # a state file written before that index keeps a "tx" object per payment, naming its req_
-        store = self.sb.store
-        for tenant in {t for p, t, kind, _ in store.groups() if p == provider.name and kind == "tx"}:
-            for tx_id, _ in list(store.items(provider.name, "tx", tenant)):
-                store.delete(provider.name, "tx", tx_id)
+    retired = ("tx",)   # {"request_id": ...} per payment, before that index
 
     # -- helpers ---------------------------------------------------------------------------------
     @staticmethod
