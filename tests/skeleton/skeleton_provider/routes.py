@@ -3,11 +3,14 @@ from functools import partial
 
 from flask import Blueprint
 
+from simulator.lazy import LazyModule
 from simulator.providers.base import current_provider, no_auth
 
-from . import schemas, views
+from . import views
 
 bp = Blueprint("skeleton", __name__)
+# imported by the first request that parses a body, not at start (marshmallow builds every class)
+schemas = LazyModule(__package__ + ".schemas")
 
 
 provider = partial(current_provider, "skeleton")
