@@ -343,10 +343,12 @@ class MemoryStore:
         # of its own (a list is a container the GC tracks), the sorted numbers of several
         self._buckets: dict[tuple[str, str, str, str], dict[Hashable, int]] = {}
         self._shared: dict[tuple[str, str, str, str], dict[Hashable, list[int]]] = {}
+        # (provider, kind, field) -> the tenants with a bucket group, for a lookup in any tenant
+        self._indexed_tenants: dict[tuple[str, str, str], dict[str, None]] = {}
 
     def _bucket(self, provider: str, tenant: str | None, kind: str, field: str, value: Hashable) -> list[int] | tuple:
-        if tenant is None:   # every tenant's: one bucket per tenant, and tenants are few
-            return sorted(seq for p, t, k in self._index if p == provider and k == kind
+        if tenant is None:   # every tenant's: one bucket per tenant that has the field indexed
+            return sorted(seq for t in self._indexed_tenants.get((provider, kind, field), ())
                           for seq in self._bucket(provider, t, kind, field, value))
         group = (provider, tenant, kind, field)
         seq = self._buckets.get(group, _NOTHING).get(value)
@@ -375,7 +377,11 @@ class MemoryStore:
             else:
                 held[id] = after
             group = (provider, tenant, kind, field)
-            ones, shared = self._buckets.setdefault(group, {}), self._shared.setdefault(group, {})
+            ones = self._buckets.get(group)
+            if ones is None:
+                ones = self._buckets[group] = {}
+                self._indexed_tenants.setdefault((provider, kind, field), {})[tenant] = None
+            shared = self._shared.setdefault(group, {})
             if before is not None:
                 if ones.pop(before, None) is None:
                     bucket = shared[before]

@@ -40,8 +40,12 @@ def test_objects_beyond_the_live_set_are_compacted_and_read_back_unchanged():
 def test_an_index_lookup_without_a_tenant_finds_every_tenants_objects_in_creation_order():
     store = MemoryStore(hot=1)
     store.add_index("p", "pay", "ref")
+    store.add_index("q", "pay", "ref")
     for i, tenant in enumerate(("t1", "t2", "t1", "t3")):
         store.put("p", "pay", f"o{i}", {"id": f"o{i}", "ref": "shared" if i != 2 else "own"}, tenant)
+        # the same value under another provider, and under a kind without the index, is not found
+        store.put("q", "pay", f"q{i}", {"id": f"q{i}", "ref": "shared"}, tenant)
+        store.put("p", "other", f"x{i}", {"id": f"x{i}", "ref": "shared"}, f"t{i + 4}")
     assert [o["id"] for o in store.where("p", "pay", None, "ref", "shared")] == ["o0", "o1", "o3"]
     assert [o["id"] for o in store.where("p", "pay", None, "ref", "shared", 1, 1, newest_first=True)] == ["o1"]
     assert [o["id"] for o in store.where("p", "pay", "t1", "ref", "shared")] == ["o0"]
