@@ -2,7 +2,9 @@
 import json
 import sqlite3
 
-from simulator.testing import SandboxServer
+import requests
+
+from simulator.testing import SandboxServer, ServerProcess, free_port
 
 from zafapay_helpers import ZafaPay, config
 
@@ -41,3 +43,29 @@ def test_a_payment_is_found_by_its_transaction_id_after_a_restart_without_an_ali
         assert api.get(f"/v1/payments/{tx_id}").json()["amount_refunded"] == "10.00"
     with sqlite3.connect(state) as db:
         assert db.execute("SELECT count(*) FROM objects WHERE kind = 'tx'").fetchone()[0] == 0
+
+
+def test_an_acknowledged_charge_is_found_by_its_transaction_id_after_a_kill_9(tmp_path):
+    state, cfg = str(tmp_path / "state.db"), tmp_path / "config.json"
+    cfg.write_text(json.dumps(config()))
+    port = free_port()
+    srv = ServerProcess("--state", state, "--config", str(cfg), port=port).wait_ready()
+    try:
+        api = ZafaPay(srv.url)
+        first = api.pay(customer_id="cus_1", save_card=True).json()
+        approved = requests.post(f"{srv.url}/_sandbox/hosted/zafapay/{first['id']}", json={"outcome": "approve"},
+                                 timeout=10)
+        assert approved.status_code == 200, approved.text
+        charge = api.pay(customer_id="cus_1", payment_method_id=approved.json()["payment_method_id"])
+        assert charge.status_code == 201, charge.text
+        tx_id = charge.json()["transaction_id"]
+    finally:
+        srv.proc.kill()   # no clean shutdown: only what was committed before the 201 is there
+        srv.proc.communicate(timeout=10)
+    srv = ServerProcess("--state", state, "--config", str(cfg), port=port).wait_ready()
+    try:
+        found = ZafaPay(srv.url).get(f"/v1/payments/{tx_id}")
+        assert found.status_code == 200, found.text
+        assert found.json()["request_id"] == charge.json()["id"] and found.json()["status"] == "completed"
+    finally:
+        srv.stop()
