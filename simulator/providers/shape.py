@@ -262,9 +262,10 @@ class Machine:
             for name in fields:
                 self.store.add_index(kind, name, fields[name] if isinstance(fields, dict) else None)
         store = self.sb.store
-        for _, tenant, kind, _ in [g for g in store.groups() if g[0] == provider.name and g[2] in self.retired]:
-            for id, _ in list(store.items(provider.name, kind, tenant)):
-                store.delete(provider.name, kind, id)
+        for name, tenant, kind, _ in store.groups():
+            if name == provider.name and kind in self.retired:
+                for id, _ in list(store.items(name, kind, tenant)):
+                    store.delete(name, kind, id)
         for name, method in self.timer_handlers.items():
             self.sb.timers.register(f"{provider.name}.{name}", getattr(self, method))
 
