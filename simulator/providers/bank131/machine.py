@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import calendar
 from datetime import datetime, timezone
+from functools import partial
+from typing import Any, Callable
 
 from ...core import cards
 from ...core.clock import iso_z
@@ -79,16 +81,16 @@ class Machine(BaseMachine):
         if table is PAYMENT:
             obj["status"] = WIRE[obj["_state"]]
 
-    def new_id(self, prefix: str, kind: str) -> str:
+    def new_id(self, prefix: str, holder: Callable[[str], Any]) -> str:
+        """Nine random digits after ``prefix`` that ``holder(id)`` finds nobody holding (None)."""
         while True:
             candidate = prefix + self.sb.ids.digits(9)
-            taken = (self._session_of(None, candidate) if kind == "payment"
-                     else self.store.tenant_of(kind, candidate))
-            if taken is None:
+            if holder(candidate) is None:
                 return candidate
 
-    def _session_of(self, tenant: str | None, payment_id: str) -> dict | None:
-        found = self.store.where("session", tenant, "payment_id", payment_id, limit=1)
+    def _session_of(self, payment_id: str) -> dict | None:
+        """The session holding that payment, whoever's it is (the index of ``indexes``)."""
+        found = self.store.where("session", None, "payment_id", payment_id, limit=1)
         return found[0] if found else None
 
     def token_lookup(self, token: str):
@@ -115,7 +117,7 @@ class Machine(BaseMachine):
 
     def find_payment(self, payment_id: str):
         """(tenant, session, payment) for a payment id, without credentials (hosted pages)."""
-        session = self._session_of(None, payment_id)
+        session = self._session_of(payment_id)
         if session is None:
             return None, None, None
         return self.store.tenant_of("session", session["id"]), session, session["_payments"][0]
@@ -158,8 +160,8 @@ class Machine(BaseMachine):
     def create_session(self, tenant: str, draft: dict, version: int) -> dict:
         now = ts(self.p.now(tenant))
         with self.store.lock:
-            session = {"id": self.new_id("ps_", "session"), "status": "created", "created_at": now,
-                       "updated_at": now, "_version": version, "_draft": draft, "_payments": []}
+            session = {"id": self.new_id("ps_", partial(self.store.tenant_of, "session")), "status": "created",
+                       "created_at": now, "updated_at": now, "_version": version, "_draft": draft, "_payments": []}
             self.save(tenant, session)
         return session
 
@@ -234,7 +236,7 @@ class Machine(BaseMachine):
                 wire_details = {"type": "recurrent", "recurrent": {
                     k: v for k, v in details["recurrent"].items() if k in ("token", "initiator")}}
             payment = {
-                "id": self.new_id("pm_", "payment"), "_state": "awaiting_confirm", "status": "pending",
+                "id": self.new_id("pm_", self._session_of), "_state": "awaiting_confirm", "status": "pending",
                 "created_at": now, "updated_at": now, "customer": spec["customer"],
                 "payment_details": wire_details, "amount_details": spec["amount_details"],
                 "payment_options": options or None, "metadata": spec.get("metadata"),
@@ -463,7 +465,7 @@ class Machine(BaseMachine):
             if remaining <= 0 or amount > remaining:
                 raise Refusal("refund_amount_too_large", f"refund amount {amount} exceeds the refundable {remaining}")
             now = self.p.now(tenant)
-            refund = {"id": self.new_id("rf_", "refund"), "status": "in_progress",
+            refund = {"id": self.new_id("rf_", partial(self.store.tenant_of, "refund")), "status": "in_progress",
                       "amount_details": {"amount": amount, "currency": paid["currency"]},
                       "created_at": ts(now)}
             if metadata is not None:
