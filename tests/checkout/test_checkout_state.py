@@ -1,0 +1,36 @@
+"""Checkout.com authorizations and their expiry timer in a state file."""
+import sqlite3
+from simulator.testing import DEFAULT_START, SandboxServer
+
+from cko_helpers import card_source, payment_request, sdk
+
+CONFIG = {"seed": 1, "clock": {"start": DEFAULT_START}}
+
+
+def _expiry_rows(state: str) -> set[str]:
+    with sqlite3.connect(state) as db:
+        return {key for (key,) in db.execute("SELECT key FROM records WHERE space = 'timers'")
+                if key.startswith("checkout:expire:")}
+
+
+def test_only_an_authorization_left_uncaptured_gets_an_expiry_timer_and_it_survives_a_restart(tmp_path):
+    state = str(tmp_path / "state.db")
+    with SandboxServer(CONFIG, state_path=state) as srv:
+        written = []
+        write = srv.sandbox.state.write
+        srv.sandbox.state.write = lambda row, *a, **k: (written.append(row), write(row, *a, **k))[1]
+        api = sdk(srv.url)
+        captured = api.payments.request_payment(payment_request(card_source()))
+        held = api.payments.request_payment(payment_request(card_source(), capture=False))
+        assert (captured.status, held.status) == ("Authorized", "Authorized")   # the 201 is taken before the capture
+        assert api.payments.get_payment_details(captured.id).status == "Captured"
+        # the capture at the same instant would cancel it: no row is written for it, not even a deletion
+        timer_rows = {key for space, *rest in written if space == "r" and rest[0] == "timers" for key in rest[1:]}
+        assert timer_rows == {f"checkout:expire:{held.id}"}
+    assert _expiry_rows(state) == {f"checkout:expire:{held.id}"}
+    with SandboxServer(CONFIG, state_path=state) as srv:
+        api = sdk(srv.url)
+        srv.advance("P7DT1S")   # the timer was read back from the file: nothing else would expire it
+        assert api.payments.get_payment_details(held.id).status == "Expired"
+        assert api.payments.get_payment_details(captured.id).status == "Captured"
+    assert _expiry_rows(state) == set()
