@@ -1,4 +1,5 @@
 """Core pieces that every provider relies on."""
+import json
 import random
 from datetime import datetime, timedelta, timezone
 
@@ -155,10 +156,30 @@ def test_mask_bytes_masks_what_mask_text_masks():
              "cardcvc", "security_code", "securityCode", '"', ":", "=", " ", ",", "}", "x", "123", "&", "+", "-",
              "0", "cid", "csc", "cvv_check", "12345678901", "9",
              # whole quoted runs take the one-substitution path; their neighbours may not
-             '"123456789012"', '"4242424242424242"', '"1234567890123456789012"']
+             '"123456789012"', '"4242424242424242"', '"1234567890123456789012"',
+             # UUIDs whose digits line up across their dashes, and ones that only look like them
+             "c19c5ead-dff3-4d12-8345-678901234f4b", "00000000-1234-5678-9012-345678901234", "4242-4242-4242"]
     for _ in range(5000):
         text = "".join(rng.choice(parts) for _ in range(rng.randint(1, 14)))
         assert cards.mask_bytes(text.encode())[0].decode() == cards.mask_text(text), text
+
+
+def test_uuid_digits_are_not_a_card_number_but_a_card_number_beside_a_uuid_is():
+    # Gr4vy's ids: about one in twenty has twelve digits across its dashes
+    ids = {"id": "c19c5ead-dff3-4d12-8345-678901234f4b", "buyer_id": "00000000-1234-5678-9012-345678901234"}
+    raw = json.dumps(ids).encode()
+    assert cards.mask_bytes(raw) == (raw, True) and cards.mask_text(raw.decode()) == raw.decode()
+    assert cards.mask_json(ids) == ids
+    beside = "4242 4242 4242 4242 c19c5ead-dff3-4d12-8345-678901234f4b"
+    assert cards.mask_text(beside) == "4242 42** **** 4242 c19c5ead-dff3-4d12-8345-678901234f4b"
+    # not a UUID (a hex group too long, or a run leading into it): its digits are masked as before
+    assert "*" in cards.mask_text("4242424242424242-c19c5ead-dff3-4d12-8345-678901234f4b")
+    assert "*" in cards.mask_text("c19c5eadd-dff3-4d12-8345-678901234f4b")
+    journal = Journal()
+    journal.record(provider="p", tenant="t", method="GET", path=f"/transactions/{ids['id']}", status=200, at="x",
+                   rules=[], request_body=b"", request_type=None, response_body=raw, response_type="application/json")
+    entry = journal.entries()[0]
+    assert entry["response"] == ids and entry["path"] == f"/transactions/{ids['id']}"
 
 
 @pytest.mark.parametrize("raw, shown", [
