@@ -44,6 +44,7 @@ import sys
 import tempfile
 import threading
 import time
+from http import HTTPStatus
 from urllib.parse import urlsplit
 
 import requests
@@ -136,16 +137,17 @@ def sandbox(config: dict, *args: str, script: str = "run.py", **kw) -> Server:
 
 
 class Receiver:
-    """A loopback webhook receiver that only counts and answers 200.
+    """A loopback webhook receiver that only counts and answers ``status`` (200: it took the event).
 
     It shares the machine's cores with the sandbox and the load generator, so it is an asyncio
     protocol on one thread that reads just the framing: a stdlib ``http.server`` handler spends
     several times the CPU per delivery, and that CPU would be taken from the sandbox's run.
     """
 
-    def __init__(self):
+    def __init__(self, status: int = 200):
         self.count = 0
         receiver = self
+        answer = f"HTTP/1.1 {status} {HTTPStatus(status).phrase}\r\nContent-Length: 0\r\n\r\n".encode()
 
         class Protocol(asyncio.Protocol):
             def connection_made(self, transport):
@@ -163,7 +165,7 @@ class Receiver:
                         return
                     self.buffer = self.buffer[end + 4 + length:]
                     receiver.count += 1
-                    self.transport.write(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+                    self.transport.write(answer)
 
         self.loop = asyncio.new_event_loop()
         self.server = self.loop.run_until_complete(self.loop.create_server(Protocol, "127.0.0.1", 0))
@@ -612,6 +614,33 @@ def main(argv=None) -> int:
                             paired.wrk(f"{server.url}/checkout/payments", "POST", mit, CKO_HEADERS), 0.9)
 
     table.attempt("webhook backlog", lambda: backlog(200 if args.quick else 10_000))
+
+    def advance(wanted: int):
+        # every attempt is answered 500, so each delivery runs through Checkout's whole retry
+        # schedule (9 attempts), every attempt at its own virtual instant inside the one advance
+        failing = Receiver(status=500)
+        config = keys.config(webhook_url=failing.url + "/cko", webhook_signing_key="bench-signing-key")
+        try:
+            with sandbox(config, "--webhooks", "manual") as server:
+                mit, _ = checkout_mit(server.url)
+                session = requests.Session()
+                for _ in range(wanted // 2):   # two events each
+                    check(session.post(f"{server.url}/checkout/payments", headers=CKO_HEADERS, data=mit), 201)
+                pending = len(check(session.get(f"{server.url}/_sandbox/webhooks", timeout=120), 200)["webhooks"])
+                started = time.perf_counter()
+                check(session.post(f"{server.url}/_sandbox/clock", json={"advance": "P30D"}, timeout=600), 200)
+                elapsed = time.perf_counter() - started
+                deliveries = check(session.get(f"{server.url}/_sandbox/webhooks", timeout=120), 200)["webhooks"]
+        finally:
+            failing.stop()
+        left = sum(d["status"] in ("pending", "failed") for d in deliveries)
+        if left:
+            raise Broken(f"{left} deliveries still waiting for an attempt after the advance")
+        table.add(f"30-day clock advance over {pending:,} failing deliveries",
+                  f"{elapsed:.1f} s ({failing.count:,} attempts, {failing.count / elapsed:,.0f}/s)", None, "",
+                  "<= 60 s", elapsed <= 60)
+
+    table.attempt("30-day advance", lambda: advance(200 if args.quick else 10_000))
     receiver.stop()
 
     def state():
