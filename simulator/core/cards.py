@@ -25,7 +25,7 @@ _CVV_IN_TEXT = re.compile(r"(?i)(?<![a-z0-9])(" + _CVV + r"""["']?\s*[:=]\s*["']
 # ("4d12-8345-678901234f4b"): Gr4vy's ids do in about one transaction in twenty. A UUID is an id,
 # never a card number; its digits are read as letters, a UUID at a time and in place (every UUID is
 # 36 characters), so positions in the text stay those of the original.
-_UUID = r"(?<![0-9A-Fa-f-])[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}(?![0-9A-Fa-f-])"
+_UUID = "(?<![0-9A-Fa-f-])" + "-".join(f"[0-9A-Fa-f]{{{n}}}" for n in (8, 4, 4, 4, 12)) + "(?![0-9A-Fa-f-])"
 _UUID_IN_TEXT, _UUID_IN_BYTES = re.compile(_UUID), re.compile(_UUID.encode())
 _AS_LETTERS = "u" * 36
 # The pre-check runs on every journaled body, so it uses only C-level byte operations: every
@@ -112,6 +112,14 @@ def _without_uuids(raw: bytes) -> bytes:
     return _UUID_IN_BYTES.sub(_AS_LETTERS.encode(), raw)
 
 
+def _has_run(raw: bytes) -> bool:
+    """Whether ``raw`` holds a card-like run of digits outside its UUIDs. Finding the UUIDs costs
+    more than the digit test, so it is done only once that test finds a run."""
+    if _TWELVE_DIGITS not in raw.translate(_DIGITS_AS_ZERO, b" +-"):
+        return False
+    return b"-" not in raw or _TWELVE_DIGITS in _without_uuids(raw).translate(_DIGITS_AS_ZERO, b" +-")
+
+
 def needs_masking(raw: bytes) -> bool:
     """Cheap test that ``raw`` may hold a card number or a security code: no walk without it."""
     if _TWELVE_DIGITS in raw.translate(_DIGITS_AS_ZERO, b" +-"):
@@ -127,9 +135,7 @@ def mask_bytes(raw: bytes) -> tuple[bytes, bool]:
     masked = _QUOTED_RUN.sub(_starred, raw)
     # a run written as a whole quoted JSON string (reference numbers, ids) is the usual case and
     # one C-level substitution; anything else card-like left over takes the general walk below
-    # the UUID test costs more than the digit test, and is needed only once that one finds a run
-    if _TWELVE_DIGITS in masked.translate(_DIGITS_AS_ZERO, b" +-") \
-            and (b"-" not in masked or _TWELVE_DIGITS in _without_uuids(masked).translate(_DIGITS_AS_ZERO, b" +-")):
+    if _has_run(masked):
         masked, quoted = _masked_runs(raw)
     else:
         quoted = True

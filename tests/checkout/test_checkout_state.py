@@ -1,5 +1,6 @@
 """Checkout.com authorizations and their expiry timer in a state file."""
 import sqlite3
+
 from simulator.testing import DEFAULT_START, SandboxServer
 
 from cko_helpers import card_source, payment_request, sdk
@@ -25,7 +26,7 @@ def test_only_an_authorization_left_uncaptured_gets_an_expiry_timer_and_it_survi
         assert (captured.status, held.status) == ("Authorized", "Authorized")   # the 201 is taken before the capture
         assert api.payments.get_payment_details(captured.id).status == "Captured"
         # the capture at the same instant would cancel it: no row is written for it, not even a deletion
-        timer_rows = {key for space, *rest in written if space == "r" and rest[0] == "timers" for key in rest[1:]}
+        timer_rows = {row[2] for row in written if row[:2] == ("r", "timers")}
         assert timer_rows == {f"checkout:expire:{held.id}"}
     assert _expiry_rows(state) == {f"checkout:expire:{held.id}"}
     with SandboxServer(CONFIG, state_path=state) as srv:
