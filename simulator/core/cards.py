@@ -22,7 +22,7 @@ _CVV = r"(?:card_?)?(?:cvv2?|cvc2?|cvn|cvd|cid|csc|security_?code)"
 _CVV_NAME = re.compile("(?i)" + _CVV)
 _CVV_IN_TEXT = re.compile(r"(?i)(?<![a-z0-9])(" + _CVV + r"""["']?\s*[:=]\s*["']?)([^"'&\s,;}\]]*)""")
 # A UUID's groups are hex, so its decimal digits can line up into such a run across its dashes
-# ("4d12-8345-678901234f4b"): Gr4vy's ids do in about one transaction in twenty. A UUID is an id,
+# ("4d12-8345-678901234f4b"), as about one random UUID in thirty does. A UUID is an id,
 # never a card number; its digits are read as letters, a UUID at a time and in place (every UUID is
 # 36 characters), so positions in the text stay those of the original.
 _UUID = "(?<![0-9A-Fa-f-])" + "-".join(f"[0-9A-Fa-f]{{{n}}}" for n in (8, 4, 4, 4, 12)) + "(?![0-9A-Fa-f-])"
