@@ -165,7 +165,7 @@ def test_mask_bytes_masks_what_mask_text_masks():
 
 
 def test_uuid_digits_are_not_a_card_number_but_a_card_number_beside_a_uuid_is():
-    # about one random UUID in thirty has twelve digits across its dashes (Gr4vy ids them all)
+    # about one random UUID in thirty has twelve digits across its dashes (every Gr4vy id is one)
     ids = {"id": "c19c5ead-dff3-4d12-8345-678901234f4b", "buyer_id": "00000000-1234-5678-9012-345678901234"}
     raw = json.dumps(ids).encode()
     assert cards.mask_bytes(raw) == (raw, True) and cards.mask_text(raw.decode()) == raw.decode()
