@@ -174,3 +174,14 @@ def test_journal_masks_card_numbers(http, server):
     http("POST", "/transactions", json={"amount": 100, "currency": "USD", "payment_method": CARD})
     text = json.dumps(server.journal(provider="gr4vy"))
     assert "4111111111111111" not in text and "411111******1111" in text
+
+
+def test_journal_shows_every_id_whole_even_where_its_digits_look_like_a_card_number(server, pem):
+    # about one random UUID in thirty has twelve digits across its dashes: forty transactions
+    # (each answer carrying several UUIDs) include such ids, which the journal used to star out
+    sdk = client(server, pem)
+    created = [sdk.transactions.create(amount=100, currency="USD", payment_method=CARD) for _ in range(40)]
+    ids = {(t.id, t.payment_method.id, t.payment_service.id, t.payment_service_transaction_id) for t in created}
+    answers = [e["response"] for e in server.journal(provider="gr4vy") if e["method"] == "POST"]
+    assert {(a["id"], a["payment_method"]["id"], a["payment_service"]["id"], a["payment_service_transaction_id"])
+            for a in answers} == ids
