@@ -595,20 +595,27 @@ def main(argv=None) -> int:
     table.attempt("webhook receiver up", lambda: webhooks(receiver.url + "/cko", "up"))
     table.attempt("webhook receiver down", lambda: webhooks(f"http://127.0.0.1:{free_port()}/cko", "down"))
 
+    def waiting(session, url: str) -> int:
+        deliveries = check(session.get(f"{url}/_sandbox/webhooks", timeout=120), 200)["webhooks"]
+        return sum(d["status"] in ("pending", "failed") for d in deliveries)
+
+    def fill(server, mit: bytes, wanted: int) -> int:
+        """Create Checkout MITs until ``wanted`` deliveries wait for an attempt; how many do."""
+        session, pending = requests.Session(), 0
+        for _ in range(3):   # each create adds two events; a retry or two covers any shortfall
+            for _ in range((wanted - pending) // 2 + 1):
+                check(session.post(f"{server.url}/checkout/payments", headers=CKO_HEADERS, data=mit), 201)
+            pending = waiting(session, server.url)
+            if pending >= wanted:
+                break
+        return pending
+
     def backlog(wanted: int):
         # a receiver that is down: every delivery fails and waits for its retry on the virtual clock
         config = keys.config(webhook_url=f"http://127.0.0.1:{free_port()}/cko", webhook_signing_key="bench-signing-key")
         with sandbox(config, "--webhooks", "auto") as server:
             mit, _ = checkout_mit(server.url)
-            session = requests.Session()
-            pending = 0
-            for _ in range(3):   # each create adds two events; a retry or two covers any shortfall
-                for _ in range((wanted - pending) // 2 + 1):
-                    check(session.post(f"{server.url}/checkout/payments", headers=CKO_HEADERS, data=mit), 201)
-                deliveries = check(session.get(f"{server.url}/_sandbox/webhooks", timeout=120), 200)["webhooks"]
-                pending = sum(d["status"] in ("pending", "failed") for d in deliveries)
-                if pending >= wanted:
-                    break
+            pending = fill(server, mit, wanted)
             with beside_baseline() as paired:
                 vs_baseline(f"Checkout MIT, {pending:,} deliveries pending (receiver down)",
                             paired.wrk(f"{server.url}/checkout/payments", "POST", mit, CKO_HEADERS), 0.9)
@@ -623,17 +630,14 @@ def main(argv=None) -> int:
         try:
             with sandbox(config, "--webhooks", "manual") as server:
                 mit, _ = checkout_mit(server.url)
+                pending = fill(server, mit, wanted)
                 session = requests.Session()
-                for _ in range(wanted // 2):   # two events each
-                    check(session.post(f"{server.url}/checkout/payments", headers=CKO_HEADERS, data=mit), 201)
-                pending = len(check(session.get(f"{server.url}/_sandbox/webhooks", timeout=120), 200)["webhooks"])
                 started = time.perf_counter()
                 check(session.post(f"{server.url}/_sandbox/clock", json={"advance": "P30D"}, timeout=600), 200)
                 elapsed = time.perf_counter() - started
-                deliveries = check(session.get(f"{server.url}/_sandbox/webhooks", timeout=120), 200)["webhooks"]
+                left = waiting(session, server.url)
         finally:
             failing.stop()
-        left = sum(d["status"] in ("pending", "failed") for d in deliveries)
         if left:
             raise Broken(f"{left} deliveries still waiting for an attempt after the advance")
         table.add(f"30-day clock advance over {pending:,} failing deliveries",

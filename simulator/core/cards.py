@@ -27,7 +27,7 @@ _CVV_IN_TEXT = re.compile(r"(?i)(?<![a-z0-9])(" + _CVV + r"""["']?\s*[:=]\s*["']
 # 36 characters), so positions in the text stay those of the original.
 _UUID = "(?<![0-9A-Fa-f-])" + "-".join(f"[0-9A-Fa-f]{{{n}}}" for n in (8, 4, 4, 4, 12)) + "(?![0-9A-Fa-f-])"
 _UUID_IN_TEXT, _UUID_IN_BYTES = re.compile(_UUID), re.compile(_UUID.encode())
-_AS_LETTERS = "u" * 36
+_AS_LETTERS, _AS_LETTER_BYTES = "u" * 36, b"u" * 36
 # The pre-check runs on every journaled body, so it uses only C-level byte operations: every
 # digit becomes "0" and separators vanish, then a plain substring search.
 _DIGITS_AS_ZERO = bytes.maketrans(b"0123456789", b"0" * 10)
@@ -109,7 +109,7 @@ def _code_matches(raw: bytes) -> list[re.Match]:
 
 
 def _without_uuids(raw: bytes) -> bytes:
-    return _UUID_IN_BYTES.sub(_AS_LETTERS.encode(), raw)
+    return _UUID_IN_BYTES.sub(_AS_LETTER_BYTES, raw)
 
 
 def _has_run(raw: bytes) -> bool:
@@ -182,7 +182,8 @@ def _mask_run(run: str) -> str:
 def mask_text(text: str) -> str:
     """Mask card numbers (spaced, dashed or not) and security codes written as ``cvv=...`` or
     ``"cvv": "..."`` in free text: journal bodies, form posts, query strings."""
-    scanned = _UUID_IN_TEXT.sub(_AS_LETTERS, text) if "-" in text else text
+    # as in mask_bytes: UUIDs are looked for only once a run is found
+    scanned = _UUID_IN_TEXT.sub(_AS_LETTERS, text) if "-" in text and _PAN_IN_TEXT.search(text) else text
     pieces, at = [], 0
     for m in _PAN_IN_TEXT.finditer(scanned):
         pieces += (text[at:m.start()], _mask_run(text[m.start():m.end()]))
