@@ -1,7 +1,9 @@
 """Checkout.com authorizations and their expiry timer in a state file."""
 import sqlite3
 
-from simulator.testing import DEFAULT_START, SandboxServer
+import requests
+
+from simulator.testing import DEFAULT_START, SandboxServer, ServerProcess, free_port
 
 from cko_helpers import card_source, payment_request, sdk
 
@@ -35,3 +37,25 @@ def test_only_an_authorization_left_uncaptured_gets_an_expiry_timer_and_it_survi
         assert api.payments.get_payment_details(held.id).status == "Expired"
         assert api.payments.get_payment_details(captured.id).status == "Captured"
     assert _expiry_rows(state) == set()
+
+
+def test_an_uncaptured_authorization_answered_201_still_expires_after_a_kill_9(tmp_path):
+    state = str(tmp_path / "state.db")
+    args = ("--seed", "1", "--state", state)
+    port = free_port()   # one port throughout: the payment's links carry it
+    srv = ServerProcess(*args, port=port).wait_ready()
+    try:
+        held = sdk(srv.url).payments.request_payment(payment_request(card_source(), capture=False))
+        assert held.status == "Authorized"
+    finally:
+        srv.proc.kill()
+        srv.proc.communicate(timeout=10)
+    srv = ServerProcess(*args, port=port).wait_ready()
+    try:
+        api = sdk(srv.url)
+        assert api.payments.get_payment_details(held.id).status == "Authorized"
+        advanced = requests.post(f"{srv.url}/_sandbox/clock", json={"advance": "P7DT1S"}, timeout=30)
+        assert advanced.status_code == 200, advanced.text
+        assert api.payments.get_payment_details(held.id).status == "Expired"
+    finally:
+        srv.stop()
