@@ -113,7 +113,6 @@ def install(app: Flask, sandbox: Sandbox) -> None:
 
     def end(ctx):
         sandbox.state.commit()   # a request that failed past its answer still keeps what memory holds
-        sandbox.store.compact()   # what left the live set under the request's locks, compressed outside them
         token = ctx.pop("sandbox_effects_token", None)
         if token is not None:
             effects.uninstall(token)

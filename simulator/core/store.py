@@ -23,19 +23,25 @@ dict always mutates the one the store holds, exactly as if all were live. Compre
 (provider, kind) with the first object compacted: objects of one kind share their keys and most
 values, so each costs a few hundred bytes.
 
-An object leaving the live set is serialized under the lock but compressed outside it, once no
-caller holds the lock: zlib lets go of the interpreter lock, and a thread doing so while holding
-the store's waits for the interpreter while every request behind it waits for the store. Until
-compressed the object stays readable, and a read or write in between takes it back live.
+An object leaving the live set is serialized under the lock, and compressed later, outside it, by
+one compressor thread, in batches. zlib lets go of the interpreter lock while it deflates: a
+request thread doing so waits to get the interpreter back behind the other requests (three more
+thread switches per write, in the server), and doing so while holding the store's lock makes
+every request behind it wait for the store too. The compressor's deflate runs beside the request
+threads instead. Until compressed the object stays readable, and a read or write in between takes
+it back live.
 """
 from __future__ import annotations
 
 import json
 import marshal
+import logging
 import pickle
+import queue
 import sys
 import threading
 import time
+import weakref
 import zlib
 from bisect import bisect_left, insort
 from collections import OrderedDict
@@ -53,7 +59,10 @@ _STORE_ONLY = 3
 # serialized objects awaiting compression, at most: past it they are compressed under the lock,
 # which bounds memory when one long operation holds the lock
 _UNPACKED_LIMIT = 1000
+# serialized objects handed to the compressor thread at once: one wake of it per batch
+_BATCH = 64
 _NOTHING: dict = {}   # read only
+log = logging.getLogger("simulator.store")
 _MARSHALLED, _PICKLED = b"m", b"p"
 
 
@@ -79,6 +88,36 @@ def discard(*containers: dict) -> None:
     threading.Thread(target=run, name="discard", daemon=True).start()
 
 
+class _Compressor:
+    """The thread that compresses, for every store, the objects that left their live sets."""
+
+    def __init__(self) -> None:
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    def hand_over(self, store: "MemoryStore") -> None:
+        self._queue.put(weakref.ref(store))   # a store nobody uses any more is not kept for this
+        if self._thread is None or not self._thread.is_alive():
+            with self._lock:
+                if self._thread is None or not self._thread.is_alive():
+                    self._thread = threading.Thread(target=self._run, name="sandbox-compressor", daemon=True)
+                    self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            store = self._queue.get()()
+            try:
+                if store is not None:
+                    store.compact()
+            except Exception:   # the objects stay readable uncompressed; the next batch tries again
+                log.exception("compressing stored objects failed")
+            store = None
+
+
+_COMPRESSOR = _Compressor()
+
+
 def _field(name: str) -> Extract:
     def value(obj: dict):
         v = obj.get(name)
@@ -102,6 +141,7 @@ class MemoryStore:
         # entry itself tells a compression whether the object was taken back meanwhile
         self._leaving: dict[Key, tuple[dict, bytes]] = {}
         self._to_compress: list[Key] = []
+        self._handed_over = False   # the compressor thread is to take _to_compress
         self._primers: dict[tuple[str, str], bytes] = {}   # (provider, kind) -> compression dictionary
         self._pickled: set[tuple[str, str]] = set()   # (provider, kind) marshal could not carry
         self._tenant_of: dict[tuple[str, str], dict[str, str]] = {}
@@ -121,17 +161,20 @@ class MemoryStore:
         return packer.compress(raw) + packer.flush()
 
     def compact(self) -> None:
-        """Compress what left the live set; a no-op while the calling thread holds the lock."""
-        if not self._to_compress or self.lock._is_owned():
+        """Compress what left the live set now (the compressor thread does it in batches); a no-op
+        while the calling thread holds the lock."""
+        if self.lock._is_owned():
             return
         with self.lock:
             batch = self._take()
-        done = self._compressed(batch)
-        with self.lock:
-            self._settle(done)
+        if batch:
+            done = self._compressed(batch)
+            with self.lock:
+                self._settle(done)
 
     def _take(self) -> list[tuple[Key, tuple[dict, bytes]]]:
         # caller holds the lock
+        self._handed_over = False
         keys, self._to_compress = self._to_compress, []
         return [(key, entry) for key in keys if (entry := self._leaving.get(key)) is not None]
 
@@ -212,8 +255,11 @@ class MemoryStore:
             excess -= 1
             if not excess:
                 break
-        if len(self._to_compress) > _UNPACKED_LIMIT:
+        if len(self._to_compress) > _UNPACKED_LIMIT:   # the compressor is behind: do it here
             self._settle(self._compressed(self._take()))
+        elif len(self._to_compress) >= _BATCH and not self._handed_over:
+            self._handed_over = True
+            _COMPRESSOR.hand_over(self)
 
     def _exists(self, key: Key) -> bool:
         return key[2] in self._tenant_of.get(key[:2], _NOTHING)
@@ -238,7 +284,6 @@ class MemoryStore:
             for observe in self.observers:
                 observe(provider, kind, id, tenant, obj)
             self._shrink()
-        self.compact()
         return obj
 
     def get(self, provider: str, kind: str, id: str, tenant: str | None = None) -> dict | None:
@@ -248,7 +293,6 @@ class MemoryStore:
                 return None
             obj = self._live((provider, kind, id))
             self._shrink()
-        self.compact()
         return obj
 
     def tenant_of(self, provider: str, kind: str, id: str) -> str | None:

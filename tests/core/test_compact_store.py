@@ -12,6 +12,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 
 
 def compacted(store, *key) -> bool:
+    store.compact()   # what the compressor thread does with each batch, now
     return key not in store._hot and key[2] in store._cold.get(key[:2], {})
 
 
@@ -208,3 +209,29 @@ def test_a_long_operation_under_the_lock_compresses_in_place_past_a_bound(monkey
         fill(store, 20)
         assert len(store._leaving) <= 6 and compacted(store, "p", "pay", "o0")
     assert [o["n"] for o in store.list("p", "pay", "t1")] == list(range(20))
+
+
+def test_compression_happens_on_the_compressor_thread_a_batch_at_a_time(monkeypatch):
+    # zlib gives up the interpreter lock while it deflates, and a request thread that gives it up
+    # waits behind the other requests to get it back: request threads must never compress
+    import threading
+    import time
+    from simulator.core import store as store_module
+    real = store_module.zlib.compressobj
+    compressed_on = []
+
+    def watched(*args, **kwargs):
+        compressed_on.append(threading.current_thread().name)
+        return real(*args, **kwargs)
+    monkeypatch.setattr(store_module.zlib, "compressobj", watched)
+    store = MemoryStore(hot=1)
+    fill(store, store_module._BATCH)             # one short of a batch has left the live set
+    assert compressed_on == [] and len(store._leaving) == store_module._BATCH - 1
+    assert store.get("p", "pay", "o0")["n"] == 0   # readable meanwhile, and back live
+    fill(store, 2, "x")                            # a batch is full: handed to the compressor
+    deadline = time.monotonic() + 10
+    while store._leaving and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert not store._leaving and compressed_on
+    assert set(compressed_on) == {"sandbox-compressor"}
+    assert [store.get("p", "pay", f"o{i}")["n"] for i in range(store_module._BATCH)] == list(range(store_module._BATCH))
