@@ -229,10 +229,8 @@ class StateFile(NullState):
                 self._turn.release()
                 error = None
                 try:
-                    with self._db_lock, self.db:   # one transaction: all of these rows or none
-                        self.db.execute("BEGIN")
-                        for sql, params in batch:
-                            self.db.execute(sql, params)
+                    with self._db_lock:
+                        self._write(batch)
                 except BaseException as exc:
                     error = exc
                 finally:
@@ -245,6 +243,18 @@ class StateFile(NullState):
             failed = self._failed
         if failed is not None and failed[0] < ticket <= failed[1]:
             raise StateError(f"{self.path}: rows not written ({failed[2]})") from failed[2]
+
+    def _write(self, batch: list[tuple[str, tuple]]) -> None:
+        """One transaction: all of these rows or none."""
+        if len(batch) == 1:
+            # one statement is a transaction of its own: no BEGIN and COMMIT around it, each of
+            # which is one more call that gives up the interpreter lock and waits to get it back
+            self.db.execute(*batch[0])
+            return
+        with self.db:
+            self.db.execute("BEGIN")
+            for sql, params in batch:
+                self.db.execute(sql, params)
 
     def _drain(self) -> None:
         # caller holds the lock (so nothing is queued meanwhile): what is queued is written first

@@ -239,13 +239,15 @@ class _HeldConnection:
 
     def __init__(self, db):
         import threading
-        self.db, self.begins = db, 0
+        self.db, self.transactions, self._open = db, 0, False
         self.writing, self.release = threading.Event(), threading.Event()
 
     def execute(self, sql, params=()):
-        if sql == "BEGIN":
-            self.begins += 1
-            if self.begins == 1:
+        # a statement outside BEGIN ... COMMIT is a transaction of its own
+        if sql == "BEGIN" or not self._open:
+            self._open = sql == "BEGIN"
+            self.transactions += 1
+            if self.transactions == 1:
                 self.writing.set()
                 assert self.release.wait(10)
         return self.db.execute(sql, params)
@@ -254,6 +256,7 @@ class _HeldConnection:
         return self.db.__enter__()
 
     def __exit__(self, *exc):
+        self._open = False
         return self.db.__exit__(*exc)
 
 
@@ -291,9 +294,34 @@ def test_requests_committing_together_share_one_transaction_and_no_object_lock_w
         t.join(timeout=10)
     try:
         assert sorted(answered) == list(range(6))
-        assert held.begins == 2   # the first request's transaction, then one for the five that waited
+        assert held.transactions == 2   # the first request's transaction, then one for the five that waited
         rows = state.execute("SELECT id FROM objects ORDER BY id")
         assert rows == [(f"o{n}",) for n in range(6)]
     finally:
         state.db = held.db
+        state.close()
+
+
+def test_a_request_that_changed_one_row_writes_it_without_begin_and_commit(tmp_path):
+    # a lone statement is a transaction of its own in SQLite; BEGIN and COMMIT around it would be
+    # two more calls that give up the interpreter lock and wait to get it back
+    from simulator.core import state as state_mod, store as store_mod
+    state = state_mod.StateFile(str(tmp_path / "s.db"))
+    store = store_mod.SQLiteStore(state)
+    statements = []
+    state.db.set_trace_callback(lambda sql: statements.append(sql.split()[0]))
+    try:
+        state.begin()
+        store.put("p", "thing", "o1", {"id": "o1"}, "t")
+        state.commit()
+        assert statements == ["INSERT"]
+        statements.clear()
+        state.begin()   # two rows: both or neither
+        store.put("p", "thing", "o2", {"id": "o2"}, "t")
+        state.put("space", "key", {"n": 1}, "t")
+        state.commit()
+        assert statements == ["BEGIN", "INSERT", "INSERT", "COMMIT"]
+        assert state.execute("SELECT id FROM objects ORDER BY id") == [("o1",), ("o2",)]
+        assert state.get("space", "key") == {"n": 1}
+    finally:
         state.close()
