@@ -188,7 +188,9 @@ class MemoryStore:
     # -- compact storage ---------------------------------------------------------------------
     def _compress(self, key: Key, raw: bytes) -> bytes:
         packer = zlib.compressobj(1, zdict=self._primers[key[:2]])
-        return packer.compress(raw) + packer.flush()
+        # a copy: zlib's answer is the end of a larger buffer, cut down in place on the heap of the
+        # thread that made it, where a long-lived blob would pin the rest of that buffer
+        return memoryview(packer.compress(raw) + packer.flush()).tobytes()
 
     def compact(self) -> None:
         """Compress what left the live set now (the compressor thread does it in batches); a no-op
