@@ -186,7 +186,7 @@ class MemoryStore:
         self.observers: list[Callable[[str, str, str, str, dict], None]] = []
 
     # -- compact storage ---------------------------------------------------------------------
-    def _compress(self, key: Key, raw: bytes) -> bytes:
+    def _compress(self, key: Key, raw: memoryview) -> bytes:
         packer = zlib.compressobj(1, zdict=self._primers[key[:2]])
         # a copy: zlib's answer is the end of a larger buffer, cut down in place on the heap of the
         # thread that made it, where a long-lived blob would pin the rest of that buffer
@@ -204,7 +204,7 @@ class MemoryStore:
             with self.lock:
                 self._settle(done)
 
-    def _take(self) -> list[tuple[Key, tuple[dict, bytes]]]:
+    def _take(self) -> list[tuple[Key, memoryview]]:
         # caller holds the lock
         self._handed_over = False
         keys, self._to_compress = self._to_compress, []
