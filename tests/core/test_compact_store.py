@@ -217,13 +217,14 @@ def test_compression_happens_on_the_compressor_thread_a_batch_at_a_time(monkeypa
     import threading
     import time
     from simulator.core import store as store_module
-    real = store_module.zlib.compressobj
+    real = store_module.MemoryStore._compress
     compressed_on = []
 
-    def watched(*args, **kwargs):
-        compressed_on.append(threading.current_thread().name)
-        return real(*args, **kwargs)
-    monkeypatch.setattr(store_module.zlib, "compressobj", watched)
+    def watched(self, key, raw):
+        if self is store:   # the compressor thread serves every store: stores of earlier tests too
+            compressed_on.append(threading.current_thread().name)
+        return real(self, key, raw)
+    monkeypatch.setattr(store_module.MemoryStore, "_compress", watched)
     store = MemoryStore(hot=1)
     fill(store, store_module._BATCH)             # one short of a batch has left the live set
     assert compressed_on == [] and len(store._leaving) == store_module._BATCH - 1
