@@ -26,13 +26,13 @@ _CVV_IN_TEXT = re.compile(r"(?i)(?<![a-z0-9])(" + _CVV + r"""["']?\s*[:=]\s*["']
 # never a card number; its digits are read as letters, a UUID at a time and in place (every UUID is
 # 36 characters), so positions in the text stay those of the original.
 _UUID = "(?<![0-9A-Fa-f-])" + "-".join(f"[0-9A-Fa-f]{{{n}}}" for n in (8, 4, 4, 4, 12)) + "(?![0-9A-Fa-f-])"
-_UUID_IN_TEXT, _UUID_IN_BYTES = re.compile(_UUID), re.compile(_UUID.encode())
 _AS_LETTERS, _AS_LETTER_BYTES = "u" * 36, b"u" * 36
-# _UUID starts with a character class, so a search for it tries every position of the body (~35 us
-# for 2 KB). Its middle starts with a literal "-", which the regex engine jumps to: UUIDs are looked
-# for there, eight characters back, and each candidate is checked with _UUID itself.
-_MIDDLE = "-" + "-".join("[0-9A-Fa-f]{4}" for _ in range(3)) + "-"
-_UUID_MIDDLE_IN_TEXT, _UUID_MIDDLE_IN_BYTES = re.compile(_MIDDLE), re.compile(_MIDDLE.encode())
+# _UUID starts with a character class, so a search for it would try a match at every position of
+# the body (~30 us for 2 KB). The same UUID found from its first dash, its first group looked at behind
+# it, starts with a literal the regex engine jumps to (~3 us), and stays linear on a body of dashes.
+_UUID_AT_DASH = "-(?<=(?<![0-9A-Fa-f-])[0-9A-Fa-f]{8}-)" + "-".join(f"[0-9A-Fa-f]{{{n}}}" for n in (4, 4, 4, 12)) \
+    + "(?![0-9A-Fa-f-])"
+_UUID_AT_DASH_IN_TEXT, _UUID_AT_DASH_IN_BYTES = re.compile(_UUID_AT_DASH), re.compile(_UUID_AT_DASH.encode())
 # The pre-check runs on every journaled body, so it uses only C-level byte operations: every
 # digit becomes "0" and separators vanish, then a plain substring search.
 _DIGITS_AS_ZERO = bytes.maketrans(b"0123456789", b"0" * 10)
@@ -113,25 +113,18 @@ def _code_matches(raw: bytes) -> list[re.Match]:
     return kept
 
 
-def _uuids_as_letters(raw, middle: re.Pattern, uuid: re.Pattern, letters):
-    """``uuid.sub(letters, raw)``, with the search led by ``middle``. A UUID is found wherever
-    ``uuid`` matches: no two UUIDs overlap (the character before and after one is neither hex nor a
-    dash), so each middle is tried in turn, overlapping ones too."""
+def _uuids_as_letters(raw, at_dash: re.Pattern, letters):
+    """What ``_UUID``'s substitution by ``letters`` makes of ``raw``, each UUID found from its
+    first dash (``at_dash``, a match that starts eight characters into the UUID)."""
     pieces, at = [], 0
-    m = middle.search(raw)
-    while m is not None:
-        start = m.start() - 8
-        if start >= at and uuid.match(raw, start):
-            pieces += (raw[at:start], letters)
-            at = start + 36
-            m = middle.search(raw, at)
-        else:
-            m = middle.search(raw, m.start() + 1)
+    for m in at_dash.finditer(raw):
+        pieces += (raw[at:m.start() - 8], letters)
+        at = m.end()
     return raw[:0].join(pieces) + raw[at:] if pieces else raw
 
 
 def _without_uuids(raw: bytes) -> bytes:
-    return _uuids_as_letters(raw, _UUID_MIDDLE_IN_BYTES, _UUID_IN_BYTES, _AS_LETTER_BYTES)
+    return _uuids_as_letters(raw, _UUID_AT_DASH_IN_BYTES, _AS_LETTER_BYTES)
 
 
 def _has_run(raw: bytes) -> bool:
@@ -205,7 +198,7 @@ def mask_text(text: str) -> str:
     """Mask card numbers (spaced, dashed or not) and security codes written as ``cvv=...`` or
     ``"cvv": "..."`` in free text: journal bodies, form posts, query strings."""
     # as in mask_bytes: UUIDs are looked for only once a run is found
-    scanned = (_uuids_as_letters(text, _UUID_MIDDLE_IN_TEXT, _UUID_IN_TEXT, _AS_LETTERS)
+    scanned = (_uuids_as_letters(text, _UUID_AT_DASH_IN_TEXT, _AS_LETTERS)
                if "-" in text and _PAN_IN_TEXT.search(text) else text)
     pieces, at = [], 0
     for m in _PAN_IN_TEXT.finditer(scanned):

@@ -1,6 +1,7 @@
 """Core pieces that every provider relies on."""
 import json
 import random
+import re
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -164,18 +165,19 @@ def test_mask_bytes_masks_what_mask_text_masks():
         assert cards.mask_bytes(text.encode())[0].decode() == cards.mask_text(text), text
 
 
-def test_uuids_found_from_their_middle_are_the_ones_the_uuid_pattern_finds():
-    # the search jumps to a UUID's middle ("-hhhh-hhhh-hhhh-") and checks eight characters back:
-    # overlapping middles, UUIDs side by side, too-long groups and the body's edges included
+def test_uuids_found_from_their_first_dash_are_the_ones_the_uuid_pattern_finds():
+    # the search jumps to a dash and looks behind it for the UUID's first group: UUIDs side by side,
+    # dashes in a row, too-long groups and the body's edges included
+    uuid_in_text, uuid_in_bytes = re.compile(cards._UUID), re.compile(cards._UUID.encode())
     rng = random.Random(5)
     parts = ["c19c5ead-dff3-4d12-8345-678901234f4b", "-", "a", "0", "1234", "-dff3-4d12-8345-", "x", '"',
              "ABCDEF12", "678901234f4b", "-aaaa", "aaaa-", "\u00e9"]
     for _ in range(20000):
         text = "".join(rng.choice(parts) for _ in range(rng.randint(0, 12)))
-        assert cards._uuids_as_letters(text, cards._UUID_MIDDLE_IN_TEXT, cards._UUID_IN_TEXT, cards._AS_LETTERS) \
-            == cards._UUID_IN_TEXT.sub(cards._AS_LETTERS, text), text
+        assert cards._uuids_as_letters(text, cards._UUID_AT_DASH_IN_TEXT, cards._AS_LETTERS) \
+            == uuid_in_text.sub(cards._AS_LETTERS, text), text
         raw = text.encode()
-        assert cards._without_uuids(raw) == cards._UUID_IN_BYTES.sub(cards._AS_LETTER_BYTES, raw), raw
+        assert cards._without_uuids(raw) == uuid_in_bytes.sub(cards._AS_LETTER_BYTES, raw), raw
 
 
 def test_uuid_digits_are_not_a_card_number_but_a_card_number_beside_a_uuid_is():
