@@ -27,12 +27,11 @@ _CVV_IN_TEXT = re.compile(r"(?i)(?<![a-z0-9])(" + _CVV + r"""["']?\s*[:=]\s*["']
 # 36 characters), so positions in the text stay those of the original.
 _HEX_GROUPS = [f"[0-9A-Fa-f]{{{n}}}" for n in (8, 4, 4, 4, 12)]
 _NO_HEX_BEFORE, _NO_HEX_AFTER = "(?<![0-9A-Fa-f-])", "(?![0-9A-Fa-f-])"
-_UUID = _NO_HEX_BEFORE + "-".join(_HEX_GROUPS) + _NO_HEX_AFTER
 _AS_LETTERS, _AS_LETTER_BYTES = "u" * 36, b"u" * 36
-# _UUID starts with a character class, so a search for it would try a match at every position of
-# the body (~30 us for 2 KB). The same UUID matched from its first dash, with its first group in a
-# lookbehind, starts with a literal the regex engine jumps to (~3 us), and stays linear on a body
-# of dashes.
+# A UUID spelled from its first group starts with a character class, so a search for it would try a
+# match at every position of the body (~30 us for 2 KB). Matched from its first dash, with its
+# first group in a lookbehind, it starts with a literal the regex engine jumps to (~3 us), and stays
+# linear on a body of dashes.
 _UUID_AT_DASH = f"-(?<={_NO_HEX_BEFORE}{_HEX_GROUPS[0]}-)" + "-".join(_HEX_GROUPS[1:]) + _NO_HEX_AFTER
 _UUID_AT_DASH_IN_TEXT, _UUID_AT_DASH_IN_BYTES = re.compile(_UUID_AT_DASH), re.compile(_UUID_AT_DASH.encode())
 # The pre-check runs on every journaled body, so it uses only C-level byte operations: every
@@ -116,8 +115,8 @@ def _code_matches(raw: bytes) -> list[re.Match]:
 
 
 def _uuids_as_letters(raw, at_dash: re.Pattern, letters):
-    """What ``_UUID``'s substitution by ``letters`` makes of ``raw``, each UUID found from its
-    first dash (``at_dash``, a match that starts eight characters into the UUID)."""
+    """``raw`` with each UUID replaced by ``letters``, each found from its first dash (``at_dash``,
+    a match that starts eight characters into the UUID)."""
     pieces, at = [], 0
     for m in at_dash.finditer(raw):
         pieces += (raw[at:m.start() - 8], letters)
