@@ -1,6 +1,7 @@
 """Object store: thread-safe, O(1) writes, tenant-scoped reads.
 
-Objects are plain dicts keyed by (provider, kind, id). Ids are globally unique, so a hosted page
+Objects are plain dicts keyed by (provider, kind, id); keys starting with ``_`` are the sandbox's
+own bookkeeping, which ``public`` leaves out of what a client sees. Ids are globally unique, so a hosted page
 (which carries no credentials) can find its object by id alone, while API reads pass the caller's
 tenant and get ``None`` for anybody else's object — the provider then answers its own 404.
 
@@ -50,6 +51,7 @@ from datetime import datetime
 from itertools import islice
 from typing import Any, Callable, Hashable, Iterator
 
+from .memo import Memo
 from .state import Deferred
 
 Key = tuple[str, str, str]
@@ -65,6 +67,23 @@ _BATCH = 64
 _NOTHING: dict = {}   # read only
 log = logging.getLogger("simulator.store")
 _MARSHALLED, _PICKLED = b"m", b"p"
+
+
+_private_keys = Memo(1024)   # an object's keys, in order -> those of them that are bookkeeping
+
+
+def public(obj: dict) -> dict:
+    """``obj`` without its bookkeeping keys (``_`` first), in its own key order."""
+    # objects of one kind share one key layout: the keys to drop are found once per layout, and
+    # a C-level copy with a few deletions beats filtering every key in Python
+    layout = tuple(obj)
+    private = _private_keys.get(layout)
+    if private is None:
+        private = _private_keys.keep(layout, tuple(k for k in layout if k.startswith("_")))
+    shown = obj.copy()
+    for key in private:
+        del shown[key]
+    return shown
 
 
 def discard(*containers: dict) -> None:

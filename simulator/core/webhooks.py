@@ -29,6 +29,7 @@ from .clock import Clock, iso_z, parse_duration
 from .ids import IdFactory
 from .sender import CLOSED, Sender
 from .state import NullState
+from .store import public
 from .timers import Timer, Timers
 
 log = logging.getLogger("simulator.webhooks")
@@ -279,9 +280,7 @@ class Outbox:
             self._save(d)
 
     # -- reading -----------------------------------------------------------------------------
-    @staticmethod
-    def public(d: dict) -> dict:
-        return {k: v for k, v in d.items() if not k.startswith("_")}
+    public = staticmethod(public)
 
     def get(self, delivery_id: str) -> dict | None:
         with self._lock:

@@ -254,3 +254,14 @@ def test_iso_z():
     assert [iso_z(later, d) for d in (0, 3, 6, 7, 9)] == [
         "2025-12-31T23:30:05Z", "2025-12-31T23:30:05.123Z", "2025-12-31T23:30:05.123456Z",
         "2025-12-31T23:30:05.1234560Z", "2025-12-31T23:30:05.123456000Z"]
+
+
+def test_public_drops_bookkeeping_keys_and_keeps_key_order():
+    from simulator.core.store import public
+    rng = random.Random(7)
+    names = ["id", "_seq", "status", "_settled", "amount", "__x", "type", "_"]
+    for _ in range(2000):   # few layouts, many objects: the layout memo is hit and missed
+        obj = {k: rng.random() for k in rng.sample(names, rng.randint(0, len(names)))}
+        shown = public(obj)
+        assert list(shown.items()) == [(k, v) for k, v in obj.items() if not k.startswith("_")]
+        assert shown is not obj

@@ -6,6 +6,8 @@ same way as in API responses, in the API version the session was created with (v
 """
 from __future__ import annotations
 
+from ...core.store import public
+
 READY_TO_CONFIRM = "ready_to_confirm"
 ACTION_REQUIRED = "action_required"
 PAYMENT_FINISHED = "payment_finished"
@@ -35,7 +37,7 @@ def render_payment(payment: dict, token_lookup) -> dict:
                 out["recurrent"] = render_token(rec)
         elif key == "refunds":
             if payment.get("refunds"):
-                out["refunds"] = [{k: v for k, v in r.items() if not k.startswith("_")} for r in payment["refunds"]]
+                out["refunds"] = [public(r) for r in payment["refunds"]]
         elif payment.get(key) is not None:
             out[key] = payment[key]
     return out

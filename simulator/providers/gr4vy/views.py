@@ -10,6 +10,7 @@ import base64
 import json
 from datetime import datetime
 
+from ...core.store import public
 from . import testcards
 
 TRANSACTION_SUMMARY = (
@@ -30,7 +31,7 @@ def visible(obj: dict | None) -> dict | None:
     """A stored object without the sandbox's bookkeeping (keys starting with ``_``)."""
     if obj is None:
         return None
-    return {k: v for k, v in obj.items() if not k.startswith("_")}
+    return public(obj)
 
 
 def transaction_summary(tx: dict) -> dict:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from ...core.money import to_major
+from ...core.store import public
 
 CAPTURED = "payment_request.captured"
 AUTHORIZED = "payment_request.authorized"          # only in the two-step mode
@@ -68,4 +69,4 @@ def callback_url(url: str, notification_id: str) -> str:
 
 
 def notification_view(n: dict) -> dict:
-    return {k: v for k, v in n.items() if not k.startswith("_")}
+    return public(n)
