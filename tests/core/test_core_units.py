@@ -181,6 +181,36 @@ def test_uuids_found_from_their_first_dash_are_the_ones_the_uuid_pattern_finds()
         assert cards._without_uuids(raw) == uuid_in_bytes.sub(cards._AS_LETTER_BYTES, raw), raw
 
 
+def test_security_code_names_found_in_one_scan_are_the_ones_four_searches_find():
+    # the scan finds every hint at its "c", overlapping ones and "security" (two characters in) too
+    def four_searches(raw: bytes) -> list[tuple[int, int]]:
+        lowered, found = raw.lower(), []
+        for hint in (b"cv", b"cid", b"csc", b"security"):
+            at = lowered.find(hint)
+            while at >= 0:
+                for start in (at - 5, at - 4, at):
+                    m = cards._CVV_IN_BYTES.match(raw, start) if start >= 0 else None
+                    if m is not None:
+                        found.append(m)
+                        break
+                at = lowered.find(hint, at + 1)
+        found.sort(key=lambda m: m.start())
+        kept, end = [], -1
+        for m in found:
+            if m.start() >= end:
+                kept.append(m.span())
+                end = m.end()
+        return kept
+
+    rng = random.Random(11)
+    parts = ["cv", "cvv", "CVC2", "cid", "csc", "cscv", "security", "SECURITY_code", "se", "curity", "card_",
+             "card", "c", "s", '"', ":", "=", " ", "12a", "x", ",", "{", "_check"]
+    for _ in range(20000):
+        raw = "".join(rng.choice(parts) for _ in range(rng.randint(0, 12))).encode()
+        assert [m.span() for m in cards._code_matches(raw)] == four_searches(raw), raw
+        assert cards.needs_masking(raw) == bool(four_searches(raw)), raw
+
+
 def test_uuid_digits_are_not_a_card_number_but_a_card_number_beside_a_uuid_is():
     # about one random UUID in thirty has twelve digits across its dashes (every Gr4vy id is one)
     ids = {"id": "c19c5ead-dff3-4d12-8345-678901234f4b", "buyer_id": "00000000-1234-5678-9012-345678901234"}
