@@ -27,6 +27,7 @@ class Sandbox:
         self.journal = Journal()
         self.history = History(self.clock, lambda: self.journal.last_seq)
         self.store.observers.append(self.history.observe)
+        self.store.passers.append(self.history.observe)
         self.timers = Timers(self.clock, self.state)
         self.outbox = Outbox(self.clock, self.timers, self.ids, signer_for=self._signer_for, state=self.state,
                              timeout=webhook_timeout)

@@ -203,6 +203,9 @@ class MemoryStore:
         # called under the lock as fn(provider, kind, id, tenant, obj) after every put, with obj None
         # after a delete, and with every argument None once everything is dropped
         self.observers: list[Callable[[str, str, str, str, dict], None]] = []
+        # called like observers with a state an object only passes through inside one write
+        # (``pass_through``): what records every step (the status history) listens here too
+        self.passers: list[Callable[[str, str, str, str, dict], None]] = []
 
     # -- compact storage ---------------------------------------------------------------------
     def _compress(self, key: Key, raw: memoryview) -> bytes:
@@ -335,6 +338,13 @@ class MemoryStore:
                 observe(provider, kind, id, tenant, obj)
             self._shrink()
         return obj
+
+    def pass_through(self, provider: str, kind: str, id: str, obj: dict, tenant: str) -> None:
+        """``obj`` is in a state it leaves before this write's ``put``, under the same hold of the
+        lock: nobody can read it, so only ``passers`` hear of it, and the put stores the object once."""
+        with self.lock:
+            for observe in self.passers:
+                observe(provider, kind, id, tenant, obj)
 
     def get(self, provider: str, kind: str, id: str, tenant: str | None = None) -> dict | None:
         with self.lock:

@@ -200,6 +200,9 @@ class ScopedStore:
     def put(self, kind: str, id: str, obj: dict, tenant: str) -> dict:
         return self._sandbox.store.put(self._name, kind, id, obj, tenant)
 
+    def pass_through(self, kind: str, id: str, obj: dict, tenant: str) -> None:
+        self._sandbox.store.pass_through(self._name, kind, id, obj, tenant)
+
     def get(self, kind: str, id: str, tenant: str | None = None) -> dict | None:
         return self._sandbox.store.get(self._name, kind, id, tenant=tenant)
 

@@ -62,6 +62,24 @@ def test_timeline_and_series(server, series):
                                     ["Authorized", "capture_full", "Captured"]]
 
 
+def test_a_payment_captured_as_it_authorizes_is_saved_once_and_its_timeline_keeps_both_steps(server):
+    saved = []
+    store = server.app.extensions["sandbox"].store
+    store.observers.append(lambda provider, kind, id, tenant, obj: saved.append((kind, obj and obj.get("status"))))
+    api = sdk(server.url)
+    mit = api.payments.request_payment(payment_request(card_source()))
+    assert saved == [("instrument", None), ("payment", "Captured")]
+    doc = get(server, f"/objects/checkout/payment/{mit.id}/timeline").json()
+    assert [(e["from"], e["to"]) for e in doc["events"] if e["type"] == "transition"] == \
+        [(None, "Authorized"), ("Authorized", "Captured")]
+    # after a challenge, the authorization the capture follows is a step of its own too
+    challenged = api.payments.request_payment(payment_request(card_source("4500622868341387")))
+    server.hosted("checkout", challenged.id, outcome="approve", three_ds="pass")
+    doc = get(server, f"/objects/checkout/payment/{challenged.id}/timeline").json()
+    assert [(e["from"], e["to"]) for e in doc["events"] if e["type"] == "transition"] == \
+        [(None, "Pending"), ("Pending", "Authorized"), ("Authorized", "Captured")]
+
+
 def test_redeliver(server, receiver):
     server.admin("PUT", "/config", json={"providers": {"checkout": {"webhook_url": receiver.url}}})
     pay = sdk(server.url).payments.request_payment(payment_request(card_source()))

@@ -319,7 +319,8 @@ class Machine(BaseMachine):
         with self.store.lock:
             payment = self._process(tenant, body, base, fx)
             answered = answer(payment)
-            self.auto_capture(payment)
+            if not self.auto_capture(payment):
+                self.save(payment)
         return answered
 
     def payments(self, tenant: str, reference: str | None, skip: int, limit: int) -> tuple[int, list[dict]]:
@@ -395,7 +396,6 @@ class Machine(BaseMachine):
                 self.finish_authorization(payment, card, code, now)
         if verification and payment["status"] == "Authorized":  # pragma: no cover - guarded by decide
             raise AssertionError("zero amount cannot authorize")
-        self.save(payment)
         return payment
 
     def decide(self, payment: dict, card: Card, *, after_3ds: bool = False, origin: dict | None = None,
@@ -537,8 +537,8 @@ class Machine(BaseMachine):
                     if payment.get("series_origin_id") else None
                 code = self.decide(payment, card, origin=origin, require_3ds=fx.require_3ds)
                 self.finish_authorization(payment, card, code, self.p.now(tenant))
-                self.auto_capture(payment)
-                self.save(payment)
+                if not self.auto_capture(payment):
+                    self.save(payment)
             finally:
                 effects.uninstall(token)
 
@@ -567,11 +567,16 @@ class Machine(BaseMachine):
     def captured_at_once(payment: dict) -> bool:
         return payment["capture"] and not payment["capture_on"]
 
-    def auto_capture(self, payment: dict) -> None:
+    def auto_capture(self, payment: dict) -> bool:
         """``capture: true`` (the default): captured right after the 201, at the same instant.
-        Every path that authorizes calls it next."""
+        Every path that authorizes calls it next; True when it captured, and the capture saved
+        the payment, else the caller saves it. The authorization in between reaches the status
+        history only (``pass_through``), so the request saves the payment once, not twice."""
         if payment["status"] == "Authorized" and self.captured_at_once(payment):
+            self.store.pass_through("payment", payment["id"], payment, payment["tenant"])
             self.capture(payment, None, None, None, None)
+            return True
+        return False
 
     def scheduled_capture(self, tenant: str, payment_id: str) -> None:
         with self.store.lock:
@@ -634,8 +639,8 @@ class Machine(BaseMachine):
                                     "signature_valid": "Y", "version": "2.2.0"})
         now = self.p.now(payment["tenant"])
         self.finish_authorization(payment, card, self.decide(payment, card, after_3ds=True), now)
-        self.auto_capture(payment)
-        self.save(payment)
+        if not self.auto_capture(payment):
+            self.save(payment)
 
     # -- follow-up actions ---------------------------------------------------------------------
     def follow_up(self, tenant: str, payment_id: str, run) -> tuple[dict, dict]:
