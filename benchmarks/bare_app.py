@@ -3,7 +3,6 @@
     python benchmarks/bare_app.py --port 8081
 """
 import argparse
-import gc
 
 from flask import Flask
 from waitress import serve
@@ -27,8 +26,5 @@ if __name__ == "__main__":
     parser.add_argument("--port", type=int, default=8081)
     parser.add_argument("--threads", type=int, default=16)
     args = parser.parse_args()
-    # the collector set as simulator/cli.py sets it for the sandbox's server
-    gc.freeze()
-    gc.set_threshold(20_000, 20, 100)
     serve(app, host="127.0.0.1", port=args.port, threads=args.threads,
           clear_untrusted_proxy_headers=True, ident="bare-flask")

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import gc
 import ipaddress
 import logging
 import sys
@@ -87,12 +86,6 @@ def main(argv=None) -> int:
     print(f"{'Dashboard':<13} {base}/_sandbox/")
     sys.stdout.flush()
     sandbox.start_dispatcher()
-    # What start-up built lives as long as the process: frozen, no collection walks it again. A
-    # request allocates many short-lived containers (with a receiver, its events and deliveries
-    # too); a larger first generation lets most die by reference count before a collection
-    # visits them, and full collections come less often (the defaults are 700, 10 and 10).
-    gc.freeze()
-    gc.set_threshold(20_000, 20, 100)
     try:
         server.run()
     except KeyboardInterrupt:
