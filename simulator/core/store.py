@@ -1,9 +1,10 @@
 """Object store: thread-safe, O(1) writes, tenant-scoped reads.
 
 Objects are plain dicts keyed by (provider, kind, id); keys starting with ``_`` are the sandbox's
-own bookkeeping, which ``public`` leaves out of what a client sees. Ids are globally unique, so a hosted page
-(which carries no credentials) can find its object by id alone, while API reads pass the caller's
-tenant and get ``None`` for anybody else's object — the provider then answers its own 404.
+own bookkeeping, which ``public`` leaves out of what a client sees. Ids are globally unique, so a
+hosted page (which carries no credentials) can find its object by id alone, while API reads pass
+the caller's tenant and get ``None`` for anybody else's object — the provider then answers its own
+404.
 
 Callers mutate objects in place while holding ``store.lock`` and then call ``put`` again so a
 persistent store can write the change through. The single re-entrant lock is what keeps two
