@@ -17,6 +17,7 @@ import fcntl
 import json
 import os
 import threading
+from contextlib import contextmanager, nullcontext
 from typing import Any, Iterator
 
 SCHEMA_VERSION = 1
@@ -65,6 +66,9 @@ class NullState:
 
     def commit(self) -> None:
         pass
+
+    def together(self):
+        return nullcontext()
 
     def close(self) -> None:
         pass
@@ -200,6 +204,19 @@ class StateFile(NullState):
                     lock.release()
             locks.update(more)
         self._await(ticket)   # the objects' locks are free again while SQLite writes
+
+    @contextmanager
+    def together(self):
+        """The rows changed inside are written in one transaction as the block ends (inside a
+        request, with the request's): a kill never leaves one of them without the others."""
+        if getattr(self._batch, "rows", None) is not None:
+            yield
+            return
+        self.begin()
+        try:
+            yield
+        finally:
+            self.commit()
 
     def _deferred(self, rows) -> list[Deferred]:
         return [p for row in rows if row in self._latest for p in self._latest[row][1] if isinstance(p, Deferred)]

@@ -154,14 +154,17 @@ class Timers:
 
     def _run_one(self, timer: Timer) -> None:
         handler = self._handlers.get(timer.name)
-        try:
-            if handler is None:
-                log.warning("no handler for timer %s (%s); dropped", timer.key, timer.name)
-            else:
-                handler(timer.tenant, **timer.args)
-        except Exception:  # a broken timer must not stop the others
-            log.exception("timer %s failed", timer.key)
-        self._finished(timer)
+        # what the handler changes and the timer's own row go in one transaction: after a kill
+        # the timer has either run, with all its effects, or not at all
+        with self._state.together():
+            try:
+                if handler is None:
+                    log.warning("no handler for timer %s (%s); dropped", timer.key, timer.name)
+                else:
+                    handler(timer.tenant, **timer.args)
+            except Exception:  # a broken timer must not stop the others
+                log.exception("timer %s failed", timer.key)
+            self._finished(timer)
 
     def _finished(self, timer: Timer) -> None:
         with self._lock:

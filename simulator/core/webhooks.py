@@ -200,7 +200,9 @@ class Outbox:
     def _complete(self, d: dict, record: dict, now: datetime) -> dict:
         """An attempt's second half: keep its record, schedule the retry or settle."""
         ok = record["status"] is not None and 200 <= record["status"] < 300
-        with self._lock:
+        # the next attempt's timer and the delivery's record of this one: one transaction, or a
+        # kill between them would leave a retry the delivery does not know of
+        with self._state.together(), self._lock:
             if d["id"] not in self._deliveries:  # reset while the attempt was on the wire
                 return record
             d["attempts"].append(record)
@@ -251,8 +253,11 @@ class Outbox:
                         jobs.append(taken[3])
                         taken_here.append((timer, taken))
                         continue
-                    if taken is not None:
-                        self._complete(*taken[:3])
+                    with self._state.together():
+                        if taken is not None:
+                            self._complete(*taken[:3])
+                        finished(timer)
+                    continue
                 except Exception:  # a broken attempt must not stop the others
                     log.exception("webhook timer %s failed", timer.key)
                 finished(timer)
@@ -343,11 +348,12 @@ class _Recorder:
             timer, (d, record, now, _) = self._flying.pop(jid)
         if error != CLOSED:
             record["status"], record["error"] = status, error
-            try:
-                self.outbox._complete(d, record, now)
-            except Exception:
-                log.exception("webhook timer %s failed", timer.key)
-            self.finished(timer)
+            with self.outbox._state.together():
+                try:
+                    self.outbox._complete(d, record, now)
+                except Exception:
+                    log.exception("webhook timer %s failed", timer.key)
+                self.finished(timer)
         with self._lock:
             self._left -= 1
             if not self._left:
