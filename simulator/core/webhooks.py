@@ -220,6 +220,17 @@ class Outbox:
             self._save(d)
         return record
 
+    def _record(self, timer: Timer, taken: tuple | None, finished: Callable[[Timer], None]) -> None:
+        """An attempt's second half (``taken`` from ``_prepare``; None: nothing to record) and the
+        end of its timer, in one transaction: after a kill, both happened or neither."""
+        with self._state.together():
+            try:
+                if taken is not None:
+                    self._complete(*taken[:3])
+            except Exception:  # a broken attempt must not stop the others
+                log.exception("webhook timer %s failed", timer.key)
+            finished(timer)
+
     def attempt(self, delivery_id: str) -> dict | None:
         """One attempt, now, waiting for its answer."""
         taken = self._prepare(delivery_id)
@@ -249,18 +260,14 @@ class Outbox:
             for timer in lane:
                 try:
                     taken = self._prepare(timer.args["delivery_id"])
-                    if taken is not None and taken[3] is not None:
-                        jobs.append(taken[3])
-                        taken_here.append((timer, taken))
-                        continue
-                    with self._state.together():
-                        if taken is not None:
-                            self._complete(*taken[:3])
-                        finished(timer)
-                    continue
                 except Exception:  # a broken attempt must not stop the others
                     log.exception("webhook timer %s failed", timer.key)
-                finished(timer)
+                    taken = None
+                if taken is not None and taken[3] is not None:
+                    jobs.append(taken[3])
+                    taken_here.append((timer, taken))
+                else:
+                    self._record(timer, taken, finished)
             if jobs:
                 wire.append(jobs)
                 taken_by_lane.append(taken_here)
@@ -348,12 +355,7 @@ class _Recorder:
             timer, (d, record, now, _) = self._flying.pop(jid)
         if error != CLOSED:
             record["status"], record["error"] = status, error
-            with self.outbox._state.together():
-                try:
-                    self.outbox._complete(d, record, now)
-                except Exception:
-                    log.exception("webhook timer %s failed", timer.key)
-                self.finished(timer)
+            self.outbox._record(timer, (d, record, now), self.finished)
         with self._lock:
             self._left -= 1
             if not self._left:
