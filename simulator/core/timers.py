@@ -36,7 +36,7 @@ _COMPACT_AT = 1024
 LaneRunner = Callable[[list[list["Timer"]], Callable[["Timer"], None]], None]
 
 
-@dataclass
+@dataclass(slots=True)
 class Timer:
     due: datetime
     tenant: str
@@ -44,7 +44,6 @@ class Timer:
     args: dict
     key: str
     seq: int
-    cancelled: bool = False
 
 
 class Timers:
@@ -78,19 +77,22 @@ class Timers:
     # -- scheduling --------------------------------------------------------------------------
     def _push(self, timer: Timer) -> None:
         old = self._by_key.get(timer.key)
+        self._by_key[timer.key] = timer
         if old is not None:
             self._drop(old)
-        self._by_key[timer.key] = timer
-        heapq.heappush(self._heaps.setdefault(timer.tenant, []), (timer.due, timer.seq, timer))
+        # the entry names its timer by key and seq, not by reference: a tuple of a datetime, an int
+        # and a string is one the cyclic GC stops tracking, so thousands of pending timers cost a
+        # full collection nothing
+        heapq.heappush(self._heaps.setdefault(timer.tenant, []), (timer.due, timer.seq, timer.key))
 
     def _drop(self, timer: Timer) -> None:
-        timer.cancelled = True
+        # the caller took it out of _by_key (or replaced it there): its heap entry is dead
         heap = self._heaps.get(timer.tenant)
         if heap is None:
             return
         dead = self._dead[timer.tenant] = self._dead.get(timer.tenant, 0) + 1
         if dead > _COMPACT_AT and dead * 2 > len(heap):
-            heap[:] = [entry for entry in heap if not entry[2].cancelled]
+            heap[:] = [entry for entry in heap if self._entry(entry) is not None]
             heapq.heapify(heap)
             self._dead[timer.tenant] = 0
 
@@ -121,17 +123,22 @@ class Timers:
             return [t for t in self._by_key.values() if tenant is None or t.tenant == tenant]
 
     # -- running -----------------------------------------------------------------------------
+    def _entry(self, entry: tuple[datetime, int, str]) -> Timer | None:
+        """The timer a heap entry stands for; None once it was cancelled, replaced or taken."""
+        timer = self._by_key.get(entry[2])
+        return timer if timer is not None and timer.seq == entry[1] else None
+
     def _top(self, tenant: str) -> Timer | None:
         # caller holds the lock; cancelled entries are dropped here, lazily
         heap = self._heaps[tenant]
-        while heap and heap[0][2].cancelled:
+        while heap and (top := self._entry(heap[0])) is None:
             heapq.heappop(heap)
             self._dead[tenant] = max(0, self._dead.get(tenant, 0) - 1)
         if not heap:
             del self._heaps[tenant]
             self._dead.pop(tenant, None)
             return None
-        return heap[0][2]
+        return top
 
     def _tenants(self, tenant: str | None) -> list[str]:
         if tenant is None:
@@ -146,8 +153,7 @@ class Timers:
                 now = self.clock.now(t)
                 while (top := self._top(t)) is not None and top.due <= now:
                     heapq.heappop(self._heaps[t])
-                    del self._by_key[top.key]
-                    top.cancelled = True  # nothing else may run it
+                    del self._by_key[top.key]   # nothing else may run it
                     due.append(top)
         due.sort(key=lambda timer: (timer.due - self.clock.offset(timer.tenant), timer.seq))
         return due
@@ -226,9 +232,9 @@ class Timers:
     def reset(self, tenant: str | None = None) -> None:
         with self._lock:
             for t in self._tenants(tenant):
-                for _, _, timer in self._heaps.pop(t):
-                    timer.cancelled = True
-                    if self._by_key.get(timer.key) is timer:
+                for entry in self._heaps.pop(t):
+                    timer = self._entry(entry)
+                    if timer is not None:
                         del self._by_key[timer.key]
                 self._dead.pop(t, None)
             self._state.clear(_SPACE, tenant)

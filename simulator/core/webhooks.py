@@ -66,10 +66,14 @@ class Outbox:
         self._deliveries: dict[str, dict] = {}
         # settled deliveries (nothing left to attempt) by creation order: the oldest goes first
         self._evictable: list[tuple[int, str]] = []
-        self._schedules: dict[tuple[timedelta, ...], list[float]] = {}   # see _seconds
+        self._schedules: dict[tuple[timedelta, ...], tuple[float, ...]] = {}   # see _seconds
         self.sender = sender or Sender()
         timers.register("webhook", lanes=self.attempt_lanes)
         for did, _, d in self._state.rows(_SPACE):
+            # JSON gave lists (and, from older files, a dict of headers): tuples, as enqueue makes them
+            d["_headers"] = tuple(dict(d["_headers"]).items())
+            for name in ("attempts", "rules", "_schedule"):
+                d[name] = tuple(d[name])
             self._deliveries[did] = d
             if d["next_attempt_at"] is None:
                 self._evictable.append((d["_seq"], did))
@@ -97,6 +101,8 @@ class Outbox:
         copies = 1 + int(wh.get("duplicate", 0) or 0)
         created = []
         for _ in range(copies):
+            # strings, numbers and tuples only: a full collection of the cyclic GC stops tracking a
+            # dict that holds no list or dict, so a pending delivery costs it nothing to walk
             delivery = {
                 "id": self.ids.uuid4(),
                 "provider": provider,
@@ -106,14 +112,14 @@ class Outbox:
                 "subject": subject,
                 "url": url,
                 "status": "pending",
-                "attempts": [],
+                "attempts": (),
                 "next_attempt_at": None,
                 "created_at": created_at,
                 "payload": body if isinstance(body, str) else body.decode("utf-8", "replace"),
                 "content_type": content_type,
-                "rules": list(fx.rules),
-                "_headers": dict(headers or {}),
-                "_schedule": list(seconds),
+                "rules": tuple(fx.rules),
+                "_headers": tuple((headers or {}).items()),
+                "_schedule": seconds,
                 "_settle_on_success": settle_on_success,
                 "_inject_fail": int(wh.get("fail", 0) or 0),
                 "_inject_status": int(wh.get("status", 500) or 500),
@@ -134,14 +140,14 @@ class Outbox:
             created.append(delivery)
         return created
 
-    def _seconds(self, schedule: list[timedelta]) -> list[float]:
+    def _seconds(self, schedule: list[timedelta]) -> tuple[float, ...]:
         """A retry schedule in seconds, as deliveries keep it: providers pass the same few."""
         key = tuple(schedule)
         seconds = self._schedules.get(key)
         if seconds is None:
             if len(self._schedules) >= 64:   # custom schedules are configuration: a few at most
                 self._schedules.clear()
-            seconds = self._schedules[key] = [delay.total_seconds() for delay in schedule]
+            seconds = self._schedules[key] = tuple(delay.total_seconds() for delay in schedule)
         return seconds
 
     def _schedule(self, delivery: dict, when: datetime, spelled: str | None = None) -> None:
@@ -183,7 +189,8 @@ class Outbox:
             record["injected"] = True
             return d, record, now, None
         body = d["payload"].encode()
-        headers = {"Content-Type": d["content_type"], **d["_headers"]}
+        headers = {"Content-Type": d["content_type"]}
+        headers.update(d["_headers"])
         signer = self._signer_for(d["provider"], d["tenant"])
         if signer is not None:
             signed_over = body + b"\x00tampered" if d["_bad_signature"] else body
@@ -205,7 +212,7 @@ class Outbox:
         with self._state.together(), self._lock:
             if d["id"] not in self._deliveries:  # reset while the attempt was on the wire
                 return record
-            d["attempts"].append(record)
+            d["attempts"] = (*d["attempts"], record)
             n = len(d["attempts"])
             if ok:
                 d["delivered"] = True
