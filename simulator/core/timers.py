@@ -81,8 +81,8 @@ class Timers:
         if old is not None:
             self._drop(old)
         # the entry names its timer by key and seq, not by reference: a tuple of a datetime, an int
-        # and a string is one the cyclic GC stops tracking, so thousands of pending timers cost a
-        # full collection nothing
+        # and a string is one the cyclic GC stops tracking, so a full collection walks each pending
+        # timer once (the Timer itself), not twice
         heapq.heappush(self._heaps.setdefault(timer.tenant, []), (timer.due, timer.seq, timer.key))
 
     def _drop(self, timer: Timer) -> None:
@@ -129,7 +129,7 @@ class Timers:
         return timer if timer is not None and timer.seq == entry[1] else None
 
     def _top(self, tenant: str) -> Timer | None:
-        # caller holds the lock; cancelled entries are dropped here, lazily
+        # caller holds the lock; dead entries (cancelled or replaced timers) are dropped here, lazily
         heap = self._heaps[tenant]
         while heap and (top := self._entry(heap[0])) is None:
             heapq.heappop(heap)
