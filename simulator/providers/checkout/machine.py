@@ -319,8 +319,7 @@ class Machine(BaseMachine):
         with self.store.lock:
             payment = self._process(tenant, body, base, fx)
             answered = answer(payment)
-            if not self.auto_capture(payment):
-                self.save(payment)
+            self.save_authorized(payment)
         return answered
 
     def payments(self, tenant: str, reference: str | None, skip: int, limit: int) -> tuple[int, list[dict]]:
@@ -537,8 +536,7 @@ class Machine(BaseMachine):
                     if payment.get("series_origin_id") else None
                 code = self.decide(payment, card, origin=origin, require_3ds=fx.require_3ds)
                 self.finish_authorization(payment, card, code, self.p.now(tenant))
-                if not self.auto_capture(payment):
-                    self.save(payment)
+                self.save_authorized(payment)
             finally:
                 effects.uninstall(token)
 
@@ -567,16 +565,16 @@ class Machine(BaseMachine):
     def captured_at_once(payment: dict) -> bool:
         return payment["capture"] and not payment["capture_on"]
 
-    def auto_capture(self, payment: dict) -> bool:
-        """``capture: true`` (the default): captured right after the 201, at the same instant.
-        Every path that authorizes calls it next; True when it captured, and the capture saved
-        the payment, else the caller saves it. The authorization in between reaches the status
-        history only (``pass_through``), so the request saves the payment once, not twice."""
+    def save_authorized(self, payment: dict) -> None:
+        """Save a payment that has just authorized (or declined). ``capture: true`` (the default)
+        captures it right after the 201, at the same instant; the authorization in between
+        reaches the status history only (``pass_through``), so the payment is saved once, not
+        twice. Every path that authorizes ends here."""
         if payment["status"] == "Authorized" and self.captured_at_once(payment):
             self.store.pass_through("payment", payment["id"], payment, payment["tenant"])
-            self.capture(payment, None, None, None, None)
-            return True
-        return False
+            self.capture(payment, None, None, None, None)   # saves it
+        else:
+            self.save(payment)
 
     def scheduled_capture(self, tenant: str, payment_id: str) -> None:
         with self.store.lock:
@@ -639,8 +637,7 @@ class Machine(BaseMachine):
                                     "signature_valid": "Y", "version": "2.2.0"})
         now = self.p.now(payment["tenant"])
         self.finish_authorization(payment, card, self.decide(payment, card, after_3ds=True), now)
-        if not self.auto_capture(payment):
-            self.save(payment)
+        self.save_authorized(payment)
 
     # -- follow-up actions ---------------------------------------------------------------------
     def follow_up(self, tenant: str, payment_id: str, run) -> tuple[dict, dict]:
