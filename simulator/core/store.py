@@ -564,7 +564,7 @@ def _decode(obj: dict) -> Any:
 
 
 class SQLiteStore(MemoryStore):
-    """Write-through persistence: reads stay in memory, each write is one row upsert."""
+    """Write-through persistence: reads stay in memory, each write is one row of the state file."""
 
     def __init__(self, state) -> None:
         super().__init__()
@@ -579,12 +579,10 @@ class SQLiteStore(MemoryStore):
         if self._loading:
             return
         # serialized when written: an object put several times in one request is encoded once
-        self._state.write(("o", *key), "INSERT INTO objects (provider, kind, id, tenant, data) VALUES (?, ?, ?, ?, ?)"
-                          " ON CONFLICT (provider, kind, id) DO UPDATE SET data = excluded.data",
-                          (*key, tenant, Deferred(lambda: _dump(obj), self.lock)))
+        self._state.write(("o", *key), (tenant, Deferred(lambda: _dump(obj), self.lock)))
 
     def _unpersist(self, key: Key) -> None:
-        self._state.write(("o", *key), "DELETE FROM objects WHERE provider = ? AND kind = ? AND id = ?", key)
+        self._state.write(("o", *key), None)
 
     def _unpersist_all(self) -> None:
         self._state.clear_objects()

@@ -7,6 +7,7 @@ import sys
 
 import requests
 
+from simulator.core.state import SCHEMA_VERSION
 from simulator.testing import ServerProcess, WebhookReceiver, free_port
 
 KEY = {"Authorization": "Bearer sk_sbox_" + "a" * 27}
@@ -93,7 +94,7 @@ def test_an_objects_only_state_file_is_migrated(tmp_path):
     finally:
         srv.stop()
     with sqlite3.connect(state) as db:
-        assert db.execute("PRAGMA user_version").fetchone()[0] == 1
+        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
 
 
 def test_restart_keeps_the_id_stream_clock_offsets_and_idempotent_answers(tmp_path):
@@ -233,39 +234,12 @@ def test_the_write_ahead_log_is_checkpointed_without_a_request(tmp_path, monkeyp
         state.close()
 
 
-class _HeldConnection:
-    """The state file's connection, with the first transaction held open until released: what a
-    slow disk looks like to the requests committing meanwhile."""
-
-    def __init__(self, db):
-        import threading
-        self.db, self.transactions, self._open = db, 0, False
-        self.writing, self.release = threading.Event(), threading.Event()
-
-    def execute(self, sql, params=()):
-        # a statement outside BEGIN ... COMMIT is a transaction of its own
-        if sql == "BEGIN" or not self._open:
-            self._open = sql == "BEGIN"
-            self.transactions += 1
-            if self.transactions == 1:
-                self.writing.set()
-                assert self.release.wait(10)
-        return self.db.execute(sql, params)
-
-    def __enter__(self):
-        return self.db.__enter__()
-
-    def __exit__(self, *exc):
-        self._open = False
-        return self.db.__exit__(*exc)
-
-
-def test_requests_committing_together_share_one_transaction_and_no_object_lock_waits_for_it(tmp_path):
+def test_a_commit_is_logged_without_waiting_for_sqlite(tmp_path):
+    # a request's rows are safe once logged: no request waits while SQLite writes
     import threading
     from simulator.core import state as state_mod, store as store_mod
     state = state_mod.StateFile(str(tmp_path / "s.db"))
     store = store_mod.SQLiteStore(state)
-    held = state.db = _HeldConnection(state.db)
     answered = []
 
     def request(n: int):
@@ -274,54 +248,138 @@ def test_requests_committing_together_share_one_transaction_and_no_object_lock_w
         state.commit()
         answered.append(n)
 
-    first = threading.Thread(target=request, args=(0,))
-    first.start()
     try:
-        assert held.writing.wait(10)
-        # the first commit is inside SQLite: the store's lock is free for every other request
-        assert store.lock.acquire(timeout=5)
-        store.lock.release()
-        others = [threading.Thread(target=request, args=(n,)) for n in range(1, 6)]
-        for t in others:
-            t.start()
-        while len(state._queue) < 5:   # each has queued its row and waits for it to be written
-            assert all(t.is_alive() for t in others)
-            threading.Event().wait(0.01)
-        assert answered == []   # nobody answers before its own rows are written
+        with state._db_lock:   # SQLite busy with a long transaction
+            threads = [threading.Thread(target=request, args=(n,)) for n in range(6)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join(timeout=10)
+            assert sorted(answered) == list(range(6))
+        assert state.execute("SELECT id FROM objects ORDER BY rowid") == [(f"o{n}",) for n in sorted(answered)]
     finally:
-        held.release.set()
-    for t in [first, *others]:
-        t.join(timeout=10)
-    try:
-        assert sorted(answered) == list(range(6))
-        assert held.transactions == 2   # the first request's transaction, then one for the five that waited
-        rows = state.execute("SELECT id FROM objects ORDER BY id")
-        assert rows == [(f"o{n}",) for n in range(6)]
-    finally:
-        state.db = held.db
         state.close()
 
 
-def test_a_request_that_changed_one_row_writes_it_without_begin_and_commit(tmp_path):
-    # a lone statement is a transaction of its own in SQLite; BEGIN and COMMIT around it would be
-    # two more calls that give up the interpreter lock and wait to get it back
+def test_rows_of_many_requests_reach_sqlite_in_one_transaction_of_a_few_statements(tmp_path, monkeypatch):
     from simulator.core import state as state_mod, store as store_mod
+    monkeypatch.setattr(state_mod, "APPLY_EVERY", 3600)   # applied only when read below
     state = state_mod.StateFile(str(tmp_path / "s.db"))
     store = store_mod.SQLiteStore(state)
     statements = []
     state.db.set_trace_callback(lambda sql: statements.append(sql.split()[0]))
     try:
-        state.begin()
-        store.put("p", "thing", "o1", {"id": "o1"}, "t")
-        state.commit()
-        assert statements == ["INSERT"]
-        statements.clear()
-        state.begin()   # two rows: both or neither
-        store.put("p", "thing", "o2", {"id": "o2"}, "t")
-        state.put("space", "key", {"n": 1}, "t")
-        state.commit()
-        assert statements == ["BEGIN", "INSERT", "INSERT", "COMMIT"]
-        assert state.execute("SELECT id FROM objects ORDER BY id") == [("o1",), ("o2",)]
-        assert state.get("space", "key") == {"n": 1}
+        for n in range(200):
+            state.begin()
+            store.put("p", "thing", f"o{n}", {"id": f"o{n}", "n": n}, "t")
+            state.put("space", f"k{n}", {"n": n}, "t")
+            if n % 2:
+                state.delete("space", f"k{n - 1}")
+            state.commit()
+        assert statements == []   # logged, nothing written to SQLite yet
+        assert state.execute("SELECT count(*) FROM objects") == [(200,)]
+        # one transaction: deleted records, objects, records, the log position
+        assert statements[:-1] == ["BEGIN", "DELETE", "INSERT", "INSERT", "INSERT", "COMMIT"]
+        assert [key for key, _, _ in state.rows("space")] == [f"k{n}" for n in range(1, 200, 2)]
+    finally:
+        state.close()
+
+
+_KILLED_WRITER = """
+import os, signal, sys
+from simulator.core import state as state_mod, store as store_mod
+state_mod.APPLY_EVERY = 3600   # nothing applied: what survives is what the log holds
+state_mod.LOG_SIZE = int(sys.argv[2])
+state = state_mod.StateFile(sys.argv[1])
+store = store_mod.SQLiteStore(state)
+for n in range(int(sys.argv[3])):
+    state.begin()
+    store.put("p", "thing", f"o{n % 50}", {"id": f"o{n % 50}", "n": n, "pad": "x" * 100}, "t")
+    state.put("space", "last", {"n": n}, "t")
+    state.commit()
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+def _killed_writer(path, log_size: int, requests: int) -> None:
+    import os
+    import signal
+    done = subprocess.run([sys.executable, "-c", _KILLED_WRITER, str(path), str(log_size), str(requests)],
+                          cwd=os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == -signal.SIGKILL, done.stderr
+
+
+def _stored(path) -> tuple[dict, dict | None]:
+    import json
+    from simulator.core import state as state_mod
+    state = state_mod.StateFile(str(path))
+    try:
+        objects = {i: json.loads(d)["n"] for i, d in state.execute("SELECT id, data FROM objects")}
+        return objects, state.get("space", "last")
+    finally:
+        state.close()
+
+
+def test_rows_only_the_log_holds_survive_a_kill_9(tmp_path):
+    path = tmp_path / "s.db"
+    _killed_writer(path, 1 << 20, 120)
+    with sqlite3.connect(path) as db:   # the database itself never saw them
+        assert db.execute("SELECT count(*) FROM objects").fetchone()[0] == 0
+    objects, last = _stored(path)
+    assert objects == {f"o{k}": max(n for n in range(120) if n % 50 == k) for k in range(50)}
+    assert last == {"n": 119}
+    with sqlite3.connect(path) as db:   # applied, and the log position with them
+        assert db.execute("SELECT count(*) FROM objects").fetchone()[0] == 50
+    assert _stored(path) == (objects, last)   # the log is not applied twice
+
+
+def test_a_record_torn_by_the_kill_ends_the_replay(tmp_path):
+    path = tmp_path / "s.db"
+    _killed_writer(path, 1 << 20, 3)
+    with open(f"{path}-log", "r+b") as log:   # the last record's last byte never reached the file
+        data = log.read()
+        end = len(data.rstrip(b"\0"))
+        log.seek(end - 1)
+        log.write(bytes([data[end - 1] ^ 0xFF]))
+    objects, last = _stored(path)
+    assert objects == {"o0": 0, "o1": 1} and last == {"n": 1}
+
+
+def test_a_log_reused_from_its_start_replays_only_the_records_after_its_position(tmp_path):
+    # a log of 8 KB holds a few dozen records: 600 requests pass over it many times, and the
+    # records of earlier passes are still in the file behind the newest ones
+    path = tmp_path / "s.db"
+    _killed_writer(path, 8192, 600)
+    objects, last = _stored(path)
+    assert objects == {f"o{n}": 550 + n for n in range(50)} and last == {"n": 599}
+
+
+def test_the_write_ahead_log_starts_over_under_sustained_writes(tmp_path, monkeypatch):
+    # a checkpoint beside a writer never caught up with it: the WAL grew by every page written
+    import os
+    import threading
+    from simulator.core import state as state_mod, store as store_mod
+    monkeypatch.setattr(state_mod, "CHECKPOINT_EVERY", 0.02)
+    monkeypatch.setattr(state_mod, "APPLY_EVERY", 0.005)
+    path = str(tmp_path / "s.db")
+    state = state_mod.StateFile(path)
+    store = store_mod.SQLiteStore(state)
+
+    def writer(w: int):
+        for n in range(4000):
+            state.begin()
+            store.put("p", "thing", f"o{w}-{n}", {"id": f"o{w}-{n}", "pad": "x" * 2000}, "t")
+            state.commit()
+
+    try:
+        threads = [threading.Thread(target=writer, args=(w,)) for w in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=120)
+        assert state.execute("SELECT count(*) FROM objects") == [(8000,)]   # 16 MB of rows
+        # a transaction's pages, a few rounds' worth at most (it reached 120 MB)
+        assert os.path.getsize(path + "-wal") < 32 << 20
     finally:
         state.close()

@@ -290,7 +290,7 @@ def test_writes_of_every_provider_survive_sigkill_and_resume_after_restart(tmp_p
         receiver.stop()
 
 
-def test_an_attempt_and_the_retry_it_schedules_are_one_transaction(tmp_path):
+def test_an_attempt_and_the_retry_it_schedules_are_one_record(tmp_path):
     # outside a request (the sender's answers, a clock advance), the delivery's record of an
     # attempt and the timer of its retry were two commits: a kill between them left a retry due at
     # an instant the delivery did not show, and the attempt unrecorded
@@ -303,11 +303,11 @@ def test_an_attempt_and_the_retry_it_schedules_are_one_transaction(tmp_path):
         [delivery] = sb.outbox.enqueue(provider="checkout", tenant="t", event_type="payment_approved",
                                        url=f"http://127.0.0.1:{free_port()}/", body=b"{}",
                                        schedule=[timedelta(minutes=5)], subject="pay_1")
-        batches, write = [], sb.state._write
-        sb.state._write = lambda batch: (batches.append(sorted(params[0] for _, params in batch)), write(batch))
+        batches, append = [], sb.state._append
+        sb.state._append = lambda rows: (batches.append(sorted(row[1] for row, _ in rows)), append(rows))
         sb.outbox.attempt(delivery["id"])   # the receiver is down: a retry in five minutes
         assert batches == [["deliveries", "timers"]]
-        sb.timers.advance(timedelta(minutes=5))   # the retry, run as a timer: one transaction too
+        sb.timers.advance(timedelta(minutes=5))   # the retry, run as a timer: one record too
         # the last attempt: recorded and its timer gone, together (the clock's rows are its own)
         assert [b for b in batches[1:] if b != ["clock"]] == [["deliveries", "timers"]]
     finally:
