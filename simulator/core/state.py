@@ -24,6 +24,7 @@ objects-only layout and is migrated in place; a newer one is refused rather than
 """
 from __future__ import annotations
 
+import errno
 import fcntl
 import json
 import logging
@@ -197,7 +198,7 @@ class StateFile(NullState):
             try:
                 os.posix_fallocate(self._log_fd, 0, LOG_SIZE)
             except OSError as exc:
-                if exc.errno not in (95, 22):   # EOPNOTSUPP, EINVAL: a file system without it
+                if exc.errno not in (errno.EOPNOTSUPP, errno.EINVAL):   # a file system without it
                     raise
                 os.ftruncate(self._log_fd, LOG_SIZE)
             size = LOG_SIZE
