@@ -383,3 +383,41 @@ def test_the_write_ahead_log_starts_over_under_sustained_writes(tmp_path, monkey
         assert os.path.getsize(path + "-wal") < 32 << 20
     finally:
         state.close()
+
+
+def test_writers_the_applier_and_a_log_starting_over_keep_every_rows_newest_value(tmp_path, monkeypatch):
+    # a 16 KB log starts over every few dozen records while the applier runs every millisecond:
+    # its rounds race the writers that wrap the log
+    import threading
+    from simulator.core import state as state_mod, store as store_mod
+    monkeypatch.setattr(state_mod, "LOG_SIZE", 16384)
+    monkeypatch.setattr(state_mod, "APPLY_EVERY", 0.001)
+    path = str(tmp_path / "s.db")
+    state = state_mod.StateFile(path)
+    store = store_mod.SQLiteStore(state)
+    errors = []
+
+    def writer(w: int):
+        try:
+            for n in range(400):
+                state.begin()
+                store.put("p", "thing", f"o{w}-{n % 20}", {"id": f"o{w}-{n % 20}", "n": n, "pad": "x" * 200}, "t")
+                state.put("space", f"w{w}", {"n": n}, "t")
+                state.commit()
+        except Exception as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=writer, args=(w,)) for w in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert not errors and not any(t.is_alive() for t in threads)
+    state.close()
+    objects, _ = _stored(path)
+    assert objects == {f"o{w}-{k}": 380 + k for w in range(4) for k in range(20)}
+    again = state_mod.StateFile(path)
+    try:
+        assert {key: value["n"] for key, _, value in again.rows("space")} == {f"w{w}": 399 for w in range(4)}
+    finally:
+        again.close()
