@@ -304,6 +304,7 @@ class StateFile(NullState):
 
     def _apply_loop(self) -> None:
         checkpointed = time.monotonic()
+        failing = False
         while not self._stopping.wait(APPLY_EVERY):
             try:
                 self._catch_up()
@@ -312,7 +313,13 @@ class StateFile(NullState):
                         self.db.execute("PRAGMA wal_checkpoint(PASSIVE)")
                     checkpointed = time.monotonic()
             except Exception:   # the rows stay in the log: the next round, or a restart, applies them
-                log.exception("%s: applying the log failed", self.path)
+                if not failing:   # once, not twenty times a second while the disk stays full
+                    log.exception("%s: applying the log failed; retrying", self.path)
+                failing = True
+            else:
+                if failing:
+                    log.warning("%s: the log is applied again", self.path)
+                failing = False
 
     # -- records -----------------------------------------------------------------------------
     def get(self, space: str, key: str, default: Any = None) -> Any:

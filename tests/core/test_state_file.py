@@ -421,3 +421,47 @@ def test_writers_the_applier_and_a_log_starting_over_keep_every_rows_newest_valu
         assert {key: value["n"] for key, _, value in again.rows("space")} == {f"w{w}": 399 for w in range(4)}
     finally:
         again.close()
+
+
+class _FullDisk:
+    """The state file's connection while the disk is full: every write fails until ``freed``."""
+
+    def __init__(self, db):
+        import threading
+        self.db, self.freed, self.refused = db, threading.Event(), 0
+
+    def execute(self, sql, params=()):
+        if sql.startswith(("INSERT", "DELETE")) and not self.freed.is_set():
+            self.refused += 1
+            raise sqlite3.OperationalError("database or disk is full")
+        return self.db.execute(sql, params)
+
+    def __enter__(self):
+        return self.db.__enter__()
+
+    def __exit__(self, *exc):
+        return self.db.__exit__(*exc)
+
+
+def test_a_failing_applier_keeps_the_rows_logged_and_says_so_once(tmp_path, monkeypatch, caplog):
+    import time
+    from simulator.core import state as state_mod
+    monkeypatch.setattr(state_mod, "APPLY_EVERY", 0.002)
+    state = state_mod.StateFile(str(tmp_path / "s.db"))
+    full = state.db = _FullDisk(state.db)
+    try:
+        with caplog.at_level("WARNING", logger="simulator.state"):
+            state.put("space", "k", {"n": 1}, "t")   # logged: the answer does not wait for SQLite
+            deadline = time.monotonic() + 10
+            while full.refused < 20 and time.monotonic() < deadline:
+                time.sleep(0.01)
+            assert full.refused >= 20
+            full.freed.set()
+            assert state.get("space", "k") == {"n": 1}
+            time.sleep(0.05)
+        said = [r.getMessage() for r in caplog.records]
+        assert len([m for m in said if "applying the log failed" in m]) == 1, said
+        assert len([m for m in said if "applied again" in m]) <= 1
+    finally:
+        state.db = full.db
+        state.close()
