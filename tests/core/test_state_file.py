@@ -465,3 +465,27 @@ def test_a_failing_applier_keeps_the_rows_logged_and_says_so_once(tmp_path, monk
     finally:
         state.db = full.db
         state.close()
+
+
+def test_a_record_larger_than_the_whole_log_goes_to_sqlite_before_the_answer(tmp_path, monkeypatch):
+    from simulator.core import state as state_mod, store as store_mod
+    monkeypatch.setattr(state_mod, "LOG_SIZE", 4096)
+    monkeypatch.setattr(state_mod, "APPLY_EVERY", 3600)
+    path = tmp_path / "s.db"
+    state = state_mod.StateFile(str(path))
+    store = store_mod.SQLiteStore(state)
+    try:
+        state.begin()
+        store.put("p", "thing", "small", {"id": "small"}, "t")
+        state.commit()
+        state.begin()
+        store.put("p", "thing", "big", {"id": "big", "pad": "x" * 10_000}, "t")
+        state.commit()
+        with sqlite3.connect(path) as db:   # both, in their order, with no applier round between
+            assert db.execute("SELECT id FROM objects ORDER BY rowid").fetchall() == [("small",), ("big",)]
+        state.begin()
+        store.put("p", "thing", "after", {"id": "after"}, "t")
+        state.commit()
+        assert state.execute("SELECT id FROM objects ORDER BY rowid") == [("small",), ("big",), ("after",)]
+    finally:
+        state.close()
