@@ -355,10 +355,28 @@ def test_a_log_reused_from_its_start_replays_only_the_records_after_its_position
     assert objects == {f"o{n}": 550 + n for n in range(50)} and last == {"n": 599}
 
 
+def _on_threads(writer, count: int, timeout: float) -> None:
+    """``writer(0)`` .. ``writer(count - 1)`` at once; fails on any writer's exception or hang."""
+    import threading
+    errors = []
+
+    def run(w: int):
+        try:
+            writer(w)
+        except Exception as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(w,)) for w in range(count)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=timeout)
+    assert not errors and not any(t.is_alive() for t in threads), errors
+
+
 def test_the_write_ahead_log_starts_over_under_sustained_writes(tmp_path, monkeypatch):
     # a checkpoint beside a writer never caught up with it: the WAL grew by every page written
     import os
-    import threading
     from simulator.core import state as state_mod, store as store_mod
     monkeypatch.setattr(state_mod, "CHECKPOINT_EVERY", 0.02)
     monkeypatch.setattr(state_mod, "APPLY_EVERY", 0.005)
@@ -373,11 +391,7 @@ def test_the_write_ahead_log_starts_over_under_sustained_writes(tmp_path, monkey
             state.commit()
 
     try:
-        threads = [threading.Thread(target=writer, args=(w,)) for w in range(2)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(timeout=120)
+        _on_threads(writer, 2, timeout=120)
         assert state.execute("SELECT count(*) FROM objects") == [(8000,)]   # 16 MB of rows
         # a transaction's pages, a few rounds' worth at most (it reached 120 MB)
         assert os.path.getsize(path + "-wal") < 32 << 20
@@ -388,31 +402,21 @@ def test_the_write_ahead_log_starts_over_under_sustained_writes(tmp_path, monkey
 def test_writers_the_applier_and_a_log_starting_over_keep_every_rows_newest_value(tmp_path, monkeypatch):
     # a 16 KB log starts over every few dozen records while the applier runs every millisecond:
     # its rounds race the writers that wrap the log
-    import threading
     from simulator.core import state as state_mod, store as store_mod
     monkeypatch.setattr(state_mod, "LOG_SIZE", 16384)
     monkeypatch.setattr(state_mod, "APPLY_EVERY", 0.001)
     path = str(tmp_path / "s.db")
     state = state_mod.StateFile(path)
     store = store_mod.SQLiteStore(state)
-    errors = []
 
     def writer(w: int):
-        try:
-            for n in range(400):
-                state.begin()
-                store.put("p", "thing", f"o{w}-{n % 20}", {"id": f"o{w}-{n % 20}", "n": n, "pad": "x" * 200}, "t")
-                state.put("space", f"w{w}", {"n": n}, "t")
-                state.commit()
-        except Exception as exc:
-            errors.append(exc)
+        for n in range(400):
+            state.begin()
+            store.put("p", "thing", f"o{w}-{n % 20}", {"id": f"o{w}-{n % 20}", "n": n, "pad": "x" * 200}, "t")
+            state.put("space", f"w{w}", {"n": n}, "t")
+            state.commit()
 
-    threads = [threading.Thread(target=writer, args=(w,)) for w in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=60)
-    assert not errors and not any(t.is_alive() for t in threads)
+    _on_threads(writer, 4, timeout=60)
     state.close()
     objects, _ = _stored(path)
     assert objects == {f"o{w}-{k}": 380 + k for w in range(4) for k in range(20)}
