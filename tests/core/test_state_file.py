@@ -355,6 +355,16 @@ def test_a_log_reused_from_its_start_replays_only_the_records_after_its_position
     assert objects == {f"o{n}": 550 + n for n in range(50)} and last == {"n": 599}
 
 
+def _opened(tmp_path, monkeypatch, **constants):
+    """(path, state file, store on it) with the state module's ``constants`` set for this test."""
+    from simulator.core import state as state_mod, store as store_mod
+    for name, value in constants.items():
+        monkeypatch.setattr(state_mod, name, value)
+    path = str(tmp_path / "s.db")
+    state = state_mod.StateFile(path)
+    return path, state, store_mod.SQLiteStore(state)
+
+
 def _on_threads(writer, count: int, timeout: float) -> None:
     """``writer(0)`` .. ``writer(count - 1)`` at once; fails on any writer's exception or hang."""
     import threading
@@ -377,12 +387,7 @@ def _on_threads(writer, count: int, timeout: float) -> None:
 def test_the_write_ahead_log_starts_over_under_sustained_writes(tmp_path, monkeypatch):
     # a checkpoint beside a writer never caught up with it: the WAL grew by every page written
     import os
-    from simulator.core import state as state_mod, store as store_mod
-    monkeypatch.setattr(state_mod, "CHECKPOINT_EVERY", 0.02)
-    monkeypatch.setattr(state_mod, "APPLY_EVERY", 0.005)
-    path = str(tmp_path / "s.db")
-    state = state_mod.StateFile(path)
-    store = store_mod.SQLiteStore(state)
+    path, state, store = _opened(tmp_path, monkeypatch, CHECKPOINT_EVERY=0.02, APPLY_EVERY=0.005)
 
     def writer(w: int):
         for n in range(4000):
@@ -402,12 +407,8 @@ def test_the_write_ahead_log_starts_over_under_sustained_writes(tmp_path, monkey
 def test_writers_the_applier_and_a_log_starting_over_keep_every_rows_newest_value(tmp_path, monkeypatch):
     # a 16 KB log starts over every few dozen records while the applier runs every millisecond:
     # its rounds race the writers that wrap the log
-    from simulator.core import state as state_mod, store as store_mod
-    monkeypatch.setattr(state_mod, "LOG_SIZE", 16384)
-    monkeypatch.setattr(state_mod, "APPLY_EVERY", 0.001)
-    path = str(tmp_path / "s.db")
-    state = state_mod.StateFile(path)
-    store = store_mod.SQLiteStore(state)
+    from simulator.core import state as state_mod
+    path, state, store = _opened(tmp_path, monkeypatch, LOG_SIZE=16384, APPLY_EVERY=0.001)
 
     def writer(w: int):
         for n in range(400):
@@ -449,9 +450,7 @@ class _FullDisk:
 
 def test_a_failing_applier_keeps_the_rows_logged_and_says_so_once(tmp_path, monkeypatch, caplog):
     import time
-    from simulator.core import state as state_mod
-    monkeypatch.setattr(state_mod, "APPLY_EVERY", 0.002)
-    state = state_mod.StateFile(str(tmp_path / "s.db"))
+    _, state, _ = _opened(tmp_path, monkeypatch, APPLY_EVERY=0.002)
     full = state.db = _FullDisk(state.db)
     try:
         with caplog.at_level("WARNING", logger="simulator.state"):
@@ -472,12 +471,7 @@ def test_a_failing_applier_keeps_the_rows_logged_and_says_so_once(tmp_path, monk
 
 
 def test_a_record_larger_than_the_whole_log_goes_to_sqlite_before_the_answer(tmp_path, monkeypatch):
-    from simulator.core import state as state_mod, store as store_mod
-    monkeypatch.setattr(state_mod, "LOG_SIZE", 4096)
-    monkeypatch.setattr(state_mod, "APPLY_EVERY", 3600)
-    path = tmp_path / "s.db"
-    state = state_mod.StateFile(str(path))
-    store = store_mod.SQLiteStore(state)
+    path, state, store = _opened(tmp_path, monkeypatch, LOG_SIZE=4096, APPLY_EVERY=3600)
     try:
         state.begin()
         store.put("p", "thing", "small", {"id": "small"}, "t")
