@@ -323,11 +323,8 @@ class StateFile(NullState):
 
     # -- records -----------------------------------------------------------------------------
     def get(self, space: str, key: str, default: Any = None) -> Any:
-        with self._lock:
-            self._drain()
-            with self._db_lock:
-                row = self.db.execute("SELECT data FROM records WHERE space = ? AND key = ?", (space, key)).fetchone()
-        return default if row is None else json.loads(row[0])
+        found = self.execute("SELECT data FROM records WHERE space = ? AND key = ?", (space, key))
+        return json.loads(found[0][0]) if found else default
 
     def put(self, space: str, key: str, value: Any, tenant: str | None = None, *, now: bool = False) -> None:
         """``now``: logged at once even inside a request (what other requests rely on at once)."""
@@ -404,11 +401,7 @@ class StateFile(NullState):
             del self._latest[row]
 
     def rows(self, space: str) -> Iterator[tuple[str, str | None, Any]]:
-        with self._lock:
-            self._drain()
-            with self._db_lock:
-                found = self.db.execute("SELECT key, tenant, data FROM records WHERE space = ? ORDER BY rowid",
-                                        (space,)).fetchall()
+        found = self.execute("SELECT key, tenant, data FROM records WHERE space = ? ORDER BY rowid", (space,))
         return ((key, tenant, json.loads(data)) for key, tenant, data in found)
 
     def clear(self, space: str, tenant: str | None = None) -> None:
@@ -424,6 +417,7 @@ class StateFile(NullState):
 
     # -- objects (the store's own table) -----------------------------------------------------
     def execute(self, sql: str, params: tuple = ()) -> list:
+        """``sql``'s rows, read once everything logged is applied."""
         with self._lock:
             self._drain()
             with self._db_lock:
