@@ -241,28 +241,21 @@ def test_compression_happens_on_the_compressor_thread_a_batch_at_a_time(monkeypa
     assert [store.get("p", "pay", f"o{i}")["n"] for i in range(store_module._BATCH)] == list(range(store_module._BATCH))
 
 
-class _Tracked:
-    """A stored value that says when it is freed."""
-    freed: list = []
+def test_an_object_leaves_the_live_set_as_it_is_and_its_batch_is_serialized_later(monkeypatch):
+    # serializing is the compressor's work, a batch at a time: on a request it costs twice as much
+    from simulator.core import store as store_module
+    packed = []
+    real = store_module.MemoryStore._pack
 
-    def __init__(self, n):
-        self.n = n
-
-    def __del__(self):
-        _Tracked.freed.append(self.n)
-
-
-def test_an_object_waiting_for_compression_is_held_as_bytes_outside_the_heap():
-    # held as a dict until its batch is compressed, a batch's objects outlived everything allocated
-    # meanwhile and left Python's memory pools a fifth empty; held as bytes on the heap, they left
-    # holes the allocator could not give back
-    import mmap
-    _Tracked.freed.clear()
+    def watched(self, key, obj):
+        packed.append(key[2])
+        return real(self, key, obj)
+    monkeypatch.setattr(store_module.MemoryStore, "_pack", watched)
     store = MemoryStore(hot=1)
     for i in range(3):
-        store.put("p", "pay", f"o{i}", {"id": f"o{i}", "value": _Tracked(i)}, "t1")
-    assert sorted(_Tracked.freed) == [0, 1]        # o0 and o1 left the live set: their dicts are gone
-    assert "o0" not in store._cold.get(("p", "pay"), {})   # and not compressed yet
-    for key in (("p", "pay", "o0"), ("p", "pay", "o1")):
-        assert isinstance(store._leaving[key].obj, mmap.mmap)
-    assert store.get("p", "pay", "o0")["value"].n == 0   # read back from those bytes
+        store.put("p", "pay", f"o{i}", {"id": f"o{i}", "n": i}, "t1")
+    assert packed == [] and ("p", "pay", "o0") not in store._hot
+    first = store._leaving["p", "pay", "o0"]
+    assert store.get("p", "pay", "o0") is first   # taken back live: the same dict, nothing decoded
+    assert compacted(store, "p", "pay", "o1") and sorted(packed) == ["o1", "o2"]
+    assert [o["n"] for o in store.list("p", "pay", "t1")] == [0, 1, 2]
