@@ -276,3 +276,17 @@ def test_the_ids_an_index_numbers_are_held_where_the_gc_does_not_walk_them():
     assert [o["id"] for o in store.where("p", "pay", "t1", "n", 4000)] == ["o4000"]
     assert store.where("p", "pay", "t1", "n", 4001) == []
     assert [o["n"] for o in store.where("p", "pay", "t1", "n", 4999)] == [4999]
+
+
+def test_a_writer_that_starves_the_compressor_serializes_what_it_pushes_out():
+    # a bulk load holds the interpreter: a thousand dicts waiting for the compressor, then let go
+    # together, would leave holes in memory
+    from simulator.core import store as store_module
+    starved = store_module._STARVED
+    store = MemoryStore(hot=1)
+    with store.lock:   # the compressor cannot take a batch meanwhile
+        fill(store, starved + 10)
+        waiting = [store._leaving["p", "pay", f"o{i}"] for i in range(starved + 9)]
+    assert all(type(w) is dict for w in waiting[:starved])
+    assert not any(type(w) is dict for w in waiting[starved:])
+    assert [o["n"] for o in store.list("p", "pay", "t1")] == list(range(starved + 10))
