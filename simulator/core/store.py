@@ -279,13 +279,11 @@ class MemoryStore:
         for key in keys:
             obj = self._leaving.get(key)
             if obj.__class__ is dict:
-                try:
-                    raw = self._pack(key, obj)
-                except (pickle.PicklingError, TypeError, AttributeError):
+                raw = self._serialized(key, obj)
+                if raw is None:
                     del self._leaving[key]
-                    self._hot[key] = obj   # something pickle cannot carry: it stays live
+                    self._hot[key] = obj
                     continue
-                self._primers.setdefault(key[:2], raw)
                 self._leaving[key] = raw
                 batch.append((key, raw))
             elif obj is not None:
@@ -309,6 +307,16 @@ class MemoryStore:
             except ValueError:
                 self._pickled.add(key[:2])
         return _PICKLED + pickle.dumps(obj, pickle.HIGHEST_PROTOCOL)
+
+    def _serialized(self, key: Key, obj: dict) -> bytes | None:
+        """``_pack``, and the kind's compression primer if it has none; None for an object pickle
+        cannot carry, which stays live."""
+        try:
+            raw = self._pack(key, obj)
+        except (pickle.PicklingError, TypeError, AttributeError):
+            return None
+        self._primers.setdefault(key[:2], raw)
+        return raw
 
     def _thaw(self, key: Key, blob: bytes) -> dict:
         return _unpack(zlib.decompressobj(zdict=self._primers[key[:2]]).decompress(blob))
@@ -361,12 +369,10 @@ class MemoryStore:
             if len(self._to_compress) < _STARVED:
                 self._leaving[key] = obj
             else:   # the compressor is not getting the interpreter: serialize now, as it would
-                try:
-                    raw = self._pack(key, obj)
-                except (pickle.PicklingError, TypeError, AttributeError):
-                    hot.move_to_end(key)   # something pickle cannot carry: it stays live
+                raw = self._serialized(key, obj)
+                if raw is None:
+                    hot.move_to_end(key)
                     continue
-                self._primers.setdefault(key[:2], raw)
                 self._leaving[key] = self._staging.keep(raw)
             self._to_compress.append(key)
             del hot[key]
