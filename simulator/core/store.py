@@ -259,7 +259,7 @@ class MemoryStore:
         self.passers: list[Callable[[str, str, str, str, dict], None]] = []
 
     # -- compact storage ---------------------------------------------------------------------
-    def _compress(self, key: Key, raw: bytes) -> bytes:
+    def _compress(self, key: Key, raw: bytes | memoryview) -> bytes:
         packer = zlib.compressobj(1, zdict=self._primers[key[:2]])
         # a copy: zlib's answer is the end of a larger buffer, cut down in place on the heap of the
         # thread that made it, where a long-lived blob would pin the rest of that buffer
@@ -277,7 +277,7 @@ class MemoryStore:
             with self.lock:
                 self._settle(done)
 
-    def _take(self) -> list[tuple[Key, bytes]]:
+    def _take(self) -> list[tuple[Key, bytes | memoryview]]:
         # caller holds the lock; serializes what is still a dict
         self._handed_over = False
         keys, self._to_compress = self._to_compress, []
@@ -296,7 +296,7 @@ class MemoryStore:
                 batch.append((key, obj))
         return batch
 
-    def _compressed(self, batch) -> list[tuple[Key, bytes, bytes]]:
+    def _compressed(self, batch) -> list[tuple[Key, bytes | memoryview, bytes]]:
         return [(key, raw, self._compress(key, raw)) for key, raw in batch]
 
     def _settle(self, done) -> None:
