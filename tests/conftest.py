@@ -2,7 +2,34 @@
 compacted), to prove nothing relies on a stored dict staying the same object without a ``put``."""
 import os
 
+import pytest
+
 from simulator.core.store import MemoryStore
 
 if os.environ.get("SANDBOX_TEST_HOT"):
     MemoryStore.HOT = int(os.environ["SANDBOX_TEST_HOT"])
+
+
+@pytest.fixture(scope="module")
+def contract_checked(request):
+    """Every response the module's sandboxes give is checked against its provider's OpenAPI
+    document as the module's own tests run (the ``tests.contracts.recorder`` plugin does the same
+    for a whole run). A module using it marks itself ``xdist_group``, so one worker sees all of its
+    responses and the count below is the module's."""
+    import simulator
+    from contracts.contract_check import ContractChecker
+
+    provider = os.path.basename(os.path.dirname(str(request.path)))
+    checker, create_app = ContractChecker(), simulator.create_app
+
+    def checked_app(*args, **kwargs):
+        app = create_app(*args, **kwargs)
+        checker.install(app)
+        return app
+    simulator.create_app = checked_app
+    yield
+    simulator.create_app = create_app
+    assert checker.problems == [], "\n".join(checker.problems)
+    answers = {k: n for k, n in checker.checked.items() if k.startswith(provider + " ")}
+    assert sum(answers.values()) >= 20, f"{provider}: too few responses checked: {answers}"
+    assert any(k.endswith((" 200", " 201")) for k in answers), answers

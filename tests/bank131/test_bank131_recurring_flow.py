@@ -1,5 +1,10 @@
 """The seed guide's recurring flow, end to end, with a signed client and verified webhooks."""
+import pytest
+
 from bank131_client import bank, first_payment, token_charge, verify  # noqa: F401
+
+# every response of this flow is checked against the provider's OpenAPI document
+pytestmark = [pytest.mark.xdist_group("contract-bank131"), pytest.mark.usefixtures("contract_checked")]
 
 
 def test_seed_flow_card_with_recurrent_true(bank):

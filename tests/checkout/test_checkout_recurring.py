@@ -2,10 +2,14 @@
 import re
 from urllib.parse import parse_qs, urlsplit
 
+import pytest
 import requests
 from checkout_sdk.payments.payments import CaptureRequest, RefundRequest
 
 from cko_helpers import MANDATE_3DS, card_source, id_source, payment_request
+
+# every response of this flow is checked against the provider's OpenAPI document
+pytestmark = [pytest.mark.xdist_group("contract-checkout"), pytest.mark.usefixtures("contract_checked")]
 
 
 def first_payment(api, **kw):

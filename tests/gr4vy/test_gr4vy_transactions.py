@@ -7,6 +7,9 @@ import requests
 from gr4vy import auth, errors, models
 from gr4vy_helpers import CARD, client, new_key
 
+# every response of this flow is checked against the provider's OpenAPI document
+pytestmark = [pytest.mark.xdist_group("contract-gr4vy"), pytest.mark.usefixtures("contract_checked")]
+
 
 @pytest.fixture
 def pem():

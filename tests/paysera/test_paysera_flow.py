@@ -6,10 +6,14 @@ import re
 from html.parser import HTMLParser
 from urllib.parse import parse_qs, urljoin, urlsplit
 
+import pytest
 import requests
 
 from paysera_helpers import (PayseraClient, client, first_payment, hosted_token, notification_ids,  # noqa: F401
                             recurring_payment, two_tenants)
+
+# every response of this flow is checked against the provider's OpenAPI document
+pytestmark = [pytest.mark.xdist_group("contract-paysera"), pytest.mark.usefixtures("contract_checked")]
 
 
 class FormReader(HTMLParser):

@@ -11,6 +11,9 @@ from simulator.testing import SandboxServer, WebhookReceiver
 from zafapay_helpers import (KEY, OTHER_KEY, ZafaPay, api, config, initial_payment_saved,  # noqa: F401
                              webhooks_of, zp)
 
+# every response of this flow is checked against the provider's OpenAPI document
+pytestmark = [pytest.mark.xdist_group("contract-zafapay"), pytest.mark.usefixtures("contract_checked")]
+
 
 def _envelope(resp, status, code):
     assert resp.status_code == status, resp.text
