@@ -16,19 +16,13 @@ def contract_checked(request):
     document as the module's own tests run (the ``tests.contracts.recorder`` plugin does the same
     for a whole run). A module using it marks itself ``xdist_group``, so one worker sees all of its
     responses and the count below is the module's."""
-    import simulator
     from contracts.contract_check import ContractChecker
 
     provider = os.path.basename(os.path.dirname(str(request.path)))
-    checker, create_app = ContractChecker(), simulator.create_app
-
-    def checked_app(*args, **kwargs):
-        app = create_app(*args, **kwargs)
-        checker.install(app)
-        return app
-    simulator.create_app = checked_app
+    checker = ContractChecker()
+    undo = checker.install_on_new_apps()
     yield
-    simulator.create_app = create_app
+    undo()
     assert checker.problems == [], "\n".join(checker.problems)
     answers = {k: n for k, n in checker.checked.items() if k.startswith(provider + " ")}
     assert sum(answers.values()) >= 20, f"{provider}: too few responses checked: {answers}"

@@ -82,6 +82,18 @@ class ContractChecker:
             if text not in self.problems:
                 self.problems.append(text)
 
+    def install_on_new_apps(self):
+        """Install on every app ``simulator.create_app`` makes from now on; returns the undo."""
+        import simulator
+        create_app = simulator.create_app
+
+        def checked_app(*args, **kwargs):
+            app = create_app(*args, **kwargs)
+            self.install(app)
+            return app
+        simulator.create_app = checked_app
+        return lambda: setattr(simulator, "create_app", create_app)
+
     def install(self, app) -> None:
         """Check every response ``app`` gives from now on (registered last, so it runs first)."""
         from flask import g, request

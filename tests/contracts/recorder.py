@@ -13,21 +13,13 @@ import os
 
 import pytest
 
-import simulator
-
 from .contract_check import ContractChecker
 
 checker = ContractChecker()
 
 
 def pytest_configure(config):
-    create_app = simulator.create_app
-
-    def checked_app(*args, **kwargs):
-        app = create_app(*args, **kwargs)
-        checker.install(app)
-        return app
-    simulator.create_app = checked_app
+    checker.install_on_new_apps()
 
 
 @pytest.hookimpl(optionalhook=True)
