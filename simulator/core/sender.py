@@ -49,17 +49,34 @@ _LENGTH = struct.Struct(">I")
 
 
 def _write_frame(stream, items: list) -> None:
-    data = pickle.dumps(items, pickle.HIGHEST_PROTOCOL)
-    stream.write(_LENGTH.pack(len(data)) + data)
+    payload = pickle.dumps(items, pickle.HIGHEST_PROTOCOL)
+    data = memoryview(_LENGTH.pack(len(payload)) + payload)
+    # an unbuffered pipe may take part of a write (a signal arriving mid-write): the rest follows,
+    # or the reader would wait for ever for the end of the frame
+    while data:
+        data = data[stream.write(data):]
     stream.flush()
 
 
+def _read_exactly(stream, size: int) -> bytes:
+    """``size`` bytes, fewer only at the end of the stream: one read of an unbuffered pipe gives
+    at most what the pipe holds (64 KiB), and a larger frame comes in several."""
+    data = stream.read(size)
+    if len(data) == size or not data:
+        return data
+    parts, got = [data], len(data)
+    while got < size and (more := stream.read(size - got)):
+        parts.append(more)
+        got += len(more)
+    return b"".join(parts)
+
+
 def _read_frame(stream) -> list | None:
-    head = stream.read(_LENGTH.size)
+    head = _read_exactly(stream, _LENGTH.size)
     if len(head) < _LENGTH.size:
         return None
     size = _LENGTH.unpack(head)[0]
-    data = stream.read(size)
+    data = _read_exactly(stream, size)
     if len(data) < size:
         return None
     return pickle.loads(data)

@@ -1,12 +1,16 @@
 """Webhook attempts go on the wire from a child process; what they record does not depend on it."""
+import io
 import os
+import queue
 import socket
 import threading
+import time
 from datetime import timedelta
 
 import pytest
 
 from simulator.core.runtime import Sandbox
+from simulator.core import sender as sender_module
 from simulator.core.sender import Sender
 from simulator.testing import DEFAULT_START, free_port
 
@@ -227,3 +231,55 @@ def test_attempts_that_never_reached_a_dead_sender_process_go_from_the_sandbox_o
         assert [r["path"] for r in receiver.requests] == ["/warm-up", "/hook"]
     finally:
         sb.close()
+
+
+def test_a_frame_larger_than_the_pipe_holds_is_read_whole():
+    # one read of an unbuffered pipe gives at most what the pipe holds (64 KiB): the reader of
+    # the child's answers must not take a large frame's first part for a child that exited
+    read_end, write_end = os.pipe()
+    answers = [(n, None, "ConnectionRefusedError: [Errno 111] Connection refused") for n in range(10_000)]
+    with os.fdopen(read_end, "rb", buffering=0) as source, os.fdopen(write_end, "wb", buffering=0) as sink:
+        writing = threading.Thread(target=sender_module._write_frame, args=(sink, answers))
+        writing.start()
+        assert sender_module._read_frame(source) == answers
+        writing.join(10)
+
+
+class _TakesPartOfEachWrite(io.RawIOBase):
+    """A pipe that a signal interrupts mid-write: each write takes at most ``part`` bytes."""
+
+    def __init__(self, part: int) -> None:
+        self.part, self.taken = part, bytearray()
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data) -> int:
+        self.taken += bytes(data[:self.part])
+        return min(len(data), self.part)
+
+
+def test_a_frame_the_pipe_takes_in_parts_is_written_whole():
+    jobs = [[(n, "http", "127.0.0.1", 1, "/hook", b"x" * 100, {}, 5.0)] for n in range(50)]
+    sink = _TakesPartOfEachWrite(1000)
+    sender_module._write_frame(sink, jobs)
+    assert sender_module._read_frame(io.BytesIO(bytes(sink.taken))) == jobs
+
+
+def test_answers_that_pile_up_while_the_sandbox_is_busy_come_back_from_the_same_child():
+    # while the sandbox does not read (here: its reader waits for the sender's lock), the child's
+    # answers fill the pipe and wait; they come back in one frame larger than the pipe holds
+    sender = Sender()
+    inbox = queue.SimpleQueue()
+    refused = ("http", "127.0.0.1", free_port(), "/hook", b"{}", {}, 5.0)
+    try:
+        ids = sender.submit([[refused] for _ in range(3000)], inbox)
+        child = sender._child
+        with sender._lock:
+            time.sleep(1.5)
+        answers = [inbox.get(timeout=30) for _ in range(3000)]
+        assert sorted(a[0] for a in answers) == sorted(jid for lane in ids for jid in lane)
+        assert {a[2].split(":")[0] for a in answers} == {"ConnectionRefusedError"}
+        assert sender._child is child and child.poll() is None
+    finally:
+        sender.close()
