@@ -7,12 +7,17 @@ and reads only what framing needs (status, Content-Length, Transfer-Encoding, Co
 sixth of that. It refuses what ``http.client`` refuses (illegal header names and values, control
 characters in the path) and raises the same exception types, so an attempt's recorded error reads
 the same.
+
+``timeout`` bounds the whole attempt, from connecting to the answer's last byte: a socket's own
+timeout bounds each read, and a receiver that trickles its answer a byte at a time would hold an
+attempt (and a sending worker) for as long as it likes.
 """
 from __future__ import annotations
 
 import http.client
 import re
 import socket
+import time
 
 _LEGAL_NAME = re.compile(r"[^:\s][^:\r\n]*")
 _ILLEGAL_VALUE = re.compile(r"\n(?![ \t])|\r(?![ \t\n])")
@@ -28,7 +33,8 @@ class Connection:
         shown = f"[{host}]" if ":" in host else host
         self._host_header = shown if port in (None, 80 if scheme == "http" else 443) else f"{shown}:{self.port}"
         self._sock: socket.socket | None = None
-        self._file = None
+        self._buffer = b""      # read from the socket, not consumed yet
+        self._deadline = 0.0    # when the attempt under way runs out of time (time.monotonic)
 
     @property
     def connected(self) -> bool:
@@ -51,10 +57,10 @@ class Connection:
         if "content-length" not in lowered:
             lines.append(f"Content-Length: {len(body)}")
         request = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
+        self._deadline = time.monotonic() + timeout
         if self._sock is None:
             self._connect(timeout)
-        else:
-            self._sock.settimeout(timeout)
+        self._sock.settimeout(self._left())
         self._sock.sendall(request)
         return self._response()
 
@@ -62,13 +68,33 @@ class Connection:
         sock = socket.create_connection((self.host, self.port), timeout)
         if self.scheme == "https":
             import ssl
+            sock.settimeout(self._left())
             sock = ssl.create_default_context().wrap_socket(sock, server_hostname=self.host)
-        self._sock, self._file = sock, sock.makefile("rb")
+        self._sock, self._buffer = sock, b""
+
+    def _left(self) -> float:
+        left = self._deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("timed out")   # what a socket's own timeout raises
+        return left
+
+    def _fill(self) -> bool:
+        """Read what the receiver has sent; False at the end of the connection."""
+        self._sock.settimeout(self._left())
+        data = self._sock.recv(65536)
+        self._buffer += data
+        return bool(data)
 
     def _line(self) -> bytes:
-        line = self._file.readline(_MAX_LINE + 1)
-        if len(line) > _MAX_LINE:
+        while (end := self._buffer.find(b"\n")) < 0:
+            if len(self._buffer) > _MAX_LINE:
+                raise http.client.LineTooLong("header line")
+            if not self._fill():
+                line, self._buffer = self._buffer, b""
+                return line
+        if end >= _MAX_LINE:
             raise http.client.LineTooLong("header line")
+        line, self._buffer = self._buffer[:end + 1], self._buffer[end + 1:]
         return line
 
     def _response(self) -> tuple[int, bool]:
@@ -108,14 +134,21 @@ class Connection:
         elif length is not None:
             self._read(length)
         else:   # the body runs to the end of the connection
-            self._file.read()
+            while self._fill():
+                self._buffer = b""
             close = True
         return status, close
 
     def _read(self, n: int) -> None:
-        data = self._file.read(n)
-        if len(data) < n:
-            raise http.client.IncompleteRead(data, n - len(data))
+        """Skip ``n`` bytes of body, a buffer at a time: nothing of it is kept."""
+        left = n
+        while len(self._buffer) < left:
+            left -= len(self._buffer)
+            self._buffer = b""
+            if not self._fill():
+                # http.client's message counts what was read ("5 bytes read, 5 more expected")
+                raise http.client.IncompleteRead(bytes(n - left), left)
+        self._buffer = self._buffer[left:]
 
     def _skip_chunks(self) -> None:
         while True:
@@ -131,8 +164,6 @@ class Connection:
             self._read(size + 2)   # the chunk and its CRLF
 
     def close(self) -> None:
-        if self._file is not None:
-            self._file.close()
         if self._sock is not None:
             self._sock.close()
-        self._sock = self._file = None
+        self._sock, self._buffer = None, b""

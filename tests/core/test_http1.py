@@ -2,6 +2,7 @@
 import http.client
 import socket
 import threading
+import time
 
 import pytest
 
@@ -122,3 +123,50 @@ def test_refused_connection_is_an_os_error():
         port = s.getsockname()[1]
     with pytest.raises(ConnectionRefusedError):
         http1.Connection("http", "127.0.0.1", port).post("/", b"", {}, 1)
+
+
+class TricklingReceiver:
+    """Reads a request, then sends ``answer`` a few bytes at a time, ``pause`` apart: each read of
+    the client's is answered well within a socket timeout, the whole answer is not."""
+
+    def __init__(self, answer: bytes, pause: float = 0.1, step: int = 2):
+        self.answer, self.pause, self.step = answer, pause, step
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self.stop = threading.Event()
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self):
+        conn, _ = self.sock.accept()
+        with conn:
+            conn.recv(65536)
+            for at in range(0, len(self.answer), self.step):
+                if self.stop.wait(self.pause):
+                    return
+                try:
+                    conn.sendall(self.answer[at:at + self.step])
+                except OSError:
+                    return
+
+    def close(self):
+        self.stop.set()
+        self.sock.close()
+
+
+@pytest.mark.parametrize("answer", [
+    b"HTTP/1.1 200 OK\r\nX-Slow: " + b"a" * 200 + b"\r\nContent-Length: 0\r\n\r\n",   # a header
+    b"HTTP/1.1 200 OK\r\nContent-Length: 200\r\n\r\n" + b"b" * 200,                   # the body
+    b"HTTP/1.1 200 OK\r\n\r\n" + b"c" * 200,                                          # to the close
+], ids=["header", "body", "until-close"])
+def test_the_timeout_bounds_the_whole_attempt_not_each_read(answer):
+    # ~100 pauses of 0.1 s: ten seconds of answer, each read waiting a tenth of the timeout
+    receiver = TricklingReceiver(answer)
+    conn = http1.Connection("http", "127.0.0.1", receiver.port)
+    try:
+        started = time.monotonic()
+        with pytest.raises(TimeoutError, match="timed out"):
+            conn.post("/hook", b"{}", {}, 1.0)
+        assert time.monotonic() - started < 2.5
+    finally:
+        conn.close()
+        receiver.close()
