@@ -127,12 +127,14 @@ class Wire:
                     conn.close()
                     del connections[target]
                 return status
-            except (OSError, http.client.HTTPException):
+            except (OSError, http.client.HTTPException) as exc:
                 conn.close()
                 del connections[target]
-                if not reused:
+                if not reused or isinstance(exc, TimeoutError):
                     raise
-                # the receiver closed an idle kept-alive connection: one retry on a fresh one
+                # the receiver closed an idle kept-alive connection: one retry on a fresh one (not
+                # after a timeout: that receiver has the request and is slow, and a second send
+                # would deliver the event twice within one attempt)
         raise AssertionError("unreachable")
 
     def close(self) -> None:

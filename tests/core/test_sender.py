@@ -283,3 +283,45 @@ def test_answers_that_pile_up_while_the_sandbox_is_busy_come_back_from_the_same_
         assert sender._child is child and child.poll() is None
     finally:
         sender.close()
+
+
+def test_an_attempt_that_times_out_on_a_kept_alive_connection_is_not_sent_again():
+    # a receiver that has the request and answers late is slow, not gone: sending the event again
+    # on a fresh connection would deliver it twice within one attempt
+    requests_seen, lock = [], threading.Lock()
+    server = socket.create_server(("127.0.0.1", 0))
+    server.settimeout(10)
+
+    def serve(conn):
+        with conn:
+            while data := conn.recv(65536):
+                with lock:
+                    requests_seen.append(data)
+                    first = len(requests_seen) == 1
+                if not first:
+                    time.sleep(3)   # the second request is answered after the attempt's timeout
+                    return
+                conn.sendall(OK)
+
+    def accept():
+        while True:
+            try:
+                conn, _ = server.accept()
+            except OSError:
+                return
+            threading.Thread(target=serve, args=(conn,), daemon=True).start()
+
+    threading.Thread(target=accept, daemon=True).start()
+    answers = queue.SimpleQueue()
+    wire = sender_module.Wire(1, answers.put)
+    port = server.getsockname()[1]
+    try:
+        wire.submit([(1, "http", "127.0.0.1", port, "/hook", b"{}", {}, 1.0),
+                     (2, "http", "127.0.0.1", port, "/hook", b"{}", {}, 1.0)])
+        assert answers.get(timeout=10) == (1, 200, None)
+        assert answers.get(timeout=10) == (2, None, "TimeoutError: timed out")
+        time.sleep(0.5)   # a second send would have reached the receiver by now
+        assert len(requests_seen) == 2
+    finally:
+        wire.close()
+        server.close()
