@@ -119,6 +119,8 @@ class Connection:
                         length = int(value)
                     except ValueError:
                         raise http.client.HTTPException(f"invalid Content-Length {value!r}") from None
+                    if length < 0:   # as http.client does: nonsense, the body runs to the close
+                        length = None
                 elif name == b"transfer-encoding":
                     chunked = b"chunked" in value
                 elif name == b"connection":

@@ -63,6 +63,7 @@ def post(receiver, conn=None, headers=None):
     (b"HTTP/1.0 200 OK\r\nContent-Length: 0\r\n\r\n", 200, True),
     (b"HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 0\r\n\r\n", 200, False),
     (b"HTTP/1.1 200 OK\r\n\r\nbody until the connection closes", 200, True),
+    (b"HTTP/1.1 200 OK\r\nContent-Length: -5\r\n\r\nbody until the connection closes", 200, True),
 ])
 def test_framing(answer, status, close):
     receiver = RawReceiver([answer], close_after=1)
