@@ -209,7 +209,12 @@ class Sender:
         with self._lock:
             waiting = self._inboxes.pop(answer[0], None)
         if waiting is not None:
-            waiting[0].put(answer)
+            try:
+                waiting[0].put(answer)
+            except Exception:
+                # the reader thread must outlive one answer that could not be recorded (a state
+                # file that refused a write, say): the answers after it are waited for
+                log.exception("recording the answer to webhook attempt %s failed", answer[0])
 
     def _read(self, child: subprocess.Popen) -> None:
         stream = child.stdout

@@ -360,10 +360,14 @@ class _Recorder:
                 self._early.append(answer)
                 return
             timer, (d, record, now, _) = self._flying.pop(jid)
-        if error != CLOSED:
-            record["status"], record["error"] = status, error
-            self.outbox._record(timer, (d, record, now), self.finished)
-        with self._lock:
-            self._left -= 1
-            if not self._left:
-                self.done.set()
+        try:
+            if error != CLOSED:
+                record["status"], record["error"] = status, error
+                self.outbox._record(timer, (d, record, now), self.finished)
+        finally:
+            # counted whatever happened to it: the flushing thread waits for the count, not for
+            # every record to have been written
+            with self._lock:
+                self._left -= 1
+                if not self._left:
+                    self.done.set()

@@ -325,3 +325,32 @@ def test_an_attempt_that_times_out_on_a_kept_alive_connection_is_not_sent_again(
     finally:
         wire.close()
         server.close()
+
+
+def test_an_answer_that_cannot_be_recorded_does_not_stop_the_answers_after_it(receiver):
+    # recording an answer can fail (a state file that refuses a write): the thread that reads the
+    # child's answers must go on, or the flush waits for ever and no webhook is recorded again
+    sb = sandbox()
+    try:
+        first, second = enqueue(sb, receiver.url + "/a"), enqueue(sb, receiver.url + "/b", n=1)
+        finished, calls = sb.timers._finished, []
+
+        def fails_once(timer):
+            calls.append(timer.key)
+            if len(calls) == 1:
+                raise OSError("No space left on device")
+            finished(timer)
+
+        sb.timers._finished = fails_once
+        flushing = threading.Thread(target=sb.outbox.flush)
+        flushing.start()
+        flushing.join(10)
+        assert not flushing.is_alive()
+        assert len(calls) == 2
+        assert [a["status"] for a in first["attempts"]] == [200] and [a["status"] for a in second["attempts"]] == [200]
+
+        later = enqueue(sb, receiver.url + "/c", n=2)
+        sb.outbox.flush()
+        assert [a["status"] for a in later["attempts"]] == [200]
+    finally:
+        sb.close()
