@@ -252,7 +252,12 @@ class Dispatcher(threading.Thread):
 
     def run(self) -> None:
         while not self._halt.is_set():
-            self.timers.run_due()
+            try:
+                self.timers.run_due()
+            except Exception:
+                # a pass that failed (a state file that refused a write, say) must not end the
+                # thread: every timer after it, every webhook attempt among them, would wait for ever
+                log.exception("running due timers failed")
             self.timers.wait(self.interval)
             # under load every request schedules a delivery due now: waking for each one costs a
             # thread switch per event, waiting a moment takes the ones that follow in the same pass

@@ -2,6 +2,8 @@
 import json
 import random
 import re
+import threading
+import time
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -11,7 +13,7 @@ from simulator.core import journal as journal_module
 from simulator.core.clock import Clock, iso_z, parse_duration
 from simulator.core.ids import ALNUM, HEX, IdFactory
 from simulator.core.journal import Journal
-from simulator.core.timers import Timers
+from simulator.core.timers import Dispatcher, Timers
 
 T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
 
@@ -79,6 +81,37 @@ def test_timers_of_another_tenant_do_not_run_on_a_tenant_advance():
     timers.at(T0 + timedelta(hours=1), "b", "note")
     timers.advance(timedelta(hours=2), "a")
     assert ran == ["a"]
+
+
+def test_the_dispatcher_outlives_a_pass_that_failed():
+    # a pass can fail outside any handler (the state file refusing the write that ends a timer):
+    # the background dispatcher must go on running what falls due after it
+    clock = Clock(T0)
+    timers = Timers(clock)
+    ran, second = [], threading.Event()
+    timers.register("note", lambda tenant, n: (ran.append(n), n == 2 and second.set()))
+    finished, failures = timers._finished, []
+
+    def fails_once(timer):
+        if not failures:
+            failures.append(timer.key)
+            raise OSError("No space left on device")
+        finished(timer)
+
+    timers._finished = fails_once
+    dispatcher = Dispatcher(timers, interval=0.01, gather=0)
+    dispatcher.start()
+    try:
+        timers.at(T0, "t", "note", {"n": 1})
+        deadline = time.monotonic() + 10
+        while not failures and time.monotonic() < deadline:
+            time.sleep(0.01)
+        timers.at(T0, "t", "note", {"n": 2})
+        assert second.wait(10)
+        assert ran == [1, 2] and dispatcher.is_alive()
+    finally:
+        dispatcher.stop()
+        dispatcher.join(5)
 
 
 def test_ids_repeat_for_a_seed_and_differ_across_seeds():
