@@ -224,6 +224,10 @@ class Outbox:
             else:
                 d["status"] = "delivered" if d.get("delivered") else "dead"
                 d["next_attempt_at"] = None
+            if d["next_attempt_at"] is None:
+                # an attempt made by hand (a redelivery) leaves the retry it came before scheduled:
+                # the delivery is done, and that retry would send the event once more
+                self.timers.cancel(f"webhook:{d['id']}")
             self._save(d)
         return record
 

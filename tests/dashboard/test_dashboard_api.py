@@ -176,3 +176,23 @@ def test_index_follows_writes_deletes_and_resets():
     assert ids("open") == (2, ["p2", "old"]) and index.related(group, None, "card1") == ["p0", "p2"]
     sb.reset("t1")
     assert ids("open") == (0, []) and index.related(group, None, "card1") == []
+
+
+def test_a_redelivered_webhook_is_not_sent_again_by_the_retry_it_replaced(server, receiver):
+    # the receiver was down, the retry is scheduled; QA fixes the receiver and redelivers at once:
+    # the delivery is done, and the retry that was waiting must not send the event a second time
+    server.admin("PUT", "/config", json={"providers": {"checkout": {"webhook_url": receiver.url}}})
+    receiver.status = 500
+    pay = sdk(server.url).payments.request_payment(payment_request(card_source()))
+    server.flush()
+    delivery = next(d for d in server.webhooks() if d["subject"] == pay.id)
+    assert delivery["status"] == "failed" and delivery["next_attempt_at"] is not None
+    receiver.status = 200
+    resp = server.admin("POST", f"/webhooks/{delivery['id']}/redeliver", json={})
+    assert resp.json()["webhook"]["status"] == "delivered" and resp.json()["webhook"]["next_attempt_at"] is None
+    event = delivery["payload"].encode()
+    assert [r["body"] for r in receiver.requests].count(event) == 2   # refused once, then taken
+    server.advance("P7D")
+    after = next(d for d in server.webhooks() if d["id"] == delivery["id"])
+    assert len(after["attempts"]) == 2 and after["status"] == "delivered"
+    assert [r["body"] for r in receiver.requests].count(event) == 2
