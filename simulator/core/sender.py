@@ -27,6 +27,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from typing import Callable
 
@@ -46,6 +47,8 @@ Answer = tuple
 CLOSED = "the sandbox closed before the attempt was made"
 
 _LENGTH = struct.Struct(">I")
+# receivers each sending worker keeps a connection to, the most recently used
+KEPT_ALIVE = 16
 
 
 def _write_frame(stream, items: list) -> None:
@@ -114,12 +117,20 @@ class Wire:
               timeout: float) -> int:
         """POST on this thread's kept-alive connection to the receiver; never follows a redirect.
         No proxy is ever used: receivers are on loopback."""
-        connections = self._local.__dict__.setdefault("connections", {})
+        connections = self._local.__dict__.get("connections")
+        if connections is None:
+            connections = self._local.connections = OrderedDict()
         target = (scheme, host, port)
         for reused in (True, False):
             conn = connections.get(target)
             if conn is None:
                 conn = connections[target] = http1.Connection(*target)
+                # a test suite may start a receiver per test on a port of its own: a connection
+                # kept to each would hold a descriptor per receiver ever used, until none is left
+                while len(connections) > KEPT_ALIVE:
+                    connections.popitem(last=False)[1].close()
+            else:
+                connections.move_to_end(target)
             reused = reused and conn.connected
             try:
                 status, close = conn.post(path, body, headers, timeout)

@@ -354,3 +354,33 @@ def test_an_answer_that_cannot_be_recorded_does_not_stop_the_answers_after_it(re
         assert [a["status"] for a in later["attempts"]] == [200]
     finally:
         sb.close()
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/fd"), reason="reads Linux /proc")
+def test_connections_kept_alive_are_bounded_however_many_receivers_came_and_went():
+    # a suite that starts a receiver per test on a port of its own, against one sandbox: a
+    # connection kept to every receiver ever used would hold a descriptor each in the sender
+    sb = sandbox()
+    receivers = 400
+    try:
+        for n in range(receivers):
+            with socket.create_server(("127.0.0.1", 0)) as server:
+                server.settimeout(10)
+
+                def answer_once():
+                    conn, _ = server.accept()
+                    with conn:
+                        conn.recv(65536)
+                        conn.sendall(OK)
+
+                serving = threading.Thread(target=answer_once)
+                serving.start()
+                d = enqueue(sb, f"http://127.0.0.1:{server.getsockname()[1]}/hook", n=n)
+                sb.outbox.flush()
+                serving.join(10)
+            assert [a["status"] for a in d["attempts"]] == [200]
+        child = sb.outbox.sender._child
+        kept = len(os.listdir(f"/proc/{child.pid}/fd"))
+        assert kept < receivers // 2   # one per receiver before: over 400
+    finally:
+        sb.close()
