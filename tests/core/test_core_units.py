@@ -11,6 +11,7 @@ import pytest
 from simulator.core import cards, money
 from simulator.core import journal as journal_module
 from simulator.core.clock import Clock, iso_z, parse_duration
+from simulator.core.idempotency import NEW, REPLAY, IdempotencyKeys
 from simulator.core.ids import ALNUM, HEX, IdFactory
 from simulator.core.journal import Journal
 from simulator.core.timers import Dispatcher, Timers
@@ -112,6 +113,30 @@ def test_the_dispatcher_outlives_a_pass_that_failed():
     finally:
         dispatcher.stop()
         dispatcher.join(5)
+
+
+def test_a_finished_idempotency_key_keeps_its_answer_compressed_and_replays_it_byte_for_byte():
+    # a client may send a key with every payment, and a frozen clock never lets one expire: a
+    # finished key is kept small (no Event, the answer compressed), and replays what was answered
+    ledger = IdempotencyKeys()
+    answers = {}
+    for n in range(50):
+        scope = ("checkout", "sk_test", "/checkout/payments", f"key-{n}")
+        body = json.dumps({"id": f"pay_{n:026d}", "amount": 1000 + n, "currency": "EUR", "approved": True,
+                           "status": "Captured", "response_code": "10000", "response_summary": "Approved",
+                           "source": {"type": "card", "scheme": "Visa", "last4": "4242", "bin": "424242"},
+                           "_links": {"self": {"href": f"http://127.0.0.1:8080/checkout/payments/pay_{n:026d}"}},
+                           }).encode()
+        assert ledger.begin(scope, T0, timedelta(hours=24))[0] == NEW
+        ledger.finish(scope, (201, body))
+        answers[scope] = body
+    for scope, body in answers.items():
+        kept = ledger._entries[scope]
+        assert not any(isinstance(v, threading.Event) for v in kept)
+        assert len(kept.response[1]) < len(body) / 2
+        assert ledger.begin(scope, T0 + timedelta(hours=1), timedelta(hours=24)) == (REPLAY, (201, body))
+    scope = next(iter(answers))
+    assert ledger.begin(scope, T0 + timedelta(hours=25), timedelta(hours=24))[0] == NEW   # expired
 
 
 def test_ids_repeat_for_a_seed_and_differ_across_seeds():
