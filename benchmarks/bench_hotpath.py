@@ -16,6 +16,7 @@ import cProfile
 import gc
 import hashlib
 import hmac
+import itertools
 import json
 import os
 import pickle
@@ -230,12 +231,22 @@ def stored(keys: Keys, n: int, seconds: float, table: list) -> None:
                   "", "", "<= 50 ms"))
 
 
-def memory_per_payment(keys: Keys, table: list, count: int = 3000) -> None:
+def memory_per_payment(keys: Keys, table: list, count: int = 3000, keyed: bool = False) -> None:
     """Memory each Checkout MIT made over the request path leaves behind (tracemalloc), once the
     bounded journal and the store's live set (1,000 each) are full, so only what grows with the
-    number of payments is counted."""
+    number of payments is counted. ``keyed``: each MIT sends an idempotency key of its own, which
+    the sandbox keeps (with its answer) for as long as the key's TTL on the virtual clock."""
     app = create_app(config(keys))
-    name, _, op = next(rows(client_for(app), keys))
+    client = client_for(app)
+    if keyed:
+        numbers, plain_open = itertools.count(), client.open
+
+        def open_with_a_key(*args, **kwargs):
+            kwargs["headers"] = {**kwargs.get("headers", {}), "Cko-Idempotency-Key": f"bench-{next(numbers)}"}
+            return plain_open(*args, **kwargs)
+        client.open = open_with_a_key
+    name, _, op = next(rows(client, keys))
+    name += ", an idempotency key each" if keyed else ""
     tracemalloc.start()
     for _ in range(1500):
         op()
@@ -292,6 +303,7 @@ def main() -> None:
         table.append((name, f"{t * 1e6:,.0f} us", f"{ceiling / t:.2f}", "ceiling", f">= {target}"))
     state_ratio(keys, args.seconds, table, first_write)
     memory_per_payment(keys, table)
+    memory_per_payment(keys, table, keyed=True)
     if args.stored:
         stored(keys, args.stored, args.seconds, table)
     header = ("measurement", "per request", "ratio", "vs", "target")
