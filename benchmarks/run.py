@@ -199,9 +199,11 @@ class Load:
             r["against"] = median_run(before)
         return r
 
-    def wrk(self, url: str, method: str = "GET", body: bytes | None = None, headers: dict | None = None) -> dict:
+    def wrk(self, url: str, method: str = "GET", body: bytes | None = None, headers: dict | None = None,
+            key_header: str | None = None) -> dict:
+        """``key_header``: a header that gets a value of its own on every request."""
         with tempfile.TemporaryDirectory() as tmp:
-            env = dict(os.environ, WRK_METHOD=method)
+            env = dict(os.environ, WRK_METHOD=method, WRK_KEY_HEADER=key_header or "")
             if body is not None:
                 env["WRK_BODY_FILE"] = os.path.join(tmp, "body")
                 with open(env["WRK_BODY_FILE"], "wb") as f:
@@ -212,6 +214,8 @@ class Load:
                     f.write("".join(f"{k}: {v}\n" for k, v in headers.items()))
 
             def once() -> dict:
+                # a key prefix of each run's own: a run's keys are not replays of an earlier run's
+                env["WRK_KEY_PREFIX"] = f"wrk{time.time_ns()}"
                 out = subprocess.run(["wrk", "-t2", f"-c{self.connections}", f"-d{self.duration}s",
                                       "--timeout", f"{max(2, self.duration // 2)}s",
                                       "-s", os.path.join(HERE, "wrk", "request.lua"), url],
@@ -657,25 +661,28 @@ def main(argv=None) -> int:
 
     table.attempt("--state", state)
 
-    def memory_per_payment():
+    def memory_per_payment(key_header: str | None = None):
         # real payments over HTTP: the store's growth includes everything a payment leaves behind;
-        # a first burst fills what is bounded whatever the count (journal, live objects)
+        # a first burst fills what is bounded whatever the count (journal, live objects). With
+        # ``key_header``, every MIT sends an idempotency key of its own, which the sandbox keeps
         with sandbox(keys.config(), "--webhooks", "auto") as server:
             mit, _ = checkout_mit(server.url)
-            load.wrk(f"{server.url}/checkout/payments", "POST", mit, CKO_HEADERS)
+            load.wrk(f"{server.url}/checkout/payments", "POST", mit, CKO_HEADERS, key_header)
 
             def stored() -> int:   # every repeat creates payments, and a timed-out request may too
                 listing = requests.get(f"{server.url}/checkout/payments?limit=1", headers=CKO_HEADERS, timeout=60)
                 return check(listing, 200)["total_count"]
 
             before, count_before = server.rss(), stored()
-            load.wrk(f"{server.url}/checkout/payments", "POST", mit, CKO_HEADERS)
+            load.wrk(f"{server.url}/checkout/payments", "POST", mit, CKO_HEADERS, key_header)
             created = stored() - count_before
             per = (server.rss() - before) / created
-        table.add("RSS per payment created over HTTP", f"{per:,.0f} B ({created:,} payments)", None, "",
+        label = "RSS per payment created over HTTP" + (", an idempotency key each" if key_header else "")
+        table.add(label, f"{per:,.0f} B ({created:,} payments)", None, "",
                   "<= 2048 B", per <= 2048)
 
     table.attempt("memory per payment (HTTP)", memory_per_payment)
+    table.attempt("memory per payment (HTTP, keyed)", lambda: memory_per_payment("Cko-Idempotency-Key"))
 
     at_zero: dict[str, dict] = {}
     rss_at_zero = None

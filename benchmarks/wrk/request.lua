@@ -18,6 +18,25 @@ if headers then
   end
 end
 
+-- WRK_KEY_HEADER names a header that gets a value of its own on every request (an idempotency
+-- key each, say): the run's WRK_KEY_PREFIX, a thread's number and its count of requests
+local key_header = os.getenv("WRK_KEY_HEADER")
+local key_prefix = os.getenv("WRK_KEY_PREFIX") or ""
+if key_header and key_header ~= "" then
+  local threads = 0
+  function setup(thread)
+    threads = threads + 1
+    thread:set("thread_number", threads)
+  end
+
+  local sent = 0
+  function request()
+    sent = sent + 1
+    wrk.headers[key_header] = string.format("%s-%d-%d", key_prefix, thread_number, sent)
+    return wrk.format()
+  end
+end
+
 function done(summary, latency, requests)
   local e = summary.errors
   io.write(string.format(
