@@ -65,8 +65,9 @@ class IdempotencyKeys:
         self._entries: dict[tuple, _Entry | _Done] = {}
         self._primers: dict[str, bytes] = {}   # provider -> the first answer body it finished
         for key, _, saved in self._state.rows(_SPACE):
-            self._entries[tuple(json.loads(key))] = _Done(datetime.fromisoformat(saved["at"]), saved["fingerprint"],
-                                                          _decode(saved["response"]), None)
+            scope = tuple(json.loads(key))
+            packed, primer = self._pack(scope, _decode(saved["response"]))
+            self._entries[scope] = _Done(datetime.fromisoformat(saved["at"]), saved["fingerprint"], packed, primer)
 
     def begin(self, scope: tuple, now: datetime, ttl: timedelta, fingerprint: Any = None,
               wait: float | None = None) -> tuple[str, Any]:

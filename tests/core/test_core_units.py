@@ -14,6 +14,7 @@ from simulator.core.clock import Clock, iso_z, parse_duration
 from simulator.core.idempotency import NEW, REPLAY, IdempotencyKeys
 from simulator.core.ids import ALNUM, HEX, IdFactory
 from simulator.core.journal import Journal
+from simulator.core.state import StateFile
 from simulator.core.timers import Dispatcher, Timers
 
 T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
@@ -137,6 +138,29 @@ def test_a_finished_idempotency_key_keeps_its_answer_compressed_and_replays_it_b
         assert ledger.begin(scope, T0 + timedelta(hours=1), timedelta(hours=24)) == (REPLAY, (201, body))
     scope = next(iter(answers))
     assert ledger.begin(scope, T0 + timedelta(hours=25), timedelta(hours=24))[0] == NEW   # expired
+
+
+def test_idempotency_keys_read_back_from_a_state_file_are_kept_compressed_and_replay_the_same(tmp_path):
+    path = str(tmp_path / "state.db")
+    state = StateFile(path)
+    ledger = IdempotencyKeys(state)
+    answers = {}
+    for n in range(20):
+        scope = ("checkout", "sk_test", "/checkout/payments", f"key-{n}")
+        body = json.dumps({"id": f"pay_{n:026d}", "status": "Captured", "approved": True,
+                           "response_summary": "Approved", "source": {"scheme": "Visa", "last4": "4242"}}).encode()
+        ledger.begin(scope, T0, timedelta(hours=24))
+        ledger.finish(scope, (201, body))
+        answers[scope] = body
+    state.close()
+    state = StateFile(path)
+    try:
+        ledger = IdempotencyKeys(state)
+        for scope, body in answers.items():
+            assert len(ledger._entries[scope].response[1]) < len(body)
+            assert ledger.begin(scope, T0, timedelta(hours=24)) == (REPLAY, (201, body))
+    finally:
+        state.close()
 
 
 def test_ids_repeat_for_a_seed_and_differ_across_seeds():
