@@ -10,10 +10,12 @@ from simulator.core import http1
 
 
 class RawReceiver:
-    """Answers each request on a connection with the next canned bytes; records what it read."""
+    """Answers each request on a connection with the next canned bytes; records what it read.
+    ``trickle``: send each answer two bytes at a time, that many seconds apart."""
 
-    def __init__(self, answers: list[bytes], close_after: int | None = None):
-        self.answers, self.close_after = list(answers), close_after
+    def __init__(self, answers: list[bytes], close_after: int | None = None, trickle: float | None = None):
+        self.answers, self.close_after, self.trickle = list(answers), close_after, trickle
+        self.stop = threading.Event()
         self.requests: list[bytes] = []
         self.connections = 0
         self.sock = socket.create_server(("127.0.0.1", 0))
@@ -41,10 +43,23 @@ class RawReceiver:
                     length = int(next(line.split(b":")[1] for line in head.split(b"\r\n")
                                       if line.lower().startswith(b"content-length")))
                     self.requests.append(head + f.read(length))
-                    conn.sendall(self.answers.pop(0))
+                    self._send(conn, self.answers.pop(0))
                     served += 1
 
+    def _send(self, conn, answer: bytes):
+        if self.trickle is None:
+            conn.sendall(answer)
+            return
+        for at in range(0, len(answer), 2):
+            if self.stop.wait(self.trickle):
+                return
+            try:
+                conn.sendall(answer[at:at + 2])
+            except OSError:
+                return
+
     def close(self):
+        self.stop.set()
         self.sock.close()
 
 
@@ -126,34 +141,6 @@ def test_refused_connection_is_an_os_error():
         http1.Connection("http", "127.0.0.1", port).post("/", b"", {}, 1)
 
 
-class TricklingReceiver:
-    """Reads a request, then sends ``answer`` a few bytes at a time, ``pause`` apart: each read of
-    the client's is answered well within a socket timeout, the whole answer is not."""
-
-    def __init__(self, answer: bytes, pause: float = 0.1, step: int = 2):
-        self.answer, self.pause, self.step = answer, pause, step
-        self.sock = socket.create_server(("127.0.0.1", 0))
-        self.port = self.sock.getsockname()[1]
-        self.stop = threading.Event()
-        threading.Thread(target=self._serve, daemon=True).start()
-
-    def _serve(self):
-        conn, _ = self.sock.accept()
-        with conn:
-            conn.recv(65536)
-            for at in range(0, len(self.answer), self.step):
-                if self.stop.wait(self.pause):
-                    return
-                try:
-                    conn.sendall(self.answer[at:at + self.step])
-                except OSError:
-                    return
-
-    def close(self):
-        self.stop.set()
-        self.sock.close()
-
-
 @pytest.mark.parametrize("answer", [
     b"HTTP/1.1 200 OK\r\nX-Slow: " + b"a" * 200 + b"\r\nContent-Length: 0\r\n\r\n",   # a header
     b"HTTP/1.1 200 OK\r\nContent-Length: 200\r\n\r\n" + b"b" * 200,                   # the body
@@ -161,7 +148,7 @@ class TricklingReceiver:
 ], ids=["header", "body", "until-close"])
 def test_the_timeout_bounds_the_whole_attempt_not_each_read(answer):
     # ~100 pauses of 0.1 s: ten seconds of answer, each read waiting a tenth of the timeout
-    receiver = TricklingReceiver(answer)
+    receiver = RawReceiver([answer], close_after=1, trickle=0.1)
     conn = http1.Connection("http", "127.0.0.1", receiver.port)
     try:
         started = time.monotonic()
