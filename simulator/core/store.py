@@ -395,6 +395,8 @@ class MemoryStore:
 
     # -- the store -----------------------------------------------------------------------------
     def put(self, provider: str, kind: str, id: str, obj: dict, tenant: str) -> dict:
+        # each request spells its tenant afresh: the store keeps one string per object otherwise
+        tenant = sys.intern(tenant)
         with self.lock:
             tenants = self._tenant_of.setdefault((provider, kind), {})
             previous = tenants.get(id)
