@@ -134,10 +134,24 @@ def test_a_finished_idempotency_key_keeps_its_answer_compressed_and_replays_it_b
     for scope, body in answers.items():
         kept = ledger._entries[scope]
         assert not any(isinstance(v, threading.Event) for v in kept)
-        assert len(kept.response[1]) < len(body) / 2
+        assert len(kept.packed) < len(body) / 2
         assert ledger.begin(scope, T0 + timedelta(hours=1), timedelta(hours=24)) == (REPLAY, (201, body))
     scope = next(iter(answers))
     assert ledger.begin(scope, T0 + timedelta(hours=25), timedelta(hours=24))[0] == NEW   # expired
+
+
+def test_kept_idempotency_keys_share_their_scope_and_time_instead_of_a_copy_each():
+    # each request spells its tenant and path afresh and reads the clock into a new datetime: kept
+    # for every key, those copies were ~200 B a key
+    ledger = IdempotencyKeys()
+    for n in range(20):
+        scope = ("checkout", "".join(["sk_", "t" * 30]), "".join(["/checkout/", "payments"]), f"key-{n}")
+        assert ledger.begin(scope, T0 + timedelta(0), timedelta(hours=24))[0] == NEW
+        ledger.finish(scope, (201, b'{"id": "pay_%d"}' % n))
+    kept = list(ledger._entries.items())
+    for part in range(3):
+        assert len({id(scope[part]) for scope, _ in kept}) == 1
+    assert len({id(done.at) for _, done in kept}) == 1
 
 
 def test_idempotency_keys_read_back_from_a_state_file_are_kept_compressed_and_replay_the_same(tmp_path):
@@ -157,7 +171,7 @@ def test_idempotency_keys_read_back_from_a_state_file_are_kept_compressed_and_re
     try:
         ledger = IdempotencyKeys(state)
         for scope, body in answers.items():
-            assert len(ledger._entries[scope].response[1]) < len(body)
+            assert len(ledger._entries[scope].packed) < len(body)
             assert ledger.begin(scope, T0, timedelta(hours=24)) == (REPLAY, (201, body))
     finally:
         state.close()
