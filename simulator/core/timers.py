@@ -58,6 +58,7 @@ class Timers:
         self._heaps: dict[str, list[tuple[datetime, int, Timer]]] = {}
         self._dead: dict[str, int] = {}
         self._by_key: dict[str, Timer] = {}
+        self._taken: dict[str, Timer] = {}   # taken to run and not finished yet, by key
         top = 0
         for key, tenant, saved in self._state.rows(_SPACE):
             timer = Timer(parse_instant(saved["due"]), tenant, saved["name"], saved["args"], key, saved["seq"])
@@ -154,6 +155,7 @@ class Timers:
                 while (top := self._top(t)) is not None and top.due <= now:
                     heapq.heappop(self._heaps[t])
                     del self._by_key[top.key]   # nothing else may run it
+                    self._taken[top.key] = top
                     due.append(top)
         due.sort(key=lambda timer: (timer.due - self.clock.offset(timer.tenant), timer.seq))
         return due
@@ -174,6 +176,10 @@ class Timers:
 
     def _finished(self, timer: Timer) -> None:
         with self._lock:
+            if self._taken.get(timer.key) is not timer:
+                # a reset dropped it while it ran: the key's row, if any, is a newer timer's
+                return
+            del self._taken[timer.key]
             # the handler may have scheduled the same key again: that row is the live one
             if timer.key not in self._by_key:
                 self._state.delete(_SPACE, timer.key)
@@ -237,6 +243,8 @@ class Timers:
                     if timer is not None:
                         del self._by_key[timer.key]
                 self._dead.pop(t, None)
+            for key in [k for k, timer in self._taken.items() if tenant is None or timer.tenant == tenant]:
+                del self._taken[key]
             self._state.clear(_SPACE, tenant)
 
 

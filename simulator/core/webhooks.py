@@ -210,7 +210,9 @@ class Outbox:
         # the next attempt's timer and the delivery's record of this one: one transaction, or a
         # kill between them would leave a retry the delivery does not know of
         with self._state.together(), self._lock:
-            if d["id"] not in self._deliveries:  # reset while the attempt was on the wire
+            # reset while the attempt was on the wire: the delivery is gone, and a delivery made
+            # since may have its id (a reset restarts the id stream), which this one must not touch
+            if self._deliveries.get(d["id"]) is not d:
                 return record
             d["attempts"] = (*d["attempts"], record)
             n = len(d["attempts"])

@@ -74,6 +74,28 @@ def test_advance_runs_each_timer_at_its_own_instant():
     assert clock.now() == T0 + timedelta(days=1)
 
 
+def test_a_timer_that_finishes_after_a_reset_leaves_the_row_of_a_newer_timer_with_its_key(tmp_path):
+    # a webhook attempt may still be on the wire when a reset drops its timer; a delivery made
+    # since may have its id, so its timer its key: the old one finishing must not delete that row
+    from simulator.core.state import StateFile
+
+    clock = Clock(T0)
+    state = StateFile(str(tmp_path / "state.db"))
+    try:
+        timers = Timers(clock, state)
+        timers.at(T0, "t", "attempt", key="webhook:d1")
+        [old] = timers._take_due(None)
+        timers.reset()
+        timers.at(T0, "t", "attempt", key="webhook:d1")
+        [new] = timers._take_due(None)        # on the wire too
+        timers._finished(old)
+        assert [key for key, _, _ in state.rows("timers")] == ["webhook:d1"]
+        timers._finished(new)
+        assert list(state.rows("timers")) == []
+    finally:
+        state.close()
+
+
 def test_timers_of_another_tenant_do_not_run_on_a_tenant_advance():
     clock = Clock(T0)
     timers = Timers(clock)
