@@ -101,7 +101,7 @@ def _here() -> str:
     return request.path + ("?" + urlencode(args) if args else "")
 
 
-def _page(template: str, status: int = 200, **context):
+def _page(template: str, status: int = 200, /, **context):
     sb = sandbox()
     return render_template(
         f"dashboard/{template}", sb=sb, now=iso_z(sb.clock.now(), 3), csrf=form_token(),

@@ -91,6 +91,18 @@ def test_redeliver(server, receiver):
     assert server.admin("POST", "/webhooks/nope/redeliver", json={}).status_code == 404
 
 
+def test_the_webhooks_page_filters_by_delivery_status(server, receiver):
+    # the filter's own links once became the answer's HTTP status line ("HTTP/1.1 0 delivered")
+    server.admin("PUT", "/config", json={"providers": {"checkout": {"webhook_url": receiver.url}}})
+    sdk(server.url).payments.request_payment(payment_request(card_source()))
+    server.flush()
+    for status, listed in (("delivered", 2), ("failed", 0), ("500", 0)):
+        resp = get(server, "/ui/webhooks", status=status)
+        assert resp.status_code == 200
+        assert len(re.findall(r"<tr data-delivery", resp.text)) == listed
+        assert (f'<a href="?status={status}" class="on">' in resp.text) is (status != "500")
+
+
 def form_token(server) -> str:
     return re.search(r'name="csrf" value="([^"]+)"', get(server, "/").text).group(1)
 
