@@ -163,3 +163,75 @@ def test_hosted_form_garbage_never_500(server, client):
     resp = requests.post(pr["authorization_url"], data=b"\xff\xfe", headers={"Content-Type": "text/plain"})
     assert resp.status_code == 200
     assert client.get(pr["id"]).json()["status"] == "new"
+
+
+# Python's \d, int() and isdigit() take any Unicode digit, "$" matches before a trailing newline
+# and strip() drops Unicode spaces; Paysera's normalizer takes ASCII digits only (fact sheet 4.3).
+NOT_ASCII_AMOUNTS = ["１０.００", "١٠.٥٠", "10.00\n", "1０.00", "10.0٠", "10,００", "²", "\u00a010.00", " 10.00",
+                     "10.00 ", "\n10.00"]
+
+
+@pytest.mark.parametrize("amount", NOT_ASCII_AMOUNTS)
+def test_amounts_take_ascii_digits_only(server, client, amount):
+    text = assert_envelope(client.create(**first_payment(CB, price={"amount": "abc", "currency": "EUR"})),
+                           400, "invalid_parameters")
+    err = assert_envelope(client.create(**first_payment(CB, price={"amount": amount, "currency": "EUR"})),
+                          400, "invalid_parameters")
+    assert err == text                  # the same answer as any other non-numeric amount
+    assert client.request("GET", "/checkout/rest/v1/payment-requests").json()["items"] == []
+
+
+def test_capture_amount_takes_ascii_digits_only(server, client, receiver):
+    server.admin("PUT", "/config", json={"providers": {"paysera": {"two_step": True}}}).raise_for_status()
+    _, token = hosted_token(server, client, receiver)
+    pr = client.create(**recurring_payment(receiver.url + "/cb", amount="25.00")).json()
+    assert client.authorize(pr["id"], token).json()["status"] == "authorized"
+    for amount in ("２０.００", "20.00\n"):
+        err = assert_envelope(client.capture(pr["id"], {"capture_amount": {"amount": amount, "currency": "EUR"}}),
+                              400, "invalid_parameters")
+        assert list(err["error_properties"]) == ["capture_amount.amount"]
+    assert client.get(pr["id"]).json()["status"] == "authorized"
+
+
+@pytest.mark.parametrize("field,value,path", [
+    ("price", {"amount": "10.00", "currency": "EUR\n"}, "price.currency"),
+    ("locale", "en\n", "locale"),
+    ("method_country", "LT\n", "method_country"),
+])
+def test_codes_are_matched_whole(server, client, field, value, path):
+    err = assert_envelope(client.create(**{**first_payment(CB), field: value}), 400, "invalid_parameters")
+    assert list(err["error_properties"]) == [path]
+    assert client.request("GET", "/checkout/rest/v1/payment-requests").json()["items"] == []
+
+
+@pytest.mark.parametrize("card,field", [
+    ({"exp_month": "１２"}, "exp_month"), ({"exp_month": "+12"}, "exp_month"), ({"exp_month": "1_2"}, "exp_month"),
+    ({"exp_year": "２０３０"}, "exp_year"), ({"exp_year": "٣٠"}, "exp_year"), ({"exp_year": "1" * 5000}, "exp_year"),
+    ({"cvv": "１２３"}, "cvv"), ({"cvv": "¹²³"}, "cvv"), ({"cvv": "123\n"}, "cvv"),
+])
+def test_hosted_card_fields_take_ascii_digits_only(server, client, card, field):
+    pr = client.create(**first_payment(CB)).json()
+    err = assert_envelope(server.hosted("paysera", pr["id"], outcome="approve", card=card), 400, "invalid_parameters")
+    assert list(err["error_properties"]) == [f"card.{field}"]
+    page = requests.post(pr["authorization_url"], allow_redirects=False, data={
+        "action": "pay", "card_number": "4111111111111111", "exp_month": "12", "exp_year": "2030", "cvv": "123",
+        "holder_name": "John Doe", **card})
+    assert page.status_code == 200 and "is invalid" in page.text
+    assert client.get(pr["id"]).json()["status"] == "new"
+
+
+def test_hosted_card_fields_keep_leading_zeros_and_spaces_around_digits(server, client):
+    pr = client.create(**first_payment(CB)).json()
+    done = server.hosted("paysera", pr["id"], outcome="approve",
+                         card={"exp_month": " 09 ", "exp_year": "30", "cvv": "012"})
+    assert done.status_code == 200 and done.json()["result"] == "paid", done.text
+
+
+@pytest.mark.parametrize("name", ["limit", "offset"])
+def test_list_arguments_with_thousands_of_digits_are_invalid_parameters(server, client, name):
+    # int() refuses a run of more than 4300 digits with a ValueError, once a 500
+    err = assert_envelope(client.request("GET", "/checkout/rest/v1/payment-requests", params={name: "1" * 5000}),
+                          400, "invalid_parameters")
+    assert list(err["error_properties"]) == [name]
+    padded = client.request("GET", "/checkout/rest/v1/payment-requests", params={name: "0" * 20 + "5"})
+    assert padded.status_code == 200 and padded.json()["_metadata"][name] == 5

@@ -214,3 +214,26 @@ def test_bad_paysera_config_is_refused(section):
     from simulator.core.documents import DocumentError
     with pytest.raises(DocumentError):
         Config.from_document({"providers": {"paysera": section}})
+
+
+@pytest.mark.parametrize("space", ["\u00a0", "\u0085"])
+def test_only_ascii_whitespace_separates_mac_header_parameters(server, client, space):
+    # a header's latin-1 bytes 0xA0 / 0x85 decode to NBSP / NEL, which Python's \s and strip()
+    # take as whitespace; HTTP and Paysera's parser do not
+    url = client.root + "/checkout/rest/v1/payment-requests"
+    for auth in (header(DEFAULT_ID, DEFAULT_KEY, "GET", url, sep="," + space),
+                 "MAC" + space + header(DEFAULT_ID, DEFAULT_KEY, "GET", url)[4:],
+                 header(DEFAULT_ID, DEFAULT_KEY, "GET", url) + space):
+        resp = requests.get(url, headers={"Authorization": auth.encode("latin-1")})
+        assert resp.status_code == 401, (auth, resp.text)
+        assert resp.json()["error"] == "unauthorized"
+    assert requests.get(url, headers={"Authorization": header(DEFAULT_ID, DEFAULT_KEY, "GET", url, sep=",\t")}
+                        ).status_code == 200
+
+
+@pytest.mark.parametrize("ts", ["1" * 5000, "9" * 16, "0" * 20 + "1"], ids=["5000-digits", "16-digits", "zero-padded"])
+def test_timestamp_of_thousands_of_digits_is_401(server, client, ts):
+    # int() refuses a run of more than 4300 digits with a ValueError, once a 500
+    resp = client.request("GET", "/checkout/rest/v1/payment-requests", sign={"ts": ts})
+    assert resp.status_code == 401, resp.text
+    assert resp.json()["error"] == "unauthorized"

@@ -1,8 +1,10 @@
 """The payment request state machine: authorize, capture, cancel, invalid_state (409)."""
 from __future__ import annotations
 
+import pytest
+
 from simulator.providers.paysera import Paysera
-from paysera_helpers import client, first_payment, hosted_token, recurring_payment  # noqa: F401
+from paysera_helpers import DEFAULT_ID, client, first_payment, hosted_token, recurring_payment  # noqa: F401
 
 
 def test_transition_table_covers_exactly_the_four_statuses():
@@ -102,3 +104,47 @@ def test_concurrent_authorizations_charge_once(server, client, receiver):
     captured = [n for n in client.notifications().json()["items"] if n["event"] == "payment_request.captured"
                 and n["data"]["payment_request"]["id"] == pr["id"]]
     assert len(captured) == 1
+
+
+FAR_FUTURE = [253402300800, 10 ** 12, 2 ** 63]   # 10000-01-01, year 33658, past a 64-bit time_t
+
+
+@pytest.mark.parametrize("valid_until", FAR_FUTURE)
+def test_valid_until_past_the_clock_range_is_refused_and_nothing_is_written(server, client, receiver, valid_until):
+    old = client.create(**first_payment(receiver.url + "/cb", unique_identifier="u-far")).json()
+    resp = client.create(**first_payment(receiver.url + "/cb", unique_identifier="u-far", order_id="FAR",
+                                         valid_until=valid_until))
+    assert resp.status_code == 400, resp.text
+    err = resp.json()
+    assert err["error"] == "invalid_parameters"
+    assert list(err["error_properties"]) == ["valid_until"]
+    assert err["error_description"] == err["error_properties"]["valid_until"][0] == \
+        "This value should be between 1 and 253402300799."
+    # nothing created, the predecessor not replaced, no cancel notified
+    items = client.request("GET", "/checkout/rest/v1/payment-requests").json()["items"]
+    assert [(i["id"], i["status"]) for i in items] == [(old["id"], "new")]
+    assert server.admin("GET", "/objects", params={"provider": "paysera", "reference": "FAR"}).json()["objects"] == []
+    server.flush()
+    assert client.notifications().json()["items"] == [] and receiver.requests == []
+
+
+def test_valid_until_at_the_last_second_of_year_9999_is_accepted(server, client, receiver):
+    pr = client.create(**first_payment(receiver.url + "/cb", valid_until=253402300799))
+    assert pr.status_code == 200, pr.text
+    assert pr.json()["valid_until"] == 253402300799 and pr.json()["status"] == "new"
+
+
+def test_create_checks_everything_before_its_first_write(server, client, receiver):
+    # Even with a value the schema let through, the machine fails before it replaces the
+    # predecessor or stores the new request: no half-written create.
+    from simulator.providers.paysera import schemas
+    old = client.create(**first_payment(receiver.url + "/cb", unique_identifier="u-order")).json()
+    data = schemas.PaymentRequestCreate().load(first_payment(receiver.url + "/cb", unique_identifier="u-order"))
+    data["valid_until"] = 10 ** 12
+    machine = server.sandbox.providers["paysera"].machine
+    with pytest.raises((OverflowError, ValueError, OSError)):
+        machine.create(DEFAULT_ID, data, server.url + "/paysera")
+    items = client.request("GET", "/checkout/rest/v1/payment-requests").json()["items"]
+    assert [(i["id"], i["status"]) for i in items] == [(old["id"], "new")]
+    server.flush()
+    assert client.notifications().json()["items"] == []

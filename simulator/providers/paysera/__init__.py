@@ -46,7 +46,11 @@ ERRORS = {
     "internal": ErrorSpec(500, "internal_server_error", _INTERNAL, fixed=True),
 }
 
-_PARAM = re.compile(r'\s*([A-Za-z_][A-Za-z0-9_-]*)\s*=\s*"([^"]*)"\s*(?:,|$)')
+# re.ASCII: only ASCII whitespace separates the parameters, as in HTTP; Unicode \s would also
+# take the NBSP and NEL that a header's latin-1 bytes can decode to.
+_PARAM = re.compile(r'\s*([A-Za-z_][A-Za-z0-9_-]*)\s*=\s*"([^"]*)"\s*(?:,|\Z)', re.ASCII)
+_SCHEME = re.compile(r"\s*MAC\s+", re.IGNORECASE | re.ASCII)
+_SPACE = " \t\r\n\x0b\x0c"
 
 
 def parse_mac_header(value: str) -> dict | None:
@@ -54,12 +58,12 @@ def parse_mac_header(value: str) -> dict | None:
 
     A quoted-string scan, never a split on commas or spaces: Paysera's nonces may contain both.
     """
-    m = re.match(r"^\s*MAC\s+", value or "", re.IGNORECASE)
+    m = _SCHEME.match(value or "")
     if not m:
         return None
     params: dict[str, str] = {}
     pos = m.end()
-    text = value.rstrip()
+    text = value.rstrip(_SPACE)
     while pos < len(text):
         pm = _PARAM.match(text, pos)
         if not pm or pm.end() == pos:
@@ -160,7 +164,9 @@ class Paysera(Provider):
         if not (ts.isascii() and ts.isdigit()):
             raise Refusal("unauthorized")
         wall = time.time()
-        if window and abs(wall - int(ts)) > window:
+        # more than 15 digits is millions of years from any clock, and int() refuses a digit run
+        # past 4300 with a ValueError
+        if window and (len(ts.lstrip("0")) > 15 or abs(wall - int(ts)) > window):
             raise Refusal("unauthorized")
         if not self.settings.get("nonce_replay_check", True):
             return

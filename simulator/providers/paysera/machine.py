@@ -32,6 +32,14 @@ def unix(when: datetime) -> int:
     return int(when.timestamp())
 
 
+def _card_digits(value) -> str | None:
+    """An expiry or CVV field's 1-4 ASCII digits, or None. int() and isdigit() alone also take
+    fullwidth, Arabic-Indic or superscript digits, "+12" and "1_2", which no card form does; only
+    the spaces a browser's text field may carry around them are dropped."""
+    text = str(value).strip(" \t")
+    return text if len(text) <= 4 and text.isascii() and text.isdigit() else None
+
+
 class Machine(BaseMachine):
     tables = (PAYMENT_REQUEST,)
     indexes = {KIND_PR: ("unique_identifier", "status"), "notification": ("status",)}
@@ -51,8 +59,13 @@ class Machine(BaseMachine):
     def create(self, tenant: str, data: dict, pay_base: str) -> dict:
         now = self.p.now(tenant)
         price = data["price"]
-        if data.get("valid_until") is not None and data["valid_until"] <= unix(now):
-            raise Refusal("validation", [("valid_until", "valid_until must be in the future")])
+        expires = None
+        if data.get("valid_until") is not None:
+            if data["valid_until"] <= unix(now):
+                raise Refusal("validation", [("valid_until", "valid_until must be in the future")])
+            # converted before anything is written: should it raise, no predecessor is replaced
+            # and no orphan request stays behind
+            expires = datetime.fromtimestamp(data["valid_until"], timezone.utc)
         params = dict(data.get("parameters") or {})
         if data.get("refund_on_capture") is not None and "refund_on_capture" not in params:
             params["refund_on_capture"] = data["refund_on_capture"]
@@ -76,7 +89,7 @@ class Machine(BaseMachine):
             uid = data.get("unique_identifier")
             if uid:
                 same = store.where(KIND_PR, tenant, "unique_identifier", uid)
-                for old in same:
+                for old in same:   # every refusal before the first replacement is written
                     if old["status"] in ("captured", "authorized") or old.get("issued_token"):
                         raise Refusal("payment_request_not_unique")
                 for old in [o for o in same if o["status"] == "new"]:
@@ -84,9 +97,8 @@ class Machine(BaseMachine):
                     store.put(KIND_PR, old["id"], old, tenant)
                     self.notify(tenant, old, views.CANCELED)
             store.put(KIND_PR, pr_id, pr, tenant)
-        if pr.get("valid_until"):
-            when = datetime.fromtimestamp(pr["valid_until"], timezone.utc)
-            self.schedule(when, tenant, "expire", pr_id=pr_id, key=f"paysera:expire:{pr_id}")
+        if expires is not None:
+            self.schedule(expires, tenant, "expire", pr_id=pr_id, key=f"paysera:expire:{pr_id}")
         return pr
 
     def _expire(self, tenant: str, pr_id: str) -> None:
@@ -230,24 +242,20 @@ class Machine(BaseMachine):
         number = cards.digits_only(card.get("number") or "")
         if not cards.luhn_ok(number):
             errors["number"] = "Card number is invalid"
-        try:
-            exp_month = int(str(card.get("exp_month", "")).strip())
-            if not 1 <= exp_month <= 12:
-                raise ValueError
-        except ValueError:
+        month = _card_digits(card.get("exp_month", ""))
+        exp_month = int(month) if month is not None else 0
+        if not 1 <= exp_month <= 12:
             exp_month = 0
             errors["exp_month"] = "Expiry month is invalid"
-        try:
-            exp_year = int(str(card.get("exp_year", "")).strip())
-            if exp_year < 100:
-                exp_year += 2000
-            if not 2000 <= exp_year <= 2099:
-                raise ValueError
-        except ValueError:
+        year = _card_digits(card.get("exp_year", ""))
+        exp_year = int(year) if year is not None else 0
+        if year is not None and exp_year < 100:
+            exp_year += 2000
+        if not 2000 <= exp_year <= 2099:
             exp_year = 0
             errors["exp_year"] = "Expiry year is invalid"
-        cvv = str(card.get("cvv", "")).strip()
-        if not (cvv.isdigit() and 3 <= len(cvv) <= 4):
+        cvv = _card_digits(card.get("cvv", ""))
+        if cvv is None or not 3 <= len(cvv) <= 4:
             errors["cvv"] = "CVV is invalid"
         return errors, number, exp_month, exp_year
 

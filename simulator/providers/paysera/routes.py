@@ -38,7 +38,9 @@ def paginate(p, items: list[dict], key_of, *, statuses, status_key="status"):
         raw = args.get(name)
         if raw is None:
             return default
-        if not (raw.isascii() and raw.isdigit()) or not low <= int(raw) <= high:
+        # the length first: int() refuses a digit run past 4300 with a ValueError
+        if (not (raw.isascii() and raw.isdigit()) or len(raw.lstrip("0")) > len(str(high))
+                or not low <= int(raw) <= high):
             errors.append((name, f"{name} must be an integer between {low} and {high}"))
             return default
         return int(raw)

@@ -12,8 +12,24 @@ from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, vali
 from ...core.money import MAX_MINOR, exponent, to_minor
 from .views import render_amount
 
-_DECIMAL = re.compile(r"^\d+(?:[.,]\d+)?$")
+# ASCII digits only, matched whole: Python's \d takes any Unicode digit ("１０.００", "١٠.٥٠"), "$"
+# matches before a trailing newline and strip() drops Unicode spaces, none of which Paysera's
+# normalizer accepts.
+_DECIMAL = re.compile(r"[0-9]+(?:[.,][0-9]+)?")
 _URL = validate.URL(require_tld=False, schemes={"http", "https"})
+# The last second the virtual clock can reach (9999-12-31T23:59:59Z): Paysera states no upper
+# bound, and a later valid_until could never expire.
+MAX_VALID_UNTIL = 253402300799
+
+
+class Exact(validate.Regexp):
+    """A Regexp that must match the whole value: marshmallow's uses re.match, where "^[A-Z]{3}$"
+    also takes "EUR\n". The pattern stays as written, so the OpenAPI document shows it as is."""
+
+    def __call__(self, value):
+        if self.regex.fullmatch(value) is None:
+            raise ValidationError(self._format_error(value))
+        return value
 
 
 class Amount(fields.Field):
@@ -31,8 +47,8 @@ class Amount(fields.Field):
         if isinstance(value, float):
             raise ValidationError("A JSON number must be an integer amount in minor units; "
                                   "send a decimal string such as \"10.00\" for major units")
-        if isinstance(value, str) and _DECIMAL.match(value.strip()):
-            return ("string", value.strip().replace(",", "."))
+        if isinstance(value, str) and _DECIMAL.fullmatch(value):
+            return ("string", value.replace(",", "."))
         raise ValidationError("This value should be a decimal number")
 
 
@@ -63,7 +79,7 @@ class Price(Schema):
     class Meta:
         unknown = EXCLUDE
     amount = Amount(required=True)
-    currency = fields.String(required=True, validate=validate.Regexp(
+    currency = fields.String(required=True, validate=Exact(
         r"^[A-Z]{3}$", error="Currency must be a 3 letter ISO 4217 code"))
 
     @validates_schema
@@ -99,10 +115,11 @@ class PaymentRequestCreate(Schema):
     order_id = fields.String(required=True, validate=_NON_EMPTY)
     unique_identifier = fields.String(validate=_NON_EMPTY)
     price = fields.Nested(Price, required=True)
-    valid_until = fields.Integer(strict=True, validate=validate.Range(min=1))
-    locale = fields.String(required=True, validate=validate.Regexp(r"^[a-z]{2}$", error="Invalid locale"))
+    valid_until = fields.Integer(strict=True, validate=validate.Range(
+        min=1, max=MAX_VALID_UNTIL, error="This value should be between {min} and {max}."))
+    locale = fields.String(required=True, validate=Exact(r"^[a-z]{2}$", error="Invalid locale"))
     description = fields.String(required=True, validate=validate.Length(min=1, max=255))
-    method_country = fields.String(validate=validate.Regexp(r"^[A-Za-z]{2}$", error="Invalid country code"))
+    method_country = fields.String(validate=Exact(r"^[A-Za-z]{2}$", error="Invalid country code"))
     method_key = fields.String(required=True, validate=_NON_EMPTY)
     payer = fields.Nested(Payer, required=True)
     information_request = fields.Dict()
