@@ -199,6 +199,35 @@ def test_void_and_capture_rules(zp, api, receiver):
     _envelope(api.post(f"/v1/payments/{done}/void"), 400, "invalid_status")
 
 
+def test_a_partial_capture_makes_the_captured_amount_the_payment_amount_everywhere(zp, api, receiver):
+    pmi = initial_payment_saved(api, zp, "partial")
+    created = api.pay(customer_id="partial", payment_method_id=pmi, amount=10.00, capture_method="manual").json()
+    tx = created["transaction_id"]
+    authorized = api.get(f"/v1/payments/{tx}").json()
+    assert (authorized["status"], authorized["amount"]) == ("authorized", "10.00")
+    resp = api.post(f"/v1/payments/{tx}/capture", {"amount": 4.00})
+    assert resp.status_code == 200 and resp.json() == {"id": tx, "status": "completed", "amount": 4.0}
+
+    # the released 6.00 is gone: what GET shows as amount is what can be refunded
+    captured = api.get(f"/v1/payments/{tx}").json()
+    assert (captured["amount"], captured["original_amount"], captured["amount_refunded"]) == ("4.00", "4.00", "0.00")
+    assert "amount_captured" not in captured
+    assert api.get(f"/v1/payments/{created['id']}").json() == captured
+    _envelope(api.post(f"/v1/payments/{tx}/refund", {"amount": 4.01}), 400, "invalid_amount")
+    assert api.post(f"/v1/payments/{tx}/refund", {"amount": 1.50}).json()["amount"] == "1.50"
+    assert api.post(f"/v1/payments/{tx}/refund", {}).json()["amount"] == "2.50"
+    refunded = api.get(f"/v1/payments/{tx}").json()
+    assert (refunded["status"], refunded["amount"], refunded["amount_refunded"]) == ("refunded", "4.00", "4.00")
+    assert api.post(f"/_sandbox/payments/{tx}/chargeback").json() == refunded   # simulator-only control
+
+    # every webhook of the transaction tells the same amount, so amount == amount_refunded is a full refund
+    zp.flush()
+    events = [(e["event"], e["amount"], e.get("amount_refunded")) for e, _ in webhooks_of(receiver)
+              if e["transaction_id"] == tx]
+    assert events == [("payment.succeeded", "4.00", None), ("payment.refunded", "4.00", "1.50"),
+                      ("payment.refunded", "4.00", "4.00"), ("payment.chargeback", "4.00", None)]
+
+
 def test_get_payment_by_request_id_and_pending_state(zp, api):
     created = api.pay(amount=12.34, currency="sgd", external_id="ord-9", metadata={"plan": "pro"}).json()
     assert created["payment_type"] == "single"

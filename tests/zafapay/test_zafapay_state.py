@@ -69,3 +69,31 @@ def test_an_acknowledged_charge_is_found_by_its_transaction_id_after_a_kill_9(tm
         assert found.json()["request_id"] == charge.json()["id"] and found.json()["status"] == "completed"
     finally:
         srv.stop()
+
+
+def test_a_partial_capture_kept_by_an_older_state_file_reads_as_the_captured_amount(tmp_path):
+    state = str(tmp_path / "state.db")
+    with SandboxServer(config(), state_path=state) as srv:
+        api = ZafaPay(srv.url)
+        first = api.pay(customer_id="cus_old", save_card=True).json()
+        pmi = srv.hosted("zafapay", first["id"], outcome="approve").json()["payment_method_id"]
+        captured = api.pay(customer_id="cus_old", payment_method_id=pmi, amount=4.00).json()
+        authorized = api.pay(customer_id="cus_old", payment_method_id=pmi, amount=10.00, capture_method="manual").json()
+    with sqlite3.connect(state) as db:
+        # how a file written before captures rewrote the amount held them: 10.00 authorized beside
+        # 4.00 captured, and 0 captured on a payment still authorized
+        for req_id, captured_minor in ((captured["id"], 400), (authorized["id"], 0)):
+            db.execute("UPDATE objects SET data = json_set(data, '$.amount', 1000, '$.amount_captured', ?)"
+                       " WHERE provider = 'zafapay' AND kind = 'payment' AND id = ?", (captured_minor, req_id))
+    with SandboxServer(config(), state_path=state) as srv:
+        api = ZafaPay(srv.url)
+        tx = captured["transaction_id"]
+        got = api.get(f"/v1/payments/{tx}").json()
+        assert (got["status"], got["amount"], got["amount_refunded"]) == ("completed", "4.00", "0.00")
+        assert "amount_captured" not in got
+        assert api.post(f"/v1/payments/{tx}/refund", {"amount": 5.00}).json()["error"]["code"] == "invalid_amount"
+        assert api.post(f"/v1/payments/{tx}/refund", {}).json()["amount"] == "4.00"
+        assert api.get(f"/v1/payments/{tx}").json()["amount_refunded"] == "4.00"
+        still = api.get(f"/v1/payments/{authorized['id']}").json()
+        assert (still["status"], still["amount"]) == ("authorized", "10.00") and "amount_captured" not in still
+        assert api.post(f"/v1/payments/{authorized['transaction_id']}/capture", {}).json()["amount"] == 10.0

@@ -82,7 +82,6 @@ class Payment(Schema):
     capture_method = S()
     external_id = SN()
     payment_method = S()
-    amount_captured = S(metadata=MONEY)
     amount_refunded = S(metadata=MONEY)
     original_amount = S(metadata=MONEY)
     original_currency = S()

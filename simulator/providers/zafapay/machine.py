@@ -2,8 +2,10 @@
 
 A payment is one object from the moment it is created (``req_``) until it is settled; its
 transaction id (``tx_``) is allotted at creation and surfaces once the customer (or the saved
-card) has paid. The tables below are the whole state machine: any (status, event) pair that is not
-listed is answered with 400 ``invalid_status``.
+card) has paid. Its ``amount`` is what was authorized until a capture, and what was captured from
+then on: a partial capture releases the rest, so GET, refunds and every later webhook agree on one
+amount and ``amount == amount_refunded`` means fully refunded. The tables below are the whole
+state machine: any (status, event) pair that is not listed is answered with 400 ``invalid_status``.
 """
 from __future__ import annotations
 
@@ -58,6 +60,17 @@ PAYMENT_METHOD = Transitions("payment method", "active", {
     message=lambda pm, event: f"The payment method cannot be {event}ed in status {pm['status']}.")
 
 TOKEN_LIFETIME = timedelta(minutes=30)
+
+
+def _captured_as_amount(pay: dict | None) -> dict | None:
+    """A state file written before a capture rewrote ``amount`` keeps the captured amount beside
+    the authorized one; read it the way a capture now leaves it, so a partial capture made then
+    cannot be refunded beyond what was taken. Idempotent, so the copy need not be put back."""
+    if pay is not None and "amount_captured" in pay:
+        captured = pay.pop("amount_captured", None)
+        if captured and pay["status"] in ("completed", "partially_refunded", "refunded"):
+            pay["amount"] = captured
+    return pay
 
 
 def _default_card(now) -> dict:
@@ -125,13 +138,13 @@ class Machine(BaseMachine):
             "profile": testcards.profile(number),
         }
 
-    def emit(self, tenant: str, event: str, pay: dict, amount_minor: int | None = None) -> None:
+    def emit(self, tenant: str, event: str, pay: dict) -> None:
         settings = self.p.settings
         if not settings.get("webhook_url"):
             return
         body = views.webhook(event, pay, merchant_id=self.p.merchant_id(tenant),
                              merchant_name=settings.get("merchant_name", "Sandbox Merchant"), now=self.p.now(tenant),
-                             error_format=settings.get("webhook_error_format", "object"), amount_minor=amount_minor)
+                             error_format=settings.get("webhook_error_format", "object"))
         self.p.emit(tenant, event, body, settings.get("webhook_url"), subject=pay["id"], schedule=self.p.schedule())
 
     # -- lookups ---------------------------------------------------------------------------------
@@ -139,8 +152,8 @@ class Machine(BaseMachine):
         """The payment with that request id (req_) or transaction id (tx_), of any tenant if None."""
         if any_id.startswith("tx_"):
             found = self.store.where("payment", tenant, "id", any_id, limit=1)
-            return found[0] if found else None
-        return self.store.get("payment", any_id, tenant=tenant)
+            return _captured_as_amount(found[0]) if found else None
+        return _captured_as_amount(self.store.get("payment", any_id, tenant=tenant))
 
     def find_payment(self, tenant: str, any_id: str) -> dict:
         pay = self.payment(tenant, any_id)
@@ -216,7 +229,6 @@ class Machine(BaseMachine):
             "payment_method_id": None,
             "card_saved": False,
             "error_code": None,
-            "amount_captured": 0,
             "amount_refunded": 0,
             "refunds": [],
             "psp_reference": None,
@@ -350,7 +362,6 @@ class Machine(BaseMachine):
             self.move(pay, "authorize", now)   # no webhook for authorized; payment.succeeded fires on capture
             return
         self.move(pay, "complete", now)
-        pay["amount_captured"] = pay["amount"]
         self.emit(tenant, "payment.succeeded", pay)
 
     def _save_card(self, tenant, pay, now) -> None:
@@ -396,7 +407,7 @@ class Machine(BaseMachine):
         return pay
 
     # -- capture, void, refund -------------------------------------------------------------------
-    def capture(self, tenant, any_id, amount) -> tuple[dict, int]:
+    def capture(self, tenant, any_id, amount) -> dict:
         now = self.p.now(tenant)
         with self.store.lock:
             pay = self.find_payment(tenant, any_id)
@@ -404,10 +415,12 @@ class Machine(BaseMachine):
             if pay["status"] == "authorized" and minor > pay["amount"]:
                 raise Refusal("invalid_amount", "The capture amount exceeds the authorized amount.", param="amount")
             self.move(pay, "capture", now)
-            pay["amount_captured"] = minor
-            self.emit(tenant, "payment.succeeded", pay, amount_minor=minor)
+            # the uncaptured rest is released, not kept for a later capture: from here on the
+            # payment is worth what was taken, on GET, in refunds and in every webhook
+            pay["amount"] = minor
+            self.emit(tenant, "payment.succeeded", pay)
             self._store(tenant, pay)
-        return pay, minor
+        return pay
 
     def void(self, tenant, any_id) -> dict:
         now = self.p.now(tenant)
@@ -427,7 +440,7 @@ class Machine(BaseMachine):
             if data.get("currency") and data["currency"] != pay["currency"]:
                 raise Refusal("validation_error", "The refund currency must be the payment's currency.",
                               param="currency", details=[{"param": "currency", "message": "must match the payment"}])
-            remaining = pay["amount_captured"] - pay["amount_refunded"]
+            remaining = pay["amount"] - pay["amount_refunded"]
             minor = remaining if data.get("amount") is None else self._minor(data["amount"], pay["currency"])
             if minor > remaining:
                 raise Refusal("invalid_amount", "The refund amount exceeds the refundable amount.", param="amount")

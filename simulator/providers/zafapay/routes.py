@@ -75,8 +75,7 @@ def get_payment(payment_id):
 def capture(payment_id):
     p = provider()
     data = p.parse(schemas.Capture)
-    pay, minor = p.machine.capture(p.tenant, payment_id, data.get("amount"))
-    return p.render_json(views.capture_view(pay, minor))
+    return p.render_json(views.capture_view(p.machine.capture(p.tenant, payment_id, data.get("amount"))))
 
 
 @bp.post("/v1/payments/<payment_id>/void")
@@ -149,7 +148,7 @@ def chargeback(payment_id):
 # -- the hosted payment page -----------------------------------------------------------------
 def _page_payment(req_id: str, token: str | None):
     p = provider()
-    pay = p.store.get("payment", req_id)
+    pay = p.machine.payment(None, req_id)
     if pay is None or not token or not hmac.compare_digest(str(token), pay["page_token"]):
         return p, None
     return p, pay

@@ -75,8 +75,8 @@ def payment_view(pay: dict) -> dict:
         "capture_method": pay["capture_method"],
         "external_id": pay["external_id"],
         "payment_method": pay["payment_method"],
-        "amount_captured": amount_str(pay.get("amount_captured") or 0, cur),
         "amount_refunded": amount_str(pay.get("amount_refunded") or 0, cur),
+        # FX is not simulated: the amount before conversion is the amount itself
         "original_amount": amount_str(pay["amount"], cur),
         "original_currency": cur,
         "applied_rate": None,
@@ -104,8 +104,8 @@ def payment_view(pay: dict) -> dict:
     }
 
 
-def capture_view(pay: dict, minor: int) -> dict:
-    return {"id": pay["id"], "status": pay["status"], "amount": amount_num(minor, pay["currency"])}
+def capture_view(pay: dict) -> dict:
+    return {"id": pay["id"], "status": pay["status"], "amount": amount_num(pay["amount"], pay["currency"])}
 
 
 def status_view(obj: dict) -> dict:
@@ -174,8 +174,7 @@ def error_object(code: str, fmt: str = "object"):
     return {"code": code, "category": category, "message": message, "recommended_action": action}
 
 
-def webhook(event: str, pay: dict, *, merchant_id: str, merchant_name: str, now, error_format: str = "object",
-            amount_minor: int | None = None) -> dict:
+def webhook(event: str, pay: dict, *, merchant_id: str, merchant_name: str, now, error_format: str = "object") -> dict:
     card = pay.get("card") or {}
     cur = pay["currency"]
     body = {
@@ -184,7 +183,7 @@ def webhook(event: str, pay: dict, *, merchant_id: str, merchant_name: str, now,
         "merchant_id": merchant_id,
         "merchant_name": merchant_name,
         "status": _STATUS[event],
-        "amount": amount_str(pay["amount"] if amount_minor is None else amount_minor, cur),
+        "amount": amount_str(pay["amount"], cur),
         "currency": cur,
         "payment_method": pay["payment_method"],
     }
