@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import threading
 from collections import deque
-from urllib.parse import unquote_plus
+from urllib.parse import unquote_plus, unquote_to_bytes
 
 from .cards import mask_bytes, mask_json, mask_text, needs_masking
 from .inputs import json_problem
@@ -70,7 +70,15 @@ def _kept(raw: bytes, content_type: str | None):
     return kept
 
 
+def _escapes_hide_a_number(raw: bytes) -> bool:
+    """Whether percent-escapes (a form body, a query string) spell a card number or a security
+    code that the checks of the bytes as written cannot see."""
+    return b"%" in raw and needs_masking(unquote_to_bytes(raw.replace(b"+", b" ")))
+
+
 def _keep(raw: bytes, content_type: str | None):
+    if _escapes_hide_a_number(raw) and _json(raw, content_type) is _TEXT:
+        return _Masked(masked_path(raw.decode("utf-8", "replace"))[:20000])
     # a JSON escape or a non-ASCII digit can spell a number the byte checks cannot see
     plain = raw.isascii() and b"\\u" not in raw
     if plain and not needs_masking(raw):
@@ -94,8 +102,9 @@ def _shown(kept):
 
 
 def masked_path(path: str) -> str:
-    """The path with its query string, card numbers and security codes masked."""
-    if not needs_masking(path.encode()):
+    """The path with its query string (or a form body), card numbers and security codes masked."""
+    raw = path.encode()
+    if not needs_masking(raw) and not _escapes_hide_a_number(raw):
         return path
     decoded = unquote_plus(path)
     masked_decoded = mask_text(decoded)

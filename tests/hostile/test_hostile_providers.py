@@ -89,6 +89,16 @@ def test_card_number_in_a_query_string_is_masked(hostile):
     assert paths[-1] == "/checkout/payments?reference=424242******4242&cvv=***"
 
 
+def test_card_number_behind_percent_escapes_in_a_form_body_is_masked(hostile):
+    # "%34%32..." holds no digit run as written: the journal must read the body as the form
+    # parser does before deciding there is nothing to mask
+    escaped = "".join(f"%{ord(c):02X}" for c in PAN)
+    hostile.send("checkout", "POST", "/payments", f"number={escaped}&cvv={CVV}".encode(),
+                 content_type="application/x-www-form-urlencoded")
+    entry = next(e for e in reversed(hostile.server.journal(provider="checkout")) if e["method"] == "POST")
+    assert entry["request"] == "number=424242******4242&cvv=***"
+
+
 # -- Gr4vy (gr4vy SDK) -----------------------------------------------------------------------
 def test_gr4vy_surrogate_amount_and_redirect(hostile):
     server = hostile.server
