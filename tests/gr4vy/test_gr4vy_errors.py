@@ -1,6 +1,8 @@
 """Errors: Gr4vy's error object and status codes; no 500 for any bad input; the SDK parses every
 error the sandbox returns into its own exception types."""
+import base64
 import json
+from datetime import datetime, timedelta, timezone
 
 import pytest
 import requests
@@ -82,6 +84,21 @@ def test_bad_transaction_bodies_are_400_with_details(http, body):
     assert all(d["location"] == "body" and d["pointer"].startswith("/") for d in body["details"])
 
 
+@pytest.mark.parametrize("method", [[], {}, ["card"], {"card": "id"}])
+def test_a_non_string_payment_method_is_the_400_of_an_unknown_method(http, server, pem, method):
+    # A list or object as the union's discriminator used to be looked up as a dict key: a
+    # TypeError (unhashable) and a 500. The SDK's models refuse such a body, so plain requests.
+    unknown = http("POST", "/transactions", json={"amount": 100, "currency": "USD",
+                                                  "payment_method": {**CARD, "method": "bogus"}})
+    expected = assert_gr4vy_error(unknown, 400)
+    assert expected["details"][0]["pointer"] == "/payment_method/method"
+    stored = client(server, pem).payment_methods.create(request_body=CARD)
+    for payment_method in ({**CARD, "method": method}, {"method": method, "id": stored.id}):
+        resp = http("POST", "/transactions", json={"amount": 100, "currency": "USD", "store": True,
+                                                   "payment_method": payment_method})
+        assert assert_gr4vy_error(resp, 400) == expected
+    assert client(server, pem).transactions.list().result.items == []
+
 @pytest.mark.parametrize("raw", [b"{", b"[1, 2]", b"null", b"\xff\xfe", b'"text"', b"123"])
 def test_malformed_or_non_object_bodies_are_400(http, raw):
     resp = http("POST", "/transactions", data=raw, headers={"content-type": "application/json"})
@@ -104,10 +121,31 @@ def test_bad_vault_bodies_are_400(http, path, body):
 @pytest.mark.parametrize("query", [{"limit": "abc"}, {"limit": "101"}, {"cursor": "garbage!"},
                                    {"cursor": "eyJvIjogLTF9"}, {"amount_eq": "x"},
                                    {"created_at_gte": "yesterday"}, {"metadata": "notjson"},
-                                   {"has_refunds": "maybe"}])
+                                   {"has_refunds": "maybe"},
+                                   # more digits than Python converts (4,300), and a doubled sign:
+                                   # int() raised ValueError past the checks, a 500 (the SDK's own
+                                   # int-to-text conversion cannot send the first two)
+                                   {"limit": "9" * 5000}, {"amount_eq": "9" * 5000}, {"amount_gte": "--5"}])
 def test_bad_list_queries_are_400(http, query):
     body = assert_gr4vy_error(http("GET", "/transactions", params=query), 400)
     assert body["details"][0]["location"] == "query"
+
+
+def _cursor(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+@pytest.mark.parametrize("query", [
+    {"cursor": _cursor(b'{"o": Infinity}')},                       # int(inf): OverflowError
+    {"cursor": _cursor(b'{"o": ' + b"[" * 5000 + b"}")},           # json.loads: RecursionError
+    {"metadata": ["[" * 5000]},                                     # json.loads: RecursionError
+    {"created_at_gte": datetime(1, 1, 1, tzinfo=timezone(timedelta(hours=14)))},   # to UTC: OverflowError
+], ids=["cursor-infinity", "cursor-deep", "metadata-deep", "created-before-year-1"])
+def test_list_queries_the_sdk_can_send_that_used_to_be_a_500(server, pem, query):
+    with pytest.raises(errors.Error400) as exc:
+        client(server, pem).transactions.list(**query)
+    assert exc.value.data.details[0].location == "query"
+    assert exc.value.data.details[0].pointer == "/" + next(iter(query))
 
 
 def test_bad_follow_up_bodies_are_400(http, pem, server):

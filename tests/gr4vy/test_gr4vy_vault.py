@@ -94,6 +94,24 @@ def test_buyer_payment_methods(sdk):
         sdk.buyers.payment_methods.list(buyer_id="unknown")
 
 
+def test_buyer_payment_method_country_and_currency_filters_keep_methods_without_one(sdk):
+    # Gr4vy (API docs, the SDK's docstrings): the filter "only applies to payment methods with a
+    # `country` value", likewise `currency`. The sandbox's vaulted cards have neither, so no
+    # filter may drop them.
+    buyer = sdk.buyers.create(display_name="Ann", external_identifier="ann-1")
+    cit = sdk.transactions.create(amount=1500, currency="EUR", country="DE", intent="capture", store=True,
+                                  buyer_id=buyer.id, payment_method=CARD, payment_source="recurring",
+                                  merchant_initiated=False, is_subsequent_payment=False)
+    vaulted = store(sdk, buyer_id=buyer.id, number="5555555555554444")
+    stored = sdk.payment_methods.get(payment_method_id=cit.payment_method.id)
+    assert (stored.country, stored.currency) == (None, None)
+    both = {cit.payment_method.id, vaulted.id}
+    for query in ({"currency": "EUR"}, {"country": "DE"}, {"country": "US", "currency": "USD"}):
+        assert {m.id for m in sdk.buyers.payment_methods.list(buyer_id=buyer.id, **query).items} == both, query
+        assert {m.id for m in sdk.buyers.payment_methods.list(buyer_external_identifier="ann-1", **query).items} \
+            == both, query
+
+
 def test_deleting_a_buyer_deletes_its_payment_methods(sdk):
     buyer = sdk.buyers.create(display_name="Gone")
     cit = sdk.transactions.create(amount=100, currency="USD", payment_method=CARD, store=True, buyer_id=buyer.id)

@@ -45,11 +45,22 @@ def _query_error(name: str, message: str):
     raise Refusal("validation", [(f"/{name}", message)], location="query")
 
 
+def _integer(raw: str) -> int | None:
+    """``raw`` as an integer, or None. Python refuses to convert more than 4,300 digits
+    (ValueError), so a long digit run is not an integer either, rather than a 500."""
+    if not (raw.isascii() and raw.removeprefix("-").isdigit()):
+        return None
+    try:
+        return int(raw)
+    except ValueError:
+        return None
+
+
 def _limit() -> int:
-    raw = request.args.get("limit", "20")
-    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= 100:
+    limit = _integer(request.args.get("limit", "20"))
+    if limit is None or not 1 <= limit <= 100:
         _query_error("limit", "Must be an integer between 1 and 100.")
-    return int(raw)
+    return limit
 
 
 def _bool_arg(name: str):
@@ -65,9 +76,10 @@ def _int_arg(name: str):
     raw = request.args.get(name)
     if raw is None:
         return None
-    if not (raw.isascii() and raw.lstrip("-").isdigit()):
+    value = _integer(raw)
+    if value is None:
         _query_error(name, "Must be an integer.")
-    return int(raw)
+    return value
 
 
 def _time_arg(name: str):
@@ -76,7 +88,7 @@ def _time_arg(name: str):
         return None
     try:
         return parse_instant(raw)
-    except ValueError:
+    except (ValueError, OverflowError):   # OverflowError: an offset that moves it out of years 1-9999
         _query_error(name, "Must be an ISO-8601 date-time with a time zone.")
 
 
@@ -90,7 +102,8 @@ def page(items: list[dict], render=views.visible) -> dict:
             offset = int(json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))["o"])
             if offset < 0:
                 raise ValueError
-        except (ValueError, KeyError, TypeError, json.JSONDecodeError, UnicodeDecodeError):
+        # OverflowError: {"o": Infinity}; RecursionError: a cursor nested deep enough to exhaust the stack
+        except (ValueError, KeyError, TypeError, UnicodeDecodeError, OverflowError, RecursionError):
             _query_error("cursor", "Invalid cursor.")
     return views.page(items, limit, offset, render)
 
@@ -148,7 +161,7 @@ def list_transactions():
     for raw in a.getlist("metadata"):
         try:
             item = json.loads(raw)
-        except ValueError:
+        except (ValueError, RecursionError):   # RecursionError: nesting deep enough to exhaust the stack
             item = None
         if not isinstance(item, dict):
             _query_error("metadata", "Must be a JSON object of strings.")
@@ -309,9 +322,12 @@ def list_buyer_payment_methods():
     order = a.get("order_by", "desc")
     if order not in ("asc", "desc"):
         _query_error("order_by", "Must be asc or desc.")
+    # Gr4vy: the country and currency filters "only apply to payment methods with a `country`
+    # (`currency`) value", so a method without one (every vaulted card here) stays listed.
+    wanted = {name: a.get(name) for name in ("country", "currency") if a.get(name) is not None}
     items = [pm for pm in p.store.where("payment-method", p.tenant, "_buyer_id", buyer["id"])
              if pm["status"] == "succeeded"
-             and a.get("country") in (None, pm.get("country")) and a.get("currency") in (None, pm.get("currency"))]
+             and all(pm.get(name) in (None, value) for name, value in wanted.items())]
     items.sort(key=lambda pm: (pm.get(sort_by) is not None, pm.get(sort_by) or 0, pm["created_at"]),
                reverse=order == "desc")
     return p.render_json(views.items(items, views.payment_method_summary))

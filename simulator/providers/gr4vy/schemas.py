@@ -109,7 +109,9 @@ class _PaymentMethodField(fields.Field):
         if not isinstance(value, dict):
             raise ValidationError("Must be an object.")
         method = value.get("method")
-        variant = self.variants.get(method)
+        # A list or object is no more a method than an unknown string, and looking it up in
+        # ``variants`` would raise TypeError (unhashable): answer the same 400 instead of a 500.
+        variant = self.variants.get(method) if isinstance(method, str) else None
         if variant is None:
             raise ValidationError({"method": [f"Unsupported method; the sandbox accepts: {', '.join(self.variants)}."]})
         return schema(variant).load(value)
