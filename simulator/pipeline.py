@@ -87,7 +87,7 @@ def install(app: Flask, sandbox: Sandbox) -> None:
             status = int(decision.http_error.get("status", 503))
             body = decision.http_error.get("body")
             if body is None:
-                return provider.error("unavailable", status)
+                return provider.status_error(status)
             return provider.render_json(body, status)
         return None
 

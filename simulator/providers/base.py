@@ -27,6 +27,8 @@ _BODY = object()
 _PLAIN_HOST = re.compile(r"[A-Za-z0-9.-]+(?::[0-9]+)?")
 # the one JSON encoder of every answer: built once, not per call
 _encode = json.JSONEncoder(ensure_ascii=False).encode
+_STATUS_KINDS = ("unauthorized", "forbidden", "not_found", "method_not_allowed", "validation", "internal",
+                 "unavailable")
 
 
 @dataclass
@@ -133,6 +135,15 @@ class Provider:
         if body is None:
             return Response(b"", status=status)
         return self.render_json(body, status)
+
+    def status_error(self, status: int) -> Response:
+        """What the provider answers with ``status`` of its own accord: a scenario's http_error
+        without a body. The generic kinds first (a 422 is a validation error, not a malformed
+        body), then any kind of that status; a status the provider has none of is ``unavailable``."""
+        table = self.error_table
+        kind = next((k for k in _STATUS_KINDS if k in table and table[k].status == status), None) or \
+            next((k for k, spec in table.items() if spec.status == status), "unavailable")
+        return self.error(kind, status)
 
     def envelope(self, spec: ErrorSpec, status: int, detail: Any, fields: dict) -> dict | None:
         """The provider's error body for one row of its error table (None: the answer has no body)."""
