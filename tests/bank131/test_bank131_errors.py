@@ -40,6 +40,69 @@ def test_validation_errors(bank, mutate, needle):
     assert bank.server.sandbox.store.list("bank131", "session", "my-project") == []   # nothing half-written
 
 
+FULLWIDTH = str.maketrans("0123456789", "０１２３４５６７８９")
+ARABIC_INDIC = str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩")
+
+
+@pytest.mark.parametrize("field,value,needle", [
+    # Python's \d, isdigit() and int() take these; "digits" in Bank 131's SDK means 0-9
+    ("number", "4242424242424242".translate(FULLWIDTH), "number: must be 14 to 19 digits"),
+    ("number", "4242424242424242".translate(ARABIC_INDIC), "number: must be 14 to 19 digits"),
+    ("number", "4242\u00a04242\u00a04242\u00a04242", "number: must be 14 to 19 digits"),   # NBSP, not a space
+    ("security_code", "１２３", "security_code: must be 3 or 4 digits"),
+    ("security_code", "123\n", "security_code: must be 3 or 4 digits"),   # $ matches before a final newline
+    ("expiration_month", "１２", "expiration_month: must be two digits 01-12"),
+    ("expiration_month", "12\n", "expiration_month: must be two digits 01-12"),
+    ("expiration_year", "３０", "expiration_year: must be two digits"),
+    ("expiration_year", "2030\n", "expiration_year: must be two digits"),
+])
+def test_non_ascii_digits_are_not_digits(bank, field, value, needle):
+    body = first_payment()
+    body["payment_details"]["card"]["bank_card"][field] = value
+    resp = bank.client.init_payment(body)
+    assert needle in _is_envelope(resp)
+    assert bank.server.sandbox.store.list("bank131", "session", "my-project") == []   # nothing half-written
+
+
+def test_spaced_ascii_card_number_still_accepted(bank):
+    body = first_payment()
+    body["payment_details"]["card"]["bank_card"]["number"] = "4242 4242-4242 4242"
+    payment = bank.client.init_payment(body).json()["session"]["acquiring_payments"][0]
+    assert payment["payment_details"] == {"type": "card", "card": {"brand": "visa", "last4": "4242"}}
+
+
+def test_non_ascii_digits_on_widget_and_hosted_action(bank):
+    sid = bank.client.session("create", {"amount_details": {"amount": 100, "currency": "rub"},
+                                         "customer": {"reference": "lucky"}}).json()["session"]["id"]
+    public_token = bank.client.post("/api/v1/token", {"acquiring_widget": {"session_id": sid}}).json()["public_token"]
+    url = f"{bank.server.url}/bank131/widget/{public_token}"
+    form = {"number": "4242424242424242", "expiration_month": "12", "expiration_year": "30", "security_code": "123"}
+    for field, value in [("number", "4242424242424242".translate(FULLWIDTH)),
+                         ("number", "\u30004242424242424242\u3000"),   # str.strip() drops ideographic spaces
+                         ("security_code", "١٢٣")]:
+        page = requests.post(url, data={**form, field: value}, timeout=10)
+        assert page.status_code == 400 and f"{field}: must be" in page.text
+    for month in ("１２", "²", "١"):   # isdigit() is true for all three; int("²") raises
+        resp = bank.server.hosted("bank131", sid, card={"exp_month": month})
+        assert "expiration_month" in _is_envelope(resp)
+    assert bank.client.status(sid).json()["session"]["status"] == "created"
+    assert all(e["status"] < 500 for e in bank.server.journal(provider="bank131"))
+    resp = bank.server.hosted("bank131", sid, card={"exp_month": 1})   # a month as a number still works
+    assert resp.status_code == 200 and resp.json()["session"]["status"] == "in_progress"
+
+
+def test_project_header_is_taken_as_sent(bank):
+    """Only SP and HTAB surround a header value; a project name ending in NBSP is another project,
+    not my-project with its signature checked."""
+    raw = b'{"amount_details":{"amount":100,"currency":"rub"}}'
+    resp = bank.client.raw("/api/v1/session/create", raw, headers={"X-PARTNER-PROJECT": "my-project\u00a0"})
+    assert resp.status_code == 200, resp.text
+    sid = resp.json()["session"]["id"]
+    last = bank.server.journal(provider="bank131", limit=1)[-1]
+    assert last["verified"] is False
+    assert "not found" in _is_envelope(bank.client.status(sid))
+
+
 def test_recurrent_option_with_token_payment_rejected(bank):
     body = token_charge("a" * 64)
     body["payment_options"] = {"recurrent": True}

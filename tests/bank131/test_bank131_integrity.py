@@ -63,6 +63,52 @@ def test_concurrent_charges_with_one_idempotency_key_make_one_session(bank):
     assert len(bank.server.sandbox.store.list("bank131", "session", "my-project")) == before + 1
 
 
+def test_disable_racing_confirms_never_lets_a_later_confirm_succeed(bank):
+    """recurrent/disable against confirms of charges accepted while the token was active. Confirms
+    racing the disable may go either way, but each decides once and consistently; a confirm sent
+    after the disable was answered always fails (half of them wait for that answer, so there are
+    always some)."""
+    bank.pay_and_confirm(first_payment())
+    token = bank.last_webhook("payment_finished")["session"]["acquiring_payments"][0]["recurrent"]["token"]
+    sids = [bank.client.init_payment(token_charge(token)).json()["session"]["id"] for _ in range(12)]
+    racing, waiting = sids[:6], sids[6:]
+    start, acknowledged = threading.Barrier(len(racing) + 1), threading.Event()
+    answers = {}
+
+    def disable():
+        start.wait()
+        answers["disable"] = bank.client.disable(token)
+        acknowledged.set()
+
+    def confirm(sid, wait_for_disable):
+        if wait_for_disable:
+            assert acknowledged.wait(30)
+        else:
+            start.wait()
+        answers[sid] = bank.client.confirm(sid)
+
+    threads = [threading.Thread(target=disable)] + [
+        threading.Thread(target=confirm, args=(sid, sid in waiting)) for sid in sids]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert answers["disable"].status_code == 200 and answers["disable"].json()["recurrent"]["is_active"] is False
+    outcomes = {}
+    for sid in sids:
+        assert answers[sid].status_code == 200, answers[sid].text
+        session = answers[sid].json()["session"]
+        payment = session["acquiring_payments"][0]
+        outcomes[sid] = (session["status"], payment["status"], (payment.get("error") or {}).get("code"))
+        assert bank.client.status(sid).json()["session"] == session   # decided once, as answered
+    assert set(outcomes.values()) <= {("accepted", "succeeded", None),
+                                      ("cancelled", "failed", "binding_is_deactivated")}
+    assert {outcomes[sid] for sid in waiting} == {("cancelled", "failed", "binding_is_deactivated")}
+    finished = {h["session"]["id"]: h["session"]["status"] for h in bank.webhooks() if h["type"] == "payment_finished"
+                and h["session"]["id"] in outcomes}
+    assert finished == {sid: outcome[0] for sid, outcome in outcomes.items()}
+
+
 def test_same_seed_same_ids_and_bodies():
     bodies = []
     for _ in range(2):

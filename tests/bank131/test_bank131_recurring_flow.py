@@ -138,3 +138,30 @@ def test_unknown_token_is_invalid_request(bank):
     assert resp.status_code == 400 and resp.json()["error"]["code"] == "invalid_request"
     resp = bank.client.token_info("f" * 64)
     assert resp.status_code == 400 and resp.json()["error"]["code"] == "invalid_request"
+
+
+def test_charge_confirmed_after_disable_fails_binding_is_deactivated(bank):
+    """A charge accepted while the token was active, confirmed after recurrent/disable: the outcome
+    is decided at confirm, and a disabled token takes no money (fact sheet §9, §6)."""
+    c = bank.client
+    bank.pay_and_confirm(first_payment())
+    token = bank.last_webhook("payment_finished")["session"]["acquiring_payments"][0]["recurrent"]["token"]
+    bank.receiver.requests.clear()
+    resp = c.init_payment(token_charge(token, amount=700))
+    assert resp.status_code == 200, resp.text
+    sid = resp.json()["session"]["id"]
+    assert resp.json()["session"]["acquiring_payments"][0]["status"] == "pending"
+    assert c.disable(token).json()["recurrent"]["is_active"] is False
+
+    resp = c.confirm(sid)
+    assert resp.status_code == 200 and resp.json()["status"] == "ok", resp.text   # a failed payment, not an HTTP error
+    session = resp.json()["session"]
+    payment = session["acquiring_payments"][0]
+    assert payment["status"] == "failed" and payment["error"]["code"] == "binding_is_deactivated"
+    assert session["status"] == "cancelled" and session["error"]["code"] == "binding_is_deactivated"
+    assert "next_action" not in session and session["finished_at"] == payment["finished_at"]
+    assert c.status(sid).json()["session"] == session
+    assert [h["type"] for h in bank.webhooks()] == ["ready_to_confirm", "payment_finished"]
+    assert bank.last_webhook("payment_finished")["session"] == session
+    # nothing was taken, so nothing can be refunded
+    assert c.session("refund", {"session_id": sid}).json()["error"]["code"] == "session_wrong_state"

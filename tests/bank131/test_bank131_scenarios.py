@@ -103,6 +103,26 @@ def test_token_expired_and_require_3ds_on_mit(rcv):
         srv.stop()
 
 
+def test_token_expired_between_charge_and_confirm(rcv):
+    """The bank switches the token off (scenario `token: expired`) after the charge was accepted:
+    the confirm fails it the way a new charge on that token is refused, bank_card_expired."""
+    srv = started()
+    try:
+        bank = Bank(srv, rcv)
+        token = first_token(bank)
+        sid = bank.client.init_payment(token_charge(token)).json()["session"]["id"]
+        load(srv, "name: x\nrules:\n  - name: expire\n    provider: bank131\n    path: /bank131/api/v1/token/info\n"
+                  "    effect: {token: expired}\n")
+        assert bank.client.token_info(token).json()["info"]["is_active"] is False
+        session = bank.client.confirm(sid).json()["session"]
+        assert session["status"] == "cancelled"
+        assert session["acquiring_payments"][0]["error"]["code"] == "bank_card_expired"
+        resp = bank.client.init_payment(token_charge(token))
+        assert resp.status_code == 400 and resp.json()["error"]["code"] == "bank_card_expired"
+    finally:
+        srv.stop()
+
+
 def test_webhook_fail_effect_retries(rcv):
     srv = started()
     try:

@@ -88,6 +88,23 @@ def test_magic_amounts_on_token_charges(bank):
     assert session["status"] == "accepted"
 
 
+def test_token_disabled_during_3ds_fails_the_charge(bank):
+    """A client-initiated token charge waits for the payer's 3-D Secure; the merchant disables the
+    token meanwhile: passing 3-D Secure must not take money with it."""
+    bank.pay_and_confirm(first_payment())
+    token = bank.last_webhook("payment_finished")["session"]["acquiring_payments"][0]["recurrent"]["token"]
+    sid, session = bank.pay_and_confirm(token_charge(token, initiator="client"))
+    url = session["acquiring_payments"][0]["customer_interaction"]["redirect"]["url"]
+    assert bank.client.disable(token).json()["recurrent"]["is_active"] is False
+    page = requests.post(url, data={"result": "pass"}, timeout=10)
+    assert page.status_code == 200 and "binding_is_deactivated" in page.text
+    session = bank.client.status(sid).json()["session"]
+    payment = session["acquiring_payments"][0]
+    assert payment["status"] == "failed" and payment["error"]["code"] == "binding_is_deactivated"
+    assert session["status"] == "cancelled" and "customer_interaction" not in payment
+    assert bank.last_webhook("payment_finished")["session"] == session
+
+
 def test_cancel_at_ready_to_confirm(bank):
     sid = bank.client.init_payment(first_payment()).json()["session"]["id"]
     resp = bank.client.session("cancel", {"session_id": sid})

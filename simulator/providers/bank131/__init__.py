@@ -128,10 +128,12 @@ class Bank131(Provider):
 
     # -- auth --------------------------------------------------------------------------------
     def authenticate(self, req) -> Caller:
-        project = (req.headers.get("X-PARTNER-PROJECT") or "").strip()
+        # optional whitespace around a header value is SP and HTAB (RFC 9110), not the NBSP or NEL
+        # that str.strip() also drops from a Latin-1 header: the project is the tenant, as sent
+        project = (req.headers.get("X-PARTNER-PROJECT") or "").strip(" \t")
         if not project:
             raise Refusal("identification_error", "X-PARTNER-PROJECT header is required")
-        sign = (req.headers.get("X-PARTNER-SIGN") or "").strip()
+        sign = (req.headers.get("X-PARTNER-SIGN") or "").strip(" \t")
         if not sign:
             raise Refusal("authentication_error", "X-PARTNER-SIGN header is required")
         key = self._keys.get(project)

@@ -188,12 +188,32 @@ class Machine(BaseMachine):
         if rec is None:
             raise Refusal("invalid_request", "recurrent token not found")
         self.apply_token_effect(rec, tenant)
-        if rec.get("_expired"):
-            raise Refusal("bank_card_expired", "recurrent token has expired; the payment was not processed")
-        if not rec["is_active"]:
-            raise Refusal("binding_is_deactivated", "recurrent token is not active (is_active: false); "
-                                                    "the payment was not processed")
+        code = self.token_unusable(rec)
+        if code == "bank_card_expired":
+            raise Refusal(code, "recurrent token has expired; the payment was not processed")
+        if code:
+            raise Refusal(code, "recurrent token is not active (is_active: false); the payment was not processed")
         return rec
+
+    @staticmethod
+    def token_unusable(rec: dict | None) -> str | None:
+        """The error code a charge on this token is refused with, or None while it can be charged.
+        One rule for both moments a token is checked: when the charge is requested and when its
+        outcome is decided (the token may have been disabled in between)."""
+        if rec is None:   # tokens are not deleted on their own; were one gone, there is nothing to charge
+            return "binding_is_deactivated"
+        if rec.get("_expired"):
+            return "bank_card_expired"
+        return None if rec["is_active"] else "binding_is_deactivated"
+
+    def token_refusal(self, tenant: str, payment: dict) -> str | None:
+        """For a token charge, the code it fails with if its token stopped working after the charge
+        was accepted. Read under the store lock, like recurrent/disable's write: once a disable is
+        answered, no confirm or 3-D Secure decided after it can take money with that token."""
+        token = payment.get("_token")
+        if not token:
+            return None
+        return self.token_unusable(self.store.get("recurrent_token", token, tenant=tenant))
 
     def apply_token_effect(self, rec: dict, tenant: str) -> None:
         """Scenario `token: inactive | expired`: the bank switched this token off, for good."""
@@ -281,6 +301,11 @@ class Machine(BaseMachine):
         self.step(PAYMENT, payment, "confirm")
         payment["updated_at"] = session["updated_at"] = ts(now)
         session.pop("next_action", None)
+        # a token disabled while the charge waited for confirm: fail it now, without 3-D Secure
+        refused = self.token_refusal(tenant, payment)
+        if refused:
+            self._finish(tenant, session, payment, refused)
+            return
         if self.needs_3ds(payment):
             self.step(PAYMENT, payment, "require_action")
             url = f"{self.p.base_url()}/3ds/{payment['id']}"
@@ -312,7 +337,8 @@ class Machine(BaseMachine):
         return None
 
     def _finish(self, tenant: str, session: dict, payment: dict, code: str | None = None) -> None:
-        code = code or self.outcome(payment)
+        # the token goes first: a payment on a dead binding is not processed, so never declined
+        code = code or self.token_refusal(tenant, payment) or self.outcome(payment)
         now = self.p.now(tenant)
         if code:
             self._fail(tenant, session, payment, "fail", code)

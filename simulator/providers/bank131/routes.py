@@ -19,6 +19,7 @@ bp = Blueprint("bank131", __name__, template_folder="templates")
 schemas = LazyModule(__package__ + ".schemas")
 
 IDEMPOTENCY_TTL = timedelta(hours=24)
+ASCII_SPACE = " \t\n\r\f\v"
 
 
 provider = partial(current_provider, "bank131")
@@ -222,9 +223,10 @@ def widget_submit(public_token):
         return _page("message.html", 404, title="Payment form not found",
                      message="This payment link is unknown or was reset.")
     form = request.form
-    card = {"number": form.get("number", "").strip(), "expiration_month": form.get("expiration_month", "").strip(),
-            "expiration_year": form.get("expiration_year", "").strip(),
-            "security_code": form.get("security_code", "").strip()}
+    # ASCII whitespace only: str.strip() would also drop NBSP, ideographic spaces and the like,
+    # and a number arriving with those must get the same validation error as through the API
+    card = {name: form.get(name, "").strip(ASCII_SPACE)
+            for name in ("number", "expiration_month", "expiration_year", "security_code")}
     if form.get("cardholder_name"):
         card["cardholder_name"] = form["cardholder_name"]
     ticked = form.get("recurrent_consent") in ("1", "on", "true")
@@ -301,11 +303,12 @@ def hosted_action(p, object_id: str, action: dict):
         else:
             card = action.get("card") or {}
             default = testcards.SUCCESS_CARD if outcome == "approve" else testcards.DECLINE_CARD
-            year = str(card.get("exp_year", "30"))
+            year, month = str(card.get("exp_year", "30")), str(card.get("exp_month", 12))
             bank_card = p.parse(schemas.BankCard, {
                 "number": str(card.get("number", default)),
-                "expiration_month": f"{int(card.get('exp_month', 12)):02d}"
-                if str(card.get("exp_month", 12)).isdigit() else str(card.get("exp_month")),
+                # a month given as 1 means "01"; isdigit() alone would also pad "１" and "²", so
+                # ASCII only: anything else reaches the schema as sent and gets its validation error
+                "expiration_month": month.zfill(2) if month.isascii() and month.isdigit() else month,
                 "expiration_year": year[-2:] if len(year) == 4 else year,
                 "security_code": str(card.get("cvv", "123"))})
             show = bool(rec and rec["show_recurrent_checkbox"])

@@ -62,19 +62,22 @@ class Customer(_Base):
     contacts = fields.List(fields.Nested(Contact))
 
 
+# Digits are ASCII 0-9 and a pattern ends at \Z: Python's \d also takes fullwidth, Arabic-Indic and
+# other Unicode digits, and $ matches before a trailing newline, so "１２" or "12\n" would pass.
 class BankCard(_Base):
     number = fields.String(required=True)
-    expiration_month = fields.String(required=True, validate=validate.Regexp(r"^(0[1-9]|1[0-2])$",
+    expiration_month = fields.String(required=True, validate=validate.Regexp(r"^(0[1-9]|1[0-2])\Z",
                                                                              error="must be two digits 01-12"))
-    expiration_year = fields.String(required=True, validate=validate.Regexp(r"^(\d{2}|\d{4})$",
+    expiration_year = fields.String(required=True, validate=validate.Regexp(r"^([0-9]{2}|[0-9]{4})\Z",
                                                                             error="must be two digits"))
-    security_code = fields.String(validate=validate.Regexp(r"^\d{3,4}$", error="must be 3 or 4 digits"))
+    security_code = fields.String(validate=validate.Regexp(r"^[0-9]{3,4}\Z", error="must be 3 or 4 digits"))
     cardholder_name = fields.String()
 
     @validates_schema
     def _number(self, data, **kw):
+        # spaces and dashes between the digit groups are tolerated; ASCII ones only, as the digits
         number = data.get("number")
-        if isinstance(number, str) and not re.fullmatch(r"\d{14,19}", re.sub(r"[\s-]", "", number)):
+        if isinstance(number, str) and not re.fullmatch(r"[0-9]{14,19}", re.sub(r"[ \t\n\r\f\v-]", "", number)):
             raise ValidationError("must be 14 to 19 digits", "number")
 
 
