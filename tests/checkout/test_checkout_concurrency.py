@@ -4,7 +4,8 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import requests
 from checkout_sdk.exception import CheckoutApiException
-from checkout_sdk.payments.payments import CaptureRequest
+from checkout_sdk.payments.payments import CaptureRequest, PaymentCustomerRequest, PaymentRequestTokenSource
+from checkout_sdk.tokens.tokens import CardTokenRequest
 
 from cko_helpers import KEY, card_source, payment_request, sdk
 
@@ -78,3 +79,29 @@ def test_twenty_concurrent_partial_captures_never_exceed_the_authorization(serve
     assert captured == details.balances.total_captured == 9000   # six of 1500 fit in 10000
     assert details.balances.available_to_capture == 1000
     assert len([a for a in api.payments.get_payment_actions(pay.id).items if a.type == "Capture"]) == 6
+
+
+def test_one_card_token_pays_once_however_many_requests_race_for_it(server):
+    api = sdk(server.url)
+    req = CardTokenRequest()
+    req.number, req.expiry_month, req.expiry_year, req.cvv = "4242424242424242", 12, 2030, "100"
+    tok = api.tokens.request_card_token(req).token
+
+    def attempt(i):
+        source = PaymentRequestTokenSource()
+        source.token = tok
+        extra = {}
+        if i % 2:   # a refused request must neither spend the token nor let two others share it
+            extra["customer"] = PaymentCustomerRequest()
+            extra["customer"].id = "cus_" + "a" * 26
+        try:
+            return api.payments.request_payment(payment_request(source, reference=f"race-{i}", **extra)).id
+        except CheckoutApiException as exc:
+            assert exc.error_details in (["token_used"], ["customer_not_found"])
+            return None
+
+    with ThreadPoolExecutor(20) as pool:
+        paid = [x for x in pool.map(attempt, range(20)) if x]
+    assert len(paid) == 1
+    listed = requests.get(f"{server.url}/checkout/payments", headers=AUTH, timeout=10).json()
+    assert listed["total_count"] == 1

@@ -5,10 +5,12 @@ import json
 import pytest
 import requests
 from checkout_sdk.exception import CheckoutApiException, CheckoutAuthorizationException
+from checkout_sdk.payments.payments import CaptureRequest, PaymentCustomerRequest
 
 from cko_helpers import KEY, card_source, payment_request, sdk
 
 AUTH = {"Authorization": f"Bearer {KEY}", "Content-Type": "application/json"}
+CARD = {"type": "card", "number": "4242424242424242", "expiry_month": 12, "expiry_year": 2030, "cvv": "100"}
 
 
 def post(server, path, body, headers=AUTH):
@@ -170,3 +172,120 @@ def test_no_request_shape_produces_a_500(server):
         resp = requests.request(method, f"{server.url}/checkout/payments", headers=AUTH, timeout=10)
         assert resp.status_code == 405
     assert 422 in statuses and 201 in statuses
+
+
+@pytest.mark.parametrize("kind", [[], {}, [1], {"type": "card"}, 5, True, ""])
+def test_a_source_type_that_is_no_known_type_is_source_type_invalid_whatever_its_json_type(server, kind):
+    resp = post(server, "/payments", {"source": {**CARD, "type": kind}, "amount": 100, "currency": "USD"})
+    assert resp.status_code == 422, resp.text
+    assert resp.json()["error_codes"] == ["source_type_invalid"]   # what "type": "wallet" answers
+    listed = requests.get(f"{server.url}/checkout/payments", headers=AUTH, timeout=10).json()
+    assert listed["total_count"] == 0
+
+
+def _paths(body, prefix=()):
+    """Every member of a body, nested ones included, as a path of keys."""
+    for key, value in body.items():
+        yield prefix + (key,)
+        if isinstance(value, dict):
+            yield from _paths(value, prefix + (key,))
+
+
+def _with(body, path, value):
+    body = json.loads(json.dumps(body))
+    inner = body
+    for key in path[:-1]:
+        inner = inner[key]
+    inner[path[-1]] = value
+    return body
+
+
+def test_no_member_of_any_body_given_a_list_or_an_object_produces_a_500(server):
+    # a client value used as a dict key or set member raises TypeError for [] and {}: every body,
+    # every member at any depth, so a discriminator deep in a body cannot be missed
+    pk = {"Authorization": "Bearer pk_sbox_" + "a" * 27, "Content-Type": "application/json"}
+    customer = post(server, "/customers", {"email": "fuzz@example.com"}).json()["id"]
+    pay = post(server, "/payments", {"source": CARD, "amount": 1000, "currency": "USD", "capture": False}).json()
+    src, href = pay["source"]["id"], f"/payments/{pay['id']}"
+    three_ds = {"enabled": False, "attempt_n3d": False, "challenge_indicator": "no_preference",
+                "allow_upgrade": True, "exemption": "low_value", "version": "2.2.0", "eci": "05",
+                "cryptogram": "c", "xid": "x", "authentication_id": "a", "status": "Y"}
+    payment = {"amount": 100, "currency": "USD", "payment_type": "Recurring", "merchant_initiated": False,
+               "previous_payment_id": "481108533665280", "reference": "r", "description": "d", "capture": False,
+               "capture_on": "2030-01-01T00:00:00Z", "3ds": three_ds, "metadata": {"a": 1},
+               "customer": {"email": "a@example.com", "name": "n", "phone": {"country_code": "44", "number": "1234567"}},
+               "success_url": "http://x/ok", "failure_url": "http://x/no", "processing_channel_id": "pc_" + "a" * 26,
+               "authorization_type": "Final", "processing": {"a": 1},
+               "retry": {"enabled": True, "dunning": {"enabled": True}, "downtime": {"enabled": True}}}
+    card = {**CARD, "name": "n", "stored": False, "store_for_future_use": True, "phone": {"country_code": "44", "number": "1234567"},
+            "billing_address": {"address_line1": "x", "city": "y", "zip": "z", "country": "GB"}}
+    bodies = [
+        ("POST", "/payments", {**payment, "source": card}),
+        ("POST", "/payments", {**payment, "source": {"type": "id", "id": src, "cvv": "100", "stored": True}}),
+        ("POST", "/payments", {**payment, "source": {"type": "token", "token": "tok_" + "a" * 26}}),
+        ("POST", "/payments", {**payment, "source": {"type": "customer", "id": customer}}),
+        ("POST", f"{href}/captures", {"amount": 1, "capture_type": "NonFinal", "reference": "r", "metadata": {"a": 1}}),
+        ("POST", f"{href}/refunds", {"amount": 1, "reference": "r", "metadata": {"a": 1}, "capture_action_id": "act_x"}),
+        ("POST", f"{href}/voids", {"reference": "r", "metadata": {"a": 1}}),
+        ("POST", f"{href}/cancellations", {"reference": "r"}),
+        ("POST", "/tokens", {**CARD, "name": "n", "billing_address": {"country": "GB"}, "phone": {"number": "1234567"}}),
+        ("POST", "/customers", {"email": "b@example.com", "name": "n", "phone": {"country_code": "1", "number": "1234567"},
+                                "metadata": {"a": 1}, "default": src}),
+        ("PATCH", f"/customers/{customer}", {"email": "c@example.com", "name": "n", "metadata": {"a": 1}, "default": src}),
+        ("POST", "/instruments", {"type": "card", "number": CARD["number"], "expiry_month": 12, "expiry_year": 2030,
+                                  "name": "n", "account_holder": {"a": 1}, "customer": {"id": customer, "default": True}}),
+        ("POST", "/instruments", {"type": "token", "token": "tok_" + "a" * 26,
+                                  "customer": {"email": "d@example.com", "name": "n", "default": True}}),
+        ("PATCH", f"/instruments/{src}", {"expiry_month": 12, "expiry_year": 2031, "name": "n", "account_holder": {"a": 1},
+                                          "customer": {"id": customer, "email": "fuzz@example.com", "default": True}}),
+    ]
+    for method, path, body in bodies:
+        headers = pk if path == "/tokens" else AUTH
+        for member in _paths(body):
+            for value in ([], {}):
+                resp = requests.request(method, f"{server.url}/checkout{path}", data=json.dumps(_with(body, member, value)),
+                                        headers=headers, timeout=10)
+                assert resp.status_code < 500, (method, path, member, value, resp.text)
+
+
+def test_an_error_body_and_its_answer_carry_one_request_id(server, api):
+    refusals = []
+    with pytest.raises(CheckoutApiException) as err:   # validation
+        api.payments.request_payment(payment_request(card_source("4242424242424241")))
+    refusals.append(err.value)
+    customer = PaymentCustomerRequest()
+    customer.id = "cus_" + "a" * 26
+    with pytest.raises(CheckoutApiException) as err:   # a business rule
+        api.payments.request_payment(payment_request(card_source(), customer=customer))
+    refusals.append(err.value)
+    held = api.payments.request_payment(payment_request(card_source(), amount=1000, capture=False))
+    capture = CaptureRequest()
+    capture.amount = 1001
+    with pytest.raises(CheckoutApiException) as err:   # a follow-up action
+        api.payments.capture_payment(held.id, capture)
+    refusals.append(err.value)
+    for exc in refusals:
+        assert exc.http_metadata.status_code == 422
+        assert exc.request_id == exc.http_metadata.headers["Cko-Request-Id"]   # the body's, as the SDK reads it
+    malformed = post(server, "/payments", b'{"amount": 10,')
+    assert malformed.json()["request_id"] == malformed.headers["Cko-Request-Id"]
+    # one id per answer, never one answer's id on another
+    ids = [exc.request_id for exc in refusals] + [held.http_metadata.headers["Cko-Request-Id"],
+                                                   malformed.headers["Cko-Request-Id"]]
+    assert len(set(ids)) == len(ids)
+
+
+def test_request_ids_come_from_the_seed():
+    from simulator.testing import DEFAULT_START, SandboxServer
+
+    def run():
+        with SandboxServer({"seed": 3, "clock": {"start": DEFAULT_START}}) as srv:
+            api = sdk(srv.url)
+            pay = api.payments.request_payment(payment_request(card_source()))
+            with pytest.raises(CheckoutApiException) as err:
+                api.payments.request_payment(payment_request(card_source("4242424242424241")))
+            after = api.payments.request_payment(payment_request(card_source()))
+            return [pay.http_metadata.headers["Cko-Request-Id"], pay.id, err.value.request_id,
+                    err.value.http_metadata.headers["Cko-Request-Id"], after.id, after.http_metadata.headers["Cko-Request-Id"]]
+
+    assert run() == run()

@@ -4,6 +4,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
+from checkout_sdk.exception import CheckoutApiException
 from checkout_sdk.payments.payments import CaptureRequest, RefundRequest
 
 from cko_helpers import MANDATE_3DS, card_source, id_source, payment_request
@@ -195,6 +196,43 @@ def test_uncaptured_authorization_expires_after_seven_days(server, api):
     resp = api.payments.request_payment(payment_request(card_source(), capture=False))
     server.advance("P7DT1M")
     assert api.payments.get_payment_details(resp.id).status == "Expired"
+
+
+def _non_final_capture(api, payment_id, amount):
+    cap = CaptureRequest()
+    cap.amount, cap.capture_type = amount, "NonFinal"
+    return api.payments.capture_payment(payment_id, cap)
+
+
+def test_what_non_final_captures_left_is_released_when_the_authorization_expires(server, api):
+    resp = api.payments.request_payment(payment_request(card_source(), amount=1000, capture=False))
+    _non_final_capture(api, resp.id, 100)
+    server.advance("P6D")
+    _non_final_capture(api, resp.id, 200)   # within expires_on the rest is still there to capture
+    before = api.payments.get_payment_details(resp.id)
+    assert before.balances.available_to_capture == 700 and hasattr(before._links, "capture")
+    server.advance("P1DT1M")                # past expires_on
+    after = api.payments.get_payment_details(resp.id)
+    assert after.status == "Partially Captured"
+    assert after.balances.available_to_capture == 0 and not hasattr(after._links, "capture")
+    assert after.balances.total_captured == 300 and after.balances.available_to_refund == 300
+    with pytest.raises(CheckoutApiException) as err:   # as capturing an Expired authorization
+        api.payments.capture_payment(resp.id)
+    assert err.value.http_metadata.status_code == 403
+    api.payments.refund_payment(resp.id)   # what was captured stays refundable, all of it
+    assert api.payments.get_payment_details(resp.id).status == "Refunded"
+
+
+def test_a_refund_between_non_final_captures_does_not_keep_the_rest_past_expiry(server, api):
+    resp = api.payments.request_payment(payment_request(card_source(), amount=1000, capture=False))
+    _non_final_capture(api, resp.id, 400)
+    refund = RefundRequest()
+    refund.amount = 100
+    api.payments.refund_payment(resp.id, refund)
+    assert api.payments.get_payment_details(resp.id).balances.available_to_capture == 600
+    server.advance("P7DT1M")
+    after = api.payments.get_payment_details(resp.id)
+    assert after.status == "Partially Refunded" and after.balances.available_to_capture == 0
 
 
 def test_card_verification_with_zero_amount_stores_the_card(api):

@@ -1,13 +1,16 @@
 """Tokens (public key), customers and instruments as far as a stored-card flow needs them."""
 import pytest
+from checkout_sdk.common.common import UpdateCustomerRequest
 from checkout_sdk.customers.customers import CustomerRequest
 from checkout_sdk.exception import CheckoutApiException
 from checkout_sdk.instruments.instruments import (CreateCustomerInstrumentRequest, CreateTokenInstrumentRequest,
                                                    UpdateCardInstrumentRequest)
-from checkout_sdk.payments.payments import PaymentRequestTokenSource, RequestCustomerSource
+from checkout_sdk.payments.payments import PaymentCustomerRequest, PaymentRequestTokenSource, RequestCustomerSource
 from checkout_sdk.tokens.tokens import CardTokenRequest
 
 from cko_helpers import card_source, id_source, payment_request
+
+NO_SUCH_CUSTOMER = "cus_" + "a" * 26
 
 
 def token(api, number="4242424242424242", month=12, year=2030):
@@ -123,3 +126,110 @@ def test_revoked_instrument_stops_working(server, api):
     with pytest.raises(CheckoutApiException) as err:
         api.payments.request_payment(payment_request(id_source(pay.source.id), merchant_initiated=True))
     assert err.value.error_details == ["source_id_invalid"]
+
+
+def _customer(api, email):
+    req = CustomerRequest()
+    req.email = email
+    return api.customers.create(req).id
+
+
+def _instrument(api, customer_id=None, default=False):
+    req = CreateTokenInstrumentRequest()
+    req.token = token(api).token
+    if customer_id:
+        req.customer = CreateCustomerInstrumentRequest()
+        req.customer.id, req.customer.default = customer_id, default
+    return api.instruments.create(req)
+
+
+def _update_customer(api, instrument_id, **customer):
+    upd = UpdateCardInstrumentRequest()
+    upd.customer = UpdateCustomerRequest()
+    for key, value in customer.items():   # the SDK sends whatever is set, e-mail included
+        setattr(upd.customer, key, value)
+    return api.instruments.update(instrument_id, upd)
+
+
+def test_a_refused_token_payment_leaves_the_token_for_the_corrected_retry(api):
+    tok = token(api).token
+    typo = PaymentCustomerRequest()
+    typo.id = NO_SUCH_CUSTOMER
+    with pytest.raises(CheckoutApiException) as err:
+        api.payments.request_payment(payment_request(token_source(tok), customer=typo), idempotency_key="order-42")
+    assert err.value.error_details == ["customer_not_found"]
+    pay = api.payments.request_payment(payment_request(token_source(tok)), idempotency_key="order-42")
+    assert pay.http_metadata.status_code == 201 and pay.approved is True
+    with pytest.raises(CheckoutApiException) as err:   # still single-use
+        api.payments.request_payment(payment_request(token_source(tok)))
+    assert err.value.error_details == ["token_used"]
+
+
+def test_a_refused_instrument_leaves_the_token_for_the_corrected_retry(api):
+    req = CreateTokenInstrumentRequest()
+    req.token = token(api).token
+    req.customer = CreateCustomerInstrumentRequest()
+    req.customer.id = NO_SUCH_CUSTOMER
+    with pytest.raises(CheckoutApiException) as err:
+        api.instruments.create(req)
+    assert err.value.error_details == ["customer_not_found"]
+    req.customer.id = _customer(api, "fixed@example.com")
+    inst = api.instruments.create(req)
+    assert inst.http_metadata.status_code == 201 and inst.customer.id == req.customer.id
+    with pytest.raises(CheckoutApiException) as err:
+        api.instruments.create(req)
+    assert err.value.error_details == ["token_used"]
+
+
+def test_instrument_update_moves_the_card_to_another_customer_as_its_default(api):
+    one, two = _customer(api, "one@example.com"), _customer(api, "two@example.com")
+    inst = _instrument(api, one, default=True)
+    assert api.customers.get(one).default == inst.id
+    assert _update_customer(api, inst.id, id=two, default=True).fingerprint == inst.fingerprint
+    moved = api.instruments.get(inst.id).customer
+    assert (moved.id, moved.default) == (two, True)
+    assert api.customers.get(two).default == inst.id
+    assert [i.id for i in api.customers.get(two).instruments] == [inst.id]
+    left = api.customers.get(one)
+    assert getattr(left, "default", None) is None and left.instruments == []   # no card chosen for it
+    src = RequestCustomerSource()
+    src.id = two
+    assert api.payments.request_payment(payment_request(src, merchant_initiated=True)).source.id == inst.id
+
+
+def test_instrument_update_names_the_customer_by_email_or_keeps_its_own(api):
+    one = _customer(api, "own@example.com")
+    first, second = _instrument(api, one, default=True), _instrument(api, one)
+    assert api.customers.get(one).default == first.id
+    _update_customer(api, second.id, default=True)   # no id: the instrument's own customer
+    assert api.customers.get(one).default == second.id
+    other = _customer(api, "Other@Example.com")
+    _update_customer(api, first.id, email="other@example.com", default=True)
+    assert api.instruments.get(first.id).customer.id == other
+    assert api.customers.get(other).default == first.id
+
+
+@pytest.mark.parametrize("customer", [{"id": NO_SUCH_CUSTOMER}, {"email": "nobody@example.com", "default": True}])
+def test_instrument_update_with_an_unknown_customer_is_422_and_changes_nothing(api, customer):
+    one = _customer(api, "kept@example.com")
+    inst = _instrument(api, one, default=True)
+    upd = UpdateCardInstrumentRequest()
+    upd.expiry_year = 2033
+    upd.customer = UpdateCustomerRequest()
+    for key, value in customer.items():
+        setattr(upd.customer, key, value)
+    with pytest.raises(CheckoutApiException) as err:
+        api.instruments.update(inst.id, upd)
+    assert err.value.http_metadata.status_code == 422
+    assert err.value.error_details == ["customer_not_found"]
+    after = api.instruments.get(inst.id)
+    assert after.expiry_year == 2030 and after.customer.id == one   # nothing half-written
+    with pytest.raises(CheckoutApiException):   # an update creates no customer
+        api.customers.get("nobody@example.com")
+
+
+def test_instrument_update_default_without_any_customer_is_422(api):
+    inst = _instrument(api)
+    with pytest.raises(CheckoutApiException) as err:
+        _update_customer(api, inst.id, default=True)
+    assert err.value.error_details == ["customer_id_required"]

@@ -4,6 +4,8 @@ import hmac
 import json
 from datetime import datetime, timedelta
 
+from checkout_sdk.payments.payments import CaptureRequest
+
 from cko_helpers import MANDATE_3DS, card_source, payment_request, sdk
 
 SCHEDULE = [timedelta(minutes=m) for m in (5, 10, 15, 30, 60, 240, 720, 720)]
@@ -93,3 +95,19 @@ def test_auto_mode_delivers_in_the_background(receiver):
 def test_no_webhook_url_no_delivery(server, api):
     api.payments.request_payment(payment_request(card_source()))
     assert server.webhooks() == []
+
+
+def test_expiry_after_a_non_final_capture_sends_no_payment_expired(cko_server, receiver):
+    api = sdk(cko_server.url)
+    partly = api.payments.request_payment(payment_request(card_source(), amount=1000, capture=False))
+    cap = CaptureRequest()
+    cap.amount, cap.capture_type = 100, "NonFinal"
+    api.payments.capture_payment(partly.id, cap)
+    untouched = api.payments.request_payment(payment_request(card_source(), amount=1000, capture=False))
+    cko_server.advance("P7DT1M")
+    cko_server.flush()
+    bodies = [json.loads(r["body"]) for r in receiver.wait_for(4)]
+    assert cko_server.flush() == [] and len(receiver.requests) == 4
+    assert sorted((b["type"], b["data"]["id"]) for b in bodies) == sorted([   # two lanes: any order
+        ("payment_approved", partly.id), ("payment_captured", partly.id),
+        ("payment_approved", untouched.id), ("payment_expired", untouched.id)])   # the rest's release sends nothing

@@ -7,6 +7,7 @@ import hmac
 import re
 from datetime import timedelta
 
+from flask.globals import _cv_request
 from marshmallow import Schema, ValidationError, fields
 
 from ...core.inputs import http_url
@@ -88,7 +89,16 @@ class Checkout(Provider):
         return Caller(tenant=key)
 
     def request_id(self) -> str:
-        return self.sandbox.ids.uuid4()
+        """The answer's one id, drawn on first use and kept on the request: an error body's
+        ``request_id`` and the ``Cko-Request-Id`` header agree, as the SDK reads either."""
+        ctx = _cv_request.get(None)
+        if ctx is None:   # outside a request nothing else can quote it
+            return self.sandbox.ids.uuid4()
+        environ = ctx.request.environ   # the request's own: an app context may outlive one request
+        kept = environ.get("cko.request_id")
+        if kept is None:
+            kept = environ["cko.request_id"] = self.sandbox.ids.uuid4()
+        return kept
 
     def envelope(self, spec, status, detail, fields) -> dict | None:
         if not spec.code:
@@ -101,7 +111,7 @@ class Checkout(Provider):
 
     def decorate(self, response):
         headers = response.headers
-        request_id = self.request_id()   # drawn for every answer, kept or not, as the id stream expects
+        request_id = self.request_id()   # drawn for every answer (once), kept or not, as the id stream expects
         present = {name.lower() for name, _ in headers.to_wsgi_list()}   # one pass over the headers
         if "cko-request-id" not in present:
             headers.add("Cko-Request-Id", request_id)

@@ -38,6 +38,8 @@ PAYMENT = Transitions("payment", "Requested", {
     ("Authorized", "expire"): "Expired",
     ("Partially Captured", "capture_partial"): "Partially Captured",
     ("Partially Captured", "capture_full"): "Captured",
+    # expires_on ends the authorization, captured or not: what NonFinal captures left is released
+    ("Partially Captured", "expire"): "Partially Captured",
     ("Partially Captured", "refund_partial"): "Partially Refunded",
     ("Partially Captured", "refund_full"): "Refunded",
     ("Captured", "refund_partial"): "Partially Refunded",
@@ -47,6 +49,7 @@ PAYMENT = Transitions("payment", "Requested", {
     # a NonFinal partial capture leaves money to capture after a refund
     ("Partially Refunded", "capture_partial"): "Partially Refunded",
     ("Partially Refunded", "capture_full"): "Partially Refunded",
+    ("Partially Refunded", "expire"): "Partially Refunded",
 }, refusal="forbidden")
 
 # A stored card: revoked by the merchant, or made unusable by a scenario (``token: expired`` or
@@ -207,8 +210,7 @@ class Machine(BaseMachine):
                 raise Refusal("validation", "token_used")
             if now > token["expires_on"]:
                 raise Refusal("validation", "token_expired")
-            token["used"] = True
-            self.store.put("token", token["id"], token, self.store.tenant_of("token", token["id"]))
+            # not spent here: a later check may still refuse the request (spend_token)
             return Card.from_record(token, cvv_given=token.get("cvv_given", False),
                                     billing_address=source.get("billing_address") or token.get("billing_address"),
                                     phone=source.get("phone") or token.get("phone"))
@@ -227,6 +229,17 @@ class Machine(BaseMachine):
             raise Refusal("validation", "source_id_invalid")
         return Card.from_record(instrument, instrument_id=instrument["id"], cvv_given=bool(source.get("cvv")),
                                 billing_address=source.get("billing_address"), phone=source.get("phone"))
+
+    def spend_token(self, source: dict) -> None:
+        """Mark the request's card token used, once nothing can refuse the request any more: a
+        refused request stores nothing, so the corrected retry may still pay with the token. The
+        caller holds the store lock from ``resolve_source``'s check to here, so of two requests
+        with one token exactly one pays."""
+        if source["type"] != "token":
+            return
+        token = self.store.get("token", source["token"])
+        token["used"] = True
+        self.store.put("token", token["id"], token, self.store.tenant_of("token", token["id"]))
 
     def spoil(self, instrument: dict | None, fx: effects.Effects, tenant: str) -> None:
         """A scenario's ``token`` effect makes this stored card stop working, for good."""
@@ -264,11 +277,14 @@ class Machine(BaseMachine):
         email = body_customer.get("email")
         if not email:
             return None
-        existing = next(iter(self.store.where("customer", tenant, "email", email.lower(), limit=1)), None)
+        existing = self.customer_by_email(tenant, email)
         if existing is not None:
             return existing
         return self.create_customer(tenant, {"email": email, "name": body_customer.get("name"),
                                              "phone": body_customer.get("phone")})
+
+    def customer_by_email(self, tenant: str, email: str) -> dict | None:
+        return next(iter(self.store.where("customer", tenant, "email", email.lower(), limit=1)), None)
 
     def create_customer(self, tenant: str, data: dict) -> dict:
         customer = {"id": self.ids.prefixed("cus_"), "email": data["email"], "name": data.get("name"),
@@ -286,6 +302,20 @@ class Machine(BaseMachine):
         instrument["customer_id"] = customer["id"]
         self.store.put("customer", customer["id"], customer, tenant)
         self.store.put("instrument", instrument["id"], instrument, tenant)
+
+    def detach_instrument(self, tenant: str, instrument: dict) -> None:
+        """Take a stored card from its customer. A customer whose default it was is left with none
+        rather than another card picked for it: a charge by customer source then refuses instead
+        of charging a card the merchant never chose."""
+        customer = self.store.get("customer", instrument["customer_id"], tenant) if instrument.get("customer_id") else None
+        instrument["customer_id"] = None
+        if customer is None:
+            return
+        if instrument["id"] in customer["instruments"]:
+            customer["instruments"].remove(instrument["id"])
+        if customer.get("default") == instrument["id"]:
+            customer["default"] = None
+        self.store.put("customer", customer["id"], customer, tenant)
 
     # -- series ------------------------------------------------------------------------------
     def series_origin(self, tenant: str, payment: dict, card: Card) -> dict | None:
@@ -337,6 +367,7 @@ class Machine(BaseMachine):
             raise Refusal("validation", "previous_payment_id_invalid")
         card = self.resolve_source(tenant, body["source"], now, fx)
         customer = self.customer_for_payment(tenant, body.get("customer"))
+        self.spend_token(body["source"])   # the last refusal is behind us
         three_ds_req = body.get("three_ds") or {}
         amount = body.get("amount", 0)
         payment = {
@@ -583,12 +614,21 @@ class Machine(BaseMachine):
                 self.capture(payment, None, None, None, None)
 
     def expire(self, tenant: str, payment_id: str) -> None:
+        """``expires_on`` has passed. An authorization nothing was captured from is Expired; after
+        NonFinal captures the status stays and the uncaptured rest is released, as a final
+        capture releases it, without ``payment_expired``: the payment itself has not expired."""
         with self.store.lock:
             payment = self.store.get("payment", payment_id)
-            if payment and self.allowed(payment, "expire"):
-                self.move(payment, "expire")
+            if payment is None or not self.allowed(payment, "expire") or self.available_to_capture(payment) == 0:
+                return
+            uncaptured = payment["status"] == "Authorized"
+            self.move(payment, "expire")
+            if uncaptured:
                 self.save(payment)
                 self.emit(payment, "payment_expired", None)
+            else:
+                payment["capture_final"] = True
+                self.save(payment)
 
     # -- 3DS -----------------------------------------------------------------------------------
     def require_authentication(self, payment: dict, now, upgrade_reason: str | None) -> None:
@@ -686,7 +726,8 @@ class Machine(BaseMachine):
         payment["captured"] += amount
         if final:
             payment["capture_final"] = True
-        self.sb.timers.cancel(f"checkout:expire:{payment['id']}")
+        if final or rest == 0:   # a NonFinal capture leaves the rest to expire at expires_on
+            self.sb.timers.cancel(f"checkout:expire:{payment['id']}")
         return self._record(payment, "Capture", "payment_captured", amount, reference, metadata)
 
     def refund(self, payment: dict, amount, reference, metadata) -> dict:
@@ -739,7 +780,7 @@ class Machine(BaseMachine):
     def customer(self, tenant: str, id_or_email: str) -> dict:
         customer = self.store.get("customer", id_or_email, tenant)
         if customer is None and "@" in id_or_email:
-            customer = next(iter(self.store.where("customer", tenant, "email", id_or_email.lower(), limit=1)), None)
+            customer = self.customer_by_email(tenant, id_or_email)
         if customer is None:
             raise Refusal("not_found")
         return customer
@@ -764,13 +805,16 @@ class Machine(BaseMachine):
         with self.store.lock:
             now = self.p.now(tenant)
             if body["type"] == "token":
-                card = self.resolve_source(tenant, {"type": "token", "token": body["token"]}, now, fx)
+                source = {"type": "token", "token": body["token"]}
+                card = self.resolve_source(tenant, source, now, fx)
             else:
+                source = {"type": "card"}   # raw card details: no token to spend
                 if cards.expired(body["expiry_month"], body["expiry_year"], now):
                     raise Refusal("validation", "card_expired")
                 card = Card.from_number(body["number"], body["expiry_month"], body["expiry_year"], name=body.get("name"))
             owner = body.get("customer") or {}
             customer = self.customer_for_payment(tenant, owner) if (owner.get("id") or owner.get("email")) else None
+            self.spend_token(source)   # the last refusal is behind us
             instrument = self.store_instrument(tenant, card, {"id": None, "merchant_initiated": True})
             if body.get("account_holder"):
                 instrument["account_holder"] = body["account_holder"]
@@ -780,12 +824,33 @@ class Machine(BaseMachine):
     def update_instrument(self, tenant: str, instrument_id: str, body: dict) -> dict:
         with self.store.lock:
             inst = self.find("instrument", instrument_id, tenant)
+            owner = body.get("customer")
+            customer = self.instrument_owner(tenant, inst, owner) if owner is not None else None   # refusals first
             for key in ("expiry_month", "expiry_year", "name", "account_holder"):
                 if key in body:
                     inst[key] = body[key]
             if ("expiry_month" in body or "expiry_year" in body) and INSTRUMENT.allows(inst, "renew"):
                 INSTRUMENT.move(inst, "renew")   # the card was renewed: a new expiry makes it usable again
+            if customer is not None:
+                if inst.get("customer_id") != customer["id"]:
+                    self.detach_instrument(tenant, inst)
+                self.attach_instrument(tenant, customer, inst, make_default=bool(owner.get("default")))
             return self.store.put("instrument", instrument_id, inst, tenant)
+
+    def instrument_owner(self, tenant: str, instrument: dict, owner: dict) -> dict:
+        """The customer a PATCH /instruments names, by id or e-mail, or the instrument's own when
+        it names neither (``{"default": true}``). It must exist: an update creates no customer."""
+        if owner.get("id"):
+            customer = self.store.get("customer", owner["id"], tenant)
+        elif owner.get("email"):
+            customer = self.customer_by_email(tenant, owner["email"])
+        elif instrument.get("customer_id"):
+            customer = self.store.get("customer", instrument["customer_id"], tenant)
+        else:
+            raise Refusal("validation", "customer_id_required")
+        if customer is None:
+            raise Refusal("validation", "customer_not_found")
+        return customer
 
     def revoke_instrument(self, tenant: str, instrument_id: str) -> None:
         with self.store.lock:

@@ -151,8 +151,9 @@ class Source(fields.Field):
         kind = value.get("type")
         if kind is None:
             raise ValidationError("source_type_required")
-        if kind not in SOURCE_SCHEMAS:
-            raise ValidationError("source_type_invalid" if isinstance(kind, str) else "source_invalid")
+        # a list or an object cannot be a dict key: ask isinstance first, or "type": [] is a 500
+        if not isinstance(kind, str) or kind not in SOURCE_SCHEMAS:
+            raise ValidationError("source_type_invalid")
         return schema(SOURCE_SCHEMAS[kind]).load(value)
 
 
