@@ -22,6 +22,8 @@ from typing import Any, NamedTuple
 from .state import NullState
 
 NEW, REPLAY, IN_FLIGHT = "new", "replay", "in_flight"
+# the longest TTL a provider may be configured with: 100 years (a key then never expires in practice)
+TTL_MAX_HOURS = 100 * 8766
 
 
 @dataclass

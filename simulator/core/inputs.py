@@ -76,3 +76,19 @@ def http_url(value: Any) -> None:
     from marshmallow import ValidationError
     if value is not None and not http_url_ok(value):
         raise ValidationError("must be an absolute http or https URL")
+
+
+_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+# RFC 9110 field-value: visible ASCII, obs-text (latin-1) and spaces or tabs between them
+_FIELD_VALUE = re.compile(r"[\x21-\x7e\x80-\xff]+(?:[ \t]+[\x21-\x7e\x80-\xff]+)*|")
+
+
+def http_header(name: Any, value: Any) -> None:
+    """marshmallow validator of a header the sandbox will send (a configured webhook header): a
+    CR or LF in one would split the request, and every delivery would fail at the wire."""
+    from marshmallow import ValidationError
+    if not isinstance(name, str) or not _TOKEN.fullmatch(name):
+        raise ValidationError(f"not a header name: {name!r}")
+    if not isinstance(value, str) or not _FIELD_VALUE.fullmatch(value):
+        raise ValidationError(f"header {name}: not a header value (control characters, line breaks, "
+                              "spaces around it or characters beyond latin-1)")

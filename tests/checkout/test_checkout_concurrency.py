@@ -105,3 +105,14 @@ def test_one_card_token_pays_once_however_many_requests_race_for_it(server):
     assert len(paid) == 1
     listed = requests.get(f"{server.url}/checkout/payments", headers=AUTH, timeout=10).json()
     assert listed["total_count"] == 1
+
+
+@pytest.mark.parametrize("hours", [-5, 1e300, "nan"])
+def test_an_idempotency_ttl_no_clock_can_keep_is_refused_at_configuration(server, hours):
+    # -5 let one key make two payments; 1e300 made every keyed request a 500
+    body = '{"providers": {"checkout": {"idempotency_ttl_hours": %s}}}' % ("NaN" if hours == "nan" else hours)
+    resp = server.admin("PUT", "/config", data=body, headers={"Content-Type": "application/json"})
+    assert resp.status_code == 400 and "idempotency_ttl_hours" in resp.text, resp.text
+    api = sdk(server.url)
+    first = api.payments.request_payment(payment_request(card_source()), idempotency_key="ttl-key")
+    assert api.payments.request_payment(payment_request(card_source()), idempotency_key="ttl-key").id == first.id

@@ -111,3 +111,22 @@ def test_expiry_after_a_non_final_capture_sends_no_payment_expired(cko_server, r
     assert sorted((b["type"], b["data"]["id"]) for b in bodies) == sorted([   # two lanes: any order
         ("payment_approved", partly.id), ("payment_captured", partly.id),
         ("payment_approved", untouched.id), ("payment_expired", untouched.id)])   # the rest's release sends nothing
+
+
+def test_configured_webhook_headers_go_with_every_delivery_signed_or_not(server, receiver):
+    # README: webhook_headers are "sent with every delivery"; they once rode on the signature and
+    # went missing when no signing key was configured
+    resp = server.admin("PUT", "/config", json={"providers": {"checkout": {
+        "webhook_url": receiver.url + "/cko", "webhook_headers": {"Authorization": "my-token"}}}})
+    assert resp.status_code == 200, resp.text
+    sdk(server.url).payments.request_payment(payment_request(card_source()))
+    server.flush()
+    received = receiver.wait_for(2)
+    assert [r["headers"].get("Authorization") for r in received] == ["my-token"] * 2
+    assert not any("Cko-Signature" in r["headers"] for r in received)
+
+
+def test_a_webhook_header_that_would_split_the_request_is_refused_at_configuration(server):
+    for headers in ({"X-Token": "abc\r\nX-Injected: 1"}, {"X-Token": "abc\n"}, {"X Token": "abc"}, {"X-Token": " abc"}):
+        resp = server.admin("PUT", "/config", json={"providers": {"checkout": {"webhook_headers": headers}}})
+        assert resp.status_code == 400 and "webhook_headers" in resp.text, (headers, resp.text)

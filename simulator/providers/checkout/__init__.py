@@ -8,9 +8,10 @@ import re
 from datetime import timedelta
 
 from flask.globals import _cv_request
-from marshmallow import Schema, ValidationError, fields
+from marshmallow import Schema, ValidationError, fields, validate, validates
 
-from ...core.inputs import http_url
+from ...core.idempotency import TTL_MAX_HOURS
+from ...core.inputs import http_header, http_url
 from ..base import Caller, Provider
 from ..shape import ErrorSpec, Refusal
 from .machine import Machine
@@ -54,7 +55,13 @@ class CheckoutConfig(Schema):
     webhook_signing_key = fields.String(allow_none=True)
     webhook_headers = fields.Dict(keys=fields.String(), values=fields.String())
     amount_triggers = fields.Boolean()   # legacy ABC amount-suffix declines; off by default
-    idempotency_ttl_hours = fields.Float()
+    # a negative TTL would let one key make two payments; past 100 years no clock gets there
+    idempotency_ttl_hours = fields.Float(validate=validate.Range(min=0, max=TTL_MAX_HOURS))
+
+    @validates("webhook_headers")
+    def _headers(self, value, **kw):
+        for name, text in value.items():
+            http_header(name, text)
 
 
 class Checkout(Provider):
@@ -123,11 +130,14 @@ class Checkout(Provider):
 
     def webhook_signer(self, tenant):
         key = self.settings.get("webhook_signing_key")
-        if not key:
-            return None
         extra = self.settings.get("webhook_headers") or {}
+        if not key and not extra:
+            return None
 
         def sign(body: bytes, delivery: dict, now) -> dict:
+            # the configured headers go with every delivery, signed or not
+            if not key:
+                return extra
             return {**extra, "Cko-Signature": hmac.new(key.encode(), body, hashlib.sha256).hexdigest()}
         return sign
 

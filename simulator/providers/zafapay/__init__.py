@@ -10,6 +10,7 @@ from decimal import Decimal
 from marshmallow import Schema, ValidationError, fields, validate, validates
 
 from ...core.clock import parse_duration
+from ...core.idempotency import TTL_MAX_HOURS
 from ...core.inputs import http_url
 from ..base import Caller, Provider
 from ..shape import ErrorSpec, Refusal
@@ -72,7 +73,7 @@ class ZafaPayConfig(Schema):
     currencies = fields.List(fields.String(validate=validate.Regexp(r"^[a-z]{3}$")))
     amount_min = fields.Decimal()
     amount_max = fields.Decimal()
-    idempotency_ttl_hours = fields.Float(validate=validate.Range(min=0))
+    idempotency_ttl_hours = fields.Float(validate=validate.Range(min=0, max=TTL_MAX_HOURS))
 
     @validates("webhook_schedule")
     def _schedule(self, value, **kw):
