@@ -3,17 +3,37 @@
 Documents are validated completely before any rule is installed, so a bad document is never
 half-loaded. Rule names of providers are checked against the names the caller knows (the running
 providers): this module knows no provider.
+
+Every number a rule holds is bounded here, and every string checked to be text, at load: a value
+that parses but that nothing downstream can carry (a delay past year 9999, a NaN the JSON listing
+cannot spell, a billion duplicate deliveries, a lone surrogate the dashboard cannot encode) would
+otherwise surface later as a 500 on a provider request or on a read of the admin API, long after
+the document was accepted.
 """
 from __future__ import annotations
 
 import json
+import math
 import re
-from datetime import date, datetime
+import sys
+from datetime import date, datetime, timedelta
 
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
 
 from ..clock import parse_duration, parse_instant
-from ..documents import DocumentError, error_from_validation, load
+from ..documents import DocumentError, error_from_validation, line_of, load
+from ..inputs import text_ok
+
+# Durations (``after``, ``webhook.delay``): a century covers any subscription a test ages, and
+# keeps "now + duration" inside the clock's years 1-9999 from any clock a test runs near today.
+MAX_DURATION = timedelta(days=36525)
+MAX_DURATION_TEXT = "P36525D (100 years)"
+# Counts (``nth``, ``times``, ``webhook.fail``): inside the 32-bit range, which every JSON reader
+# of the listing keeps exact, and far beyond any count a test reaches.
+MAX_COUNT = 1_000_000_000
+# Each copy is a delivery in the outbox, which refuses writes at 100,000 pending: a larger
+# ``duplicate`` would fill it from one request.
+MAX_DUPLICATES = 100
 
 
 # -- strict fields: YAML is forgiving, rules must not be ("3" is not 3, yes is not true) ---------
@@ -29,6 +49,10 @@ class _Number(fields.Field):
     def _deserialize(self, value, attr, data, **kwargs):
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ValidationError("must be a number")
+        # NaN passes every range check (all its comparisons are false), and neither it nor an
+        # infinity can be written as JSON: GET /_sandbox/scenarios would answer invalid JSON
+        if not math.isfinite(value):
+            raise ValidationError("must be a finite number")
         return float(value)
 
 
@@ -55,13 +79,32 @@ class _Code(fields.Field):
         return str(value).strip()
 
 
+def bounded_duration(value) -> timedelta:
+    """``parse_duration`` up to MAX_DURATION: ValueError if ``value`` is no duration at all,
+    ValidationError if it is one but too long."""
+    try:
+        delta = parse_duration(value)
+    except OverflowError:   # more days than a timedelta holds, or a digit run float() reads as inf
+        delta = None
+    if delta is None or delta > MAX_DURATION:
+        raise ValidationError(f"must be at most {MAX_DURATION_TEXT}")
+    return delta
+
+
+def _instant(value) -> datetime:
+    try:
+        return parse_instant(value)
+    except OverflowError:   # in range as written, outside years 1-9999 once moved to UTC
+        raise ValueError(f"not a timestamp in years 1-9999 (UTC): {value!r}") from None
+
+
 class _Duration(fields.Field):
     def _deserialize(self, value, attr, data, **kwargs):
         try:
-            parse_duration(value)
+            bounded_duration(value)
         except ValueError as exc:
             raise ValidationError(str(exc)) from None
-        return value
+        return value   # the outbox reads the text when the rule fires
 
 
 class _DropConnection(fields.Field):
@@ -83,11 +126,11 @@ class _After(fields.Field):
         if not isinstance(value, str):
             raise ValidationError("must be an ISO-8601 duration (P400D) or timestamp")
         try:
-            return ("duration", parse_duration(value))
+            return ("duration", bounded_duration(value))
         except ValueError:
             pass
         try:
-            return ("instant", parse_instant(value))
+            return ("instant", _instant(value))
         except ValueError:
             raise ValidationError(f"not an ISO-8601 duration (P400D) or timestamp: {value!r}") from None
 
@@ -104,7 +147,7 @@ class _HttpErrorSchema(_Strict):
     @validates_schema
     def _json_body(self, data, **kwargs):
         try:
-            json.dumps(data.get("body"))
+            json.dumps(data.get("body"), allow_nan=False)
         except (TypeError, ValueError):
             raise ValidationError({"body": ["must be JSON data (quote timestamps: YAML reads them as dates)"]}) from None
 
@@ -121,10 +164,10 @@ class _HttpError(fields.Field):
 
 
 class _WebhookSchema(_Strict):
-    fail = _Int(validate=validate.Range(min=1, error="must be at least 1"))
+    fail = _Int(validate=validate.Range(1, MAX_COUNT, error="must be 1 to {max}"))
     status = _Int(validate=validate.Range(300, 599, error="must be a failing HTTP status, 300-599"))
     drop = _Bool()
-    duplicate = _Int(validate=validate.Range(min=1, error="must be at least 1"))
+    duplicate = _Int(validate=validate.Range(1, MAX_DUPLICATES, error="must be 1 to {max}"))
     delay = _Duration()
     bad_signature = _Bool()
 
@@ -197,8 +240,8 @@ class _RuleSchema(_Strict):
     method = _Str()
     path = _Str()
     match = fields.Dict(keys=fields.Raw(), values=fields.Raw(allow_none=True))
-    nth = _Int(validate=validate.Range(min=1, error="must be 1 or more (1-based)"))
-    times = _Int(validate=validate.Range(min=1, error="must be 1 or more"))
+    nth = _Int(validate=validate.Range(1, MAX_COUNT, error="must be 1 or more (1-based), at most {max}"))
+    times = _Int(validate=validate.Range(1, MAX_COUNT, error="must be 1 or more, at most {max}"))
     probability = _Number(validate=validate.Range(0, 1, error="must be between 0 and 1"))
     after = _After()
     effect = fields.Nested(_EffectSchema, required=True)
@@ -227,7 +270,7 @@ class _ClockSchema(_Strict):
     @validates_schema
     def _start(self, data, **kwargs):
         try:
-            parse_instant(data["start"])
+            _instant(data["start"])
         except ValueError as exc:
             raise ValidationError({"start": [str(exc)]}) from None
 
@@ -269,6 +312,117 @@ def _json_without_tabs(text) -> str | None:
     return text.replace("\t", " ") if "\t" in text else None
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _dotted(path: tuple) -> str:
+    # a key in the path may be the lone surrogate refused: escaped, or the message cannot be printed
+    return ".".join(str(part).encode("utf-8", "backslashreplace").decode("utf-8") for part in path)
+
+
+def _text(value: str) -> str:
+    """``value`` with each UTF-16 surrogate pair joined into its character; ValueError if a
+    surrogate is left alone.
+
+    YAML reads the escapes ``\\ud83d\\ude00`` as two separate code points, where JSON (and so
+    every JSON encoder that escapes non-ASCII, Python's by default) means one character."""
+    if not _SURROGATE.search(value):
+        return value
+    joined = value.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "surrogatepass")
+    if not text_ok(joined):
+        raise ValueError("invalid Unicode: a lone surrogate escape (\\ud800-\\udfff) is not text")
+    return joined
+
+
+def _clean(data, source: str, lines: dict):
+    """Refuse what no later step can carry, wherever it stands in the document, with its line:
+    text that is not Unicode (a lone surrogate is stored, then fails the first UTF-8 encode, in
+    the dashboard or the state file) and NaN or an infinity (invalid JSON in every listing).
+    Returns the data with surrogate pairs joined, and the line map to match."""
+    renamed = {}
+
+    def walk(node, path):
+        if isinstance(node, str):
+            return _text(node)
+        if isinstance(node, float) and not math.isfinite(node):
+            raise ValueError("must be a finite number")
+        if isinstance(node, list):
+            return [visit(item, path + (i,)) for i, item in enumerate(node)]
+        if isinstance(node, dict):
+            out = {}
+            for key, item in node.items():
+                name = visit(key, path + (key,)) if isinstance(key, str) else key
+                if name != key:
+                    renamed[key] = name
+                out[name] = visit(item, path + (key,))
+            return out
+        return node
+
+    def visit(node, path):
+        try:
+            return walk(node, path)
+        except ValueError as exc:
+            if isinstance(exc, DocumentError):
+                raise
+            dotted = _dotted(path)
+            raise DocumentError(source, line_of(lines, path), f"{dotted}: {exc}" if dotted else str(exc)) from None
+
+    data = visit(data, ())
+    if renamed:
+        lines = {tuple(renamed.get(part, part) if isinstance(part, str) else part for part in path): line
+                 for path, line in lines.items()}
+    return data, lines
+
+
+def _construct_failure(text, source: str) -> DocumentError:
+    """The scalar PyYAML parsed but could not build (an integer of more digits than ``int()``
+    reads, a date that does not exist such as 2026-02-30), as an error naming its path and line."""
+    import yaml
+
+    limit = sys.get_int_max_str_digits()
+    builder = yaml.SafeLoader("")
+    root = yaml.compose(text, Loader=yaml.SafeLoader)
+    stack, seen = [(root, ())], set()
+    while stack:
+        node, path = stack.pop()
+        if node is None or id(node) in seen:
+            continue
+        seen.add(id(node))
+        if isinstance(node, yaml.ScalarNode):
+            try:
+                builder.construct_object(node)
+            except (ValueError, OverflowError) as exc:
+                if node.tag.endswith(":int"):
+                    reason = f"a number of more than {limit} digits"
+                elif node.tag.endswith(":timestamp"):
+                    reason = f"not a date or timestamp ({exc}); quote it if it is text"
+                else:
+                    reason = f"cannot be read: {exc}"
+                dotted = _dotted(path)
+                return DocumentError(source, node.start_mark.line + 1, f"{dotted}: {reason}" if dotted else reason)
+        elif isinstance(node, yaml.MappingNode):
+            # pushed last first, so the first mistake in the text is the one reported
+            for key, value in reversed(node.value):
+                name = key.value if isinstance(key, yaml.ScalarNode) else "?"
+                stack.extend([(value, path + (name,)), (key, path + (name,))])
+        elif isinstance(node, yaml.SequenceNode):
+            stack.extend((item, path + (i,)) for i, item in reversed(list(enumerate(node.value))))
+    return DocumentError(source, None, "a value that cannot be read")
+
+
+def _load(text, source: str):
+    try:
+        return load(text, source)
+    except DocumentError:
+        raise
+    except (ValueError, OverflowError):
+        # the loader turns YAML's own errors into DocumentError; building a scalar it parsed
+        # raises plain ValueError (int() of 5,000 digits, date(2026, 2, 30))
+        if isinstance(text, bytes):
+            text = text.decode("utf-8")   # load() decoded it already
+        raise _construct_failure(text, source) from None
+
+
 def check_providers(document: ScenarioDocument, known) -> None:
     """Every rule names ``any`` or one of the ``known`` providers; raise DocumentError otherwise."""
     known = list(known)
@@ -283,13 +437,13 @@ def check_providers(document: ScenarioDocument, known) -> None:
 def parse(text: str | bytes, source: str, providers=None) -> ScenarioDocument:
     """Parse and validate one document (YAML or JSON); raise DocumentError naming the line."""
     try:
-        data, lines = load(text, source)
+        data, lines = _load(text, source)
     except DocumentError:
         # JSON is YAML except for tab indentation; in valid JSON a raw tab is only whitespace
         relaxed = _json_without_tabs(text)
         if relaxed is None:
             raise
-        data, lines = load(relaxed, source)
+        data, lines = _load(relaxed, source)
     return validate(data, source, lines, providers)
 
 
@@ -300,6 +454,7 @@ def validate(data, source: str = "<document>", lines: dict | None = None, provid
         raise DocumentError(source, 1, "empty scenario document: give name and rules")
     if not isinstance(data, dict):
         raise DocumentError(source, lines.get((), 1), "a scenario document is a mapping with name and rules")
+    data, lines = _clean(data, source, lines)
     try:
         DocumentSchema().load(data)
     except ValidationError as exc:
