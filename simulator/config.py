@@ -5,7 +5,7 @@ import copy
 
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
 
-from .core.clock import parse_instant
+from .core.clock import check_range, parse_instant
 from .core.documents import DocumentError, error_from_validation, load
 from .providers import provider_classes
 
@@ -18,7 +18,7 @@ class _ClockSchema(Schema):
     @validates_schema
     def _start(self, data, **kw):
         try:
-            parse_instant(data["start"])
+            check_range(parse_instant(data["start"]))
         except (ValueError, KeyError) as exc:
             raise ValidationError(str(exc), "start") from None
 

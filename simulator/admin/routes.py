@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from flask import current_app, jsonify, request
 
-from ..core.clock import iso_z, parse_duration, parse_instant
+from ..core.clock import RANGE_TEXT, iso_z, parse_duration, parse_instant
 from ..core.documents import DocumentError, load
 from ..providers.shape import Refusal
 from .common import admin, bad_request, body_dict, sandbox
@@ -62,9 +62,9 @@ def move_clock(body: dict) -> dict:
             delta = parse_instant(body["set"]) - now
         else:
             raise ValueError("give one of advance, advance_seconds, set")
-        now + delta  # noqa: B018  (a move past year 9999 is refused before any timer runs)
-    except OverflowError:
-        raise ValueError("the clock would leave years 1-9999") from None
+    except OverflowError:   # advance_seconds beyond what a timedelta holds
+        raise ValueError(f"the clock must stay within {RANGE_TEXT}") from None
+    sb.clock.check_move(delta, tenant)   # before any timer runs
     sb.timers.advance(delta, tenant)
     return {"now": iso_z(sb.clock.now(tenant), 3), "tenant": tenant}
 

@@ -15,21 +15,42 @@ from .state import NullState
 
 _SPACE = "clock"
 
+# The range the virtual clock may be moved in. Providers schedule from it (an authorization's
+# expiry, retries over days, a scenario's delay of up to MAX_DURATION): kept this far from the end
+# of datetime's years 1-9999, every instant they compute exists.
+EARLIEST = datetime(1970, 1, 1, tzinfo=timezone.utc)
+LATEST = datetime(9000, 1, 1, tzinfo=timezone.utc)   # excluded
+RANGE_TEXT = "1970-01-01 to 8999-12-31"
+# The longest duration a document (a scenario, a provider's config) may give: 100 years
+MAX_DURATION = timedelta(days=36525)
+
 _DURATION = re.compile(
     r"^P(?:(?P<weeks>\d+)W)?(?:(?P<days>\d+)D)?"
     r"(?:T(?:(?P<hours>\d+)H)?(?:(?P<minutes>\d+)M)?(?:(?P<seconds>\d+(?:\.\d+)?)S)?)?$"
 )
 
 
-def parse_duration(text: str) -> timedelta:
-    """ISO-8601 duration without years/months (their length is ambiguous): P30D, PT10M, P1DT2H."""
+class DurationTooLong(ValueError):
+    """A duration as written, but longer than its bound."""
+
+
+def parse_duration(text: str, longest: timedelta | None = None) -> timedelta:
+    """ISO-8601 duration without years/months (their length is ambiguous): P30D, PT10M, P1DT2H.
+    ValueError for anything else; DurationTooLong for one longer than ``longest``."""
     if not isinstance(text, str):
         raise ValueError("duration must be a string such as P30D or PT10M")
     m = _DURATION.match(text.strip().upper())
     if not m or text.strip().upper() in ("P", "PT") or text.strip().upper().endswith("T"):
         raise ValueError(f"not an ISO-8601 duration (use weeks, days, hours, minutes, seconds): {text!r}")
     parts = {k: float(v) for k, v in m.groupdict().items() if v}
-    return timedelta(**parts)
+    try:
+        delta = timedelta(**parts)
+    except OverflowError:   # more days than a timedelta holds, or seconds float() read as inf
+        delta = None
+    if delta is None or (longest is not None and delta > longest):
+        raise DurationTooLong(f"must be at most P{longest.days}D" if longest is not None
+                              else f"longer than any clock can run: {text!r}")
+    return delta
 
 
 def parse_instant(text: str) -> datetime:
@@ -41,7 +62,17 @@ def parse_instant(text: str) -> datetime:
         raise ValueError(f"not an ISO-8601 timestamp: {text!r}") from None
     if value.tzinfo is None:
         value = value.replace(tzinfo=timezone.utc)
-    return value.astimezone(timezone.utc)
+    try:
+        return value.astimezone(timezone.utc)
+    except OverflowError:   # in range as written, outside years 1-9999 once moved to UTC
+        raise ValueError(f"not a timestamp in years 1-9999 (UTC): {text!r}") from None
+
+
+def check_range(when: datetime) -> datetime:
+    """``when`` if the virtual clock may stand there; ValueError otherwise."""
+    if not EARLIEST <= when < LATEST:
+        raise ValueError(f"the clock must stay within {RANGE_TEXT}")
+    return when
 
 
 def iso_z(when: datetime, digits: int = 0) -> str:
@@ -119,6 +150,19 @@ class Clock:
 
     def set(self, when: datetime, tenant: str | None = None) -> None:
         self.advance(when - self.now(tenant), tenant)
+
+    def check_move(self, delta: timedelta, tenant: str | None = None) -> None:
+        """ValueError if moving by ``delta`` would take a clock out of its range: ``tenant``'s, or
+        with None the shared one and every tenant's running ahead of or behind it."""
+        with self._lock:
+            offsets = [self._tenant_offsets.get(tenant, timedelta(0))] if tenant is not None else \
+                [timedelta(0), *self._tenant_offsets.values()]
+        base = self._base() + self._offset
+        try:
+            for offset in offsets:
+                check_range(base + offset + delta)
+        except OverflowError:
+            raise ValueError(f"the clock must stay within {RANGE_TEXT}") from None
 
     def restart(self, start: datetime | None) -> None:
         with self._lock:

@@ -6,10 +6,13 @@ turned into the first failing path and its line.
 """
 from __future__ import annotations
 
+import math
+import re
+import sys
 from functools import cache
 from typing import Any
 
-from .inputs import MAX_DEPTH
+from .inputs import MAX_DEPTH, text_ok
 
 MAX_VALUES = 100_000
 
@@ -84,7 +87,12 @@ def load(text: str | bytes, source: str) -> tuple[Any, dict]:
         raise DocumentError(source, None, f"malformed YAML: {exc}") from None
     except RecursionError:  # nesting deep enough to exhaust the parser's own recursion
         raise DocumentError(source, None, f"nested deeper than {MAX_DEPTH} levels") from None
-    return data, (_lines(node) if node is not None else {})
+    except DocumentError:   # the shape check's
+        raise
+    except (ValueError, OverflowError):
+        # a scalar YAML parsed but cannot build: int() of 5,000 digits, date(2026, 2, 30)
+        raise _construct_failure(text, source) from None
+    return clean(data, source, _lines(node) if node is not None else {})
 
 
 def _check_shape(root, source: str) -> None:
@@ -129,3 +137,100 @@ def error_from_validation(source: str, lines: dict, messages: Any, prefix: tuple
     path = prefix + path
     dotted = ".".join(str(p) for p in path if p != "_schema")
     return DocumentError(source, line_of(lines, path), f"{dotted}: {message}" if dotted else message)
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _dotted(path: tuple) -> str:
+    # a key in the path may be the lone surrogate refused: escaped, or the message cannot be printed
+    return ".".join(str(part).encode("utf-8", "backslashreplace").decode("utf-8") for part in path)
+
+
+def _text(value: str) -> str:
+    """``value`` with each UTF-16 surrogate pair joined into its character; ValueError if a
+    surrogate is left alone.
+
+    YAML reads the escapes ``\\ud83d\\ude00`` as two separate code points, where JSON (and so
+    every JSON encoder that escapes non-ASCII, Python's by default) means one character."""
+    if not _SURROGATE.search(value):
+        return value
+    joined = value.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "surrogatepass")
+    if not text_ok(joined):
+        raise ValueError("invalid Unicode: a lone surrogate escape (\\ud800-\\udfff) is not text")
+    return joined
+
+
+def clean(data, source: str, lines: dict):
+    """Refuse what no later step can carry, wherever it stands in the document, with its line:
+    text that is not Unicode (a lone surrogate is stored, then fails the first UTF-8 encode, in
+    the dashboard or the state file) and NaN or an infinity (invalid JSON in every listing).
+    Returns the data with surrogate pairs joined, and the line map to match."""
+    renamed = {}
+
+    def walk(node, path):
+        if isinstance(node, str):
+            return _text(node)
+        if isinstance(node, float) and not math.isfinite(node):
+            raise ValueError("must be a finite number")
+        if isinstance(node, list):
+            return [visit(item, path + (i,)) for i, item in enumerate(node)]
+        if isinstance(node, dict):
+            out = {}
+            for key, item in node.items():
+                name = visit(key, path + (key,)) if isinstance(key, str) else key
+                if name != key:
+                    renamed[key] = name
+                out[name] = visit(item, path + (key,))
+            return out
+        return node
+
+    def visit(node, path):
+        try:
+            return walk(node, path)
+        except ValueError as exc:
+            if isinstance(exc, DocumentError):
+                raise
+            dotted = _dotted(path)
+            raise DocumentError(source, line_of(lines, path), f"{dotted}: {exc}" if dotted else str(exc)) from None
+
+    data = visit(data, ())
+    if renamed:
+        lines = {tuple(renamed.get(part, part) if isinstance(part, str) else part for part in path): line
+                 for path, line in lines.items()}
+    return data, lines
+
+
+def _construct_failure(text, source: str) -> DocumentError:
+    """The scalar PyYAML parsed but could not build (an integer of more digits than ``int()``
+    reads, a date that does not exist such as 2026-02-30), as an error naming its path and line."""
+    yaml, _ = _yaml()
+    limit = sys.get_int_max_str_digits()
+    builder = yaml.SafeLoader("")
+    root = yaml.compose(text, Loader=yaml.SafeLoader)
+    stack, seen = [(root, ())], set()
+    while stack:
+        node, path = stack.pop()
+        if node is None or id(node) in seen:
+            continue
+        seen.add(id(node))
+        if isinstance(node, yaml.ScalarNode):
+            try:
+                builder.construct_object(node)
+            except (ValueError, OverflowError) as exc:
+                if node.tag.endswith(":int"):
+                    reason = f"a number of more than {limit} digits"
+                elif node.tag.endswith(":timestamp"):
+                    reason = f"not a date or timestamp ({exc}); quote it if it is text"
+                else:
+                    reason = f"cannot be read: {exc}"
+                dotted = _dotted(path)
+                return DocumentError(source, node.start_mark.line + 1, f"{dotted}: {reason}" if dotted else reason)
+        elif isinstance(node, yaml.MappingNode):
+            # pushed last first, so the first mistake in the text is the one reported
+            for key, value in reversed(node.value):
+                name = key.value if isinstance(key, yaml.ScalarNode) else "?"
+                stack.extend([(value, path + (name,)), (key, path + (name,))])
+        elif isinstance(node, yaml.SequenceNode):
+            stack.extend((item, path + (i,)) for i, item in reversed(list(enumerate(node.value))))
+    return DocumentError(source, None, "a value that cannot be read")

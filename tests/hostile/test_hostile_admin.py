@@ -57,6 +57,46 @@ def test_clock_refuses_impossible_moves(server, body):
     assert state(server) == before
 
 
+@pytest.mark.parametrize("body", [{"set": "9999-12-31T23:00:00Z"}, {"set": "9000-01-01T00:00:00Z"},
+                                  {"set": "1969-12-31T23:59:59Z"}, {"advance_seconds": -3e9}])
+def test_the_clock_stays_where_providers_can_still_schedule_from_it(server, body):
+    # at 9999-12-31 every Checkout payment was a 500 (now + 7 days of authorization overflowed)
+    before = state(server)
+    resp = server.admin("POST", "/clock", data=json.dumps(body), headers=JSON)
+    assert resp.status_code == 400 and "1970-01-01 to 8999-12-31" in resp.json()["error"], resp.text
+    assert state(server) == before
+
+
+def test_the_latest_clock_still_takes_payments_and_a_tenant_ahead_bounds_the_shared_clock(server):
+    assert server.admin("POST", "/clock", json={"set": "8999-12-31T23:00:00Z"}).status_code == 200
+    resp = requests.post(server.url + "/checkout/payments", headers={"Authorization": CKO_KEY}, timeout=10, json={
+        "source": {"type": "card", "number": "4242424242424242", "expiry_month": 12, "expiry_year": 9999},
+        "amount": 100, "currency": "EUR"})
+    assert resp.status_code == 201 and resp.json()["approved"], resp.text
+    assert server.admin("POST", "/clock", json={"set": "2026-01-01T00:00:00Z"}).status_code == 200
+    tenant = CKO_KEY.split()[-1]
+    assert server.admin("POST", "/clock", json={"advance": "P1000D", "tenant": tenant}).status_code == 200
+    # the shared clock may not carry the tenant running ahead of it past the range
+    resp = server.admin("POST", "/clock", json={"set": "8999-06-01T00:00:00Z"})
+    assert resp.status_code == 400 and "8999-12-31" in resp.json()["error"]
+
+
+@pytest.mark.parametrize("document, reason", [
+    ("seed: " + "9" * 5000, "seed: a number of more than"),
+    ("clock: {start: 2026-02-30}", "clock.start: not a date or timestamp"),
+    ("clock: {start: '9999-12-31T00:00:00Z'}", "clock.start: the clock must stay within"),
+    ('providers: {checkout: {webhook_signing_key: "k\\ud800"}}', "invalid Unicode"),
+    ("webhook_timeout: .nan", "webhook_timeout: must be a finite number"),
+    ("providers: {zafapay: {webhook_schedule: [P3000000D]}}", "webhook_schedule: must be at most P36525D"),
+    ("providers: {bank131: {confirm_timeout: P99999999999D}}", "confirm_timeout: must be at most P36525D"),
+], ids=["long-int", "no-such-date", "clock-start", "surrogate", "nan", "schedule", "timeout"])
+def test_config_documents_that_no_run_could_carry_are_400_with_their_line(server, document, reason):
+    before = state(server)
+    resp = server.admin("PUT", "/config", data=document, headers={"Content-Type": "application/yaml"})
+    assert resp.status_code == 400 and reason in resp.json()["error"] and resp.json()["line"] == 1, resp.text
+    assert state(server) == before
+
+
 @pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x"])
 @pytest.mark.parametrize("method, path", STATE_CHANGES)
 def test_form_typed_state_change_is_415(server, method, path, content_type):

@@ -15,19 +15,13 @@ from __future__ import annotations
 import json
 import math
 import re
-import sys
 from datetime import date, datetime, timedelta
 
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
 
-from ..clock import parse_duration, parse_instant
-from ..documents import DocumentError, error_from_validation, line_of, load
-from ..inputs import text_ok
+from ..clock import MAX_DURATION, DurationTooLong, check_range, parse_duration, parse_instant
+from ..documents import DocumentError, clean, error_from_validation, load
 
-# Durations (``after``, ``webhook.delay``): a century covers any subscription a test ages, and
-# keeps "now + duration" inside the clock's years 1-9999 from any clock a test runs near today.
-MAX_DURATION = timedelta(days=36525)
-MAX_DURATION_TEXT = "P36525D (100 years)"
 # Counts (``nth``, ``times``, ``webhook.fail``): inside the 32-bit range, which every JSON reader
 # of the listing keeps exact, and far beyond any count a test reaches.
 MAX_COUNT = 1_000_000_000
@@ -80,22 +74,12 @@ class _Code(fields.Field):
 
 
 def bounded_duration(value) -> timedelta:
-    """``parse_duration`` up to MAX_DURATION: ValueError if ``value`` is no duration at all,
-    ValidationError if it is one but too long."""
+    """``parse_duration`` up to MAX_DURATION (a century covers any subscription a test ages):
+    ValueError if ``value`` is no duration at all, ValidationError if it is one but too long."""
     try:
-        delta = parse_duration(value)
-    except OverflowError:   # more days than a timedelta holds, or a digit run float() reads as inf
-        delta = None
-    if delta is None or delta > MAX_DURATION:
-        raise ValidationError(f"must be at most {MAX_DURATION_TEXT}")
-    return delta
-
-
-def _instant(value) -> datetime:
-    try:
-        return parse_instant(value)
-    except OverflowError:   # in range as written, outside years 1-9999 once moved to UTC
-        raise ValueError(f"not a timestamp in years 1-9999 (UTC): {value!r}") from None
+        return parse_duration(value, MAX_DURATION)
+    except DurationTooLong as exc:
+        raise ValidationError(f"{exc} (100 years)") from None
 
 
 class _Duration(fields.Field):
@@ -130,7 +114,7 @@ class _After(fields.Field):
         except ValueError:
             pass
         try:
-            return ("instant", _instant(value))
+            return ("instant", parse_instant(value))
         except ValueError:
             raise ValidationError(f"not an ISO-8601 duration (P400D) or timestamp: {value!r}") from None
 
@@ -270,7 +254,7 @@ class _ClockSchema(_Strict):
     @validates_schema
     def _start(self, data, **kwargs):
         try:
-            _instant(data["start"])
+            check_range(parse_instant(data["start"]))
         except ValueError as exc:
             raise ValidationError({"start": [str(exc)]}) from None
 
@@ -312,117 +296,6 @@ def _json_without_tabs(text) -> str | None:
     return text.replace("\t", " ") if "\t" in text else None
 
 
-_SURROGATE = re.compile("[\ud800-\udfff]")
-
-
-def _dotted(path: tuple) -> str:
-    # a key in the path may be the lone surrogate refused: escaped, or the message cannot be printed
-    return ".".join(str(part).encode("utf-8", "backslashreplace").decode("utf-8") for part in path)
-
-
-def _text(value: str) -> str:
-    """``value`` with each UTF-16 surrogate pair joined into its character; ValueError if a
-    surrogate is left alone.
-
-    YAML reads the escapes ``\\ud83d\\ude00`` as two separate code points, where JSON (and so
-    every JSON encoder that escapes non-ASCII, Python's by default) means one character."""
-    if not _SURROGATE.search(value):
-        return value
-    joined = value.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "surrogatepass")
-    if not text_ok(joined):
-        raise ValueError("invalid Unicode: a lone surrogate escape (\\ud800-\\udfff) is not text")
-    return joined
-
-
-def _clean(data, source: str, lines: dict):
-    """Refuse what no later step can carry, wherever it stands in the document, with its line:
-    text that is not Unicode (a lone surrogate is stored, then fails the first UTF-8 encode, in
-    the dashboard or the state file) and NaN or an infinity (invalid JSON in every listing).
-    Returns the data with surrogate pairs joined, and the line map to match."""
-    renamed = {}
-
-    def walk(node, path):
-        if isinstance(node, str):
-            return _text(node)
-        if isinstance(node, float) and not math.isfinite(node):
-            raise ValueError("must be a finite number")
-        if isinstance(node, list):
-            return [visit(item, path + (i,)) for i, item in enumerate(node)]
-        if isinstance(node, dict):
-            out = {}
-            for key, item in node.items():
-                name = visit(key, path + (key,)) if isinstance(key, str) else key
-                if name != key:
-                    renamed[key] = name
-                out[name] = visit(item, path + (key,))
-            return out
-        return node
-
-    def visit(node, path):
-        try:
-            return walk(node, path)
-        except ValueError as exc:
-            if isinstance(exc, DocumentError):
-                raise
-            dotted = _dotted(path)
-            raise DocumentError(source, line_of(lines, path), f"{dotted}: {exc}" if dotted else str(exc)) from None
-
-    data = visit(data, ())
-    if renamed:
-        lines = {tuple(renamed.get(part, part) if isinstance(part, str) else part for part in path): line
-                 for path, line in lines.items()}
-    return data, lines
-
-
-def _construct_failure(text, source: str) -> DocumentError:
-    """The scalar PyYAML parsed but could not build (an integer of more digits than ``int()``
-    reads, a date that does not exist such as 2026-02-30), as an error naming its path and line."""
-    import yaml
-
-    limit = sys.get_int_max_str_digits()
-    builder = yaml.SafeLoader("")
-    root = yaml.compose(text, Loader=yaml.SafeLoader)
-    stack, seen = [(root, ())], set()
-    while stack:
-        node, path = stack.pop()
-        if node is None or id(node) in seen:
-            continue
-        seen.add(id(node))
-        if isinstance(node, yaml.ScalarNode):
-            try:
-                builder.construct_object(node)
-            except (ValueError, OverflowError) as exc:
-                if node.tag.endswith(":int"):
-                    reason = f"a number of more than {limit} digits"
-                elif node.tag.endswith(":timestamp"):
-                    reason = f"not a date or timestamp ({exc}); quote it if it is text"
-                else:
-                    reason = f"cannot be read: {exc}"
-                dotted = _dotted(path)
-                return DocumentError(source, node.start_mark.line + 1, f"{dotted}: {reason}" if dotted else reason)
-        elif isinstance(node, yaml.MappingNode):
-            # pushed last first, so the first mistake in the text is the one reported
-            for key, value in reversed(node.value):
-                name = key.value if isinstance(key, yaml.ScalarNode) else "?"
-                stack.extend([(value, path + (name,)), (key, path + (name,))])
-        elif isinstance(node, yaml.SequenceNode):
-            stack.extend((item, path + (i,)) for i, item in reversed(list(enumerate(node.value))))
-    return DocumentError(source, None, "a value that cannot be read")
-
-
-def _load(text, source: str):
-    try:
-        return load(text, source)
-    except DocumentError:
-        raise
-    except (ValueError, OverflowError):
-        # the loader turns YAML's own errors into DocumentError; building a scalar it parsed
-        # raises plain ValueError (int() of 5,000 digits, date(2026, 2, 30))
-        if isinstance(text, bytes):
-            text = text.decode("utf-8")   # load() decoded it already
-        raise _construct_failure(text, source) from None
-
-
 def check_providers(document: ScenarioDocument, known) -> None:
     """Every rule names ``any`` or one of the ``known`` providers; raise DocumentError otherwise."""
     known = list(known)
@@ -437,13 +310,13 @@ def check_providers(document: ScenarioDocument, known) -> None:
 def parse(text: str | bytes, source: str, providers=None) -> ScenarioDocument:
     """Parse and validate one document (YAML or JSON); raise DocumentError naming the line."""
     try:
-        data, lines = _load(text, source)
+        data, lines = load(text, source)
     except DocumentError:
         # JSON is YAML except for tab indentation; in valid JSON a raw tab is only whitespace
         relaxed = _json_without_tabs(text)
         if relaxed is None:
             raise
-        data, lines = _load(relaxed, source)
+        data, lines = load(relaxed, source)
     return validate(data, source, lines, providers)
 
 
@@ -454,7 +327,7 @@ def validate(data, source: str = "<document>", lines: dict | None = None, provid
         raise DocumentError(source, 1, "empty scenario document: give name and rules")
     if not isinstance(data, dict):
         raise DocumentError(source, lines.get((), 1), "a scenario document is a mapping with name and rules")
-    data, lines = _clean(data, source, lines)
+    data, lines = clean(data, source, lines)   # a document given as data, not text, too
     try:
         DocumentSchema().load(data)
     except ValidationError as exc:

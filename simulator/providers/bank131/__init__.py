@@ -10,7 +10,7 @@ from datetime import timedelta
 
 from marshmallow import Schema, ValidationError, fields, validates
 
-from ...core.clock import parse_duration
+from ...core.clock import MAX_DURATION, parse_duration
 from ...core.inputs import http_url
 from ...core.memo import Memo
 from ..base import Caller, Provider
@@ -53,7 +53,7 @@ class Bank131Config(Schema):
     @validates("confirm_timeout")
     def _duration(self, value, **kw):
         try:
-            parse_duration(value)
+            parse_duration(value, MAX_DURATION)
         except ValueError as exc:
             raise ValidationError(str(exc)) from None
 

@@ -17,8 +17,8 @@ from .views import render_amount
 # normalizer accepts.
 _DECIMAL = re.compile(r"[0-9]+(?:[.,][0-9]+)?")
 _URL = validate.URL(require_tld=False, schemes={"http", "https"})
-# The last second the virtual clock can reach (9999-12-31T23:59:59Z): Paysera states no upper
-# bound, and a later valid_until could never expire.
+# The last second a date can name (9999-12-31T23:59:59Z): Paysera states no upper bound, and a
+# later valid_until could not be scheduled to expire.
 MAX_VALID_UNTIL = 253402300799
 
 

@@ -9,7 +9,7 @@ from decimal import Decimal
 
 from marshmallow import Schema, ValidationError, fields, validate, validates
 
-from ...core.clock import parse_duration
+from ...core.clock import MAX_DURATION, parse_duration
 from ...core.idempotency import TTL_MAX_HOURS
 from ...core.inputs import http_url
 from ..base import Caller, Provider
@@ -79,7 +79,7 @@ class ZafaPayConfig(Schema):
     def _schedule(self, value, **kw):
         for item in value:
             try:
-                parse_duration(item)
+                parse_duration(item, MAX_DURATION)
             except ValueError as exc:
                 raise ValidationError(str(exc)) from None
 
