@@ -21,6 +21,14 @@ it is applied. Readers (start-up, a reset) apply what is pending first. As with 
 without an fsync per commit, only an OS crash could lose the last records, which a sandbox can
 afford for its write speed. ``PRAGMA user_version`` carries the layout: a file without it is the
 objects-only layout and is migrated in place; a newer one is refused rather than misread.
+
+A file is read back in full before anything is written to it: one that another program made, that
+SQLite finds damaged, or that holds a row or a logged record that does not decode is refused as it
+is, where writing first (the layout, the log's records) would have spoiled it further before the
+damage showed. Neither the database alone nor with the log is a copy of a killed sandbox's state:
+applied rows wait in SQLite's ``-wal`` until a checkpoint, the log is reused once they are applied,
+and a checkpoint the kill interrupted leaves the database itself needing its ``-wal``. The copy is
+of all three files.
 """
 from __future__ import annotations
 
@@ -34,6 +42,7 @@ import os
 import struct
 import threading
 import time
+import urllib.parse
 import zlib
 from contextlib import contextmanager, nullcontext
 from typing import Any, Iterator
@@ -62,6 +71,14 @@ _APPLY = {
     ("r", False): "DELETE FROM records WHERE (space, key) IN (SELECT json_extract(value, '$[0]'),"
                   " json_extract(value, '$[1]')" + _FROM_JSON + ")",
 }
+# a row's key after its kind: what its deletion extracts
+_KEY_PARTS = {kind: sql.count("json_extract") for (kind, kept), sql in _APPLY.items() if not kept}
+# what a sandbox makes in its file: each table's columns (name, place in the primary key)
+_LAYOUT = {
+    "objects": (("provider", 1), ("kind", 2), ("id", 3), ("tenant", 0), ("data", 0)),
+    "records": (("space", 1), ("key", 2), ("tenant", 0), ("data", 0)),
+    "log_position": (("id", 1), ("seq", 0), ("offset", 0)),
+}
 
 
 class Deferred:
@@ -79,6 +96,20 @@ def _computed(value: tuple | None) -> tuple | None:
 
 class StateError(Exception):
     """The state file cannot be used; the message is one line that names the file."""
+
+
+def _is_row(row, value) -> bool:
+    """``row`` and ``value`` are as ``StateFile.write`` takes them, once computed."""
+    return (type(row) is tuple and len(row) == 1 + _KEY_PARTS.get(row[0] if row else None, -2)
+            and all(type(part) is str for part in row)
+            and (value is None or type(value) is tuple and len(value) == 2
+                 and (value[0] is None or type(value[0]) is str) and type(value[1]) is str))
+
+
+def _line(problem) -> str:
+    """``problem`` as part of that line: SQLite quotes a row's whole text in some messages."""
+    text = " ".join(str(problem).split())
+    return text if len(text) <= 120 else text[:117] + "..."
 
 
 class NullState:
@@ -139,7 +170,9 @@ class StateFile(NullState):
         except BlockingIOError:
             os.close(self._fd)
             raise StateError(f"{path}: state file is in use by another process") from None
+        self._db_error = sqlite3.DatabaseError
         try:
+            position, replay = self._read_back(sqlite3)
             self.db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
             self.db.execute("PRAGMA journal_mode=WAL")
             # WAL without fsync per commit still survives a killed process; only an OS crash could
@@ -150,10 +183,10 @@ class StateFile(NullState):
             # transaction starts the WAL over, where one beside a writer let it grow without end
             self.db.execute("PRAGMA wal_autocheckpoint=0")
             self._migrate()
-            self._open_log()
+            self._open_log(position, replay)
         except sqlite3.DatabaseError as exc:
             self._release()
-            raise StateError(f"{path}: not a usable state file ({exc})") from None
+            raise StateError(f"{path}: not a usable state file ({_line(exc)})") from None
         except OSError as exc:
             self._release()
             raise StateError(f"{path}-log: {exc.strerror}") from None
@@ -164,11 +197,71 @@ class StateFile(NullState):
         self._applier = threading.Thread(target=self._apply_loop, name="sandbox-state", daemon=True)
         self._applier.start()
 
+    def _read_back(self, sqlite3) -> tuple[tuple[int, int] | None, tuple[list, int, int] | None]:
+        """The log position the file records and what its log holds past it, both read whole before
+        anything is written: a file refused is left as it was."""
+        existed = {suffix: os.path.exists(self.path + suffix) for suffix in ("-wal", "-shm")}
+        try:
+            position = self._check(sqlite3)
+            return position, self._read_log(position)
+        except BaseException:
+            # what reading made beside a file it refuses (an empty -wal, the -shm) goes with it
+            for suffix, there in existed.items():
+                try:
+                    if not there and (suffix == "-shm" or os.path.getsize(self.path + suffix) == 0):
+                        os.unlink(self.path + suffix)
+                except FileNotFoundError:
+                    pass
+            raise
+
+    def _check(self, sqlite3) -> tuple[int, int] | None:
+        """Refuse a file this sandbox would misread or spoil; the log position it records. Read-only:
+        a connection that may write checkpoints a killed sandbox's ``-wal`` into the database as it
+        closes, refused or not."""
+        db = sqlite3.connect("file:" + urllib.parse.quote(self.path) + "?mode=ro", uri=True)
+        try:
+            version = db.execute("PRAGMA user_version").fetchone()[0]
+            if version > SCHEMA_VERSION:
+                raise StateError(f"{self.path}: state file layout {version} is newer than this sandbox "
+                                 f"understands ({SCHEMA_VERSION}); use a newer sandbox or another file")
+            tables = [name for name, in db.execute("SELECT name FROM sqlite_master WHERE type IN ('table', 'view')"
+                                                   " AND name NOT LIKE 'sqlite~_%' ESCAPE '~'")]
+            # a table a sandbox never made, or made with other columns, is another program's: the
+            # version tells nothing, as the objects-only layout had none, like most programs' files
+            foreign = [name for name in tables if name not in _LAYOUT
+                       or tuple((c[1], c[5]) for c in db.execute(f"PRAGMA table_info({name})")) != _LAYOUT[name]]
+            if foreign:
+                raise StateError(f"{self.path}: not a sandbox state file (another program's SQLite database,"
+                                 f" with {', '.join(foreign)}); give --state a file of its own")
+            damage = db.execute("PRAGMA quick_check(1)").fetchone()[0]
+            if damage != "ok":
+                raise StateError(f"{self.path}: not a usable state file ({_line(damage)})")
+            for table in ("objects", "records"):
+                if table in tables:
+                    self._check_rows(db, table)
+            position = db.execute("SELECT seq, offset FROM log_position").fetchone() \
+                if "log_position" in tables else None
+        finally:
+            db.close()
+        if position is not None and not all(type(n) is int and n >= 0 for n in position):
+            raise StateError(f"{self.path}: not a usable state file (log position {position!r:.60})")
+        return position
+
+    def _check_rows(self, db, table: str) -> None:
+        """Every row decodes as loading will decode it: fetching its text decodes it, and SQLite checks
+        its JSON (Python's parser would cost as much as the load). Python's parser has the last word
+        on what SQLite refuses (NaN) and on a text with a NUL, which SQLite reads only up to."""
+        key = ", ".join(name for name, _ in _LAYOUT[table] if name != "data")
+        for *_, rowid, data, valid in db.execute(f"SELECT {key}, rowid, data,"
+                                                  f" typeof(data) = 'text' AND json_valid(data) FROM {table}"):
+            if not valid or "\0" in data:
+                try:
+                    json.loads(data)
+                except (TypeError, ValueError, RecursionError) as exc:
+                    raise StateError(f"{self.path}: not a usable state file ({table} row {rowid}: "
+                                     f"{_line(exc)})") from None
+
     def _migrate(self) -> None:
-        version = self.db.execute("PRAGMA user_version").fetchone()[0]
-        if version > SCHEMA_VERSION:
-            raise StateError(f"{self.path}: state file layout {version} is newer than this sandbox "
-                             f"understands ({SCHEMA_VERSION}); use a newer sandbox or another file")
         with self.db:
             self.db.execute("BEGIN")
             # older layouts gain what is missing
@@ -182,17 +275,53 @@ class StateFile(NullState):
             self.db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     # -- the log -------------------------------------------------------------------------------
-    def _open_log(self) -> None:
-        position = self.db.execute("SELECT seq, offset FROM log_position").fetchone()
+    def _read_log(self, position: tuple[int, int] | None) -> tuple[list, int, int] | None:
+        """What a killed process logged past ``position`` and did not apply, as (records, the
+        number of the next one, where it goes); None where no log of this database lies beside it.
+        Read before anything is written, so a log that does not decode leaves both files as they were."""
         self._log_fd = os.open(self.path + "-log", os.O_RDWR | os.O_CREAT, 0o644)
         size = os.fstat(self._log_fd).st_size
         if position is None or size == 0:
+            return None
+        (seq, at), records = position, []
+        with mmap.mmap(self._log_fd, size, access=mmap.ACCESS_READ) as view:
+            while at + _HEAD.size <= size:
+                length, crc, number = _HEAD.unpack_from(view, at)
+                end = at + _HEAD.size + length
+                if number != seq or length == 0 or end > size:
+                    break
+                body = view[at + _HEAD.size:end]
+                if zlib.crc32(body) != crc:   # torn by a kill mid-append: the replay ends, as at a stale one
+                    break
+                records.append(self._decoded(body, number))
+                seq, at = seq + 1, end
+        return records, seq, at
+
+    def _decoded(self, body: bytes, number: int) -> list:
+        """A logged record's rows, checked as far as applying and loading them relies on. The header
+        is written after the body, so a record whose number and checksum hold was written whole: one
+        that does not decode is damage, or another database's log, not a kill."""
+        try:
+            rows = marshal.loads(body)
+            for row, value in rows:
+                if not _is_row(row, value):
+                    raise ValueError(f"not a row: {row!r:.60}")
+                if value is not None:
+                    json.loads(value[1])
+        except (ValueError, TypeError, EOFError, RecursionError) as exc:
+            raise StateError(f"{self.path}-log: not a usable log of this state file (record {number}: "
+                             f"{_line(exc)})") from None
+        return rows
+
+    def _open_log(self, position: tuple[int, int] | None, replay: tuple[list, int, int] | None) -> None:
+        if replay is None:
             # a new file, one an older sandbox wrote, or a log gone missing: whatever log lies
             # beside it is not this database's, and a fresh one starts at its beginning
             os.ftruncate(self._log_fd, 0)
-            size = 0
             position = (position[0] if position else 1, 0)
             self._set_position(*position)
+            replay = [], *position
+        size = os.fstat(self._log_fd).st_size
         if size < LOG_SIZE:
             # allocated now, so a full disk fails here and not as a crash on writing to the mapping
             try:
@@ -203,23 +332,11 @@ class StateFile(NullState):
                 os.ftruncate(self._log_fd, LOG_SIZE)
             size = LOG_SIZE
         self._log = mmap.mmap(self._log_fd, size)
-        seq, offset = position
-        # what a killed process logged and did not apply: every whole record from the position
-        bodies, at = [], offset
-        while at + _HEAD.size <= size:
-            length, crc, number = _HEAD.unpack_from(self._log, at)
-            end = at + _HEAD.size + length
-            if number != seq or length == 0 or end > size:
-                break
-            body = self._log[at + _HEAD.size:end]
-            if zlib.crc32(body) != crc:
-                break
-            bodies.append(body)
-            seq, at = seq + 1, end
+        records, seq, at = replay
         self._tail, self._seq, self._lap = at, seq, 0   # where the next record goes, and its number
-        self._applied = offset
-        if bodies:
-            self._apply(bodies, seq, at)
+        self._applied = position[1]
+        if records:
+            self._apply(records, seq, at)
             self._applied = at
 
     def _set_position(self, seq: int, offset: int) -> None:
@@ -233,7 +350,7 @@ class StateFile(NullState):
             self._drain()
             with self._db_lock:
                 if size > len(self._log):   # larger than the whole log: straight to SQLite
-                    self._apply([body], self._seq, self._tail)
+                    self._apply([rows], self._seq, self._tail)
                     self._applied = self._tail
                     return
                 # everything is applied: the log starts over, the position first
@@ -245,21 +362,21 @@ class StateFile(NullState):
         self._tail += size
         self._seq += 1
 
-    def _records(self, start: int, end: int) -> list[bytes]:
-        bodies = []
+    def _records(self, start: int, end: int) -> list[list]:
+        records = []
         while start < end:
             length = _HEAD.unpack_from(self._log, start)[0]
-            bodies.append(self._log[start + _HEAD.size:start + _HEAD.size + length])
+            records.append(marshal.loads(self._log[start + _HEAD.size:start + _HEAD.size + length]))
             start += _HEAD.size + length
-        return bodies
+        return records
 
-    def _apply(self, bodies: list[bytes], seq: int, offset: int) -> None:
+    def _apply(self, records: list[list], seq: int, offset: int) -> None:
         """One transaction: the rows of these records, in their order, and the log position after
         them. The caller holds ``_db_lock``."""
         latest: dict[tuple, tuple | None] = {}
         recreated = []
-        for body in bodies:
-            for row, value in marshal.loads(body):
+        for rows in records:
+            for row, value in rows:
                 if value is not None and row in latest and latest[row] is None:
                     # deleted, then written again: deleted first, then stored as a new row
                     recreated.append(row)
@@ -324,7 +441,13 @@ class StateFile(NullState):
     # -- records -----------------------------------------------------------------------------
     def get(self, space: str, key: str, default: Any = None) -> Any:
         found = self.execute("SELECT data FROM records WHERE space = ? AND key = ?", (space, key))
-        return json.loads(found[0][0]) if found else default
+        return self._loads(space, key, found[0][0]) if found else default
+
+    def _loads(self, space: str, key: str, data: str) -> Any:
+        try:
+            return json.loads(data)
+        except (TypeError, ValueError, RecursionError) as exc:   # a row start-up did not check
+            raise StateError(f"{self.path}: not a usable state file (records {space} {key}: {_line(exc)})") from None
 
     def put(self, space: str, key: str, value: Any, tenant: str | None = None, *, now: bool = False) -> None:
         """``now``: logged at once even inside a request (what other requests rely on at once)."""
@@ -402,7 +525,7 @@ class StateFile(NullState):
 
     def rows(self, space: str) -> Iterator[tuple[str, str | None, Any]]:
         found = self.execute("SELECT key, tenant, data FROM records WHERE space = ? ORDER BY rowid", (space,))
-        return ((key, tenant, json.loads(data)) for key, tenant, data in found)
+        return ((key, tenant, self._loads(space, key, data)) for key, tenant, data in found)
 
     def clear(self, space: str, tenant: str | None = None) -> None:
         with self._lock:
@@ -421,7 +544,10 @@ class StateFile(NullState):
         with self._lock:
             self._drain()
             with self._db_lock:
-                return self.db.execute(sql, params).fetchall()
+                try:
+                    return self.db.execute(sql, params).fetchall()
+                except self._db_error as exc:   # another program's lock on the file, a failing disk
+                    raise StateError(f"{self.path}: reading the state file failed ({_line(exc)})") from None
 
     def clear_objects(self) -> None:
         with self._lock:
