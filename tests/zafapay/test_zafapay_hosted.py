@@ -111,6 +111,23 @@ def test_three_ds_card_shows_a_challenge(zp, api, receiver):
     assert sorted(e["event"] for e, _ in webhooks_of(receiver)) == ["payment.canceled", "payment.succeeded"]
 
 
+def test_a_second_click_on_pay_does_not_answer_the_challenge(zp, api, receiver):
+    # the card form posted again while 3-D Secure waits (a double click, another card, garbage)
+    # once passed the challenge for the customer and sent payment.succeeded
+    for second in ("4000000000003220", "4000000000000002", "1234"):
+        created = api.pay().json()
+        browser = requests.Session()
+        page = browser.get(created["payment_url"], timeout=10)
+        challenge = submit_page(browser, created["payment_url"], page.text, "pay", {"card_number": "4000000000003220"})
+        again = submit_page(browser, created["payment_url"], page.text, "pay", {"card_number": second})
+        assert again.status_code == 400 and "3-D Secure challenge" in again.text
+        assert 'id="challenge"' in again.text   # the page still asks for the answer
+        assert api.get(f"/v1/payments/{created['id']}").json()["status"] == "requires_action"
+        assert 'data-status="failed"' in submit_page(browser, created["payment_url"], challenge.text, "fail").text
+    zp.flush()
+    assert [e["event"] for e, _ in webhooks_of(receiver)] == ["payment.failed"] * 3
+
+
 def test_merchant_redirect_urls_after_the_page():
     cfg = config(success_redirect_url="https://shop.example/ok?x=1", failure_redirect_url="https://shop.example/ko")
     with SandboxServer(cfg) as srv:

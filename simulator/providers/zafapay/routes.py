@@ -200,6 +200,12 @@ def checkout_submit(req_id):
     action = request.form.get("action", "pay")
     if action not in ("pay", "decline", "cancel"):
         return _page(pay, error="Unknown action.", status=400, form=request.form)
+    if pay["status"] != "pending":
+        # the card form pays a pending payment only: one waiting for 3-D Secure is answered on its
+        # challenge form, so a second click on Pay must not pass the challenge for the customer
+        error = ("Answer the 3-D Secure challenge to finish this payment." if pay["status"] == "requires_action"
+                 else f"The payment is already {pay['status']}.")
+        return _page(pay, error=error, status=400)
     card = None
     if action != "cancel":
         try:
@@ -208,9 +214,8 @@ def checkout_submit(req_id):
                 "exp_year": request.form.get("exp_year") or None, "cvc": request.form.get("cvc") or None,
                 "cardholder_name": request.form.get("cardholder_name") or None})
         except Refusal as exc:
-            if pay["status"] == "pending":
-                path, message = exc.detail[0]
-                return _page(pay, error=f"{path.replace('_', ' ')}: {message}", status=400, form=request.form)
+            path, message = exc.detail[0]
+            return _page(pay, error=f"{path.replace('_', ' ')}: {message}", status=400, form=request.form)
     outcome = {"pay": "approve"}.get(action, action)
     try:
         p.machine.hosted_submit(pay, outcome, card, None)
