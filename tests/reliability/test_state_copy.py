@@ -44,7 +44,7 @@ def test_a_copy_of_a_killed_sandboxs_three_files_restores_every_acknowledged_pay
             try:
                 resp = http.post(srv.url + "/checkout/payments", headers=KEY, timeout=10, json={
                     "source": CARD, "currency": "EUR", "amount": amount, "reference": f"order-{amount}",
-                    "metadata": {"pad": "x" * 1000}})
+                    "metadata": {"pad": "x" * 8000}})
             except requests.RequestException:   # cut off by the kill: never acknowledged
                 return
             assert resp.status_code == 201, resp.text
