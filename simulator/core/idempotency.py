@@ -99,7 +99,7 @@ class IdempotencyKeys:
         if primer is None:
             with self._lock:
                 primer = self._primers.setdefault(provider, body)
-        # level 6 and no zlib header: ~145 B for a Checkout payment's answer against ~173 B at
+        # level 6 and no zlib header: ~145 B for a payment's 1.5 KB answer against ~173 B at
         # level 1 with one, for ~5 us more on the request that finishes the key
         packer = zlib.compressobj(6, zlib.DEFLATED, -15, zdict=primer)
         return _Done(at, fingerprint, status, packer.compress(body) + packer.flush())
