@@ -5,6 +5,7 @@ import base64
 import hashlib
 import hmac
 import re
+import string
 import threading
 import time
 from collections import deque
@@ -50,7 +51,6 @@ ERRORS = {
 # take the NBSP and NEL that a header's latin-1 bytes can decode to.
 _PARAM = re.compile(r'\s*([A-Za-z_][A-Za-z0-9_-]*)\s*=\s*"([^"]*)"\s*(?:,|\Z)', re.ASCII)
 _SCHEME = re.compile(r"\s*MAC\s+", re.IGNORECASE | re.ASCII)
-_SPACE = " \t\r\n\x0b\x0c"
 
 
 def parse_mac_header(value: str) -> dict | None:
@@ -63,7 +63,7 @@ def parse_mac_header(value: str) -> dict | None:
         return None
     params: dict[str, str] = {}
     pos = m.end()
-    text = value.rstrip(_SPACE)
+    text = value.rstrip(string.whitespace)   # the ASCII whitespace only
     while pos < len(text):
         pm = _PARAM.match(text, pos)
         if not pm or pm.end() == pos:
