@@ -26,80 +26,78 @@ _MAX_LINE = 65536
 _MAX_HEADERS = 100
 
 
-class Connection:
-    def __init__(self, scheme: str, host: str, port: int | None) -> None:
-        self.scheme, self.host = scheme, host
-        self.port = port or (443 if scheme == "https" else 80)
-        shown = f"[{host}]" if ":" in host else host
-        self._host_header = shown if port in (None, 80 if scheme == "http" else 443) else f"{shown}:{self.port}"
-        self._sock: socket.socket | None = None
-        self._buffer = b""      # read from the socket, not consumed yet
-        self._deadline = 0.0    # when the attempt under way runs out of time (time.monotonic)
+def host_header(scheme: str, host: str, port: int | None) -> str:
+    shown = f"[{host}]" if ":" in host else host
+    default = 443 if scheme == "https" else 80
+    return shown if port in (None, default) else f"{shown}:{port}"
 
-    @property
-    def connected(self) -> bool:
-        return self._sock is not None
 
-    def post(self, path: str, body: bytes, headers: dict, timeout: float) -> tuple[int, bool]:
-        """The answer's status, and whether the server closes the connection after it."""
-        if _CONTROL.search(path):
-            raise http.client.InvalidURL(f"URL can't contain control characters. {path!r}")
-        lines = [f"POST {path} HTTP/1.1", f"Host: {self._host_header}", "Accept-Encoding: identity"]
-        lowered = set()
-        for name, value in headers.items():
-            value = str(value)
-            if not _LEGAL_NAME.fullmatch(name):
-                raise ValueError(f"Invalid header name {name!r}")
-            if _ILLEGAL_VALUE.search(value):
-                raise ValueError(f"Invalid header value {value!r}")
-            lines.append(f"{name}: {value}")
-            lowered.add(name.lower())
-        if "content-length" not in lowered:
-            lines.append(f"Content-Length: {len(body)}")
-        request = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
-        self._deadline = time.monotonic() + timeout
-        if self._sock is None:
-            self._connect(timeout)
-        self._sock.settimeout(self._left())
-        self._sock.sendall(request)
-        return self._response()
+def request(host: str, path: str, body: bytes, headers: dict) -> bytes:
+    """The bytes of a POST, sent in one write; refuses what ``http.client`` refuses, as it does."""
+    if _CONTROL.search(path):
+        raise http.client.InvalidURL(f"URL can't contain control characters. {path!r}")
+    lines = [f"POST {path} HTTP/1.1", f"Host: {host}", "Accept-Encoding: identity"]
+    lowered = set()
+    for name, value in headers.items():
+        value = str(value)
+        if not _LEGAL_NAME.fullmatch(name):
+            raise ValueError(f"Invalid header name {name!r}")
+        if _ILLEGAL_VALUE.search(value):
+            raise ValueError(f"Invalid header value {value!r}")
+        lines.append(f"{name}: {value}")
+        lowered.add(name.lower())
+    if "content-length" not in lowered:
+        lines.append(f"Content-Length: {len(body)}")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
 
-    def _connect(self, timeout: float) -> None:
-        sock = socket.create_connection((self.host, self.port), timeout)
-        if self.scheme == "https":
-            import ssl
-            sock.settimeout(self._left())
-            sock = ssl.create_default_context().wrap_socket(sock, server_hostname=self.host)
-        self._sock, self._buffer = sock, b""
 
-    def _left(self) -> float:
-        left = self._deadline - time.monotonic()
-        if left <= 0:
-            raise TimeoutError("timed out")   # what a socket's own timeout raises
-        return left
+class AnswerReader:
+    """The framing of one answer, read from bytes as they arrive: ``start`` and then ``feed`` give
+    (status, whether the server closes the connection) once the answer is whole, None while more is
+    needed; what follows the answer stays in ``buffer``. A blocking connection feeds it from
+    ``recv``, the sender's event loop from whatever a socket has ready, so both read an answer the
+    same way and raise the same errors."""
 
-    def _fill(self) -> bool:
-        """Read what the receiver has sent; False at the end of the connection."""
-        self._sock.settimeout(self._left())
-        data = self._sock.recv(65536)
-        self._buffer += data
-        return bool(data)
+    def __init__(self, buffer: bytes = b"") -> None:
+        self.buffer = buffer
+        self.eof = False
+        self._steps = self._answer()
 
-    def _line(self) -> bytes:
-        while (end := self._buffer.find(b"\n")) < 0:
-            if len(self._buffer) > _MAX_LINE:
+    def start(self) -> tuple[int, bool] | None:
+        return self._step()
+
+    def feed(self, data: bytes) -> tuple[int, bool] | None:
+        """What the receiver sent next; b"" when the connection ended."""
+        if data:
+            self.buffer += data
+        else:
+            self.eof = True
+        return self._step()
+
+    def _step(self):
+        try:
+            next(self._steps)
+        except StopIteration as done:
+            return done.value
+        return None
+
+    # each ``yield`` waits for the next ``feed``
+    def _line(self):
+        while (end := self.buffer.find(b"\n")) < 0:
+            if len(self.buffer) > _MAX_LINE:
                 raise http.client.LineTooLong("header line")
-            if not self._fill():
-                line, self._buffer = self._buffer, b""
+            if self.eof:
+                line, self.buffer = self.buffer, b""
                 return line
+            yield
         if end >= _MAX_LINE:
             raise http.client.LineTooLong("header line")
-        line, self._buffer = self._buffer[:end + 1], self._buffer[end + 1:]
+        line, self.buffer = self.buffer[:end + 1], self.buffer[end + 1:]
         return line
 
-    def _response(self) -> tuple[int, bool]:
+    def _answer(self):
         while True:
-            line = self._line()
+            line = yield from self._line()
             if not line:
                 raise http.client.RemoteDisconnected("Remote end closed connection without response")
             parts = line.split(None, 2)
@@ -109,7 +107,7 @@ class Connection:
             close = parts[0] == b"HTTP/1.0"
             length, chunked = None, False
             for _ in range(_MAX_HEADERS + 1):
-                header = self._line()
+                header = yield from self._line()
                 if header in (b"\r\n", b"\n", b""):
                     break
                 name, _, value = header.partition(b":")
@@ -132,38 +130,85 @@ class Connection:
         if status in (204, 304) or 100 <= status < 200:
             return status, close
         if chunked:
-            self._skip_chunks()
+            yield from self._skip_chunks()
         elif length is not None:
-            self._read(length)
+            yield from self._read(length)
         else:   # the body runs to the end of the connection
-            while self._fill():
-                self._buffer = b""
+            while not self.eof:
+                self.buffer = b""
+                yield
+            self.buffer = b""
             close = True
         return status, close
 
-    def _read(self, n: int) -> None:
+    def _read(self, n: int):
         """Skip ``n`` bytes of body, a buffer at a time: nothing of it is kept."""
         left = n
-        while len(self._buffer) < left:
-            left -= len(self._buffer)
-            self._buffer = b""
-            if not self._fill():
+        while len(self.buffer) < left:
+            left -= len(self.buffer)
+            self.buffer = b""
+            if self.eof:
                 # http.client's message counts what was read ("5 bytes read, 5 more expected")
                 raise http.client.IncompleteRead(bytes(n - left), left)
-        self._buffer = self._buffer[left:]
+            yield
+        self.buffer = self.buffer[left:]
 
-    def _skip_chunks(self) -> None:
+    def _skip_chunks(self):
         while True:
-            size_line = self._line().split(b";", 1)[0].strip()
+            size_line = (yield from self._line()).split(b";", 1)[0].strip()
             try:
                 size = int(size_line, 16)
             except ValueError:
                 raise http.client.IncompleteRead(b"") from None
             if size == 0:
-                while self._line() not in (b"\r\n", b"\n", b""):   # trailers
+                while (yield from self._line()) not in (b"\r\n", b"\n", b""):   # trailers
                     pass
                 return
-            self._read(size + 2)   # the chunk and its CRLF
+            yield from self._read(size + 2)   # the chunk and its CRLF
+
+
+class Connection:
+    def __init__(self, scheme: str, host: str, port: int | None) -> None:
+        self.scheme, self.host = scheme, host
+        self.port = port or (443 if scheme == "https" else 80)
+        self._host_header = host_header(scheme, host, port)
+        self._sock: socket.socket | None = None
+        self._buffer = b""      # read from the socket, not consumed yet
+        self._deadline = 0.0    # when the attempt under way runs out of time (time.monotonic)
+
+    @property
+    def connected(self) -> bool:
+        return self._sock is not None
+
+    def post(self, path: str, body: bytes, headers: dict, timeout: float) -> tuple[int, bool]:
+        """The answer's status, and whether the server closes the connection after it."""
+        data = request(self._host_header, path, body, headers)
+        self._deadline = time.monotonic() + timeout
+        if self._sock is None:
+            self._connect(timeout)
+        self._sock.settimeout(self._left())
+        self._sock.sendall(data)
+        reader = AnswerReader(self._buffer)
+        answer = reader.start()
+        while answer is None:
+            self._sock.settimeout(self._left())
+            answer = reader.feed(self._sock.recv(65536))
+        self._buffer = reader.buffer
+        return answer
+
+    def _connect(self, timeout: float) -> None:
+        sock = socket.create_connection((self.host, self.port), timeout)
+        if self.scheme == "https":
+            import ssl
+            sock.settimeout(self._left())
+            sock = ssl.create_default_context().wrap_socket(sock, server_hostname=self.host)
+        self._sock, self._buffer = sock, b""
+
+    def _left(self) -> float:
+        left = self._deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("timed out")   # what a socket's own timeout raises
+        return left
 
     def close(self) -> None:
         if self._sock is not None:

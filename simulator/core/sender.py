@@ -11,17 +11,24 @@ one after the other, in order, so the events of one object need no round trip th
 sandbox between them. What an attempt records (status, or the error and its text) is the same as
 when it was sent in process.
 
-The child imports nothing but the standard library and ``http1``. If it cannot be started, or for
-``Sender(process=False)``, the same ``Wire`` runs in this process.
+The child sends from one thread, an event loop (``Loop``); ``Wire`` sends from a pool of threads,
+for HTTPS and for hosts that need a name lookup, and in this process when the child cannot be
+started (or for ``Sender(process=False)``). The child imports nothing but the standard library and
+``http1``.
 """
 from __future__ import annotations
 
+import collections
+import errno
 import http.client
+import ipaddress
 import itertools
 import logging
 import os
 import pickle
 import queue
+import selectors
+import socket
 import struct
 import subprocess
 import sys
@@ -152,6 +159,304 @@ class Wire:
         self._pool.shutdown(wait=False, cancel_futures=True)
 
 
+class _Attempt:
+    """One job of a lane on the event loop: its connection, its request, and how far it got."""
+    __slots__ = ("lane", "job", "target", "request", "deadline", "conn", "reused", "sent", "reader")
+
+    def __init__(self, lane, job: Job, target: tuple, request: bytes, timeout: float) -> None:
+        self.lane, self.job, self.target, self.request = lane, job, target, request
+        self.deadline = time.monotonic() + timeout
+        self.conn: _Conn | None = None
+        self.reused = False
+        self.sent = 0
+        self.reader: http1.AnswerReader | None = None
+
+
+class _Conn:
+    __slots__ = ("sock", "buffer", "connecting", "addresses", "error")
+
+    def __init__(self, sock, addresses: list) -> None:
+        self.sock, self.buffer, self.connecting = sock, b"", True
+        self.addresses = addresses    # what is left to try if this address refuses, as create_connection does
+        self.error: OSError | None = None
+
+
+class Loop:
+    """Sends jobs from one thread with non-blocking sockets: ``workers`` lanes side by side, each
+    lane's jobs one after the other, on connections kept alive per receiver.
+
+    The same exchange as ``Wire`` (``http1``'s request bytes and answer reader, one retry on a fresh
+    connection when a kept-alive one turns out closed, never after a timeout, the timeout bounding
+    the whole attempt), without a thread per attempt: in a pool every attempt wakes a thread and
+    every socket call hands the interpreter lock over, which cost the sender process about twice
+    the CPU of the exchanges themselves, CPU the sandbox shares the machine with. HTTPS, and hosts
+    that need a name lookup (which blocks), go to a ``Wire``."""
+
+    def __init__(self, workers: int, answered: Callable[[Answer], None],
+                 after: Callable[[], float | None] = lambda: None) -> None:
+        """``answered(answer)`` and ``after()`` run on the loop's thread, ``after`` once each turn
+        of the loop: the seconds it wants to be called again within, or None."""
+        self.workers = workers
+        self._answered = answered
+        self._after = after
+        self._selector = selectors.DefaultSelector()
+        self._wake_read, self._wake_write = socket.socketpair()
+        self._wake_read.setblocking(False)
+        self._wake_write.setblocking(False)
+        self._selector.register(self._wake_read, selectors.EVENT_READ)
+        self._incoming: collections.deque = collections.deque()   # lanes from other threads
+        self._relayed: collections.deque = collections.deque()    # answers of the Wire's threads
+        self._waiting: collections.deque = collections.deque()    # lanes for a free slot
+        self._running: set[_Attempt] = set()
+        self._idle: OrderedDict[tuple, list[_Conn]] = OrderedDict()   # kept alive, most recent last
+        self._wire: Wire | None = None
+        self._closed = False
+        threading.Thread(target=self._run, name="sandbox-sender-loop", daemon=True).start()
+
+    def submit(self, lane: list[Job]) -> None:
+        if any(job[1] == "https" or not _literal(job[2]) for job in lane):
+            if self._wire is None:
+                self._wire = Wire(self.workers, self._relay)
+            self._wire.submit(lane)
+            return
+        self._incoming.append(iter(lane))
+        self._wake()
+
+    def _relay(self, answer: Answer) -> None:
+        self._relayed.append(answer)
+        self._wake()
+
+    def _wake(self) -> None:
+        try:
+            self._wake_write.send(b"\0")
+        except OSError:   # a full wake-up socket already wakes the loop
+            pass
+
+    def close(self) -> None:
+        self._closed = True
+        self.submit([])
+        if self._wire is not None:
+            self._wire.close()
+
+    # -- the loop ----------------------------------------------------------------------------
+    def _run(self) -> None:
+        later = None
+        while not self._closed:
+            timeout = later
+            if self._running:
+                first = max(0.0, min(a.deadline for a in self._running) - time.monotonic())
+                timeout = first if timeout is None else min(timeout, first)
+            for key, events in self._selector.select(timeout):
+                if key.data is None:
+                    while True:
+                        try:
+                            if not self._wake_read.recv(4096):
+                                break
+                        except BlockingIOError:
+                            break
+                elif isinstance(key.data, tuple):
+                    self._idle_event(*key.data)
+                elif key.data.conn is not None and key.data.conn.sock is key.fileobj:
+                    # (not an event of a socket an earlier event of this turn closed or took)
+                    self._step(key.data, events)
+            while self._incoming:
+                self._waiting.append(self._incoming.popleft())
+            now = time.monotonic()
+            for attempt in [a for a in self._running if a.deadline <= now]:
+                self._fail(attempt, TimeoutError("timed out"))
+            while self._waiting and len(self._running) < self.workers:
+                self._next(self._waiting.popleft())
+            while self._relayed:
+                self._answered(self._relayed.popleft())
+            later = self._after()
+        for key in list(self._selector.get_map().values()):
+            key.fileobj.close()
+        self._selector.close()
+        self._wake_write.close()
+
+    def _next(self, lane) -> None:
+        """Start the lane's next job; a lane with none left frees its slot."""
+        while (job := next(lane, None)) is not None:
+            _, scheme, host, port, path, body, headers, timeout = job
+            try:
+                request = http1.request(http1.host_header(scheme, host, port), path, body, headers)
+            except (http.client.HTTPException, ValueError) as exc:
+                self._answer(job, exc)
+                continue
+            attempt = _Attempt(lane, job, (host, port or 80), request, timeout)
+            self._running.add(attempt)
+            self._connect(attempt, fresh=False)
+            return
+
+    def _connect(self, attempt: _Attempt, fresh: bool) -> None:
+        idle = None if fresh else self._idle.get(attempt.target)
+        if idle:
+            conn = idle.pop()
+            if not idle:
+                del self._idle[attempt.target]
+            attempt.conn, attempt.reused, attempt.sent, attempt.reader = conn, True, 0, None
+            # a kept-alive socket stays registered for reading: sending at once saves a turn of
+            # the loop and two changes of the registration per attempt
+            self._selector.modify(conn.sock, selectors.EVENT_READ, attempt)
+            self._step(attempt, selectors.EVENT_WRITE)
+            return
+        try:
+            addresses = _addresses(*attempt.target)
+        except OSError as exc:
+            self._fail(attempt, exc)
+            return
+        attempt.conn, attempt.reused, attempt.sent, attempt.reader = _Conn(None, addresses), False, 0, None
+        self._dial(attempt)
+
+    def _dial(self, attempt: _Attempt) -> None:
+        """Connect to the next address; as ``socket.create_connection``, the last error is the one
+        raised when none takes the connection."""
+        conn = attempt.conn
+        while conn.addresses:
+            family, kind, proto, _, address = conn.addresses.pop(0)
+            sock = None
+            try:
+                sock = socket.socket(family, kind, proto)
+                sock.setblocking(False)
+                code = sock.connect_ex(address)
+            except OSError as exc:
+                if sock is not None:
+                    sock.close()
+                conn.error = exc
+                continue
+            if code in (0, errno.EINPROGRESS, errno.EAGAIN, errno.EWOULDBLOCK, errno.EALREADY):
+                conn.sock = sock
+                self._selector.register(sock, selectors.EVENT_WRITE, attempt)
+                return
+            sock.close()
+            conn.error = OSError(code, os.strerror(code))
+        self._fail(attempt, conn.error or OSError("getaddrinfo returns an empty list"))
+
+    def _step(self, attempt: _Attempt, events: int) -> None:
+        conn = attempt.conn
+        try:
+            if conn.connecting:
+                code = conn.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+                if code:
+                    self._selector.unregister(conn.sock)
+                    conn.sock.close()
+                    conn.error = OSError(code, os.strerror(code))
+                    self._dial(attempt)
+                    return
+                conn.connecting = False
+            if attempt.reader is None:
+                attempt.sent += conn.sock.send(memoryview(attempt.request)[attempt.sent:])
+                if attempt.sent < len(attempt.request):
+                    self._selector.modify(conn.sock, selectors.EVENT_WRITE, attempt)
+                    return
+                attempt.reader = http1.AnswerReader(conn.buffer)
+                self._selector.modify(conn.sock, selectors.EVENT_READ, attempt)
+                answer = attempt.reader.start()
+            else:
+                answer = attempt.reader.feed(conn.sock.recv(65536))
+        except BlockingIOError:
+            return
+        except (OSError, http.client.HTTPException) as exc:
+            if attempt.reused:   # a kept-alive connection the receiver had closed: once more, afresh
+                self._drop(attempt)
+                attempt.deadline = time.monotonic() + attempt.job[7]
+                self._connect(attempt, fresh=True)
+            else:
+                self._fail(attempt, exc)
+            return
+        except Exception as exc:   # an unanswered job would leave its caller waiting for ever
+            log.exception("webhook attempt %s failed", attempt.job[0])
+            self._fail(attempt, exc)
+            return
+        if answer is None:
+            return
+        status, close = answer
+        if close:
+            self._selector.unregister(conn.sock)
+            conn.sock.close()
+        else:
+            conn.buffer = attempt.reader.buffer
+            self._keep(attempt.target, conn)
+        self._done(attempt, (attempt.job[0], status, None))
+
+    def _keep(self, target: tuple, conn: _Conn) -> None:
+        # registered still: a receiver that closes it wakes the loop, which lets it go (``_idle_event``)
+        self._selector.modify(conn.sock, selectors.EVENT_READ, (target, conn))
+        idle = self._idle.setdefault(target, [])
+        self._idle.move_to_end(target)
+        idle.append(conn)
+        while len(idle) > self.workers:
+            self._close(idle.pop(0))
+        # as ``Wire`` bounds each worker's: a suite may start a receiver per test on a port of its own
+        while len(self._idle) > KEPT_ALIVE:
+            for old in self._idle.popitem(last=False)[1]:
+                self._close(old)
+
+    def _idle_event(self, target: tuple, conn: _Conn) -> None:
+        """A kept-alive connection with nothing asked of it became readable: closed by the
+        receiver (or sending what nobody asked for). Either way it is of no further use."""
+        idle = self._idle.get(target, [])
+        if conn not in idle:   # taken by an attempt earlier in this turn of the loop
+            return
+        idle.remove(conn)
+        if not idle:
+            del self._idle[target]
+        self._close(conn)
+
+    def _close(self, conn: _Conn) -> None:
+        try:
+            self._selector.unregister(conn.sock)
+        except (KeyError, ValueError):
+            pass
+        conn.sock.close()
+
+    def _drop(self, attempt: _Attempt) -> None:
+        conn, attempt.conn = attempt.conn, None
+        if conn is not None and conn.sock is not None:
+            try:
+                self._selector.unregister(conn.sock)
+            except (KeyError, ValueError):
+                pass
+            conn.sock.close()
+
+    def _fail(self, attempt: _Attempt, exc: BaseException) -> None:
+        self._drop(attempt)
+        self._done(attempt, (attempt.job[0], None, type(exc).__name__ + ": " + str(exc)[:200]))
+
+    def _done(self, attempt: _Attempt, answer: Answer) -> None:
+        self._running.discard(attempt)
+        self._answered(answer)
+        # the lane goes on from the loop, ahead of lanes not started: called from here, a lane of
+        # attempts that each fail at once would recurse once per attempt
+        self._waiting.appendleft(attempt.lane)
+
+    def _answer(self, job: Job, exc: BaseException) -> None:
+        self._answered((job[0], None, type(exc).__name__ + ": " + str(exc)[:200]))
+
+
+def _addresses(host: str, port: int) -> list:
+    """What ``socket.create_connection`` would try, in its order; an address is its own answer."""
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        return socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM)
+    if ip.version != 4:   # no name lookup either, and the scope of a link-local address
+        return socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM)
+    return [(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", (host, port))]
+
+
+def _literal(host: str) -> bool:
+    """Whether ``host`` needs no name lookup that could block the loop (``localhost`` is a line
+    of the hosts file)."""
+    if host == "localhost":
+        return True
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
 class Sender:
     """The sandbox's end: ``submit`` jobs with an inbox; each answer is put in the inbox its job
     came with."""
@@ -270,38 +575,34 @@ class Sender:
 def serve(workers: int, hold: float = 0.002) -> None:
     """The child: read batches of jobs on stdin, write batches of answers on stdout."""
     source, sink = sys.stdin.buffer, sys.stdout.buffer
-    answers: queue.SimpleQueue = queue.SimpleQueue()
-    wire = Wire(workers, answers.put)
-    received = [0]   # jobs read so far, against the answers written: what is still out
+    batch: list[Answer] = []
+    received = [0]        # jobs read so far (by this thread)
+    written = [0, 0.0]    # answers written so far; when the first answer of ``batch`` came
 
-    def write() -> None:
-        done = 0
-        while True:
-            batch = [answers.get()]
-            # each frame wakes a thread of the sandbox, which then waits for its interpreter lock:
-            # the answers of one batch go back together, unless some keep the others waiting
-            deadline = time.monotonic() + hold
-            while True:
-                while not answers.empty():
-                    batch.append(answers.get_nowait())
-                if done + len(batch) >= received[0]:
-                    break
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    break
-                try:
-                    batch.append(answers.get(timeout=left))
-                except queue.Empty:
-                    break
-            done += len(batch)
-            try:
-                _write_frame(sink, batch)
-            except OSError:
-                os._exit(0)
+    def answered(answer: Answer) -> None:
+        if not batch:
+            written[1] = time.monotonic()
+        batch.append(answer)
 
-    threading.Thread(target=write, daemon=True).start()
+    def write() -> float | None:
+        # each frame wakes a thread of the sandbox, which then waits for its interpreter lock:
+        # the answers of one batch go back together, unless some keep the others waiting
+        if not batch:
+            return None
+        left = written[1] + hold - time.monotonic()
+        if written[0] + len(batch) < received[0] and left > 0:
+            return left
+        try:
+            _write_frame(sink, batch)
+        except OSError:
+            os._exit(0)
+        written[0] += len(batch)
+        batch.clear()
+        return None
+
+    loop = Loop(workers, answered, write)
     while (lanes := _read_frame(source)) is not None:
         received[0] += sum(map(len, lanes))
         for lane in lanes:
-            wire.submit(lane)
+            loop.submit(lane)
     os._exit(0)   # the sandbox is gone: attempts still on the wire have no one to report to

@@ -285,7 +285,8 @@ def test_answers_that_pile_up_while_the_sandbox_is_busy_come_back_from_the_same_
         sender.close()
 
 
-def test_an_attempt_that_times_out_on_a_kept_alive_connection_is_not_sent_again():
+@pytest.mark.parametrize("kind", ["Wire", "Loop"])
+def test_an_attempt_that_times_out_on_a_kept_alive_connection_is_not_sent_again(kind):
     # a receiver that has the request and answers late is slow, not gone: sending the event again
     # on a fresh connection would deliver it twice within one attempt
     requests_seen, lock = [], threading.Lock()
@@ -313,7 +314,7 @@ def test_an_attempt_that_times_out_on_a_kept_alive_connection_is_not_sent_again(
 
     threading.Thread(target=accept, daemon=True).start()
     answers = queue.SimpleQueue()
-    wire = sender_module.Wire(1, answers.put)
+    wire = getattr(sender_module, kind)(1, answers.put)
     port = server.getsockname()[1]
     try:
         wire.submit([(1, "http", "127.0.0.1", port, "/hook", b"{}", {}, 1.0),
@@ -382,5 +383,159 @@ def test_connections_kept_alive_are_bounded_however_many_receivers_came_and_went
         child = sb.outbox.sender._child
         kept = len(os.listdir(f"/proc/{child.pid}/fd"))
         assert kept < receivers // 2   # one per receiver before: over 400
+    finally:
+        sb.close()
+
+
+# -- the child's event loop ----------------------------------------------------------------
+
+def loop_answers(jobs: list, lanes: int = 1, workers: int = 8, timeout: float = 10) -> list:
+    """The answers of ``jobs`` sent by a ``Loop``, split into ``lanes`` lanes, in job id order."""
+    answers = queue.SimpleQueue()
+    loop = sender_module.Loop(workers, answers.put)
+    try:
+        numbered = [(n, *job) for n, job in enumerate(jobs)]
+        for k in range(lanes):
+            loop.submit(numbered[k::lanes])
+        got = [answers.get(timeout=timeout) for _ in jobs]
+    finally:
+        loop.close()
+    return sorted(got)
+
+
+@pytest.mark.parametrize("answer", [
+    b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
+    b"HTTP/1.1 202 Accepted\r\nTransfer-Encoding: chunked\r\n\r\n2;x=y\r\nok\r\n1\r\n!\r\n0\r\nTrailer: t\r\n\r\n",
+    b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n",
+    b"HTTP/1.1 500 Oops\r\nConnection: close\r\nContent-Length: 3\r\n\r\nbad",
+    b"HTTP/1.1 200 OK\r\n\r\nbody until the connection closes",
+    b"",
+    b"SPAM\r\n\r\n",
+    b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nshort",
+    b"HTTP/1.1 200 OK\r\nContent-Length: x\r\n\r\n",
+], ids=["length", "chunked", "continue", "close", "until-close", "nothing", "spam", "short", "bad-length"])
+def test_the_loop_records_what_the_blocking_client_records(answer):
+    # the child sends from an event loop, the sandbox's fallback from threads: one attempt must
+    # read the same either way, down to the error's text
+    recorded = []
+    for kind in ("Wire", "Loop"):
+        server = socket.create_server(("127.0.0.1", 0))
+        server.settimeout(10)
+
+        def serve():
+            conn, _ = server.accept()
+            with conn:
+                conn.recv(65536)
+                conn.sendall(answer)
+
+        serving = threading.Thread(target=serve)
+        serving.start()
+        answers = queue.SimpleQueue()
+        wire = getattr(sender_module, kind)(1, answers.put)
+        try:
+            wire.submit([(1, "http", "127.0.0.1", server.getsockname()[1], "/hook", b"{}", {}, 5.0)])
+            recorded.append(answers.get(timeout=10))
+        finally:
+            wire.close()
+            serving.join(10)
+            server.close()
+    assert recorded[0] == recorded[1]
+
+
+def test_a_long_lane_of_attempts_that_fail_at_once_is_answered_whole():
+    # the broadcast address is refused as the connection is made, not a turn of the loop later:
+    # going on to the lane's next attempt from the last one's failure would recurse once per attempt
+    unreachable = ("http", "255.255.255.255", 80, "/hook", b"{}", {}, 5.0)
+    answers = loop_answers([unreachable] * 3000)
+    errors = {a[2] for a in answers}
+    assert len(answers) == 3000 and len(errors) == 1 and {a[1] for a in answers} == {None}
+    assert errors.pop().startswith(("OSError", "PermissionError"))
+
+
+def test_the_loop_sends_lanes_side_by_side_and_each_lane_in_order():
+    seen, lock = [], threading.Lock()
+    gate = threading.Barrier(4, timeout=10)
+    server = socket.create_server(("127.0.0.1", 0), backlog=16)
+
+    def serve(conn):
+        with conn:
+            first = True
+            while data := conn.recv(65536):
+                with lock:
+                    seen.append(data.rsplit(b"\r\n\r\n", 1)[1])
+                if first:   # every lane's first attempt waits for the other lanes' first
+                    gate.wait()
+                    first = False
+                conn.sendall(OK)
+
+    def accept():
+        while True:
+            try:
+                conn, _ = server.accept()
+            except OSError:
+                return
+            threading.Thread(target=serve, args=(conn,), daemon=True).start()
+
+    threading.Thread(target=accept, daemon=True).start()
+    port = server.getsockname()[1]
+    try:
+        jobs = [("http", "127.0.0.1", port, "/hook", b"%d" % n, {}, 5.0) for n in range(12)]
+        answers = loop_answers(jobs, lanes=4)
+        assert [a[1] for a in answers] == [200] * 12
+        for lane in range(4):
+            assert [b for b in seen if int(b) % 4 == lane] == [b"%d" % n for n in range(lane, 12, 4)]
+    finally:
+        server.close()
+
+
+def test_a_kept_alive_connection_the_receiver_closed_is_not_an_attempt_lost():
+    # the receiver closes every connection after one answer without saying so (no
+    # ``Connection: close``): the next attempt finds the kept one closed and goes on a fresh one
+    server = socket.create_server(("127.0.0.1", 0))
+    server.settimeout(10)
+    connections = []
+
+    def serve():
+        for _ in range(3):
+            conn, _ = server.accept()
+            connections.append(conn)
+            with conn:
+                conn.recv(65536)
+                conn.sendall(OK)
+
+    serving = threading.Thread(target=serve)
+    serving.start()
+    answers = queue.SimpleQueue()
+    loop = sender_module.Loop(1, answers.put)
+    try:
+        for n in range(3):
+            loop.submit([(n, "http", "127.0.0.1", server.getsockname()[1], "/hook", b"{}", {}, 5.0)])
+            assert answers.get(timeout=10) == (n, 200, None)
+            time.sleep(0.1)   # the receiver's close has arrived before the next attempt
+    finally:
+        loop.close()
+        serving.join(10)
+        server.close()
+    assert len(connections) == 3
+
+
+def test_a_host_that_needs_a_lookup_is_sent_from_threads_and_answered_through_the_loop():
+    # a name lookup blocks: the loop would stop every other lane while it waited
+    answers = loop_answers([("http", "name.invalid", 80, "/hook", b"{}", {}, 5.0),
+                            ("http", "127.0.0.1", free_port(), "/hook", b"{}", {}, 5.0)], lanes=2)
+    assert answers[0][2].startswith("gaierror") and answers[1][2].startswith("ConnectionRefusedError")
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/task"), reason="reads Linux /proc")
+def test_the_sender_process_sends_from_one_thread(receiver):
+    # a thread per attempt cost the child more CPU in hand-overs of its interpreter lock than in
+    # the exchanges themselves, CPU taken from the sandbox on a small machine
+    sb = sandbox()
+    try:
+        made = [enqueue(sb, receiver.url + f"/{n}", n=n, subject=f"pay_{n}") for n in range(16)]
+        sb.outbox.flush()
+        assert all([a["status"] for a in d["attempts"]] == [200] for d in made)
+        child = sb.outbox.sender._child
+        assert len(os.listdir(f"/proc/{child.pid}/task")) == 2   # reads the sandbox's frames; sends
     finally:
         sb.close()
