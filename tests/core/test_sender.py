@@ -113,7 +113,10 @@ def test_the_child_and_the_in_process_sender_record_the_same_attempts(receiver):
                     enqueue(sb, refused),
                     enqueue(sb, "http://127.0.0.1:99999/port-out-of-range"),
                     enqueue(sb, receiver.url + "/b", headers={"X-Bad": "line\nbreak"}),
-                    enqueue(sb, receiver.url + "/c", headers={"X-Merchant": "m-1"})]
+                    enqueue(sb, receiver.url + "/c", headers={"X-Merchant": "m-1"}),
+                    # the child sends HTTPS from threads, and a host name may have several addresses
+                    enqueue(sb, f"https://127.0.0.1:{free_port()}/tls"),
+                    enqueue(sb, receiver.url.replace("127.0.0.1", "localhost") + "/d")]
             sb.outbox.flush()
             attempts.append([(d["id"], [(a["at"], a["status"], a["error"]) for a in d["attempts"]]) for d in made])
         finally:
@@ -124,8 +127,10 @@ def test_the_child_and_the_in_process_sender_record_the_same_attempts(receiver):
     assert statuses[1][0] is None and statuses[1][1].startswith("ConnectionRefusedError")
     assert statuses[2][0] is None and statuses[2][1].startswith("ValueError: Port out of range")
     assert statuses[3] == (None, "ValueError: Invalid header value 'line\\nbreak'")
+    assert statuses[5][0] is None and statuses[5][1].startswith("ConnectionRefusedError")
+    assert statuses[6] == (503, None)
     paths = sorted(r["path"] for r in receiver.requests)
-    assert paths == ["/a", "/a", "/c", "/c"] and all(
+    assert paths == ["/a", "/a", "/c", "/c", "/d", "/d"] and all(
         r["headers"].get("X-Merchant") == "m-1" for r in receiver.requests if r["path"] == "/c")
 
 
