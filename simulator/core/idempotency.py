@@ -12,12 +12,14 @@ held them died before answering, so their request never happened as far as the c
 from __future__ import annotations
 
 import json
+import marshal
+import struct
 import sys
 import threading
 import zlib
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from typing import Any, NamedTuple
+from datetime import datetime, timedelta, timezone
+from typing import Any
 
 from .state import NullState
 
@@ -35,52 +37,59 @@ class _Entry:
     fingerprint: Any = None
 
 
-class _Done(NamedTuple):
-    """A finished key. Clients may send a key with every payment and the clock may never pass a
-    key's TTL, so every key is kept: as a tuple rather than an _Entry and its Event, with the
-    answer's body compressed against a first answer of the same provider (~3 KB a key otherwise,
-    more than the payment it made)."""
-    at: datetime
-    fingerprint: Any
-    status: int
-    packed: bytes     # the answer's body, raw deflate primed with the provider's first answer
-
-
 _SPACE = "idempotency"
-
-
-def _canonical(scope: tuple) -> tuple:
-    """``scope`` with its provider, tenant and path interned: each request spells them afresh, and
-    a kept key would keep its own copies (~150 B of the ~600 B a key costs)."""
-    return (*map(sys.intern, scope[:-1]), scope[-1])
+EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+MICROSECOND = timedelta(microseconds=1)
+# a finished key is one bytes object: its answer's status, its time (microseconds since the epoch),
+# the length of its marshalled fingerprint, the fingerprint, and the answer's body compressed
+_HEAD = struct.Struct(">HQH")
 
 
 class IdempotencyKeys:
+    """Keys by scope: (provider, tenant, path or the provider's own scope, key).
+
+    Clients may send a key with every payment and the clock may never pass a key's TTL, so every
+    finished key is kept, and kept small: a key string in the map of its scope's first three parts
+    (one tuple for all the keys of a scope, its strings interned), and one bytes object holding the
+    answer's status, the key's time, its fingerprint and the answer's body compressed against a
+    first answer of the same provider. As a tuple of the four beside a tuple of the scope a key cost
+    ~150 B more; with an uncompressed body, ~3 KB, more than the payment it made."""
+
     def __init__(self, state: NullState | None = None) -> None:
         self._lock = threading.Lock()
         self._state = state or NullState()
-        self._entries: dict[tuple, _Entry | _Done] = {}
+        # (provider, tenant, path) -> key -> _Entry while in flight, bytes once finished
+        self._groups: dict[tuple, dict[str, _Entry | bytes]] = {}
         self._primers: dict[str, bytes] = {}   # provider -> the first answer body it finished
-        self._at: datetime | None = None       # the last key's time: a frozen clock gives them all one
         for key, _, saved in self._state.rows(_SPACE):
-            scope = _canonical(tuple(json.loads(key)))
+            scope = tuple(json.loads(key))
             response = saved["response"]
-            self._entries[scope] = self._done(scope, datetime.fromisoformat(saved["at"]), saved["fingerprint"],
-                                              response["status"], response["body"].encode("latin-1"))
+            self._group(scope)[scope[-1]] = self._done(scope, datetime.fromisoformat(saved["at"]),
+                                                       saved["fingerprint"], response["status"],
+                                                       response["body"].encode("latin-1"))
+
+    def _group(self, scope: tuple) -> dict:
+        # caller holds the lock (or builds the ledger)
+        group = self._groups.get(scope[:-1])
+        if group is None:
+            group = self._groups[tuple(map(sys.intern, scope[:-1]))] = {}
+        return group
+
+    def _kept(self, scope: tuple) -> _Entry | bytes | None:
+        group = self._groups.get(scope[:-1])
+        return group.get(scope[-1]) if group is not None else None
 
     def begin(self, scope: tuple, now: datetime, ttl: timedelta, fingerprint: Any = None,
               wait: float | None = None) -> tuple[str, Any]:
         """Claim ``scope``; with ``wait`` a duplicate blocks until the first finishes."""
         with self._lock:
-            entry = self._entries.get(scope)
-            if entry.__class__ is _Done and now - entry.at > ttl:
+            entry = self._kept(scope)
+            if entry.__class__ is bytes and (now - EPOCH) // MICROSECOND - _HEAD.unpack_from(entry)[1] > ttl // MICROSECOND:
                 entry = None
             if entry is None:
-                if now != self._at:
-                    self._at = now
-                self._entries[_canonical(scope)] = _Entry(at=self._at, fingerprint=fingerprint)
+                self._group(scope)[scope[-1]] = _Entry(at=now, fingerprint=fingerprint)
                 return NEW, None
-        if entry.__class__ is _Done:
+        if entry.__class__ is bytes:
             return REPLAY, self._unpack(scope, entry)
         if not entry.done.is_set() and wait:
             entry.done.wait(wait)
@@ -90,10 +99,13 @@ class IdempotencyKeys:
 
     def fingerprint(self, scope: tuple) -> Any:
         with self._lock:
-            entry = self._entries.get(scope)
-            return entry.fingerprint if entry else None
+            entry = self._kept(scope)
+        if entry.__class__ is bytes:
+            length = _HEAD.unpack_from(entry)[2]
+            return marshal.loads(entry[_HEAD.size:_HEAD.size + length])
+        return entry.fingerprint if entry else None
 
-    def _done(self, scope: tuple, at: datetime, fingerprint: Any, status: int, body: bytes) -> _Done:
+    def _done(self, scope: tuple, at: datetime, fingerprint: Any, status: int, body: bytes) -> bytes:
         provider = scope[0]
         primer = self._primers.get(provider)
         if primer is None:
@@ -102,24 +114,28 @@ class IdempotencyKeys:
         # level 6 and no zlib header: ~145 B for a payment's 1.5 KB answer against ~173 B at
         # level 1 with one, for ~5 us more on the request that finishes the key
         packer = zlib.compressobj(6, zlib.DEFLATED, -15, zdict=primer)
-        return _Done(at, fingerprint, status, packer.compress(body) + packer.flush())
+        mark = marshal.dumps(fingerprint)
+        return (_HEAD.pack(status, (at - EPOCH) // MICROSECOND, len(mark)) + mark
+                + packer.compress(body) + packer.flush())
 
-    def _unpack(self, scope: tuple, done: _Done) -> tuple[int, bytes]:
-        return done.status, zlib.decompressobj(-15, zdict=self._primers[scope[0]]).decompress(done.packed)
+    def _unpack(self, scope: tuple, done: bytes) -> tuple[int, bytes]:
+        status, _, length = _HEAD.unpack_from(done)
+        packed = memoryview(done)[_HEAD.size + length:]
+        return status, zlib.decompressobj(-15, zdict=self._primers[scope[0]]).decompress(packed)
 
     def finish(self, scope: tuple, response: tuple[int, bytes]) -> None:
         """``response``: the answer's status and body, replayed byte for byte."""
         status, body = response
         with self._lock:
-            entry = self._entries.get(scope)
-            if entry is None or entry.__class__ is _Done:
+            entry = self._kept(scope)
+            if entry is None or entry.__class__ is bytes:
                 return
         # compressed outside the lock every key's request takes
         done = self._done(scope, entry.at, entry.fingerprint, status, body)
         entry.response = response   # what duplicates that wait for ``done`` take
         with self._lock:
-            if self._entries.get(scope) is entry:   # else reset while it was compressed
-                self._entries[scope] = done
+            if self._kept(scope) is entry:   # else reset while it was compressed
+                self._groups[scope[:-1]][scope[-1]] = done
                 # saved before the answer leaves, so a client never sees an answer a restart
                 # forgets (latin-1 round-trips any byte)
                 self._state.put(_SPACE, json.dumps(scope), {
@@ -129,8 +145,9 @@ class IdempotencyKeys:
 
     def abort(self, scope: tuple) -> None:
         with self._lock:
-            entry = self._entries.pop(scope, None)
-            if entry.__class__ is _Done:
+            group = self._groups.get(scope[:-1])
+            entry = group.pop(scope[-1], None) if group is not None else None
+            if entry.__class__ is bytes:
                 self._state.delete(_SPACE, json.dumps(scope))
         if entry.__class__ is _Entry:
             entry.done.set()
@@ -139,8 +156,8 @@ class IdempotencyKeys:
         """Scopes are tuples whose second item is the tenant."""
         with self._lock:
             if tenant is None:
-                self._entries.clear()
+                self._groups.clear()
             else:
-                for k in [k for k in self._entries if len(k) > 1 and k[1] == tenant]:
-                    del self._entries[k]
+                for k in [k for k in self._groups if len(k) > 1 and k[1] == tenant]:
+                    del self._groups[k]
             self._state.clear(_SPACE, tenant)

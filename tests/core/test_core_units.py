@@ -154,26 +154,33 @@ def test_a_finished_idempotency_key_keeps_its_answer_compressed_and_replays_it_b
         ledger.finish(scope, (201, body))
         answers[scope] = body
     for scope, body in answers.items():
-        kept = ledger._entries[scope]
-        assert not any(isinstance(v, threading.Event) for v in kept)
-        assert len(kept.packed) < len(body) / 2
+        kept = ledger._kept(scope)
+        assert type(kept) is bytes and len(kept) < len(body) / 2
         assert ledger.begin(scope, T0 + timedelta(hours=1), timedelta(hours=24)) == (REPLAY, (201, body))
     scope = next(iter(answers))
     assert ledger.begin(scope, T0 + timedelta(hours=25), timedelta(hours=24))[0] == NEW   # expired
 
 
-def test_kept_idempotency_keys_share_their_scope_and_time_instead_of_a_copy_each():
+def test_kept_idempotency_keys_share_their_scope_and_keep_nothing_but_their_key_and_one_bytes_object():
     # each request spells its tenant and path afresh and reads the clock into a new datetime: kept
-    # for every key, those copies were ~200 B a key
+    # for every key, those copies were ~200 B a key, and a tuple of the scope and one of the answer
+    # ~150 B more
     ledger = IdempotencyKeys()
+    fingerprints = [None, "a" * 64]
     for n in range(20):
         scope = ("checkout", "".join(["sk_", "t" * 30]), "".join(["/checkout/", "payments"]), f"key-{n}")
-        assert ledger.begin(scope, T0 + timedelta(0), timedelta(hours=24))[0] == NEW
-        ledger.finish(scope, (201, b'{"id": "pay_%d"}' % n))
-    kept = list(ledger._entries.items())
-    for part in range(3):
-        assert len({id(scope[part]) for scope, _ in kept}) == 1
-    assert len({id(done.at) for _, done in kept}) == 1
+        assert ledger.begin(scope, T0 + timedelta(seconds=n), timedelta(hours=24), fingerprints[n % 2])[0] == NEW
+        ledger.finish(scope, (201 + n % 2, b'{"id": "pay_%d"}' % n))
+    assert list(ledger._groups) == [("checkout", "sk_" + "t" * 30, "/checkout/payments")]
+    kept = ledger._groups[("checkout", "sk_" + "t" * 30, "/checkout/payments")]
+    assert list(kept) == [f"key-{n}" for n in range(20)] and all(type(v) is bytes for v in kept.values())
+    for n in range(20):
+        scope = ("checkout", "sk_" + "t" * 30, "/checkout/payments", f"key-{n}")
+        assert ledger.fingerprint(scope) == fingerprints[n % 2]
+        assert ledger.begin(scope, T0 + timedelta(hours=24, seconds=n), timedelta(hours=24)) == \
+            (REPLAY, (201 + n % 2, b'{"id": "pay_%d"}' % n))
+        # its own time, to the microsecond: one microsecond past its TTL it is a new key
+        assert ledger.begin(scope, T0 + timedelta(hours=24, seconds=n, microseconds=1), timedelta(hours=24))[0] == NEW
 
 
 def test_idempotency_keys_read_back_from_a_state_file_are_kept_compressed_and_replay_the_same(tmp_path):
@@ -193,7 +200,7 @@ def test_idempotency_keys_read_back_from_a_state_file_are_kept_compressed_and_re
     try:
         ledger = IdempotencyKeys(state)
         for scope, body in answers.items():
-            assert len(ledger._entries[scope].packed) < len(body)
+            assert type(ledger._kept(scope)) is bytes and len(ledger._kept(scope)) < len(body)
             assert ledger.begin(scope, T0, timedelta(hours=24)) == (REPLAY, (201, body))
     finally:
         state.close()
