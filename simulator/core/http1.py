@@ -28,8 +28,7 @@ _MAX_HEADERS = 100
 
 def host_header(scheme: str, host: str, port: int | None) -> str:
     shown = f"[{host}]" if ":" in host else host
-    default = 443 if scheme == "https" else 80
-    return shown if port in (None, default) else f"{shown}:{port}"
+    return shown if port in (None, 80 if scheme == "http" else 443) else f"{shown}:{port}"
 
 
 def request(host: str, path: str, body: bytes, headers: dict) -> bytes:

@@ -372,8 +372,7 @@ class Loop:
             return
         status, close = answer
         if close:
-            self._selector.unregister(conn.sock)
-            conn.sock.close()
+            self._close(conn)
         else:
             conn.buffer = attempt.reader.buffer
             self._keep(attempt.target, conn)
@@ -413,11 +412,7 @@ class Loop:
     def _drop(self, attempt: _Attempt) -> None:
         conn, attempt.conn = attempt.conn, None
         if conn is not None and conn.sock is not None:
-            try:
-                self._selector.unregister(conn.sock)
-            except (KeyError, ValueError):
-                pass
-            conn.sock.close()
+            self._close(conn)
 
     def _fail(self, attempt: _Attempt, exc: BaseException) -> None:
         self._drop(attempt)
