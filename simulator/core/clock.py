@@ -18,7 +18,9 @@ _SPACE = "clock"
 # The range the virtual clock may be moved in. Providers schedule from it (an authorization's
 # expiry, retries over days, a scenario's delay of up to MAX_DURATION): kept this far from the end
 # of datetime's years 1-9999, every instant they compute exists.
-EARLIEST = datetime(1970, 1, 1, tzinfo=timezone.utc)
+EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+MICROSECOND = timedelta(microseconds=1)
+EARLIEST = EPOCH
 LATEST = datetime(9000, 1, 1, tzinfo=timezone.utc)   # excluded
 RANGE_TEXT = "1970-01-01 to 8999-12-31"
 # The longest duration a document (a scenario, a provider's config) may give: 100 years
@@ -89,7 +91,7 @@ _ISO_CUT = [(19, "Z")] + [(20 + d, "Z") for d in range(1, 7)] + [(26, "0Z")]
 
 
 def _micros(delta: timedelta) -> int:
-    return delta // timedelta(microseconds=1)
+    return delta // MICROSECOND
 
 
 class Clock:

@@ -14,17 +14,15 @@ from __future__ import annotations
 
 import marshal
 import threading
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 from typing import Callable
 
-from .clock import iso_z
+from .clock import EPOCH, MICROSECOND, iso_z
 from .store import discard
 
 # an internal state, where a provider keeps one apart from the status it shows, says more
 STATUS_FIELDS = ("_state", "status", "state")
 PER_OBJECT = 100
-EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
-MICROSECOND = timedelta(microseconds=1)
 
 
 def status_of(obj: dict) -> str | None:

@@ -18,9 +18,10 @@ import sys
 import threading
 import zlib
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Any
 
+from .clock import EPOCH, MICROSECOND
 from .state import NullState
 
 NEW, REPLAY, IN_FLIGHT = "new", "replay", "in_flight"
@@ -38,8 +39,6 @@ class _Entry:
 
 
 _SPACE = "idempotency"
-EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
-MICROSECOND = timedelta(microseconds=1)
 # a finished key is one bytes object: its answer's status, its time (microseconds since the epoch),
 # the length of its marshalled fingerprint, the fingerprint, and the answer's body compressed
 _HEAD = struct.Struct(">HQH")
