@@ -181,6 +181,14 @@ class _Conn:
         self.error: OSError | None = None
 
 
+class _Handed:
+    """A lane waiting for a slot, to be sent by the thread pool."""
+    __slots__ = ("jobs",)
+
+    def __init__(self, jobs: list[Job]) -> None:
+        self.jobs = jobs
+
+
 class Loop:
     """Sends jobs from one thread with non-blocking sockets: ``workers`` lanes side by side, each
     lane's jobs one after the other, on connections kept alive per receiver.
@@ -210,21 +218,27 @@ class Loop:
         self._running: set[_Attempt] = set()
         self._idle: OrderedDict[tuple, list[_Conn]] = OrderedDict()   # kept alive, most recent last
         self._wire: Wire | None = None
+        self._handed = 0                          # lanes with the Wire, not all answered
+        self._handed_jobs: dict[int, int] = {}    # their job ids -> the id of their lane's last job
         self._closed = False
         threading.Thread(target=self._run, name="sandbox-sender-loop", daemon=True).start()
 
     def submit(self, lane: list[Job]) -> None:
-        if any(job[1] == "https" or not _literal(job[2]) for job in lane):
-            if self._wire is None:
-                self._wire = Wire(self.workers, self._relay)
-            self._wire.submit(lane)
-            return
-        self._incoming.append(iter(lane))
+        self._incoming.append(lane)
         self._wake()
 
     def _relay(self, answer: Answer) -> None:
         self._relayed.append(answer)
         self._wake()
+
+    def _hand_over(self, lane: list[Job]) -> None:
+        """A lane for the thread pool; it holds one of the ``workers`` slots until its last answer."""
+        if self._wire is None:
+            self._wire = Wire(self.workers, self._relay)
+        self._handed += 1
+        for job in lane:
+            self._handed_jobs[job[0]] = lane[-1][0]
+        self._wire.submit(lane)
 
     def _wake(self) -> None:
         try:
@@ -260,14 +274,22 @@ class Loop:
                     # (not an event of a socket an earlier event of this turn closed or took)
                     self._step(key.data, events)
             while self._incoming:
-                self._waiting.append(self._incoming.popleft())
+                lane = self._incoming.popleft()
+                self._waiting.append(_Handed(lane) if _for_the_pool(lane) else lane)
             now = time.monotonic()
             for attempt in [a for a in self._running if a.deadline <= now]:
                 self._fail(attempt, TimeoutError("timed out"))
-            while self._waiting and len(self._running) < self.workers:
-                self._next(self._waiting.popleft())
             while self._relayed:
-                self._answered(self._relayed.popleft())
+                answer = self._relayed.popleft()
+                if self._handed_jobs.pop(answer[0], None) == answer[0]:
+                    self._handed -= 1
+                self._answered(answer)
+            while self._waiting and len(self._running) + self._handed < self.workers:
+                lane = self._waiting.popleft()
+                if lane.__class__ is _Handed:
+                    self._hand_over(lane.jobs)
+                else:
+                    self._next(lane if lane.__class__ is not list else iter(lane))
             later = self._after()
         for key in list(self._selector.get_map().values()):
             key.fileobj.close()
@@ -277,17 +299,20 @@ class Loop:
     def _next(self, lane) -> None:
         """Start the lane's next job; a lane with none left frees its slot."""
         while (job := next(lane, None)) is not None:
-            _, scheme, host, port, path, body, headers, timeout = job
+            attempt = None
             try:
+                _, scheme, host, port, path, body, headers, timeout = job
                 request = http1.request(http1.host_header(scheme, host, port), path, body, headers)
-            except (http.client.HTTPException, ValueError) as exc:
+                attempt = _Attempt(lane, job, (host, port or 80), request, timeout)
+                self._running.add(attempt)
+                self._connect(attempt, fresh=False)
+                return
+            except Exception as exc:   # a job nobody can send (a port out of range, a header name
+                # that is not a string): its answer says why, as ``Wire``'s does, and the lane goes on
+                if attempt is not None and attempt in self._running:
+                    self._fail(attempt, exc)
+                    return
                 self._answer(job, exc)
-                continue
-            attempt = _Attempt(lane, job, (host, port or 80), request, timeout)
-            self._running.add(attempt)
-            self._connect(attempt, fresh=False)
-            return
-
     def _connect(self, attempt: _Attempt, fresh: bool) -> None:
         idle = None if fresh else self._idle.get(attempt.target)
         if idle:
@@ -319,7 +344,7 @@ class Loop:
                 sock = socket.socket(family, kind, proto)
                 sock.setblocking(False)
                 code = sock.connect_ex(address)
-            except OSError as exc:
+            except (OSError, OverflowError, TypeError) as exc:   # as create_connection raises them
                 if sock is not None:
                     sock.close()
                 conn.error = exc
@@ -355,6 +380,8 @@ class Loop:
             else:
                 answer = attempt.reader.feed(conn.sock.recv(65536))
         except BlockingIOError:
+            if attempt.reader is None:   # a send that took nothing: go on when the socket can take more
+                self._selector.modify(conn.sock, selectors.EVENT_WRITE, attempt)
             return
         except (OSError, http.client.HTTPException) as exc:
             if attempt.reused:   # a kept-alive connection the receiver had closed: once more, afresh
@@ -438,6 +465,15 @@ def _addresses(host: str, port: int) -> list:
     if ip.version != 4:   # no name lookup either, and the scope of a link-local address
         return socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM)
     return [(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", (host, port))]
+
+
+def _for_the_pool(lane: list[Job]) -> bool:
+    """Whether a lane has HTTPS (a handshake) or a host name (a lookup) in it: either would stop
+    the loop while it waited."""
+    try:
+        return not all(job[1] != "https" and _literal(job[2]) for job in lane)
+    except Exception:   # a malformed job: the loop answers it with its error
+        return False
 
 
 def _literal(host: str) -> bool:

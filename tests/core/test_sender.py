@@ -544,3 +544,106 @@ def test_the_sender_process_sends_from_one_thread(receiver):
         assert len(os.listdir(f"/proc/{child.pid}/task")) == 2   # reads the sandbox's frames; sends
     finally:
         sb.close()
+
+
+def test_a_job_the_loop_cannot_start_is_answered_and_the_loop_goes_on():
+    # a header name that is not a string, a port out of range, no path: the loop thread died on
+    # the first, and every attempt after it (a flush included) waited for ever
+    port = free_port()
+    odd = [("http", "127.0.0.1", port, "/", b"{}", {b"X-Bytes": "v"}, 2.0),
+           ("http", "127.0.0.1", 99999, "/", b"{}", {}, 2.0),
+           ("http", "127.0.0.1", port, None, b"{}", {}, 2.0)]
+    refused = ("http", "127.0.0.1", port, "/", b"{}", {}, 2.0)
+    answers = queue.SimpleQueue()
+    loop = sender_module.Loop(2, answers.put)
+    try:
+        for n, job in enumerate(odd):
+            loop.submit([(2 * n, *job), (2 * n + 1, *refused)])
+        recorded = sorted(answers.get(timeout=10) for _ in range(2 * len(odd)))
+    finally:
+        loop.close()
+    assert [a[2].split(":")[0] for a in recorded[0::2]] == ["TypeError", "OverflowError", "TypeError"]
+    assert [a[2].split(":")[0] for a in recorded[1::2]] == ["ConnectionRefusedError"] * 3
+
+
+def test_a_send_that_takes_nothing_on_a_kept_alive_connection_goes_on_when_the_socket_can_take_more(monkeypatch):
+    # the first send on a reused connection finds the socket's buffer full: the loop must wait for
+    # room to write, not for an answer to a request it never sent
+    server = socket.create_server(("127.0.0.1", 0))
+    server.settimeout(10)
+    paths = []
+
+    def serve():
+        conn, _ = server.accept()
+        with conn, conn.makefile("rb") as f:
+            while True:
+                head = b""
+                while not head.endswith(b"\r\n\r\n"):
+                    line = f.readline()
+                    if not line:
+                        return
+                    head += line
+                f.read(2)
+                paths.append(head.split(b" ")[1])
+                conn.sendall(OK)
+
+    threading.Thread(target=serve, daemon=True).start()
+
+    class FullOnce(socket.socket):
+        sends = 0
+
+        def send(self, data, *args):
+            if len(data) > 1:   # a request (the loop's wake-ups send one byte)
+                FullOnce.sends += 1
+                if FullOnce.sends == 2:   # the second request, on the kept-alive connection
+                    raise BlockingIOError(11, "Resource temporarily unavailable")
+            return super().send(data, *args)
+
+    monkeypatch.setattr(sender_module.socket, "socket", FullOnce)
+    answers = queue.SimpleQueue()
+    loop = sender_module.Loop(1, answers.put)
+    port = server.getsockname()[1]
+    try:
+        loop.submit([(1, "http", "127.0.0.1", port, "/a", b"{}", {}, 3.0),
+                     (2, "http", "127.0.0.1", port, "/b", b"{}", {}, 3.0)])
+        assert [answers.get(timeout=10) for _ in range(2)] == [(1, 200, None), (2, 200, None)]
+        assert paths == [b"/a", b"/b"]
+    finally:
+        loop.close()
+        server.close()
+
+
+def test_lanes_sent_by_the_loops_thread_pool_count_against_its_workers():
+    # HTTPS and host names go to a thread pool beside the loop: with a pool of its own size beside
+    # it, twice ``workers`` lanes were on the wire at once
+    server = socket.create_server(("127.0.0.1", 0), backlog=64)
+    busy, peak, lock = [0], [0], threading.Lock()
+
+    def serve(conn):
+        with conn:
+            while conn.recv(65536):
+                with lock:
+                    busy[0] += 1
+                    peak[0] = max(peak[0], busy[0])
+                time.sleep(0.2)
+                with lock:
+                    busy[0] -= 1
+                conn.sendall(OK)
+
+    def accept():
+        while True:
+            try:
+                conn, _ = server.accept()
+            except OSError:
+                return
+            threading.Thread(target=serve, args=(conn,), daemon=True).start()
+
+    threading.Thread(target=accept, daemon=True).start()
+    port = server.getsockname()[1]
+    try:
+        jobs = [("http", host, port, "/", b"{}", {}, 5.0) for _ in range(6) for host in ("127.0.0.1", "LOCALHOST")]
+        answers = loop_answers(jobs, lanes=12, workers=3)
+        assert [a[1] for a in answers] == [200] * 12
+        assert peak[0] == 3
+    finally:
+        server.close()
