@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import http.client
 import re
+import select
 import socket
 import time
 
@@ -124,7 +125,9 @@ class AnswerReader:
                     close = b"close" in value or (close and b"keep-alive" not in value)
             else:
                 raise http.client.HTTPException(f"got more than {_MAX_HEADERS} headers")
-            if status != 100:   # 100 Continue: the real answer follows, as http.client reads it
+            # an informational answer (100 Continue, 103 Early Hints...) comes before the real one;
+            # http.client skips only 100, and took a 103 for the answer and the real one for the next
+            if not 100 <= status < 200 or status == 101:
                 break
         if status in (204, 304) or 100 <= status < 200:
             return status, close
@@ -172,28 +175,35 @@ class Connection:
         self.port = port or (443 if scheme == "https" else 80)
         self._host_header = host_header(scheme, host, port)
         self._sock: socket.socket | None = None
-        self._buffer = b""      # read from the socket, not consumed yet
         self._deadline = 0.0    # when the attempt under way runs out of time (time.monotonic)
+        self.answered = False   # whether any byte of an answer to the last request arrived
 
     @property
     def connected(self) -> bool:
         return self._sock is not None
 
     def post(self, path: str, body: bytes, headers: dict, timeout: float) -> tuple[int, bool]:
-        """The answer's status, and whether the server closes the connection after it."""
+        """The answer's status, and whether the connection cannot carry another request (the
+        server closes it, or sent more than the answer)."""
         data = request(self._host_header, path, body, headers)
         self._deadline = time.monotonic() + timeout
+        self.answered = False
+        if self._sock is not None and select.select([self._sock], [], [], 0)[0]:
+            # readable while idle: closed by the receiver, or carrying bytes nobody asked for
+            self.close()
         if self._sock is None:
             self._connect(timeout)
         self._sock.settimeout(self._left())
         self._sock.sendall(data)
-        reader = AnswerReader(self._buffer)
+        reader = AnswerReader()
         answer = reader.start()
         while answer is None:
             self._sock.settimeout(self._left())
-            answer = reader.feed(self._sock.recv(65536))
-        self._buffer = reader.buffer
-        return answer
+            received = self._sock.recv(65536)
+            self.answered = self.answered or bool(received)
+            answer = reader.feed(received)
+        status, close = answer
+        return status, close or bool(reader.buffer)
 
     def _connect(self, timeout: float) -> None:
         sock = socket.create_connection((self.host, self.port), timeout)
@@ -201,7 +211,7 @@ class Connection:
             import ssl
             sock.settimeout(self._left())
             sock = ssl.create_default_context().wrap_socket(sock, server_hostname=self.host)
-        self._sock, self._buffer = sock, b""
+        self._sock = sock
 
     def _left(self) -> float:
         left = self._deadline - time.monotonic()
@@ -212,4 +222,4 @@ class Connection:
     def close(self) -> None:
         if self._sock is not None:
             self._sock.close()
-        self._sock, self._buffer = None, b""
+        self._sock = None

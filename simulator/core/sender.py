@@ -128,6 +128,7 @@ class Wire:
         if connections is None:
             connections = self._local.connections = OrderedDict()
         target = (scheme, host, port)
+        deadline = time.monotonic() + timeout   # the retry has what the first try left of it
         for reused in (True, False):
             conn = connections.get(target)
             if conn is None:
@@ -140,7 +141,10 @@ class Wire:
                 connections.move_to_end(target)
             reused = reused and conn.connected
             try:
-                status, close = conn.post(path, body, headers, timeout)
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise TimeoutError("timed out")
+                status, close = conn.post(path, body, headers, left)
                 if close:
                     conn.close()
                     del connections[target]
@@ -148,11 +152,11 @@ class Wire:
             except (OSError, http.client.HTTPException) as exc:
                 conn.close()
                 del connections[target]
-                if not reused or isinstance(exc, TimeoutError):
+                if not reused or isinstance(exc, TimeoutError) or conn.answered:
                     raise
                 # the receiver closed an idle kept-alive connection: one retry on a fresh one (not
-                # after a timeout: that receiver has the request and is slow, and a second send
-                # would deliver the event twice within one attempt)
+                # after a timeout, nor after part of an answer: that receiver has the request, and
+                # a second send would deliver the event twice within one attempt)
         raise AssertionError("unreachable")
 
     def close(self) -> None:
@@ -161,7 +165,7 @@ class Wire:
 
 class _Attempt:
     """One job of a lane on the event loop: its connection, its request, and how far it got."""
-    __slots__ = ("lane", "job", "target", "request", "deadline", "conn", "reused", "sent", "reader")
+    __slots__ = ("lane", "job", "target", "request", "deadline", "conn", "reused", "sent", "reader", "answered")
 
     def __init__(self, lane, job: Job, target: tuple, request: bytes, timeout: float) -> None:
         self.lane, self.job, self.target, self.request = lane, job, target, request
@@ -170,13 +174,14 @@ class _Attempt:
         self.reused = False
         self.sent = 0
         self.reader: http1.AnswerReader | None = None
+        self.answered = False   # whether any byte of an answer came: then it is never sent again
 
 
 class _Conn:
-    __slots__ = ("sock", "buffer", "connecting", "addresses", "error")
+    __slots__ = ("sock", "connecting", "addresses", "error")
 
     def __init__(self, sock, addresses: list) -> None:
-        self.sock, self.buffer, self.connecting = sock, b"", True
+        self.sock, self.connecting = sock, True
         self.addresses = addresses    # what is left to try if this address refuses, as create_connection does
         self.error: OSError | None = None
 
@@ -374,19 +379,22 @@ class Loop:
                 if attempt.sent < len(attempt.request):
                     self._selector.modify(conn.sock, selectors.EVENT_WRITE, attempt)
                     return
-                attempt.reader = http1.AnswerReader(conn.buffer)
+                attempt.reader = http1.AnswerReader()
                 self._selector.modify(conn.sock, selectors.EVENT_READ, attempt)
                 answer = attempt.reader.start()
             else:
-                answer = attempt.reader.feed(conn.sock.recv(65536))
+                received = conn.sock.recv(65536)
+                attempt.answered = attempt.answered or bool(received)
+                answer = attempt.reader.feed(received)
         except BlockingIOError:
             if attempt.reader is None:   # a send that took nothing: go on when the socket can take more
                 self._selector.modify(conn.sock, selectors.EVENT_WRITE, attempt)
             return
         except (OSError, http.client.HTTPException) as exc:
-            if attempt.reused:   # a kept-alive connection the receiver had closed: once more, afresh
+            if attempt.reused and not attempt.answered:
+                # a kept-alive connection the receiver had closed: once more, afresh, within what
+                # is left of the attempt's time
                 self._drop(attempt)
-                attempt.deadline = time.monotonic() + attempt.job[7]
                 self._connect(attempt, fresh=True)
             else:
                 self._fail(attempt, exc)
@@ -398,10 +406,9 @@ class Loop:
         if answer is None:
             return
         status, close = answer
-        if close:
+        if close or attempt.reader.buffer:   # bytes after the answer: nobody asked for them
             self._close(conn)
         else:
-            conn.buffer = attempt.reader.buffer
             self._keep(attempt.target, conn)
         self._done(attempt, (attempt.job[0], status, None))
 

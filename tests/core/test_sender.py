@@ -1,5 +1,6 @@
 """Webhook attempts go on the wire from a child process; what they record does not depend on it."""
 import io
+import itertools
 import os
 import queue
 import socket
@@ -645,5 +646,116 @@ def test_lanes_sent_by_the_loops_thread_pool_count_against_its_workers():
         answers = loop_answers(jobs, lanes=12, workers=3)
         assert [a[1] for a in answers] == [200] * 12
         assert peak[0] == 3
+    finally:
+        server.close()
+
+
+def _serving(handle) -> socket.socket:
+    """A receiver that runs ``handle(conn, n)`` for its n-th connection, each on a thread."""
+    server = socket.create_server(("127.0.0.1", 0), backlog=16)
+
+    def run(conn, n):
+        try:
+            handle(conn, n)
+        except OSError:   # the sender closed a connection this receiver still wrote to
+            pass
+
+    def accept():
+        for n in itertools.count():
+            try:
+                conn, _ = server.accept()
+            except OSError:
+                return
+            threading.Thread(target=run, args=(conn, n), daemon=True).start()
+
+    threading.Thread(target=accept, daemon=True).start()
+    return server
+
+
+def _sent(kind: str, port: int, jobs: int, timeout: float = 5.0, pause: float = 0.0) -> list:
+    answers = queue.SimpleQueue()
+    wire = getattr(sender_module, kind)(1, answers.put)
+    try:
+        got = []
+        for n in range(jobs):
+            wire.submit([(n, "http", "127.0.0.1", port, "/hook", b"{}", {}, timeout)])
+            got.append(answers.get(timeout=10))
+            time.sleep(pause)
+        return got
+    finally:
+        wire.close()
+
+
+@pytest.mark.parametrize("kind", ["Wire", "Loop"])
+def test_informational_answers_before_the_answer_are_skipped(kind):
+    # a 103 Early Hints was taken for the answer (a failed attempt), and the real 200 after it for
+    # the next attempt's answer on the kept-alive connection
+    def handle(conn, n):
+        with conn:
+            while conn.recv(65536):
+                conn.sendall(b"HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\n" + OK)
+
+    server = _serving(handle)
+    try:
+        assert _sent(kind, server.getsockname()[1], 3) == [(n, 200, None) for n in range(3)]
+    finally:
+        server.close()
+
+
+@pytest.mark.parametrize("kind", ["Wire", "Loop"])
+@pytest.mark.parametrize("late", [False, True], ids=["with-the-answer", "while-idle"])
+def test_bytes_after_an_answer_are_nobodys_answer(kind, late):
+    # a receiver that sends a second answer nobody asked for, with the first or a moment later: it
+    # was the next attempt's answer on the kept-alive connection
+    connections = []
+
+    def handle(conn, n):
+        connections.append(n)
+        with conn:
+            while conn.recv(65536):
+                if late:
+                    conn.sendall(OK)
+                    time.sleep(0.05)
+                    conn.sendall(b"HTTP/1.1 500 Unsolicited\r\nContent-Length: 0\r\n\r\n")
+                else:
+                    conn.sendall(OK + b"HTTP/1.1 500 Unsolicited\r\nContent-Length: 0\r\n\r\n")
+
+    server = _serving(handle)
+    try:
+        assert _sent(kind, server.getsockname()[1], 3, pause=0.3) == [(n, 200, None) for n in range(3)]
+        assert len(connections) == 3
+    finally:
+        server.close()
+
+
+@pytest.mark.parametrize("kind", ["Wire", "Loop"])
+def test_the_retry_on_a_fresh_connection_has_what_is_left_of_the_attempts_time(kind):
+    # the second request on the kept-alive connection is read, held, and the connection closed
+    # without an answer: the one retry may not start a new timeout of its own
+    def handle(conn, n):
+        with conn:
+            for request in itertools.count():
+                if not conn.recv(65536):
+                    return
+                if n == 0 and request == 0:
+                    conn.sendall(OK)
+                    continue
+                time.sleep(0.7)
+                return
+
+    server = _serving(handle)
+    try:
+        answers = queue.SimpleQueue()
+        wire = getattr(sender_module, kind)(1, answers.put)
+        port = server.getsockname()[1]
+        try:
+            wire.submit([(1, "http", "127.0.0.1", port, "/", b"{}", {}, 1.0)])
+            assert answers.get(timeout=10) == (1, 200, None)
+            started = time.monotonic()
+            wire.submit([(2, "http", "127.0.0.1", port, "/", b"{}", {}, 1.0)])
+            assert answers.get(timeout=10) == (2, None, "TimeoutError: timed out")
+            assert time.monotonic() - started < 1.4   # 0.7 s, then the retry's 0.3 s: not 1.7 s
+        finally:
+            wire.close()
     finally:
         server.close()
