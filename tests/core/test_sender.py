@@ -722,7 +722,7 @@ def test_bytes_after_an_answer_are_nobodys_answer(kind, late):
 
     server = _serving(handle)
     try:
-        assert _sent(kind, server.getsockname()[1], 3, pause=0.3) == [(n, 200, None) for n in range(3)]
+        assert _sent(kind, server.getsockname()[1], 3, pause=0.15) == [(n, 200, None) for n in range(3)]
         assert len(connections) == 3
     finally:
         server.close()
