@@ -199,8 +199,8 @@ class Loop:
     lane's jobs one after the other, on connections kept alive per receiver.
 
     The same exchange as ``Wire`` (``http1``'s request bytes and answer reader, one retry on a fresh
-    connection when a kept-alive one turns out closed, never after a timeout, the timeout bounding
-    the whole attempt), without a thread per attempt: in a pool every attempt wakes a thread and
+    connection when a kept-alive one turns out closed, never after a timeout or part of an answer,
+    the timeout bounding the whole attempt), without a thread per attempt: in a pool every attempt wakes a thread and
     every socket call hands the interpreter lock over, which cost the sender process about twice
     the CPU of the exchanges themselves, CPU the sandbox shares the machine with. HTTPS, and hosts
     that need a name lookup (which blocks), go to a ``Wire``."""
@@ -253,9 +253,7 @@ class Loop:
 
     def close(self) -> None:
         self._closed = True
-        self.submit([])
-        if self._wire is not None:
-            self._wire.close()
+        self._wake()
 
     # -- the loop ----------------------------------------------------------------------------
     def _run(self) -> None:
@@ -296,6 +294,9 @@ class Loop:
                 else:
                     self._next(lane if lane.__class__ is not list else iter(lane))
             later = self._after()
+        # the pool is the loop's own (made on this thread), so it ends with it
+        if self._wire is not None:
+            self._wire.close()
         for key in list(self._selector.get_map().values()):
             key.fileobj.close()
         self._selector.close()
