@@ -58,6 +58,11 @@ _LENGTH = struct.Struct(">I")
 KEPT_ALIVE = 16
 
 
+def _error_text(exc: BaseException) -> str:
+    """What an attempt that failed records: the exception's type and its message."""
+    return type(exc).__name__ + ": " + str(exc)[:200]
+
+
 def _write_frame(stream, items: list) -> None:
     payload = pickle.dumps(items, pickle.HIGHEST_PROTOCOL)
     data = memoryview(_LENGTH.pack(len(payload)) + payload)
@@ -114,10 +119,10 @@ class Wire:
         try:
             answer = (jid, self._post(scheme, host, port, path, body, headers, timeout), None)
         except (OSError, http.client.HTTPException, ValueError) as exc:
-            answer = (jid, None, type(exc).__name__ + ": " + str(exc)[:200])
+            answer = (jid, None, _error_text(exc))
         except Exception as exc:   # an unanswered job would leave its caller waiting for ever
             log.exception("webhook attempt %s failed", jid)
-            answer = (jid, None, type(exc).__name__ + ": " + str(exc)[:200])
+            answer = (jid, None, _error_text(exc))
         self._answered(answer)
 
     def _post(self, scheme: str, host: str, port: int | None, path: str, body: bytes, headers: dict,
@@ -451,7 +456,7 @@ class Loop:
 
     def _fail(self, attempt: _Attempt, exc: BaseException) -> None:
         self._drop(attempt)
-        self._done(attempt, (attempt.job[0], None, type(exc).__name__ + ": " + str(exc)[:200]))
+        self._done(attempt, (attempt.job[0], None, _error_text(exc)))
 
     def _done(self, attempt: _Attempt, answer: Answer) -> None:
         self._running.discard(attempt)
@@ -461,7 +466,7 @@ class Loop:
         self._waiting.appendleft(attempt.lane)
 
     def _answer(self, job: Job, exc: BaseException) -> None:
-        self._answered((job[0], None, type(exc).__name__ + ": " + str(exc)[:200]))
+        self._answered((job[0], None, _error_text(exc)))
 
 
 def _addresses(host: str, port: int) -> list:

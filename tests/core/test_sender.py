@@ -58,6 +58,28 @@ def listener():
     sock.close()
 
 
+def _serving(handle) -> socket.socket:
+    """A receiver that runs ``handle(conn, n)`` for its n-th connection, each on a thread."""
+    server = socket.create_server(("127.0.0.1", 0), backlog=64)
+
+    def run(conn, n):
+        try:
+            handle(conn, n)
+        except OSError:   # the sender closed a connection this receiver still wrote to
+            pass
+
+    def accept():
+        for n in itertools.count():
+            try:
+                conn, _ = server.accept()
+            except OSError:
+                return
+            threading.Thread(target=run, args=(conn, n), daemon=True).start()
+
+    threading.Thread(target=accept, daemon=True).start()
+    return server
+
+
 @pytest.mark.skipif(not os.path.exists("/proc/net/tcp"), reason="reads Linux /proc")
 def test_an_attempt_is_sent_by_the_child_process_not_by_a_thread_of_the_sandbox(listener):
     sb = sandbox()
@@ -296,8 +318,6 @@ def test_an_attempt_that_times_out_on_a_kept_alive_connection_is_not_sent_again(
     # a receiver that has the request and answers late is slow, not gone: sending the event again
     # on a fresh connection would deliver it twice within one attempt
     requests_seen, lock = [], threading.Lock()
-    server = socket.create_server(("127.0.0.1", 0))
-    server.settimeout(10)
 
     def serve(conn):
         with conn:
@@ -310,15 +330,7 @@ def test_an_attempt_that_times_out_on_a_kept_alive_connection_is_not_sent_again(
                     return
                 conn.sendall(OK)
 
-    def accept():
-        while True:
-            try:
-                conn, _ = server.accept()
-            except OSError:
-                return
-            threading.Thread(target=serve, args=(conn,), daemon=True).start()
-
-    threading.Thread(target=accept, daemon=True).start()
+    server = _serving(lambda conn, n: serve(conn))
     answers = queue.SimpleQueue()
     wire = getattr(sender_module, kind)(1, answers.put)
     port = server.getsockname()[1]
@@ -461,7 +473,6 @@ def test_a_long_lane_of_attempts_that_fail_at_once_is_answered_whole():
 def test_the_loop_sends_lanes_side_by_side_and_each_lane_in_order():
     seen, lock = [], threading.Lock()
     gate = threading.Barrier(4, timeout=10)
-    server = socket.create_server(("127.0.0.1", 0), backlog=16)
 
     def serve(conn):
         with conn:
@@ -474,15 +485,7 @@ def test_the_loop_sends_lanes_side_by_side_and_each_lane_in_order():
                     first = False
                 conn.sendall(OK)
 
-    def accept():
-        while True:
-            try:
-                conn, _ = server.accept()
-            except OSError:
-                return
-            threading.Thread(target=serve, args=(conn,), daemon=True).start()
-
-    threading.Thread(target=accept, daemon=True).start()
+    server = _serving(lambda conn, n: serve(conn))
     port = server.getsockname()[1]
     try:
         jobs = [("http", "127.0.0.1", port, "/hook", b"%d" % n, {}, 5.0) for n in range(12)]
@@ -617,7 +620,6 @@ def test_a_send_that_takes_nothing_on_a_kept_alive_connection_goes_on_when_the_s
 def test_lanes_sent_by_the_loops_thread_pool_count_against_its_workers():
     # HTTPS and host names go to a thread pool beside the loop: with a pool of its own size beside
     # it, twice ``workers`` lanes were on the wire at once
-    server = socket.create_server(("127.0.0.1", 0), backlog=64)
     busy, peak, lock = [0], [0], threading.Lock()
 
     def serve(conn):
@@ -631,15 +633,7 @@ def test_lanes_sent_by_the_loops_thread_pool_count_against_its_workers():
                     busy[0] -= 1
                 conn.sendall(OK)
 
-    def accept():
-        while True:
-            try:
-                conn, _ = server.accept()
-            except OSError:
-                return
-            threading.Thread(target=serve, args=(conn,), daemon=True).start()
-
-    threading.Thread(target=accept, daemon=True).start()
+    server = _serving(lambda conn, n: serve(conn))
     port = server.getsockname()[1]
     try:
         jobs = [("http", host, port, "/", b"{}", {}, 5.0) for _ in range(6) for host in ("127.0.0.1", "LOCALHOST")]
@@ -648,28 +642,6 @@ def test_lanes_sent_by_the_loops_thread_pool_count_against_its_workers():
         assert peak[0] == 3
     finally:
         server.close()
-
-
-def _serving(handle) -> socket.socket:
-    """A receiver that runs ``handle(conn, n)`` for its n-th connection, each on a thread."""
-    server = socket.create_server(("127.0.0.1", 0), backlog=16)
-
-    def run(conn, n):
-        try:
-            handle(conn, n)
-        except OSError:   # the sender closed a connection this receiver still wrote to
-            pass
-
-    def accept():
-        for n in itertools.count():
-            try:
-                conn, _ = server.accept()
-            except OSError:
-                return
-            threading.Thread(target=run, args=(conn, n), daemon=True).start()
-
-    threading.Thread(target=accept, daemon=True).start()
-    return server
 
 
 def _sent(kind: str, port: int, jobs: int, timeout: float = 5.0, pause: float = 0.0) -> list:
