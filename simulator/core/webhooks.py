@@ -27,6 +27,7 @@ from urllib.parse import urlsplit
 from . import effects as effects_mod
 from .clock import Clock, iso_z, parse_duration
 from .ids import IdFactory
+from .memo import Memo
 from .sender import CLOSED, Sender
 from .state import NullState
 from .store import public
@@ -38,6 +39,8 @@ Signer = Callable[[bytes, dict, datetime], dict]
 SignerFor = Callable[[str, str], Optional[Signer]]   # (provider, tenant) -> signer
 
 _SPACE = "deliveries"
+# a receiver's URL -> (scheme, host, port, path), or the text of why no request can be made to it
+_targets = Memo(256)
 
 
 def exponential_schedule(first: timedelta, cap: timedelta, within: timedelta) -> list[timedelta]:
@@ -195,14 +198,11 @@ class Outbox:
         if signer is not None:
             signed_over = body + b"\x00tampered" if d["_bad_signature"] else body
             headers.update(signer(signed_over, d, now))
-        try:
-            parts = urlsplit(d["url"])
-            target = (parts.scheme, parts.hostname, parts.port)
-        except ValueError as exc:   # a port out of range, say
-            record["error"] = type(exc).__name__ + ": " + str(exc)[:200]
+        target = _targets.get(d["url"]) or _targets.keep(d["url"], _target(d["url"]))
+        if target.__class__ is str:
+            record["error"] = target
             return d, record, now, None
-        path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-        return d, record, now, (*target, path, body, headers, self.timeout)
+        return d, record, now, (*target, body, headers, self.timeout)
 
     def _complete(self, d: dict, record: dict, now: datetime) -> dict:
         """An attempt's second half: keep its record, schedule the retry or settle."""
@@ -335,6 +335,16 @@ class Outbox:
 
     def close(self) -> None:
         self.sender.close()
+
+
+def _target(url: str) -> tuple | str:
+    """(scheme, host, port, path) of a receiver's URL, or why no request can be made to it."""
+    try:
+        parts = urlsplit(url)
+        target = (parts.scheme, parts.hostname, parts.port)
+    except ValueError as exc:   # a port out of range, say
+        return type(exc).__name__ + ": " + str(exc)[:200]
+    return (*target, (parts.path or "/") + (f"?{parts.query}" if parts.query else ""))
 
 
 class _Recorder:

@@ -409,6 +409,10 @@ def test_iso_z():
     assert [iso_z(later, d) for d in (0, 3, 6, 7, 9)] == [
         "2025-12-31T23:30:05Z", "2025-12-31T23:30:05.123Z", "2025-12-31T23:30:05.123456Z",
         "2025-12-31T23:30:05.1234560Z", "2025-12-31T23:30:05.123456000Z"]
+    # the same second twice (its text is kept), before the epoch, at the clock's far end
+    assert iso_z(later.replace(microsecond=7), 6) == "2025-12-31T23:30:05.000007Z"
+    assert iso_z(datetime(1969, 12, 31, 23, 59, 59, 999999, tzinfo=timezone.utc), 4) == "1969-12-31T23:59:59.9999Z"
+    assert iso_z(datetime(8999, 12, 31, 23, 59, 59, 500000, tzinfo=timezone.utc), 1) == "8999-12-31T23:59:59.5Z"
 
 
 def test_public_drops_bookkeeping_keys_and_keeps_key_order():

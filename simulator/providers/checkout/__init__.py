@@ -2,7 +2,6 @@
 request ids, webhook signing and schedule."""
 from __future__ import annotations
 
-import hashlib
 import hmac
 import re
 from datetime import timedelta
@@ -138,7 +137,7 @@ class Checkout(Provider):
             # the configured headers go with every delivery, signed or not
             if not key:
                 return extra
-            return {**extra, "Cko-Signature": hmac.new(key.encode(), body, hashlib.sha256).hexdigest()}
+            return {**extra, "Cko-Signature": hmac.digest(key.encode(), body, "sha256").hex()}
         return sign
 
 

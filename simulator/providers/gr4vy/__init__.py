@@ -226,7 +226,7 @@ class Gr4vy(Provider):
 
         def sign(body: bytes, delivery: dict, now) -> dict:
             timestamp = str(int(now.timestamp()))
-            digest = hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
+            digest = hmac.digest(secret.encode(), timestamp.encode() + b"." + body, "sha256").hex()
             return {"X-Gr4vy-Webhook-ID": delivery.get("event_id") or delivery["id"],
                     "X-Gr4vy-Webhook-Timestamp": timestamp,
                     "X-Gr4vy-Webhook-Signatures": digest}

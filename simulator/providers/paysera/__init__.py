@@ -81,7 +81,7 @@ def normalized_string(ts: str, nonce: str, method: str, uri: str, host: str, por
 
 
 def mac_value(key: str, normalized: str) -> str:
-    return base64.b64encode(hmac.new(key.encode(), normalized.encode(), hashlib.sha256).digest()).decode()
+    return base64.b64encode(hmac.digest(key.encode(), normalized.encode(), "sha256")).decode()
 
 
 def body_hash(body: bytes) -> str:

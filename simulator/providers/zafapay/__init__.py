@@ -176,7 +176,7 @@ class ZafaPay(Provider):
         which = self.settings.get("signature_header", "sandbox")
 
         def sign(body: bytes, delivery: dict, now) -> dict:
-            value = hmac.new(secret, body, hashlib.sha256).hexdigest()
+            value = hmac.digest(secret, body, "sha256").hex()
             headers = {}
             if which in ("sandbox", "both"):
                 headers["X-Zafapay-Signature-Sandbox"] = value
