@@ -80,6 +80,19 @@ def _serving(handle) -> socket.socket:
     return server
 
 
+def _answering(answer: bytes = OK, connections: list | None = None) -> socket.socket:
+    """A receiver that reads one request on each connection, answers ``answer`` and closes it;
+    each connection's number goes to ``connections``."""
+    def handle(conn, n):
+        if connections is not None:
+            connections.append(n)
+        with conn:
+            conn.recv(65536)
+            conn.sendall(answer)
+
+    return _serving(handle)
+
+
 @pytest.mark.skipif(not os.path.exists("/proc/net/tcp"), reason="reads Linux /proc")
 def test_an_attempt_is_sent_by_the_child_process_not_by_a_thread_of_the_sandbox(listener):
     sb = sandbox()
@@ -383,20 +396,9 @@ def test_connections_kept_alive_are_bounded_however_many_receivers_came_and_went
     receivers = 400
     try:
         for n in range(receivers):
-            with socket.create_server(("127.0.0.1", 0)) as server:
-                server.settimeout(10)
-
-                def answer_once():
-                    conn, _ = server.accept()
-                    with conn:
-                        conn.recv(65536)
-                        conn.sendall(OK)
-
-                serving = threading.Thread(target=answer_once)
-                serving.start()
+            with _answering() as server:
                 d = enqueue(sb, f"http://127.0.0.1:{server.getsockname()[1]}/hook", n=n)
                 sb.outbox.flush()
-                serving.join(10)
             assert [a["status"] for a in d["attempts"]] == [200]
         child = sb.outbox.sender._child
         kept = len(os.listdir(f"/proc/{child.pid}/fd"))
@@ -437,17 +439,7 @@ def test_the_loop_records_what_the_blocking_client_records(answer):
     # read the same either way, down to the error's text
     recorded = []
     for kind in ("Wire", "Loop"):
-        server = socket.create_server(("127.0.0.1", 0))
-        server.settimeout(10)
-
-        def serve():
-            conn, _ = server.accept()
-            with conn:
-                conn.recv(65536)
-                conn.sendall(answer)
-
-        serving = threading.Thread(target=serve)
-        serving.start()
+        server = _answering(answer)
         answers = queue.SimpleQueue()
         wire = getattr(sender_module, kind)(1, answers.put)
         try:
@@ -455,7 +447,6 @@ def test_the_loop_records_what_the_blocking_client_records(answer):
             recorded.append(answers.get(timeout=10))
         finally:
             wire.close()
-            serving.join(10)
             server.close()
     assert recorded[0] == recorded[1]
 
@@ -500,20 +491,8 @@ def test_the_loop_sends_lanes_side_by_side_and_each_lane_in_order():
 def test_a_kept_alive_connection_the_receiver_closed_is_not_an_attempt_lost():
     # the receiver closes every connection after one answer without saying so (no
     # ``Connection: close``): the next attempt finds the kept one closed and goes on a fresh one
-    server = socket.create_server(("127.0.0.1", 0))
-    server.settimeout(10)
     connections = []
-
-    def serve():
-        for _ in range(3):
-            conn, _ = server.accept()
-            connections.append(conn)
-            with conn:
-                conn.recv(65536)
-                conn.sendall(OK)
-
-    serving = threading.Thread(target=serve)
-    serving.start()
+    server = _answering(connections=connections)
     answers = queue.SimpleQueue()
     loop = sender_module.Loop(1, answers.put)
     try:
@@ -523,7 +502,6 @@ def test_a_kept_alive_connection_the_receiver_closed_is_not_an_attempt_lost():
             time.sleep(0.1)   # the receiver's close has arrived before the next attempt
     finally:
         loop.close()
-        serving.join(10)
         server.close()
     assert len(connections) == 3
 
