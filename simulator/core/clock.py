@@ -11,6 +11,7 @@ import re
 import threading
 from datetime import datetime, timedelta, timezone
 
+from .memo import Memo
 from .state import NullState
 
 _SPACE = "clock"
@@ -85,11 +86,7 @@ def iso_z(when: datetime, digits: int = 0) -> str:
     # to the seconds is kept per second, which halves the time isoformat takes (its offset has to
     # be computed and formatted on every call)
     second, fraction = divmod((when - EPOCH) // MICROSECOND, 1_000_000)
-    head = _SECONDS.get(second)
-    if head is None:
-        if len(_SECONDS) >= 4096:
-            _SECONDS.clear()
-        head = _SECONDS[second] = (EPOCH + timedelta(seconds=second)).isoformat()[:19]
+    head = _SECONDS.get(second) or _SECONDS.keep(second, (EPOCH + timedelta(seconds=second)).isoformat()[:19])
     if not digits:
         return head + "Z"
     fraction = "%06d" % fraction
@@ -100,7 +97,7 @@ def iso_z(when: datetime, digits: int = 0) -> str:
     return head + "." + fraction + "Z"
 
 
-_SECONDS: dict[int, str] = {}   # whole seconds since the epoch -> 'YYYY-MM-DDTHH:MM:SS'
+_SECONDS = Memo(4096)   # whole seconds since the epoch -> 'YYYY-MM-DDTHH:MM:SS'
 
 
 def _micros(delta: timedelta) -> int:
