@@ -13,10 +13,11 @@ from typing import Any
 
 from .memo import Memo
 
-# 12 or more digits, neighbours at most one space, dash or '+' (a form-encoded space) apart: how
-# people write card numbers. Longer runs are masked too, or a PAN followed by more digits would
-# slip through.
-_PAN_IN_TEXT = re.compile(r"(?<!\d)\d(?:[ +-]?\d){11,}(?![ +-]?\d)")
+# 12 or more digits with only whitespace, dashes or '+' (a form-encoded space) between them: how
+# people write card numbers, and every spelling ``digits_only`` (what a provider parses a card
+# number with) reads as one, a tab or a no-break space between the groups included. Longer runs
+# are masked too, or a PAN followed by more digits would slip through.
+_PAN_IN_TEXT = re.compile(r"(?<!\d)\d(?:[\s+-]*\d){11,}(?![\s+-]*\d)")
 # Card security codes by field name, in any provider's spelling (cvv, cvc2, security_code, ...).
 _CVV = r"(?:card_?)?(?:cvv2?|cvc2?|cvn|cvd|cid|csc|security_?code)"
 _CVV_NAME = re.compile("(?i)" + _CVV)
@@ -35,8 +36,11 @@ _AS_LETTERS, _AS_LETTER_BYTES = "u" * 36, b"u" * 36
 _UUID_AT_DASH = f"-(?<={_NO_HEX_BEFORE}{_HEX_GROUPS[0]}-)" + "-".join(_HEX_GROUPS[1:]) + _NO_HEX_AFTER
 _UUID_AT_DASH_IN_TEXT, _UUID_AT_DASH_IN_BYTES = re.compile(_UUID_AT_DASH), re.compile(_UUID_AT_DASH.encode())
 # The pre-check runs on every journaled body, so it uses only C-level byte operations: every
-# digit becomes "0" and separators vanish, then a plain substring search.
+# digit becomes "0" and separators vanish, then a plain substring search. The separators are the
+# ASCII ones of ``_PAN_IN_TEXT`` (what ``str.isspace`` calls whitespace below 128); a body with
+# other bytes is decoded and searched as text.
 _DIGITS_AS_ZERO = bytes.maketrans(b"0123456789", b"0" * 10)
+_SEPARATORS = b" +-\t\n\r\x0b\x0c\x1c\x1d\x1e\x1f"
 _TWELVE_DIGITS = b"0" * 12
 # Where a security-code name can start (a hint: "cv", "cid", "csc" or "security"), every one found
 # in one scan: each hint has a "c", a literal the regex engine jumps to (a pattern that starts with
@@ -45,7 +49,9 @@ _TWELVE_DIGITS = b"0" * 12
 # "c", two characters in.
 _HINT_AT_C = re.compile(rb"c(?=v|id|sc|urity)")
 # a hint is only a code when a value follows it (a JSON key or ``cvv=``): "cvv_check" is not one
-_CVV_IN_BYTES = re.compile(_CVV_IN_TEXT.pattern.encode())
+# ``\s`` of a bytes pattern leaves out \x1c-\x1f, which that of a text pattern (``str.isspace``) takes
+_CVV_IN_BYTES = re.compile(_CVV_IN_TEXT.pattern.replace(r"\s*", r"[\t-\r\x1c-\x1f ]*")
+                           .replace(r"&\s", r"&\t-\r\x1c-\x1f ").encode())
 
 
 def digits_only(number: Any) -> str:
@@ -94,7 +100,8 @@ def mask(number: str) -> str:
 
 # the same run on bytes whose digits all read "0": a pattern that starts with a literal is found
 # by a fast scan instead of a regex attempt at every position
-_PAN_IN_ZEROS = re.compile(rb"0(?<!00)(?:[ +-]?0){11,}(?![ +-]?0)")
+_SEPARATOR_CLASS = rb"[ +\-\t-\r\x1c-\x1f]"
+_PAN_IN_ZEROS = re.compile(rb"0(?<!00)(?:" + _SEPARATOR_CLASS + rb"*0){11,}(?!" + _SEPARATOR_CLASS + rb"*0)")
 
 
 def _code_matches(raw: bytes, lowered: bytes | None = None) -> list[re.Match]:
@@ -131,6 +138,25 @@ def _uuids_as_letters(raw, at_dash: re.Pattern, letters):
     return raw[:0].join(pieces) + raw[at:] if pieces else raw
 
 
+_HEX, _HEX_BYTES = "0123456789abcdefABCDEF", b"0123456789abcdefABCDEF"
+_HEX_ID_LENGTH = 32
+
+
+def _in_hex_id(s, start: int, end: int) -> bool:
+    """Whether the digits ``s[start:end]`` lie inside a hex id or a hash: 32 or more hex characters,
+    a letter among them, with no letter or digit on either side (a SHA-256 fingerprint, Bank 131's
+    tokens). Twelve digits line up in one of about fifteen random 64-character hex strings; like a
+    UUID's, they are not a card number. Digits with separators between them are never inside one."""
+    if not s[start:end].isdigit():
+        return False
+    hex_chars = _HEX_BYTES if isinstance(s, bytes) else _HEX
+    first = len(s[:start].rstrip(hex_chars))
+    last = len(s) - len(s[end:].lstrip(hex_chars))
+    if last - first < _HEX_ID_LENGTH or s[first:last].isdigit():
+        return False
+    return not s[first - 1:first].isalnum() and not s[last:last + 1].isalnum()
+
+
 def _without_uuids(raw: bytes) -> bytes:
     return _uuids_as_letters(raw, _UUID_AT_DASH_IN_BYTES, _AS_LETTER_BYTES)
 
@@ -138,15 +164,17 @@ def _without_uuids(raw: bytes) -> bytes:
 def _has_run(raw: bytes) -> bool:
     """Whether ``raw`` holds a card-like run of digits outside its UUIDs. Finding the UUIDs costs
     more than the digit test, so it is done only once that test finds a run."""
-    if _TWELVE_DIGITS not in raw.translate(_DIGITS_AS_ZERO, b" +-"):
+    if _TWELVE_DIGITS not in raw.translate(_DIGITS_AS_ZERO, _SEPARATORS):
         return False
-    return b"-" not in raw or _TWELVE_DIGITS in _without_uuids(raw).translate(_DIGITS_AS_ZERO, b" +-")
+    return b"-" not in raw or _TWELVE_DIGITS in _without_uuids(raw).translate(_DIGITS_AS_ZERO, _SEPARATORS)
 
 
 def needs_masking(raw: bytes) -> bool:
     """Cheap test that ``raw`` may hold a card number or a security code: no walk without it."""
-    if _TWELVE_DIGITS in raw.translate(_DIGITS_AS_ZERO, b" +-"):
+    if _TWELVE_DIGITS in raw.translate(_DIGITS_AS_ZERO, _SEPARATORS):
         return True
+    if not raw.isascii() and _PAN_IN_TEXT.search(raw.decode("utf-8", "replace")):
+        return True   # digits apart by a no-break or another non-ASCII space, or non-ASCII digits
     lowered = raw.lower()
     return _HINT_AT_C.search(lowered) is not None and bool(_code_matches(raw, lowered))
 
@@ -184,10 +212,13 @@ def _masked_runs(raw: bytes) -> tuple[bytes, bool]:
     quoted = True
     for m in _PAN_IN_ZEROS.finditer(_without_uuids(raw).translate(_DIGITS_AS_ZERO)):
         start, end = m.span()
-        quoted = quoted and raw[start - 1:start] == b'"' and raw[end:end + 1] == b'"'
         if raw[start:end].isdigit():   # no separators: one slice
+            if _in_hex_id(raw, start, end):
+                continue
+            quoted = quoted and raw[start - 1:start] == b'"' and raw[end:end + 1] == b'"'
             out[start + 6:end - 4] = b"*" * (end - start - 10)
             continue
+        quoted = quoted and raw[start - 1:start] == b'"' and raw[end:end + 1] == b'"'
         digits = [i for i in range(start, end) if 48 <= out[i] <= 57]
         for i in digits[6:-4]:
             out[i] = 42   # "*"
@@ -210,6 +241,8 @@ def mask_text(text: str) -> str:
                if "-" in text and _PAN_IN_TEXT.search(text) else text)
     pieces, at = [], 0
     for m in _PAN_IN_TEXT.finditer(scanned):
+        if _in_hex_id(scanned, m.start(), m.end()):
+            continue
         pieces += (text[at:m.start()], _mask_run(text[m.start():m.end()]))
         at = m.end()
     if pieces:
@@ -244,6 +277,10 @@ def mask_json(value: Any) -> Any:
         return [mask_json(v) for v in value]
     if isinstance(value, int) and not isinstance(value, bool) and len(str(abs(value))) >= 12:
         return mask(str(value))
+    if isinstance(value, float) and abs(value) >= 1e11:
+        # 4.111111111111111e15 reads 4111111111111111.0: a card number, spelled as a float
+        shown = repr(value)
+        return mask_text(shown) if _PAN_IN_TEXT.search(shown) else value
     return value
 
 

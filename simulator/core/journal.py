@@ -9,6 +9,7 @@ field by field.
 from __future__ import annotations
 
 import json
+import re
 import threading
 from collections import deque
 from urllib.parse import unquote_plus, unquote_to_bytes
@@ -19,6 +20,8 @@ from .memo import Memo
 
 
 _TEXT = object()
+# every JSON escape but \" \\ and \/, which can neither be nor hide a digit (PHP escapes every "/")
+_HIDING_ESCAPE = re.compile(rb'\\[^"\\/]')
 
 
 def _json(raw: bytes, content_type: str | None):
@@ -79,8 +82,9 @@ def _escapes_hide_a_number(raw: bytes) -> bool:
 def _keep(raw: bytes, content_type: str | None):
     if _escapes_hide_a_number(raw) and _json(raw, content_type) is _TEXT:
         return _Masked(masked_path(raw.decode("utf-8", "replace"))[:20000])
-    # a JSON escape or a non-ASCII digit can spell a number the byte checks cannot see
-    plain = raw.isascii() and b"\\u" not in raw
+    # a JSON escape (a digit as \u0034, a tab as \t) or a non-ASCII digit or space can spell a
+    # number the byte checks cannot see
+    plain = raw.isascii() and (b"\\" not in raw or not _HIDING_ESCAPE.search(raw))
     if plain and not needs_masking(raw):
         return (raw, content_type)
     if plain:

@@ -284,7 +284,11 @@ def test_mask_bytes_masks_what_mask_text_masks():
              # whole quoted runs take the one-substitution path; their neighbours may not
              '"123456789012"', '"4242424242424242"', '"1234567890123456789012"',
              # UUIDs whose digits line up across their dashes, and ones that only look like them
-             "c19c5ead-dff3-4d12-8345-678901234f4b", "00000000-1234-5678-9012-345678901234", "4242-4242-4242"]
+             "c19c5ead-dff3-4d12-8345-678901234f4b", "00000000-1234-5678-9012-345678901234", "4242-4242-4242",
+             # any ASCII whitespace between the digits, as a card number parser strips it
+             "\t", "\n", "  ", "\x0b", "\x1f",
+             # hex ids and hashes: their digits are not a card number, unless a letter or digit touches them
+             "abcdef4242424242424242abcdef0123456789", "0dd2798336974afe0dd2798336974afe"]
     for _ in range(5000):
         text = "".join(rng.choice(parts) for _ in range(rng.randint(1, 14)))
         assert cards.mask_bytes(text.encode())[0].decode() == cards.mask_text(text), text
@@ -354,6 +358,19 @@ def test_uuid_digits_are_not_a_card_number_but_a_card_number_beside_a_uuid_is():
     assert entry["response"] == ids and entry["path"] == f"/transactions/{ids['id']}"
 
 
+def test_hex_ids_and_hashes_are_not_card_numbers_but_a_card_number_beside_one_is():
+    # one random 64-character hex string in about fifteen has twelve digits in a row (a Checkout
+    # fingerprint, a Bank 131 token): masked, the dashboard's link to the object would not resolve
+    token = "0dd2798336974afe" + "123456789012345" + "abcdef0123456789abcdef0123456789abcdef0123456789a"
+    body = json.dumps({"recurrent_token": {"token": token}, "fingerprint": token.upper()}).encode()
+    assert cards.mask_bytes(body) == (body, True) and cards.mask_text(body.decode()) == body.decode()
+    assert cards.mask_json(json.loads(body)) == json.loads(body)
+    # a letter or a digit next to the hex run, or separators among the digits: not an id, masked
+    assert cards.mask_text("x" + token) == "x0dd2798336974afe123456*****2345" + token[31:]
+    assert "*" in cards.mask_text("0dd2798336974afe 4242 4242 4242 4242 abcdef0123456789abcdef")
+    assert "*" in cards.mask_text("4242424242424242")   # digits only: no letter, no id
+
+
 @pytest.mark.parametrize("raw, shown", [
     # a card number as a JSON integer and a numeric code keep their JSON shape, masked
     (b'{"number": 4242424242424242, "cvv": 100}', {"number": "424242******4242", "cvv": "***"}),
@@ -362,6 +379,15 @@ def test_uuid_digits_are_not_a_card_number_but_a_card_number_beside_a_uuid_is():
     (b'{"note": "card \\u0034242 4242 4242 4242", "ok": "\\u00e9"}', {"note": "card 4242 42** **** 4242", "ok": "\u00e9"}),
     (b'{"scheme_id": "569674995756252", "cvv_check": "Y"}', {"scheme_id": "569674*****6252", "cvv_check": "Y"}),
     (b'{"amount": 1000}', {"amount": 1000}),
+    # whatever whitespace a card number parser strips between the groups, spelled as a JSON escape
+    # (a no-break space, a tab, an em space), written as UTF-8, or doubled
+    (b'{"number": "4111\\u00a01111\\u00a01111\\u00a01111"}', {"number": "4111\u00a011**\u00a0****\u00a01111"}),
+    (b'{"number": "4111\\t1111\\n1111\\r1111"}', {"number": "4111\t11**\n****\r1111"}),
+    ('{"number": "4111\u20031111\u00a01111 1111"}'.encode(), {"number": "4111\u200311**\u00a0**** 1111"}),
+    (b'{"number": "4111  1111   1111    1111"}', {"number": "4111  11**   ****    1111"}),
+    # a card number spelled as a JSON float reads 4111111111111111.0
+    (b'{"metadata": {"n": 4.111111111111111E15}}', {"metadata": {"n": "411111******1111.0"}}),
+    (b'{"amount": 10.5, "rate": 0.333333333333333}', {"amount": 10.5, "rate": 0.333333333333333}),
 ])
 def test_journal_masks_every_spelling(raw, shown):
     journal = Journal()

@@ -4,8 +4,10 @@ numbers written with spaces/dashes or in a query string, and CVVs, in the journa
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
+import requests
 from checkout_sdk.exception import CheckoutApiException
 from cko_helpers import card_source, payment_request, sdk
 from hostile_helpers import CVV, PAN, object_keys
@@ -81,6 +83,24 @@ def test_checkout_spaced_card_number_and_cvv_never_journaled(hostile):
     assert "4242 42** **** 4242" in text
     entry = next(e for e in hostile.server.journal(provider="checkout") if e["method"] == "POST")
     assert entry["request"]["source"]["cvv"] == "***"
+
+
+@pytest.mark.parametrize("spelled", ["4242\u00a04242\u00a04242\u00a04242", "4242\t4242\n4242\r4242",
+                                     "4242  4242   4242\u20034242"])
+def test_checkout_card_number_with_any_whitespace_between_groups_is_masked_wherever_shown(hostile, spelled):
+    # the card number parser strips every whitespace character: the masking must read the same number
+    api = sdk(hostile.server.url)
+    payment = api.payments.request_payment(payment_request(card_source(number=spelled), reference=f"ref {spelled}"))
+    assert payment.approved
+    shown = [journal_text(hostile.server, "checkout"),
+             requests.get(f"{hostile.server.url}/_sandbox/ui/objects/checkout/payment/{payment.id}", timeout=10).text,
+             requests.get(f"{hostile.server.url}/_sandbox/objects/checkout/payment/{payment.id}/timeline",
+                          timeout=10).text]
+    for text in shown:
+        # whatever the spelling on the page (a JSON escape, an HTML entity), no twelve digits in a row
+        # survive once every character but the digits and the masks is dropped
+        assert PAN not in re.sub(r"\\[tnr]|&[a-z#0-9]+;|[^0-9*]", "", text.replace("\\u00a0", "").replace("\\u2003", ""))
+    assert any("4242" in text and "**" in text for text in shown)
 
 
 def test_card_number_in_a_query_string_is_masked(hostile):
