@@ -13,6 +13,13 @@ on the network (webhook attempts) is registered with ``lanes``: it gets every du
 name at once, grouped by their ``lane`` argument (the events of one payment, say), and runs the
 lanes side by side, each lane in schedule order, so a receiver sees one object's events in the
 order they happened.
+
+A run (``run_due``, and a whole ``advance``) takes the timers that existed when it began and what
+its own work schedules: a timer the handlers it runs schedule, and a timer that replaces one it
+took (a webhook's next attempt, scheduled by the thread that reads the answer). A timer another
+thread schedules meanwhile (a request's new event, due at once) waits for the run to end and is
+taken by the next one: under a steady stream of writes, each making a delivery due at once, a run
+that also took those would never end, and an ``advance`` waited behind it.
 """
 from __future__ import annotations
 
@@ -20,6 +27,7 @@ import heapq
 import itertools
 import logging
 import threading
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Callable
@@ -34,6 +42,20 @@ _SPACE = "timers"
 _COMPACT_AT = 1024
 
 LaneRunner = Callable[[list[list["Timer"]], Callable[["Timer"], None]], None]
+
+
+class _Round:
+    """What one run may take: timers up to ``last_seq``, and those its own work scheduled."""
+    __slots__ = ("last_seq", "thread", "keys", "own", "deferred")
+
+    def __init__(self, last_seq: int, thread: int) -> None:
+        self.last_seq, self.thread = last_seq, thread
+        self.keys: set[str] = set()     # keys of the timers it took
+        self.own: set[int] = set()      # seqs of the timers its work scheduled since it began
+        self.deferred: list[tuple[datetime, int, str]] = []   # heap entries of the others
+
+    def takes(self, timer: "Timer") -> bool:
+        return timer.seq <= self.last_seq or timer.seq in self.own
 
 
 @dataclass(slots=True)
@@ -65,6 +87,8 @@ class Timers:
             self._push(timer)
             top = max(top, timer.seq)
         self._seq = itertools.count(top + 1)
+        self._last_seq = top
+        self._round: _Round | None = None   # the run under way, set and read under _lock
 
     def register(self, name: str, fn: Callable[..., None] | None = None, *, lanes: LaneRunner | None = None) -> None:
         """``fn(tenant, **args)`` runs a timer called ``name``; or ``lanes(lanes, finished)`` runs all
@@ -100,8 +124,11 @@ class Timers:
     def at(self, due: datetime, tenant: str, name: str, args: dict | None = None, key: str | None = None) -> Timer:
         """Schedule handler ``name``; a new timer with the same ``key`` replaces the old one."""
         with self._lock:
-            seq = next(self._seq)
+            seq = self._last_seq = next(self._seq)
             timer = Timer(due, tenant, name, dict(args or {}), key if key is not None else f"#{seq}", seq)
+            run = self._round
+            if run is not None and (timer.key in run.keys or threading.get_ident() == run.thread):
+                run.own.add(seq)
             self._push(timer)
             if self._state.persistent:
                 self._state.put(_SPACE, timer.key, {"due": due.isoformat(), "name": name, "args": timer.args,
@@ -130,11 +157,16 @@ class Timers:
         return timer if timer is not None and timer.seq == entry[1] else None
 
     def _top(self, tenant: str) -> Timer | None:
-        # caller holds the lock; dead entries (cancelled or replaced timers) are dropped here, lazily
+        # caller holds the lock; dead entries (cancelled or replaced timers) are dropped here, lazily,
+        # and the run under way sets aside the timers it does not take
         heap = self._heaps[tenant]
-        while heap and (top := self._entry(heap[0])) is None:
-            heapq.heappop(heap)
-            self._dead[tenant] = max(0, self._dead.get(tenant, 0) - 1)
+        run = self._round
+        while heap and ((top := self._entry(heap[0])) is None or (run is not None and not run.takes(top))):
+            entry = heapq.heappop(heap)
+            if top is None:
+                self._dead[tenant] = max(0, self._dead.get(tenant, 0) - 1)
+            else:
+                run.deferred.append(entry)
         if not heap:
             del self._heaps[tenant]
             self._dead.pop(tenant, None)
@@ -156,6 +188,8 @@ class Timers:
                     heapq.heappop(self._heaps[t])
                     del self._by_key[top.key]   # nothing else may run it
                     self._taken[top.key] = top
+                    if self._round is not None:
+                        self._round.keys.add(top.key)
                     due.append(top)
         due.sort(key=lambda timer: (timer.due - self.clock.offset(timer.tenant), timer.seq))
         return due
@@ -184,10 +218,29 @@ class Timers:
             if timer.key not in self._by_key:
                 self._state.delete(_SPACE, timer.key)
 
+    @contextmanager
+    def _run(self):
+        """One run: the outermost of nested ones (an ``advance`` and its ``run_due``) sets the bound."""
+        with self._run_lock:
+            with self._lock:
+                outer = self._round is None
+                if outer:
+                    self._round = _Round(self._last_seq, threading.get_ident())
+            try:
+                yield
+            finally:
+                if outer:
+                    with self._lock:
+                        run, self._round = self._round, None
+                        for entry in run.deferred:
+                            timer = self._entry(entry)
+                            if timer is not None:
+                                heapq.heappush(self._heaps.setdefault(timer.tenant, []), entry)
+
     def run_due(self, tenant: str | None = None) -> int:
         """Run every timer that is due now, oldest first; returns how many ran."""
         ran = 0
-        with self._run_lock:
+        with self._run():
             while batch := self._take_due(tenant):
                 ran += len(batch)
                 laned: dict[str, dict[str, list[Timer]]] = {}
@@ -214,7 +267,7 @@ class Timers:
         if delta < timedelta(0):
             self.clock.advance(delta, tenant)
             return
-        with self._run_lock:
+        with self._run():
             self.run_due(tenant)
             remaining = delta
             while True:
@@ -245,6 +298,16 @@ class Timers:
                 self._dead.pop(t, None)
             for key in [k for k, timer in self._taken.items() if tenant is None or timer.tenant == tenant]:
                 del self._taken[key]
+            run = self._round
+            if run is not None:   # what the run under way set aside goes too
+                kept = []
+                for entry in run.deferred:
+                    timer = self._entry(entry)
+                    if timer is not None and (tenant is None or timer.tenant == tenant):
+                        del self._by_key[timer.key]
+                    elif timer is not None:
+                        kept.append(entry)
+                run.deferred = kept
             self._state.clear(_SPACE, tenant)
 
 
@@ -260,13 +323,17 @@ class Dispatcher(threading.Thread):
 
     def run(self) -> None:
         while not self._halt.is_set():
+            ran = 0
             try:
-                self.timers.run_due()
+                ran = self.timers.run_due()
             except Exception:
                 # a pass that failed (a state file that refused a write, say) must not end the
                 # thread: every timer after it, every webhook attempt among them, would wait for ever
                 log.exception("running due timers failed")
-            self.timers.wait(self.interval)
+            if not ran:
+                # a pass that ran something may have left what requests scheduled meanwhile: the
+                # next one follows at once, not when the next event wakes this thread
+                self.timers.wait(self.interval)
             # under load every request schedules a delivery due now: waking for each one costs a
             # thread switch per event, waiting a moment takes the ones that follow in the same pass
             self._halt.wait(self.gather)

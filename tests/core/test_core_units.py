@@ -74,6 +74,83 @@ def test_advance_runs_each_timer_at_its_own_instant():
     assert clock.now() == T0 + timedelta(days=1)
 
 
+def _from_another_thread(fn):
+    """``fn()`` run by another thread, as a request thread would: waited for."""
+    worker = threading.Thread(target=fn)
+    worker.start()
+    worker.join()
+
+
+def test_a_run_does_not_take_what_other_threads_schedule_meanwhile():
+    # every write under load makes a delivery due at once: a run (and the advance around it) that
+    # took those too would chase them for as long as the writes go on
+    clock = Clock(T0)
+    timers = Timers(clock)
+    ran = []
+
+    def note(tenant, n):
+        ran.append(n)
+        if n < 3:   # a request arrives while this one runs: its timer is due now
+            _from_another_thread(lambda: timers.at(clock.now(tenant), tenant, "note", {"n": n + 10}))
+
+    timers.register("note", note)
+    timers.at(T0, "t", "note", {"n": 1})
+    timers.at(T0 + timedelta(minutes=5), "t", "note", {"n": 2})
+    timers.advance(timedelta(minutes=10))
+    assert ran == [1, 2]
+    assert sorted(t.args["n"] for t in timers.pending()) == [11, 12]
+    assert timers.run_due() == 2 and ran == [1, 2, 11, 12]   # the next run takes them
+    assert clock.now() == T0 + timedelta(minutes=10)
+
+
+def test_a_run_takes_what_its_own_work_schedules_from_any_thread():
+    # a webhook's next attempt is scheduled by the thread that reads the answer, under the key of
+    # the attempt the run took; a handler's own follow-up is scheduled by the run's thread
+    clock = Clock(T0)
+    timers = Timers(clock)
+    attempts, follow_ups = [], []
+
+    def attempt(lanes, finished):
+        for lane in lanes:
+            for timer in lane:
+                attempts.append(clock.now(timer.tenant) - T0)
+                if len(attempts) < 3:
+                    _from_another_thread(lambda: timers.at(clock.now(timer.tenant) + timedelta(minutes=5),
+                                                           timer.tenant, "attempt", {"lane": "d1"}, key=timer.key))
+                finished(timer)
+
+    timers.register("attempt", lanes=attempt)
+    timers.register("follow", lambda tenant, n: follow_ups.append(n) or (
+        n < 2 and timers.at(clock.now(tenant), tenant, "follow", {"n": n + 1})))
+    timers.at(T0, "t", "attempt", {"lane": "d1"}, key="webhook:d1")
+    timers.at(T0, "t", "follow", {"n": 0})
+    timers.advance(timedelta(hours=1))
+    assert attempts == [timedelta(0), timedelta(minutes=5), timedelta(minutes=10)]
+    assert follow_ups == [0, 1, 2] and timers.pending() == []
+
+
+def test_a_reset_during_a_run_drops_what_the_run_set_aside():
+    clock = Clock(T0)
+    timers = Timers(clock)
+    ran = []
+
+    def note(tenant, n):
+        ran.append(n)
+        if n == 1:
+            _from_another_thread(lambda: timers.at(clock.now(tenant), tenant, "note", {"n": 2}))
+            timers.at(clock.now(tenant) + timedelta(minutes=1), "u", "note", {"n": 4})   # the run's own
+            _from_another_thread(lambda: timers.at(clock.now(tenant), "u", "note", {"n": 3}))
+        if n == 4:
+            timers.reset("t")
+
+    timers.register("note", note)
+    timers.at(T0, "t", "note", {"n": 1})
+    timers.advance(timedelta(minutes=2))
+    assert ran == [1, 4]
+    assert [t.args["n"] for t in timers.pending()] == [3]   # tenant u's, set aside, is kept
+    assert timers.run_due() == 1 and ran == [1, 4, 3]
+
+
 def test_a_timer_that_finishes_after_a_reset_leaves_the_row_of_a_newer_timer_with_its_key(tmp_path):
     # a webhook attempt may still be on the wire when a reset drops its timer; a delivery made
     # since may have its id, so its timer its key: the old one finishing must not delete that row
