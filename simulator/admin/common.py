@@ -8,6 +8,7 @@ HTML form or a simple fetch can send (form, multipart, text/plain) is refused (4
 from __future__ import annotations
 
 import json
+import re
 from urllib.parse import urlsplit
 
 from flask import Blueprint, current_app, jsonify, request
@@ -58,13 +59,22 @@ def bad_request(message: str, **extra):
     return jsonify({"error": message, **extra}), 400
 
 
+_LONGEST_NUMBER = 1000   # digits; int() refuses more than 4,300 with a message about its own limit
+
+
+def _json_int(digits: str) -> int:
+    if len(digits) > _LONGEST_NUMBER:
+        raise Refused(f"a number in the body has more than {_LONGEST_NUMBER} digits")
+    return int(digits)
+
+
 def body_dict() -> dict:
     """The JSON object in the body ({} when empty), or a 400 naming what is wrong with it."""
     raw = request.get_data()
     if not raw.strip():
         return {}
     try:
-        data = json.loads(raw)
+        data = json.loads(raw, parse_int=_json_int)
     except (ValueError, UnicodeDecodeError) as exc:
         raise Refused(f"malformed JSON: {exc}") from None
     except RecursionError:
@@ -78,3 +88,39 @@ def body_dict() -> dict:
     if tenant is not None and not isinstance(tenant, str):
         raise Refused("tenant must be a string")
     return data
+
+
+# digits as the wire spells them: ``isdigit()`` and ``int()`` also take other scripts' digits, and
+# ``int()`` refuses more than 4,300 of them with an error of its own
+_COUNT = re.compile(r"[0-9]{1,9}")
+
+
+def int_arg(args, name: str, default=None, most: int | None = None):
+    """A query argument that counts (a limit, an offset): ``default`` when absent or empty, at most
+    ``most``; ValueError naming the argument for anything but ASCII digits (at most nine)."""
+    raw = args.get(name)
+    if raw in (None, ""):
+        return default
+    if not _COUNT.fullmatch(raw):
+        raise ValueError(f"{name} must be a non-negative integer")
+    value = int(raw)
+    return min(value, most) if most is not None else value
+
+
+def known_keys(body: dict, allowed: tuple[str, ...]) -> None:
+    """ValueError naming the first key of ``body`` outside ``allowed``: a misspelt key must not
+    turn a call into a wider one (a reset of every tenant, a move of the shared clock)."""
+    for key in body:
+        if key not in allowed:
+            shown = key if len(key) <= 40 else key[:40] + "..."
+            raise ValueError(f"unknown field {shown!r}: give only {', '.join(allowed)}")
+
+
+def tenant_of(body: dict) -> str | None:
+    """The body's ``tenant``: None when absent, else a non-empty string (ValueError otherwise)."""
+    if "tenant" not in body:
+        return None
+    tenant = body["tenant"]
+    if not isinstance(tenant, str) or not tenant:
+        raise ValueError("tenant must be a non-empty string (leave it out for every tenant)")
+    return tenant

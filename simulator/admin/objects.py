@@ -20,7 +20,7 @@ from ..core.history import status_of
 from . import diagram
 from . import timeline as tl
 from .index import ObjectIndex
-from .common import admin, bad_request, sandbox
+from .common import admin, bad_request, int_arg, sandbox
 
 MAX_LIMIT = 500
 
@@ -53,17 +53,8 @@ class Query:
         self.id = (args.get("id") or "").strip() or None
         self.reference = (args.get("reference") or "").strip() or None
         self.status = (args.get("status") or "").strip() or None
-        self.offset = self._number(args, "offset", 0, None)
-        self.limit = self._number(args, "limit", 50, MAX_LIMIT)
-
-    @staticmethod
-    def _number(args, name, default, most):
-        raw = args.get(name)
-        if raw in (None, ""):
-            return default
-        if not raw.isdigit() or len(raw) > 9:
-            raise ValueError(f"{name} must be a non-negative integer")
-        return min(int(raw), most) if most else int(raw)
+        self.offset = int_arg(args, "offset", 0)
+        self.limit = int_arg(args, "limit", 50, MAX_LIMIT)
 
     def args(self, **override) -> dict:
         out = {k: getattr(self, k) for k in ("provider", "tenant", "kind", "id", "reference", "status")}
@@ -151,7 +142,7 @@ def redeliver(sb, delivery_id: str):
     record = sb.outbox.attempt(delivery_id)
     if record is None:
         return {"error": "the delivery is settled (the merchant acknowledged it): nothing to re-send"}, 409
-    return {"attempt": record, "webhook": sb.outbox.public(d)}, 200
+    return {"attempt": record, "webhook": tl.delivery(sb.outbox.public(d))}, 200
 
 
 @admin.get("/objects")

@@ -9,7 +9,8 @@ from flask import current_app, jsonify, request
 from ..core.clock import RANGE_TEXT, iso_z, parse_duration, parse_instant
 from ..core.documents import DocumentError, load
 from ..providers.shape import Refusal
-from .common import admin, bad_request, body_dict, sandbox
+from .common import admin, bad_request, body_dict, int_arg, known_keys, sandbox, tenant_of
+from .timeline import delivery
 
 
 @admin.get("/health")
@@ -21,7 +22,12 @@ def health():
 @admin.post("/reset")
 def reset():
     body = body_dict()
-    return jsonify(reset_sandbox(body.get("tenant")))
+    try:
+        known_keys(body, ("tenant",))
+        tenant = tenant_of(body)
+    except ValueError as exc:
+        return bad_request(str(exc))
+    return jsonify(reset_sandbox(tenant))
 
 
 def reset_sandbox(tenant):
@@ -45,10 +51,18 @@ def clock_move():
         return bad_request(str(exc))
 
 
+_MOVES = ("advance", "advance_seconds", "set")
+_CLOCK_FIELDS = (*_MOVES, "tenant")
+
+
 def move_clock(body: dict) -> dict:
     """Advance or set the virtual clock, running everything that fell due; ValueError on bad input."""
+    known_keys(body, _CLOCK_FIELDS)
+    tenant = tenant_of(body)
+    moves = [k for k in _MOVES if k in body]
+    if len(moves) > 1:   # one would be silently ignored
+        raise ValueError(f"give only one of advance, advance_seconds, set (got {', '.join(moves)})")
     sb = sandbox()
-    tenant = body.get("tenant")
     now = sb.clock.now(tenant)
     try:
         if "advance" in body:
@@ -69,19 +83,10 @@ def move_clock(body: dict) -> dict:
     return {"now": iso_z(sb.clock.now(tenant), 3), "tenant": tenant}
 
 
-def _int_arg(name):
-    value = request.args.get(name)
-    if value is None:
-        return None
-    if not value.isdigit():
-        raise ValueError(f"{name} must be a positive integer")
-    return int(value)
-
-
 @admin.get("/requests")
 def requests_journal():
     try:
-        limit = _int_arg("limit")
+        limit = int_arg(request.args, "limit")
     except ValueError as exc:
         return bad_request(str(exc))
     entries = sandbox().journal.entries(request.args.get("provider"), request.args.get("tenant"), limit)
@@ -93,12 +98,12 @@ def webhooks():
     sb = sandbox()
     items = sb.outbox.list(request.args.get("provider"), request.args.get("tenant"),
                            request.args.get("event_type"))
-    return jsonify({"webhooks": [sb.outbox.public(d) for d in items]})
+    return jsonify({"webhooks": [delivery(sb.outbox.public(d)) for d in items]})
 
 
 @admin.post("/webhooks/flush")
 def webhooks_flush():
-    return jsonify({"attempted": sandbox().outbox.flush()})
+    return jsonify({"attempted": [delivery(d) for d in sandbox().outbox.flush()]})
 
 
 @admin.get("/config")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from flask import jsonify, request
 
+from ..core.cards import mask_json
 from ..core.documents import DocumentError
 from .common import admin, sandbox
 
@@ -17,7 +18,9 @@ SOURCE = "<request body>"
 
 
 def _listing():
-    return {"scenarios": sandbox().scenarios.listing()}
+    # a rule may match on a card number (``match: {source.number: ...}``): shown masked, as the
+    # journal shows the requests it matched
+    return {"scenarios": mask_json(sandbox().scenarios.listing())}
 
 
 @admin.get("/scenarios")

@@ -27,9 +27,11 @@ RANGE_TEXT = "1970-01-01 to 8999-12-31"
 # The longest duration a document (a scenario, a provider's config) may give: 100 years
 MAX_DURATION = timedelta(days=36525)
 
+# ASCII digits only: in a str pattern ``\d`` also matches other scripts' digits ("P\u0661D"), which
+# float() would read as numbers; matched with fullmatch, as ``$`` also matches before a newline
 _DURATION = re.compile(
-    r"^P(?:(?P<weeks>\d+)W)?(?:(?P<days>\d+)D)?"
-    r"(?:T(?:(?P<hours>\d+)H)?(?:(?P<minutes>\d+)M)?(?:(?P<seconds>\d+(?:\.\d+)?)S)?)?$"
+    r"P(?:(?P<weeks>[0-9]+)W)?(?:(?P<days>[0-9]+)D)?"
+    r"(?:T(?:(?P<hours>[0-9]+)H)?(?:(?P<minutes>[0-9]+)M)?(?:(?P<seconds>[0-9]+(?:\.[0-9]+)?)S)?)?"
 )
 
 
@@ -42,8 +44,11 @@ def parse_duration(text: str, longest: timedelta | None = None) -> timedelta:
     ValueError for anything else; DurationTooLong for one longer than ``longest``."""
     if not isinstance(text, str):
         raise ValueError("duration must be a string such as P30D or PT10M")
-    m = _DURATION.match(text.strip().upper())
-    if not m or text.strip().upper() in ("P", "PT") or text.strip().upper().endswith("T"):
+    # ASCII first: upper() turns some other letters into ASCII ones ("\u017f" into "S") and strip()
+    # drops Unicode spaces
+    spelled = text.strip().upper() if text.isascii() else ""
+    m = _DURATION.fullmatch(spelled)
+    if not m or spelled in ("P", "PT") or spelled.endswith("T"):
         raise ValueError(f"not an ISO-8601 duration (use weeks, days, hours, minutes, seconds): {text!r}")
     parts = {k: float(v) for k, v in m.groupdict().items() if v}
     try:
@@ -59,6 +64,8 @@ def parse_duration(text: str, longest: timedelta | None = None) -> timedelta:
 def parse_instant(text: str) -> datetime:
     if not isinstance(text, str):
         raise ValueError("timestamp must be an ISO-8601 string")
+    if not text.isascii():   # ISO-8601 is ASCII: no other scripts' digits, no Unicode spaces
+        raise ValueError(f"not an ISO-8601 timestamp: {text!r}")
     try:
         value = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
     except ValueError:

@@ -202,7 +202,7 @@ def test_a_redelivered_webhook_is_not_sent_again_by_the_retry_it_replaced(server
     receiver.status = 200
     resp = server.admin("POST", f"/webhooks/{delivery['id']}/redeliver", json={})
     assert resp.json()["webhook"]["status"] == "delivered" and resp.json()["webhook"]["next_attempt_at"] is None
-    event = delivery["payload"].encode()
+    event = server.sandbox.outbox.get(delivery["id"])["payload"].encode()   # as sent: the listing masks digit runs
     assert [r["body"] for r in receiver.requests].count(event) == 2   # refused once, then taken
     server.advance("P7D")
     after = next(d for d in server.webhooks() if d["id"] == delivery["id"])
