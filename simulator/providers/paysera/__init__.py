@@ -51,6 +51,9 @@ ERRORS = {
 # take the NBSP and NEL that a header's latin-1 bytes can decode to.
 _PARAM = re.compile(r'\s*([A-Za-z_][A-Za-z0-9_-]*)\s*=\s*"([^"]*)"\s*(?:,|\Z)', re.ASCII)
 _SCHEME = re.compile(r"\s*MAC\s+", re.IGNORECASE | re.ASCII)
+# RFC 3986 pchar besides the unreserved characters (which quote() never escapes): what a client
+# leaves unescaped in a path
+_PATH_SAFE = "/:@!$&'()*+,;="
 
 
 def parse_mac_header(value: str) -> dict | None:
@@ -188,14 +191,27 @@ class Paysera(Provider):
 
     @staticmethod
     def _raw_uri(req) -> str:
-        raw = req.environ.get("REQUEST_URI") or req.environ.get("RAW_URI")
+        """The request URI the client signed: path and query as sent, escapes and all.
+
+        waitress (``REQUEST_URI``), werkzeug's server and test client (both) and gunicorn
+        (``RAW_URI``) hand it over undecoded. A server that gives neither (wsgiref) leaves only
+        the decoded ``PATH_INFO``; that is quoted back from its bytes (WSGI's latin-1 string),
+        in the form clients send: unreserved characters, sub-delimiters, ``:`` and ``@`` as
+        they are, anything else as an upper-case escape.
+        """
+        environ = req.environ
+        raw = environ.get("REQUEST_URI") or environ.get("RAW_URI")
         if raw:
             if "://" in raw.split("?", 1)[0]:   # absolute-form request target: keep path + query
                 raw = "/" + raw.split("://", 1)[1].partition("/")[2]
             return raw
-        uri = quote(req.environ.get("SCRIPT_NAME", "") + req.environ.get("PATH_INFO", ""))
-        qs = req.environ.get("QUERY_STRING", "")
-        return uri + ("?" + qs if qs else "")
+        path = environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")
+        try:
+            octets = path.encode("latin-1")
+        except UnicodeEncodeError:              # not a PEP 3333 string: take it as text
+            octets = path.encode("utf-8", "surrogateescape")
+        qs = environ.get("QUERY_STRING", "")   # never decoded by the server
+        return quote(octets, safe=_PATH_SAFE) + ("?" + qs if qs else "")
 
     @staticmethod
     def _host_port(req) -> tuple[str, str]:
