@@ -12,6 +12,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -173,9 +174,10 @@ class ServerProcess:
         for line in pipe:
             lines.append(line)
             if line.startswith("Dashboard"):
-                if self.port is None:
-                    self.port = int(line.split()[-1].split(":")[2].split("/")[0])
-                    self.url = f"http://127.0.0.1:{self.port}"
+                # http://127.0.0.1:PORT/_sandbox/, or http://[::1]:PORT/_sandbox/ for an IPv6 host
+                banner = urllib.parse.urlsplit(line.split()[-1])
+                self.port = banner.port
+                self.url = f"{banner.scheme}://{banner.netloc}"
                 self._listening.set()
         self._listening.set()   # the process is gone: wait_ready reports why
 
