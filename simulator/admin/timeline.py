@@ -9,9 +9,10 @@ from __future__ import annotations
 import json
 from datetime import datetime, timezone
 
-from ..core.cards import mask_json, mask_text, masked_dump
+from ..core.cards import mask_json
 from ..core.clock import iso_z, parse_instant
 from ..core.history import status_of
+from ..core.journal import masked_body
 
 REFERENCE_FIELDS = ("reference", "order_id", "merchant_reference", "external_identifier", "unique_identifier",
                     "external_id")
@@ -27,35 +28,18 @@ def masked(value):
     return mask_json(json.loads(json.dumps(value, default=plain)))
 
 
-def masked_payload(payload):
-    """A webhook payload as the admin API shows it: card numbers and security codes masked, in the
-    layout it was sent in where masking leaves it valid JSON (only the masked digits change). The
-    payload actually sent is never touched."""
-    if not isinstance(payload, str):
-        return mask_json(payload)
-    text = mask_text(payload)
-    if text == payload and "\\u" not in payload:   # most payloads: nothing card-like, no escapes
-        return payload
-    try:
-        data = json.loads(payload)
-    except ValueError:
-        return text   # not JSON (a form-encoded notification): masked as text
-    masked_data = mask_json(data)
-    if masked_data == data:
-        return payload
-    try:
-        if json.loads(text) == masked_data:
-            return text
-    except ValueError:   # a number or a code written unquoted, now starred
-        pass
-    return masked_dump(data)
+def masked_payload(payload, content_type: str | None = "application/json"):
+    """A webhook payload as the admin API shows it: card numbers and security codes masked as the
+    journal masks a body, in the layout it was sent in wherever that stays valid JSON. The payload
+    actually sent is never touched."""
+    return masked_body(payload, content_type) if isinstance(payload, str) else mask_json(payload)
 
 
 def delivery(shown: dict) -> dict:
     """A delivery as ``outbox.public`` gives it, its payload masked (a copy: the outbox's is sent)."""
     if "payload" not in shown:
         return shown
-    return {**shown, "payload": masked_payload(shown["payload"])}
+    return {**shown, "payload": masked_payload(shown["payload"], shown.get("content_type"))}
 
 
 def _first(obj: dict, names):
@@ -218,7 +202,7 @@ def timeline(sb, provider: str, kind: str, id: str, obj: dict, tenant: str) -> l
             deliveries.append(((instant(d["created_at"]), 0), {
                 "type": "webhook", "at": d["created_at"], "delivery_id": d["id"], "event_type": d["event_type"],
                 "url": d["url"], "status": d["status"], "next_attempt_at": d["next_attempt_at"],
-                "rules": d.get("rules", []), "payload": masked_payload(d["payload"])}))
+                "rules": d.get("rules", []), "payload": masked_payload(d["payload"], d.get("content_type"))}))
             for n, a in enumerate(d["attempts"], 1):
                 deliveries.append(((instant(a["at"]), n), {
                     "type": "webhook_attempt", "at": a["at"], "delivery_id": d["id"], "event_type": d["event_type"],

@@ -96,6 +96,19 @@ def _keep(raw: bytes, content_type: str | None):
     return _Masked(_decoded(raw, content_type, True))
 
 
+def masked_body(text: str, content_type: str | None = "application/json") -> str:
+    """``text`` masked as the journal keeps a body: in place where that leaves it valid JSON of the
+    same shape (or it is not JSON), else its value masked and encoded again; ``text`` itself when
+    there is nothing to mask. Not through the journal's memo: a listing of thousands of webhook
+    payloads would push out the bodies clients repeat."""
+    raw = text.encode()
+    kept = _keep(raw, content_type)
+    if isinstance(kept, _Masked):
+        value = kept.value
+        return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+    return text if kept[0] == raw else kept[0].decode()
+
+
 def _shown(kept):
     if kept is None:
         return None
