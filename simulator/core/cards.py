@@ -140,6 +140,9 @@ def _uuids_as_letters(raw, at_dash: re.Pattern, letters):
 
 _HEX, _HEX_BYTES = "0123456789abcdefABCDEF", b"0123456789abcdefABCDEF"
 _HEX_ID_LENGTH = 32
+# how far either side of a run its hex id is looked for: every run of a body costs at most this,
+# and a hex run longer still (an encoded blob) counts as an id
+_HEX_ID_REACH = 256
 
 
 def _in_hex_id(s, start: int, end: int) -> bool:
@@ -150,11 +153,14 @@ def _in_hex_id(s, start: int, end: int) -> bool:
     if not s[start:end].isdigit():
         return False
     hex_chars = _HEX_BYTES if isinstance(s, bytes) else _HEX
-    first = len(s[:start].rstrip(hex_chars))
-    last = len(s) - len(s[end:].lstrip(hex_chars))
+    low, high = max(0, start - _HEX_ID_REACH), end + _HEX_ID_REACH
+    first = low + len(s[low:start].rstrip(hex_chars))
+    last = high - len(s[end:high].lstrip(hex_chars)) if high < len(s) else len(s) - len(s[end:].lstrip(hex_chars))
     if last - first < _HEX_ID_LENGTH or s[first:last].isdigit():
         return False
-    return not s[first - 1:first].isalnum() and not s[last:last + 1].isalnum()
+    before = first == low and low > 0 or not s[first - 1:first].isalnum()   # past the reach: a blob
+    after = last == high or not s[last:last + 1].isalnum()
+    return before and after
 
 
 def _without_uuids(raw: bytes) -> bytes:

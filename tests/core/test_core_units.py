@@ -446,6 +446,11 @@ def test_hex_ids_and_hashes_are_not_card_numbers_but_a_card_number_beside_one_is
     assert cards.mask_text("x" + token) == "x0dd2798336974afe123456*****2345" + token[31:]
     assert "*" in cards.mask_text("0dd2798336974afe 4242 4242 4242 4242 abcdef0123456789abcdef")
     assert "*" in cards.mask_text("4242424242424242")   # digits only: no letter, no id
+    # a hex run longer than the look either side of the digits (an encoded blob) is an id too; a
+    # card number beside one, apart by a space, is not part of it
+    blob = "ab" * 200 + "123456789012345" + "cd" * 200
+    assert cards.mask_text(blob) == blob and cards.mask_bytes(blob.encode())[0] == blob.encode()
+    assert cards.mask_text(blob + " 4242424242424242").endswith(" 424242******4242")
 
 
 @pytest.mark.parametrize("raw, shown", [
