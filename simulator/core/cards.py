@@ -147,8 +147,8 @@ _HEX_ID_REACH = 256
 
 def _in_hex_id(s, start: int, end: int) -> bool:
     """Whether the digits ``s[start:end]`` lie inside a hex id or a hash: 32 or more hex characters,
-    a letter among them, with no letter or digit on either side (a SHA-256 fingerprint, Bank 131's
-    tokens). Twelve digits line up in one of about fifteen random 64-character hex strings; like a
+    a letter among them, with no letter or digit on either side (a SHA-256 fingerprint, a token of
+    64 hex characters). Twelve digits line up in one of about fifteen random 64-character hex strings; like a
     UUID's, they are not a card number. Digits with separators between them are never inside one."""
     if not s[start:end].isdigit():
         return False

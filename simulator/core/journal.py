@@ -84,7 +84,7 @@ def _keep(raw: bytes, content_type: str | None):
         return _Masked(masked_path(raw.decode("utf-8", "replace"))[:20000])
     # a JSON escape (a digit as \u0034, a tab as \t) or a non-ASCII digit or space can spell a
     # number the byte checks cannot see
-    plain = raw.isascii() and (b"\\" not in raw or not _HIDING_ESCAPE.search(raw))
+    plain = raw.isascii() and not _HIDING_ESCAPE.search(raw)
     if plain and not needs_masking(raw):
         return (raw, content_type)
     if plain:

@@ -81,6 +81,11 @@ def _from_another_thread(fn):
     worker.join()
 
 
+def _noted_by_a_request(timers, clock, tenant: str, n: int) -> None:
+    """A request thread schedules a ``note`` due now, while a run is under way."""
+    _from_another_thread(lambda: timers.at(clock.now(tenant), tenant, "note", {"n": n}))
+
+
 def test_a_run_does_not_take_what_other_threads_schedule_meanwhile():
     # every write under load makes a delivery due at once: a run (and the advance around it) that
     # took those too would chase them for as long as the writes go on
@@ -91,7 +96,7 @@ def test_a_run_does_not_take_what_other_threads_schedule_meanwhile():
     def note(tenant, n):
         ran.append(n)
         if n < 3:   # a request arrives while this one runs: its timer is due now
-            _from_another_thread(lambda: timers.at(clock.now(tenant), tenant, "note", {"n": n + 10}))
+            _noted_by_a_request(timers, clock, tenant, n + 10)
 
     timers.register("note", note)
     timers.at(T0, "t", "note", {"n": 1})
@@ -137,9 +142,9 @@ def test_a_reset_during_a_run_drops_what_the_run_set_aside():
     def note(tenant, n):
         ran.append(n)
         if n == 1:
-            _from_another_thread(lambda: timers.at(clock.now(tenant), tenant, "note", {"n": 2}))
+            _noted_by_a_request(timers, clock, tenant, 2)
             timers.at(clock.now(tenant) + timedelta(minutes=1), "u", "note", {"n": 4})   # the run's own
-            _from_another_thread(lambda: timers.at(clock.now(tenant), "u", "note", {"n": 3}))
+            _noted_by_a_request(timers, clock, "u", 3)
         if n == 4:
             timers.reset("t")
 
