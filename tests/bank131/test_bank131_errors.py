@@ -49,6 +49,9 @@ ARABIC_INDIC = str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩")
     ("number", "4242424242424242".translate(FULLWIDTH), "number: must be 14 to 19 digits"),
     ("number", "4242424242424242".translate(ARABIC_INDIC), "number: must be 14 to 19 digits"),
     ("number", "4242\u00a04242\u00a04242\u00a04242", "number: must be 14 to 19 digits"),   # NBSP, not a space
+    ("number", "4242424242424242\n", "number: must be 14 to 19 digits"),   # only spaces and dashes separate
+    ("number", "4242\t4242\t4242\t4242", "number: must be 14 to 19 digits"),
+    ("number", "\r\n4242424242424242", "number: must be 14 to 19 digits"),
     ("security_code", "１２３", "security_code: must be 3 or 4 digits"),
     ("security_code", "123\n", "security_code: must be 3 or 4 digits"),   # $ matches before a final newline
     ("expiration_month", "１２", "expiration_month: must be two digits 01-12"),
