@@ -165,10 +165,12 @@ def test_refunds(bank):
     assert hook["status"] == "accepted" and hook["acquiring_payments"][0]["refunds"][0]["status"] == "accepted"
     too_much = bank.client.session("refund", {"session_id": sid, "amount_details": {"amount": 6001, "currency": "rub"}})
     assert too_much.status_code == 400 and too_much.json()["error"]["code"] == "refund_amount_too_large"
+    assert too_much.json()["error"]["description"] == "refund amount 6001 exceeds the refundable 6000"
     rest = bank.client.session("refund", {"session_id": sid}).json()["session"]
     assert rest["acquiring_payments"][0]["refunds"][1]["amount_details"]["amount"] == 6000
     again = bank.client.session("refund", {"session_id": sid})
-    assert again.json()["error"]["code"] == "refund_amount_too_large"
+    assert again.json()["error"] == {"code": "refund_amount_too_large",
+                                     "description": f"session {sid} is refunded in full: nothing is left to refund"}
     pending = bank.client.init_payment(first_payment()).json()["session"]["id"]
     assert bank.client.session("refund", {"session_id": pending}).json()["error"]["code"] == "session_wrong_state"
 

@@ -488,7 +488,10 @@ class Machine(BaseMachine):
             amount = amount_details["amount"] if amount_details else remaining
             if amount_details and amount_details["currency"] != paid["currency"]:
                 raise Refusal("invalid_request", f"amount_details.currency: must be {paid['currency']}")
-            if remaining <= 0 or amount > remaining:
+            if remaining <= 0:
+                raise Refusal("refund_amount_too_large", f"session {session['id']} is refunded in full: nothing is "
+                                                         "left to refund")
+            if amount > remaining:
                 raise Refusal("refund_amount_too_large", f"refund amount {amount} exceeds the refundable {remaining}")
             now = self.p.now(tenant)
             refund = {"id": self.new_id("rf_", partial(self.store.tenant_of, "refund")), "status": "in_progress",
