@@ -273,6 +273,19 @@ def test_token_payment_and_single_use(zp, api, receiver):
     _envelope(resp, 401, "unauthorized")
 
 
+@pytest.mark.parametrize("field,value", [
+    ("exp_month", 1.9), ("exp_year", 2030.99),          # int() would keep 1 and 2030: another expiry
+    ("exp_month", "\uff11\uff12"), ("exp_year", "\u0662\u0660\u0663\u0660"),   # fullwidth, Arabic-Indic
+    ("cvc", "123\n"), ("cvc", "\uff11\uff12\uff13"),
+])
+def test_card_fields_take_whole_ascii_numbers_only(zp, field, value):
+    card = {"number": "4242424242424242", "exp_month": 12, "exp_year": 2030, "cvc": "123", field: value}
+    resp = requests.post(zp.url + "/zafapay/v1/tokens", headers={"Authorization": f"Bearer {PK}"}, timeout=10,
+                         json={"card": card})
+    assert _envelope(resp, 400, "validation_error")["param"] == f"card.{field}"
+    assert zp.sandbox.store.list("zafapay", "token", PK) == []   # nothing half-written
+
+
 def test_token_expiry_declines_and_3ds(zp, api):
     old = _token(zp)
     zp.advance("PT31M")

@@ -90,11 +90,29 @@ class Block(_Base):
     reason = _text(500, required=True)
 
 
+class _Whole(fields.Integer):
+    """A JSON integer, or its ASCII digits as text (a hosted page's form sends text). ``int()``
+    would also cut a fraction (1.9 -> 1, a different expiry month) and read fullwidth or other
+    Unicode digits."""
+
+    def __init__(self, **kw):
+        super().__init__(strict=True, **kw)
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, str) and _DIGITS.fullmatch(value):
+            value = int(value)
+        return super()._deserialize(value, attr, data, **kwargs)
+
+
+_DIGITS = re.compile(r"[0-9]{1,4}")
+
+
 class CardInput(_Base):
     number = fields.String(required=True, validate=validate.Length(min=1, max=40))
-    exp_month = fields.Integer(required=True, strict=False, validate=validate.Range(min=1, max=12))
-    exp_year = fields.Integer(required=True, strict=False, validate=validate.Range(min=0, max=2199))
-    cvc = fields.String(validate=validate.Regexp(r"^\d{3,4}$", error="must be 3 or 4 digits"))
+    exp_month = _Whole(required=True, validate=validate.Range(min=1, max=12))
+    exp_year = _Whole(required=True, validate=validate.Range(min=0, max=2199))
+    # [0-9] and \Z: \d takes Unicode digits and $ matches before a final newline
+    cvc = fields.String(validate=validate.Regexp(r"^[0-9]{3,4}\Z", error="must be 3 or 4 digits"))
     cardholder_name = fields.String(validate=validate.Length(max=255), allow_none=True)
 
 
