@@ -5,6 +5,7 @@ from gr4vy import errors
 from gr4vy_helpers import CARD, client, new_key
 
 CVV_REQUIRED = {"method": "card", "number": "4000000000000101", "expiration_date": "12/30"}
+MIT_LINK_REQUIRED = {"method": "card", "number": "4000000000000200", "expiration_date": "12/30"}
 
 
 @pytest.fixture
@@ -67,9 +68,20 @@ def test_mit_with_a_raw_card_and_previous_scheme_transaction_id(sdk):
     assert mit.payment_method.id is None   # nothing was vaulted
 
 
-def test_mit_with_a_raw_card_and_no_link_to_a_cit_is_declined(sdk):
+def test_mit_with_a_raw_card_and_no_link_to_a_cit_is_approved_by_default(sdk):
+    # The guide only recommends previous_scheme_transaction_id here; leaving it out declines nothing.
     mit = sdk.transactions.create(amount=900, currency="USD",
                                   payment_method={k: v for k, v in CARD.items() if k != "security_code"},
+                                  payment_source="recurring", merchant_initiated=True, is_subsequent_payment=True)
+    assert mit.status == "authorization_succeeded"
+    assert mit.intent_outcome == "succeeded"
+    assert mit.error_code is None and mit.raw_response_code == "00"
+    assert mit.scheme_transaction_id and mit.authorized_amount == 900
+    assert mit.payment_method.id is None   # nothing was vaulted
+
+
+def test_mit_without_a_link_on_the_link_required_card_is_declined(sdk):
+    mit = sdk.transactions.create(amount=900, currency="USD", payment_method=MIT_LINK_REQUIRED,
                                   payment_source="recurring", merchant_initiated=True, is_subsequent_payment=True)
     assert mit.status == "authorization_declined"
     assert mit.intent_outcome == "failed"
@@ -77,6 +89,20 @@ def test_mit_with_a_raw_card_and_no_link_to_a_cit_is_declined(sdk):
     assert mit.raw_response_code == "mit_not_linked"
     assert mit.scheme_transaction_id is None
     assert mit.authorized_amount == 0
+    # the customer-initiated payment on it is approved, and an MIT naming that payment is too
+    cit = sdk.transactions.create(amount=900, currency="USD",
+                                  payment_method={**MIT_LINK_REQUIRED, "security_code": "123"},
+                                  payment_source="recurring", merchant_initiated=False, store=True)
+    assert cit.status == "authorization_succeeded"
+    linked = sdk.transactions.create(amount=900, currency="USD", payment_method=MIT_LINK_REQUIRED,
+                                     payment_source="recurring", merchant_initiated=True, is_subsequent_payment=True,
+                                     previous_scheme_transaction_id=cit.scheme_transaction_id)
+    assert linked.status == "authorization_succeeded"
+    # a vaulted method links itself
+    stored = sdk.transactions.create(amount=900, currency="USD",
+                                     payment_method={"method": "id", "id": cit.payment_method.id},
+                                     payment_source="recurring", merchant_initiated=True, is_subsequent_payment=True)
+    assert stored.status == "authorization_succeeded"
 
 
 def test_vaulted_card_mit_links_itself_without_previous_scheme_transaction_id(sdk):

@@ -53,6 +53,24 @@ def test_capture_more_than_authorized_is_refused(sdk):
     assert sdk.transactions.get(transaction_id=tx.id).status == "authorization_succeeded"
 
 
+def test_zero_amount_authorization_can_be_neither_captured_nor_voided(sdk):
+    zero = authorize(sdk, amount=0)
+    assert zero.status == "authorization_succeeded" and zero.authorized_amount == 0
+    refusals = {}
+    for action, call in (("captured", lambda: sdk.transactions.capture(transaction_id=zero.id)),
+                         ("captured", lambda: sdk.transactions.capture(transaction_id=zero.id,
+                                                                       prefer=["resource=transaction-capture"])),
+                         ("voided", lambda: sdk.transactions.void(transaction_id=zero.id))):
+        with pytest.raises(errors.Error400) as exc:
+            call()
+        assert exc.value.data.message == f"A zero-amount authorization cannot be {action}"
+        refusals[action] = (exc.value.data.code, exc.value.data.status, exc.value.data.details)
+    assert refusals["captured"] == refusals["voided"]   # one envelope for both refusals
+    after = sdk.transactions.get(transaction_id=zero.id)
+    assert after.status == "authorization_succeeded" and after.intent_outcome == "succeeded"
+    assert (after.captured_amount, after.captured_at, after.updated_at) == (0, None, zero.updated_at)
+
+
 def test_void_with_and_without_the_void_wrapper(sdk):
     tx = authorize(sdk)
     wrapper = sdk.transactions.void(transaction_id=tx.id, prefer=["resource=transaction-void"])

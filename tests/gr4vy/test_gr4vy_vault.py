@@ -70,6 +70,29 @@ def test_buyers_create_get_update_list_delete(sdk):
         sdk.buyers.get(buyer_id=bob.id)
 
 
+def test_payment_method_shows_its_buyer_as_it_is_now(sdk):
+    bob = sdk.buyers.create(display_name="Bob", external_identifier="bob-1")
+    pm = store(sdk, buyer_id=bob.id)
+    assert (pm.buyer.id, pm.buyer.display_name, pm.buyer.external_identifier) == (bob.id, "Bob", "bob-1")
+    cit = sdk.transactions.create(amount=100, currency="USD", payment_method=CARD, store=True, buyer_id=bob.id)
+    updated = sdk.buyers.update(buyer_id=bob.id, display_name="Bobby", external_identifier="bob-2",
+                                billing_details={"email_address": "bobby@example.com"})
+    for method_id in (pm.id, cit.payment_method.id):   # vaulted directly, and by a transaction's store
+        got = sdk.payment_methods.get(payment_method_id=method_id).buyer
+        assert (got.id, got.display_name, got.external_identifier) == (bob.id, "Bobby", "bob-2")
+        assert got.billing_details.email_address == "bobby@example.com"
+        assert got.updated_at == updated.updated_at
+    # the list filter and the objects it returns agree
+    listed = sdk.payment_methods.list(buyer_external_identifier="bob-2").result.items
+    assert {m.id for m in listed} == {pm.id, cit.payment_method.id}
+    assert {m.buyer.external_identifier for m in listed} == {"bob-2"}
+    assert sdk.payment_methods.list(buyer_external_identifier="bob-1").result.items == []
+    # a transaction keeps the buyer it was made for
+    assert sdk.transactions.get(transaction_id=cit.id).buyer.display_name == "Bob"
+    # a method without a buyer has none
+    assert store(sdk).buyer is None
+
+
 def test_duplicate_buyer_external_identifier_is_a_409(sdk):
     first = sdk.buyers.create(external_identifier="dup")
     with pytest.raises(errors.Error409) as exc:

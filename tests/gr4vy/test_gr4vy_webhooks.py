@@ -113,6 +113,22 @@ def test_event_names_follow_the_lifecycle(server, receiver, sdk):
                                     "transaction.failed", "buyer.created", "payment-method.deleted"])
 
 
+def test_payment_method_deleted_event_shows_the_current_buyer(server, receiver, sdk):
+    buyer = sdk.buyers.create(display_name="Ada", external_identifier="ada-1")
+    pm = sdk.payment_methods.create(request_body={**CARD, "buyer_id": buyer.id})
+    sdk.buyers.update(buyer_id=buyer.id, display_name="Countess", external_identifier="ada-2")
+    configure(server, receiver.url)
+    sdk.payment_methods.delete(payment_method_id=pm.id)
+    server.flush()
+    [request] = receiver.wait_for(1)
+    verify(request)
+    event = json.loads(request["body"])
+    assert event["name"] == "payment-method.deleted" and event["target"]["id"] == pm.id
+    assert event["target"]["buyer"]["display_name"] == "Countess"
+    assert event["target"]["buyer"]["external_identifier"] == "ada-2"
+    assert not [k for k in event["target"] if k.startswith("_")]
+
+
 def test_default_secret_when_none_is_configured(server, receiver, sdk):
     configure(server, receiver.url, secret=None)
     sdk.transactions.create(amount=1000, currency="USD", payment_method=CARD)

@@ -177,7 +177,7 @@ class Machine(BaseMachine):
               "details": {"bin": card["bin"], "card_type": "credit", "card_issuer_name": None},
               "fingerprint": card["fingerprint"], "status": "succeeded", "approval_url": None,
               "country": None, "currency": None, "external_identifier": external_identifier,
-              "buyer": views.visible(buyer), "cit_usage_count": 0, "usage_count": 0, "has_replacement": False,
+              "cit_usage_count": 0, "usage_count": 0, "has_replacement": False,
               "scheme_transaction_id": None, "scheme_transaction_id_scheme": None,
               "last_used_at": None, "cit_last_used_at": None, "created_at": now, "updated_at": now,
               "_buyer_id": buyer["id"] if buyer else None, "_card": card, "_dead": None}
@@ -194,9 +194,18 @@ class Machine(BaseMachine):
             pm = self.vault_card(tenant, card, buyer, data.get("external_identifier"))
         return pm
 
+    def buyer_of(self, tenant: str, pm: dict) -> dict | None:
+        """The buyer a vaulted method belongs to, as it is now.
+
+        A method keeps only its buyer's id and is rendered with the stored buyer, so a buyer update
+        shows on its methods at once and agrees with the ``buyer_external_identifier`` filter."""
+        return self.store.get("buyer", pm["_buyer_id"], tenant=tenant) if pm.get("_buyer_id") else None
+
     def delete_payment_method(self, tenant: str, pm: dict) -> None:
+        # rendered before the delete so the event shows the buyer the method had
+        target = views.payment_method(pm, self.buyer_of(tenant, pm))
         self.store.delete("payment-method", pm["id"])
-        self.emit(tenant, "payment-method.deleted", pm)
+        self.emit(tenant, "payment-method.deleted", target)
 
     def payment_service(self, tenant: str) -> dict:
         """The tenant's card simulator connection, with a UUID as the spec requires; callers hold the lock."""
@@ -291,6 +300,8 @@ class Machine(BaseMachine):
 
     @staticmethod
     def _tx_buyer(buyer: dict | None, guest: dict | None) -> dict | None:
+        # A copy, unlike a payment method's buyer: the transaction records whom it charged (a guest
+        # has no record to read back), and it outlives a deleted buyer.
         if buyer is not None:
             return {k: buyer.get(k) for k in ("type", "id", "display_name", "external_identifier",
                                              "billing_details", "account_number")}
@@ -315,6 +326,10 @@ class Machine(BaseMachine):
             self.store.put("payment-method", stored["id"], stored, tenant)
         self.store.put("dead-card", fingerprint, {"kind": kind}, tenant)
 
+    def _is_card(self, card: dict, number: str, tenant: str) -> bool:
+        # by fingerprint: a stored method keeps no card number
+        return card["fingerprint"] == self.card_summary(number, "01/99", tenant)["fingerprint"]
+
     def _decide(self, tenant, tx, stored, card, security_code, data, fx, now_dt) -> str | None:
         """Run the card simulator; returns None (approve), "approval" or a decided failure."""
         if self.card_expired(card["expiration_date"], now_dt):
@@ -329,11 +344,14 @@ class Machine(BaseMachine):
         code = fx.take_decline()
         if code:
             return self._finish_failed(tx, code)
-        if tx["merchant_initiated"] and stored is None and not data.get("previous_scheme_transaction_id"):
+        # The guide only recommends previous_scheme_transaction_id on an MIT with a raw card ("could"
+        # decline), so only the magic card declines without it; a stored method links itself.
+        if (tx["merchant_initiated"] and stored is None and not data.get("previous_scheme_transaction_id")
+                and self._is_card(card, testcards.MIT_LINK_REQUIRED_CARD, tenant)):
             code, raw_code, raw_text = testcards.MIT_NOT_LINKED
             return self._finish_failed(tx, code, raw=(raw_code, raw_text))
         if (not tx["merchant_initiated"] and not security_code
-                and card["fingerprint"] == self.card_summary(testcards.CVV_REQUIRED_CARD, "01/99", tenant)["fingerprint"]):
+                and self._is_card(card, testcards.CVV_REQUIRED_CARD, tenant)):
             code, raw_code, raw_text = testcards.CIT_WITHOUT_CVV
             return self._finish_failed(tx, code, raw=(raw_code, raw_text))
         code = testcards.AUTHORIZATION_CODES.get(tx["amount"])
@@ -438,6 +456,10 @@ class Machine(BaseMachine):
         with self.store.lock:
             if not TRANSACTION.allows(tx, "capture"):
                 raise TRANSACTION.refuse(tx, "capture")
+            # A zero-amount authorization only verifies the card: Gr4vy wants amount > 0 to capture
+            # (intent capture) and refuses to void one, so there is nothing to capture either.
+            if tx["authorized_amount"] == 0:
+                raise Refusal("invalid_state", "A zero-amount authorization cannot be captured")
             amount = data.get("amount") or tx["authorized_amount"]
             if amount > tx["authorized_amount"]:
                 raise Refusal("validation", [("/amount", "Amount exceeds the authorized amount")])

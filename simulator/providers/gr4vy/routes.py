@@ -269,17 +269,22 @@ def get_refund(refund_id):
 
 
 # -- payment methods ------------------------------------------------------------------------
+def _payment_method(pm: dict) -> dict:
+    p = provider()
+    return views.payment_method(pm, p.machine.buyer_of(p.tenant, pm))
+
+
 @bp.post("/payment-methods")
 def create_payment_method():
     p = provider()
     data = schemas.load(schemas.PaymentMethodCreate, _body())
     pm = p.machine.create_payment_method(p.tenant, data)
-    return p.render_json(views.visible(pm), 201)
+    return p.render_json(_payment_method(pm), 201)
 
 
 @bp.get("/payment-methods/<payment_method_id>")
 def get_payment_method(payment_method_id):
-    return provider().render_json(views.visible(_get("payment-method", payment_method_id)))
+    return provider().render_json(_payment_method(_get("payment-method", payment_method_id)))
 
 
 @bp.delete("/payment-methods/<payment_method_id>")
@@ -304,7 +309,7 @@ def list_payment_methods():
                 and a.get("external_identifier") in (None, pm.get("external_identifier")))
     items = [pm for pm in _candidates("payment-method", _buyer_id=buyer_id,
                                       external_identifier=a.get("external_identifier")) if keep(pm)]
-    return p.render_json(page(newest_first(items, "created_at")))
+    return p.render_json(page(newest_first(items, "created_at"), render=_payment_method))
 
 
 @bp.get("/buyers/payment-methods")

@@ -79,7 +79,10 @@ def cvv_response(security_code: str | None) -> str:
 CVV_REQUIRED_CARD = "4000000000000101"
 CIT_WITHOUT_CVV = ("issuer_decline", "cvv_required",
                    "Issuer requires the security code on a customer-initiated transaction")
-# A merchant-initiated transaction on a raw card that names no earlier customer-initiated one.
+# A merchant-initiated transaction on this card, typed in (not vaulted) and naming no earlier
+# customer-initiated one (no previous_scheme_transaction_id), is declined: the guide only says it
+# is "recommended" to link such an MIT, so on any other card it is approved.
+MIT_LINK_REQUIRED_CARD = "4000000000000200"
 MIT_NOT_LINKED = ("issuer_decline", "mit_not_linked",
                   "Merchant-initiated transaction is not linked to a customer-initiated transaction: "
                   "send previous_scheme_transaction_id or use a stored payment method")

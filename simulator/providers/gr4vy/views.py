@@ -34,6 +34,11 @@ def visible(obj: dict | None) -> dict | None:
     return public(obj)
 
 
+def payment_method(pm: dict, buyer: dict | None) -> dict:
+    """A PaymentMethod with its buyer in full (``buyer_of``): the method stores only the buyer's id."""
+    return {**visible(pm), "buyer": visible(buyer)}
+
+
 def transaction_summary(tx: dict) -> dict:
     """A ``GET /transactions`` list item: the spec's TransactionSummary, not the full transaction."""
     return {k: tx[k] for k in TRANSACTION_SUMMARY if k in tx}
