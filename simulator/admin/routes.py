@@ -63,7 +63,6 @@ def move_clock(body: dict) -> dict:
     if len(moves) > 1:   # one would be silently ignored
         raise ValueError(f"give only one of advance, advance_seconds, set (got {', '.join(moves)})")
     sb = sandbox()
-    now = sb.clock.now(tenant)
     try:
         if "advance" in body:
             delta = parse_duration(body["advance"])
@@ -73,14 +72,19 @@ def move_clock(body: dict) -> dict:
                 raise ValueError("advance_seconds must be a number")
             delta = timedelta(seconds=seconds)
         elif "set" in body:
-            delta = parse_instant(body["set"]) - now
+            target = parse_instant(body["set"])
         else:
             raise ValueError("give one of advance, advance_seconds, set")
     except OverflowError:   # advance_seconds beyond what a timedelta holds
         raise ValueError(f"the clock must stay within {RANGE_TEXT}") from None
-    sb.clock.check_move(delta, tenant)   # before any timer runs
-    sb.timers.advance(delta, tenant)
-    return {"now": iso_z(sb.clock.now(tenant), 3), "tenant": tenant}
+    # the reading, the range check and the move as one: a second move checked against the same
+    # reading could take the clock past its range, or a second set apply on top of the first
+    with sb.timers.moving():
+        if "set" in body:
+            delta = target - sb.clock.now(tenant)
+        sb.clock.check_move(delta, tenant)   # before any timer runs
+        sb.timers.advance(delta, tenant)
+        return {"now": iso_z(sb.clock.now(tenant), 3), "tenant": tenant}
 
 
 @admin.get("/requests")

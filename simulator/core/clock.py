@@ -121,6 +121,9 @@ class Clock:
         self._start = start
         self._offset = timedelta(0)
         self._tenant_offsets: dict[str, timedelta] = {}
+        # resets of every clock, and of each tenant's: a move that began before one is void (``stamp``)
+        self._resets = 0
+        self._tenant_resets: dict[str, int] = {}
         saved = {key: value for key, _, value in self._state.rows(_SPACE)}
         if "" in saved:
             self._start = parse_instant(saved[""]["start"]) if saved[""]["start"] else None
@@ -159,13 +162,28 @@ class Clock:
         with self._lock:
             return self._tenant_offsets.get(tenant, timedelta(0))
 
-    def advance(self, delta: timedelta, tenant: str | None = None) -> None:
+    def stamp(self, tenant: str | None = None) -> tuple[int, int]:
+        """What ``advance(..., since=)`` compares: it changes whenever a reset drops ``tenant``'s clock."""
         with self._lock:
+            return self._stamp(tenant)
+
+    def _stamp(self, tenant: str | None) -> tuple[int, int]:
+        # caller holds the lock; a tenant's clock is dropped by a reset of every clock or of its own
+        return self._resets, self._tenant_resets.get(tenant, 0) if tenant is not None else 0
+
+    def advance(self, delta: timedelta, tenant: str | None = None, since: tuple[int, int] | None = None) -> bool:
+        """Move ``tenant``'s clock by ``delta``; with ``since`` (a ``stamp``), only if no reset came
+        in between: a long advance moves in steps, and a reset between two steps must not be undone
+        by the steps that follow. Returns whether the clock moved."""
+        with self._lock:
+            if since is not None and since != self._stamp(tenant):
+                return False
             if tenant is None:
                 self._offset += delta
             else:
                 self._tenant_offsets[tenant] = self._tenant_offsets.get(tenant, timedelta(0)) + delta
             self._save(tenant)
+        return True
 
     def set(self, when: datetime, tenant: str | None = None) -> None:
         self.advance(when - self.now(tenant), tenant)
@@ -185,6 +203,7 @@ class Clock:
 
     def restart(self, start: datetime | None) -> None:
         with self._lock:
+            self._resets += 1
             self._start = start
             self._offset = timedelta(0)
             self._tenant_offsets.clear()
@@ -194,9 +213,11 @@ class Clock:
     def reset(self, tenant: str | None = None) -> None:
         with self._lock:
             if tenant is None:
+                self._resets += 1
                 self._offset = timedelta(0)
                 self._tenant_offsets.clear()
                 self._state.clear(_SPACE)
             else:
+                self._tenant_resets[tenant] = self._tenant_resets.get(tenant, 0) + 1
                 self._tenant_offsets.pop(tenant, None)
             self._save(tenant)

@@ -263,11 +263,19 @@ class Timers:
                     if (top := self._top(t)) is not None]
         return min(gaps) if gaps else None
 
+    def moving(self):
+        """Hold off every other run and move while the caller reads the clock and moves it: two
+        moves worked out from one reading (``set`` to an instant, say) would both apply."""
+        return self._run_lock
+
     def advance(self, delta: timedelta, tenant: str | None = None) -> None:
+        """Move ``tenant``'s clock by ``delta``, running every timer at its own instant on the way.
+        A reset of that clock meanwhile ends the move where the reset left the clock."""
         if delta < timedelta(0):
             self.clock.advance(delta, tenant)
             return
         with self._run():
+            stamp = self.clock.stamp(tenant)
             self.run_due(tenant)
             remaining = delta
             while True:
@@ -275,14 +283,16 @@ class Timers:
                 if gap is None or gap > remaining:
                     break
                 gap = max(gap, timedelta(0))
-                self.clock.advance(gap, tenant)
+                if not self.clock.advance(gap, tenant, since=stamp):
+                    return
                 remaining -= gap
                 self.run_due(tenant)
-            self.clock.advance(remaining, tenant)
-            self.run_due(tenant)
+            if self.clock.advance(remaining, tenant, since=stamp):
+                self.run_due(tenant)
 
     def set(self, when: datetime, tenant: str | None = None) -> None:
-        self.advance(when - self.clock.now(tenant), tenant)
+        with self.moving():
+            self.advance(when - self.clock.now(tenant), tenant)
 
     def wait(self, timeout: float) -> None:
         with self._lock:

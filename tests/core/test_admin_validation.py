@@ -2,6 +2,7 @@
 nothing, counts and durations take ASCII digits only, and what the admin API shows of webhook
 payloads and scenario rules has card numbers masked like the journal does."""
 import json
+import time
 
 import pytest
 import requests
@@ -73,6 +74,79 @@ def test_clock_refuses_contradictory_or_misspelt_moves(server, body):
     resp = server.admin("POST", "/clock", json=body)
     assert resp.status_code == 400 and resp.json()["error"], resp.text
     assert (clock(server), clock(server, KEY)) == before
+
+
+class HeldReceiver:
+    """A receiver that holds each webhook until released: a clock move that attempts one is then
+    under way for as long as a test needs another request to come in beside it."""
+
+    def __init__(self):
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+        self.arrived, self.release = threading.Event(), threading.Event()
+        held = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                held.arrived.set()
+                held.release.wait(4)
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}/hook"
+        threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True).start()
+
+    def stop(self):
+        self.release.set()
+        self._server.shutdown()
+        self._server.server_close()
+
+
+@pytest.fixture
+def held():
+    receiver = HeldReceiver()
+    with SandboxServer({"seed": 1, "clock": {"start": DEFAULT_START}, "webhooks": "manual",
+                        "providers": {"checkout": {"webhook_url": receiver.url}}}) as srv:
+        pay(srv)   # its events wait for the next move of the clock, which attempts them
+        yield srv, receiver
+    receiver.stop()
+
+
+def _in_background(server, path, body):
+    import threading
+    answers = []
+    thread = threading.Thread(target=lambda: answers.append(server.admin("POST", path, json=body)))
+    thread.start()
+    return thread, answers
+
+
+def test_two_sets_of_the_clock_at_once_end_at_the_instant_set(held):
+    server, receiver = held
+    first, first_answer = _in_background(server, "/clock", {"set": "2028-01-01T00:00:00Z"})
+    assert receiver.arrived.wait(5)   # the first move is under way, attempting the events
+    second, second_answer = _in_background(server, "/clock", {"set": "2028-01-01T00:00:00Z"})
+    time.sleep(0.5)   # the second is in: worked out from the clock before the first moved it, it would apply again
+    receiver.release.set()
+    first.join(10), second.join(10)
+    assert first_answer[0].status_code == second_answer[0].status_code == 200
+    assert clock(server) == "2028-01-01T00:00:00.000Z"
+
+
+def test_a_reset_during_an_advance_is_not_undone_by_the_rest_of_the_advance(held):
+    server, receiver = held
+    advance, answer = _in_background(server, "/clock", {"advance": "P2D"})
+    assert receiver.arrived.wait(5)
+    assert server.admin("POST", "/reset", json={}).status_code == 200
+    receiver.release.set()
+    advance.join(10)
+    assert answer[0].status_code == 200
+    assert clock(server) == "2026-01-01T00:00:00.000Z"   # where the reset left it
 
 
 # -- 3. ASCII digits only in durations and instants ------------------------------------------------
