@@ -289,3 +289,36 @@ def test_request_ids_come_from_the_seed():
                     err.value.http_metadata.headers["Cko-Request-Id"], after.id, after.http_metadata.headers["Cko-Request-Id"]]
 
     assert run() == run()
+
+
+SEPARATED = ["4242 4242 4242 4242", "4242-4242-4242-4242", "4242\u00a04242\u00a04242\u00a04242", "4242424242424242 "]
+
+
+def _stored(server) -> set:
+    store = server.sandbox.store
+    with store.lock:
+        return {(p, k, i) for p, t, k, _ in store.groups() for i, _ in store.items(p, k, t)}
+
+
+@pytest.mark.parametrize("number", SEPARATED)
+def test_a_card_number_with_separators_is_card_number_invalid_everywhere(server, api, number):
+    # "no separators" (fact sheet, card source): stripping them would pass what the provider refuses
+    from checkout_sdk.instruments.instruments import CreateCardInstrumentRequest
+    from checkout_sdk.tokens.tokens import CardTokenRequest
+    token = CardTokenRequest()
+    token.number, token.expiry_month, token.expiry_year = number, 12, 2030
+    instrument = CreateCardInstrumentRequest()
+    instrument.number, instrument.expiry_month, instrument.expiry_year = number, 12, 2030
+    before = _stored(server)
+    for send in (lambda: api.payments.request_payment(payment_request(card_source(number=number))),
+                 lambda: api.tokens.request_card_token(token),
+                 lambda: api.instruments.create(instrument)):
+        with pytest.raises(CheckoutApiException) as err:
+            send()
+        assert err.value.http_metadata.status_code == 422
+        assert (err.value.error_type, err.value.error_details) == ("request_invalid", ["card_number_invalid"])
+    assert _stored(server) == before   # nothing half-written
+    # the same digits without separators, and as a JSON integer (the guide's examples), pay
+    assert api.payments.request_payment(payment_request(card_source(number="4242424242424242"))).approved
+    body = {"source": {**CARD, "number": 4242424242424242}, "amount": 100, "currency": "USD"}
+    assert post(server, "/payments", body).status_code == 201

@@ -77,13 +77,13 @@ def test_card_token_echoes_name_billing_address_and_phone(api):
     assert token.name == "Bruce Wayne"
     assert token.billing_address.city == "London" and token.billing_address.country == "GB"
     assert token.phone.number == "4155552671"
-    assert (token.scheme, token.bin, token.last4) == ("VISA", "454347", "9996")
+    assert (token.scheme, token.bin, token.last4) == ("Visa", "454347", "9996")
 
     source = PaymentRequestTokenSource()
     source.token = token.token
     pay = api.payments.request_payment(payment_request(source, payment_type="Regular"))
     assert pay.source.billing_address.zip == "W1T 4TJ" and pay.source.phone.country_code == "44"
-    assert pay.source.name == "Bruce Wayne" and pay.source.scheme == "VISA"
+    assert pay.source.name == "Bruce Wayne" and pay.source.scheme == "Visa"
 
 
 def test_card_source_echoes_billing_address_and_phone(api):
@@ -95,6 +95,17 @@ def test_card_source_echoes_billing_address_and_phone(api):
     assert details.source.phone.number == "4155552671"
 
 
+def test_payment_source_spells_the_card_as_the_seed_guide_does(api):
+    # the guide's 201: "scheme": "Visa", "card_type": "CREDIT", "card_category": "CONSUMER"
+    pay = api.payments.request_payment(payment_request(card_source(), payment_type="Regular"))
+    assert (pay.source.scheme, pay.source.card_type, pay.source.card_category) == ("Visa", "CREDIT", "CONSUMER")
+    assert api.payments.get_payment_details(pay.id).source.scheme == "Visa"
+    for number, scheme in (("5436031030606378", "Mastercard"), ("378282246310005", "Amex"),
+                           ("6011111111111117", "Discover"), ("3530111333300000", "JCB")):
+        card = card_source(number, cvv="1000" if scheme == "Amex" else "100")
+        assert api.payments.request_payment(payment_request(card, payment_type="Regular")).source.scheme == scheme
+
+
 def test_scheme_is_spelled_alike_in_token_instrument_and_payment_source(api):
     from checkout_sdk.instruments.instruments import CreateTokenInstrumentRequest
     req = CardTokenRequest()
@@ -104,7 +115,7 @@ def test_scheme_is_spelled_alike_in_token_instrument_and_payment_source(api):
     inst_req.token = token.token
     inst = api.instruments.create(inst_req)
     pay = api.payments.request_payment(payment_request(card_source("5436031030606378"), payment_type="Regular"))
-    assert token.scheme == inst.scheme == pay.source.scheme == "MASTERCARD"
+    assert token.scheme == inst.scheme == pay.source.scheme == "Mastercard"
     assert len(token.bin) == len(inst.bin) == len(pay.source.bin) == 6
 
 

@@ -29,6 +29,7 @@ def test_events_are_signed_and_mirror_the_payment(cko_server, receiver):
     assert approved["id"].startswith("evt_") and approved["version"]
     assert approved["data"]["id"] == pay.id
     assert approved["data"]["source"]["last_4"] == "4242"
+    assert approved["data"]["source"]["scheme"] == "Visa"   # as the payment's source, the guide's casing
     assert approved["data"]["response_code"] == "10000"
     assert approved["_links"]["subject"]["href"].endswith(f"/workflows/events/subject/{pay.id}")
     assert bodies[2]["data"]["balances"]["total_captured"] == 5000

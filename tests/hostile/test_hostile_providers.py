@@ -74,10 +74,13 @@ def test_checkout_success_url_must_be_http(hostile, url):
 
 
 def test_checkout_spaced_card_number_and_cvv_never_journaled(hostile):
+    # Checkout.com takes no separators in a card number: the request is refused, and its journal
+    # entry must mask the number as written all the same
     api = sdk(hostile.server.url)
-    payment = api.payments.request_payment(payment_request(card_source(number="4242 4242 4242 4242", cvv=CVV),
-                                                           reference="card 4242-4242-4242-4242"))
-    assert payment.approved
+    with pytest.raises(CheckoutApiException) as exc:
+        api.payments.request_payment(payment_request(card_source(number="4242 4242 4242 4242", cvv=CVV),
+                                                     reference="card 4242-4242-4242-4242"))
+    assert exc.value.error_details == ["card_number_invalid"]
     text = journal_text(hostile.server, "checkout")
     assert "4242 4242 4242 4242" not in text and "4242-4242-4242-4242" not in text and PAN not in text
     assert "4242 42** **** 4242" in text
@@ -88,9 +91,13 @@ def test_checkout_spaced_card_number_and_cvv_never_journaled(hostile):
 @pytest.mark.parametrize("spelled", ["4242\u00a04242\u00a04242\u00a04242", "4242\t4242\n4242\r4242",
                                      "4242  4242   4242\u20034242"])
 def test_checkout_card_number_with_any_whitespace_between_groups_is_masked_wherever_shown(hostile, spelled):
-    # the card number parser strips every whitespace character: the masking must read the same number
+    # a card number with any whitespace in it is refused (no separators), and kept nowhere but the
+    # journal; in a free-text field it is kept and shown: both must be masked however it is spelled
     api = sdk(hostile.server.url)
-    payment = api.payments.request_payment(payment_request(card_source(number=spelled), reference=f"ref {spelled}"))
+    with pytest.raises(CheckoutApiException) as exc:
+        api.payments.request_payment(payment_request(card_source(number=spelled)))
+    assert exc.value.error_details == ["card_number_invalid"]
+    payment = api.payments.request_payment(payment_request(card_source(), reference=f"ref {spelled}"))
     assert payment.approved
     shown = [journal_text(hostile.server, "checkout"),
              requests.get(f"{hostile.server.url}/_sandbox/ui/objects/checkout/payment/{payment.id}", timeout=10).text,

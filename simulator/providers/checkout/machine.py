@@ -82,15 +82,17 @@ RETRY_CODES = {
 DOWNTIME_RETRY = {"max_attempts": 2, "end_after_days": 1}
 
 
-# The API reference spells schemes in capitals in token, instrument and payment-source responses
-# alike ("VISA"), as the provider's sandbox answers its own SDK's token tests.
-SCHEMES = {"Visa": "VISA", "Mastercard": "MASTERCARD", "American Express": "AMEX", "Discover": "DISCOVER",
-           "JCB": "JCB", "Diners Club": "DINERS", "Maestro": "MAESTRO"}
+# The seed guide's payment shows "scheme": "Visa" (the fact sheet saw "VISA" too, and names no
+# other casing for tokens or instruments): one spelling everywhere, so a scheme kept from a token
+# compares equal to the payment source's. Brands as the guide's scheme table and the fact sheet's
+# test cards name them.
+SCHEMES = {"Visa": "Visa", "Mastercard": "Mastercard", "American Express": "Amex", "Discover": "Discover",
+           "JCB": "JCB", "Diners Club": "Diners Club", "Maestro": "Maestro"}
 
 
 def scheme_of(number: str) -> str:
     name = cards.scheme(number)
-    return SCHEMES.get(name, name.upper())
+    return SCHEMES.get(name, name)
 
 
 @dataclass
@@ -218,7 +220,8 @@ class Machine(BaseMachine):
             customer = self.store.get("customer", source["id"], tenant)
             if customer is None:
                 raise Refusal("validation", "customer_not_found")
-            if not customer.get("default"):
+            # a default deleted before deleting cleared it (an older state file) is no default either
+            if not customer.get("default") or self.store.get("instrument", customer["default"], tenant) is None:
                 raise Refusal("validation", "customer_source_invalid")
             source = {"type": "id", "id": customer["default"]}
         instrument = self.store.get("instrument", source["id"], tenant)
@@ -247,13 +250,18 @@ class Machine(BaseMachine):
             INSTRUMENT.move(instrument, "expire" if fx.token == "expired" else "revoke")
             self.store.put("instrument", instrument["id"], instrument, tenant)
 
-    def store_instrument(self, tenant: str, card: Card, payment: dict) -> dict:
-        """Keep the card for later merchant-initiated charges; one instrument per card and expiry."""
+    def store_instrument(self, tenant: str, card: Card, payment: dict, customer: dict | None) -> dict | None:
+        """Keep the card for later merchant-initiated charges: one instrument per card, expiry and
+        customer. The customer's own is reused, else one nobody owns (the customer adopts it);
+        another customer's never, or the same card paid for two customers would be both
+        customers' card, or taken from the first one."""
         if card.instrument_id:
             return self.store.get("instrument", card.instrument_id, tenant)
-        existing = next((i for i in self.store.where("instrument", tenant, "fingerprint", card.fingerprint)
-                         if i["expiry_month"] == card.expiry_month and i["expiry_year"] == card.expiry_year
-                         and i.get("state") != "inactive"), None)
+        owner = customer["id"] if customer else None
+        same = [i for i in self.store.where("instrument", tenant, "fingerprint", card.fingerprint)
+                if i["expiry_month"] == card.expiry_month and i["expiry_year"] == card.expiry_year
+                and i.get("state") != "inactive" and i.get("customer_id") in (owner, None)]
+        existing = next((i for i in same if i.get("customer_id") == owner), None) or next(iter(same), None)
         if existing is not None:
             return existing
         instrument = {
@@ -293,8 +301,12 @@ class Machine(BaseMachine):
         return self.store.put("customer", customer["id"], customer, tenant)
 
     def attach_instrument(self, tenant: str, customer: dict | None, instrument: dict, make_default: bool = True) -> None:
+        """Give the stored card to ``customer``. A card has one customer: one it belonged to
+        loses it first (and its default, if it was that)."""
         if customer is None:
             return
+        if instrument.get("customer_id") not in (None, customer["id"]):
+            self.detach_instrument(tenant, instrument)
         if instrument["id"] not in customer["instruments"]:
             customer["instruments"].append(instrument["id"])
         if make_default or not customer.get("default"):
@@ -493,10 +505,14 @@ class Machine(BaseMachine):
         should_store = (payment["payment_type"] in ("Recurring", "Installment")
                         or payment["store_for_future_use"] or card.instrument_id)
         if should_store:
-            instrument = self.store_instrument(tenant, card, payment)
-            payment["instrument_id"] = instrument["id"]
             customer = self.store.get("customer", payment["customer_id"], tenant) if payment["customer_id"] else None
-            self.attach_instrument(tenant, customer, instrument)
+            instrument = self.store_instrument(tenant, card, payment, customer)
+            if instrument is not None:   # None: its src_ was deleted while the cardholder did 3DS
+                payment["instrument_id"] = instrument["id"]
+                # paying with another customer's src_ does not move it: PATCH /instruments or
+                # PATCH /customers does, when the merchant means it
+                if instrument.get("customer_id") in (None, payment["customer_id"]):
+                    self.attach_instrument(tenant, customer, instrument)
         if verification:
             self.move(payment, "verification_approved")
             self.emit(payment, "card_verified", action)
@@ -801,6 +817,13 @@ class Machine(BaseMachine):
             self.find(kind, object_id, tenant)
             self.store.delete(kind, object_id)
 
+    def delete_instrument(self, tenant: str, instrument_id: str) -> None:
+        """The card leaves its customer first, so no ``default`` points at a card that is gone."""
+        with self.store.lock:
+            inst = self.find("instrument", instrument_id, tenant)
+            self.detach_instrument(tenant, inst)
+            self.store.delete("instrument", instrument_id)
+
     def create_instrument(self, tenant: str, body: dict, fx: effects.Effects) -> dict:
         with self.store.lock:
             now = self.p.now(tenant)
@@ -815,7 +838,7 @@ class Machine(BaseMachine):
             owner = body.get("customer") or {}
             customer = self.customer_for_payment(tenant, owner) if (owner.get("id") or owner.get("email")) else None
             self.spend_token(source)   # the last refusal is behind us
-            instrument = self.store_instrument(tenant, card, {"id": None, "merchant_initiated": True})
+            instrument = self.store_instrument(tenant, card, {"id": None, "merchant_initiated": True}, customer)
             if body.get("account_holder"):
                 instrument["account_holder"] = body["account_holder"]
             self.attach_instrument(tenant, customer, instrument, make_default=bool(owner.get("default")))
@@ -832,8 +855,6 @@ class Machine(BaseMachine):
             if ("expiry_month" in body or "expiry_year" in body) and INSTRUMENT.allows(inst, "renew"):
                 INSTRUMENT.move(inst, "renew")   # the card was renewed: a new expiry makes it usable again
             if customer is not None:
-                if inst.get("customer_id") != customer["id"]:
-                    self.detach_instrument(tenant, inst)
                 self.attach_instrument(tenant, customer, inst, make_default=bool(owner.get("default")))
             return self.store.put("instrument", instrument_id, inst, tenant)
 

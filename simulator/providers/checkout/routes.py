@@ -190,7 +190,7 @@ def revoke_instrument(instrument_id):
 @bp.delete("/instruments/<instrument_id>")
 def delete_instrument(instrument_id):
     p = provider()
-    p.machine.delete(p.tenant, "instrument", instrument_id)
+    p.machine.delete_instrument(p.tenant, instrument_id)
     return Response(status=204)
 
 

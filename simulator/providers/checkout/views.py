@@ -10,6 +10,9 @@ from .testcards import CardProfile
 EVENT_VERSION = "1.0.29"
 _CARD_DETAILS = ("scheme", "last4", "bin", "card_type", "card_category", "issuer", "issuer_country", "product_id",
                  "product_type")
+# cards a state file kept before the scheme took the seed guide's casing ("Visa") are in capitals
+_CAPITALS = {"VISA": "Visa", "MASTERCARD": "Mastercard", "AMEX": "Amex", "DISCOVER": "Discover",
+             "DINERS": "Diners Club", "MAESTRO": "Maestro", "UNKNOWN": "Unknown"}
 
 
 def card_view(card: dict) -> dict:
@@ -22,9 +25,10 @@ def card_view(card: dict) -> dict:
     out.update({"expiry_month": card["expiry_month"], "expiry_year": card["expiry_year"]})
     if card.get("name"):
         out["name"] = card["name"]
-    visa = card["scheme"] == "VISA"
+    scheme = _CAPITALS.get(card["scheme"], card["scheme"])
+    visa = scheme == "Visa"
     out.update({
-        "scheme": card["scheme"], "last4": card["last4"], "fingerprint": card["fingerprint"], "bin": card["bin"],
+        "scheme": scheme, "last4": card["last4"], "fingerprint": card["fingerprint"], "bin": card["bin"],
         "card_type": profile.card_type, "card_category": profile.card_category, "issuer": "Test Bank",
         "issuer_country": "GB", "product_id": "F" if visa else "MCW",
         "product_type": "Visa Classic" if visa else "Standard",
