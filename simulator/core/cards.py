@@ -277,7 +277,8 @@ def mask_json(value: Any) -> Any:
             return value
         return mask_text(value)
     if isinstance(value, dict):
-        return {k: "***" if isinstance(k, str) and _is_code_key(k) else mask_json(v)
+        # keys too: a merchant's metadata may be keyed by a card number
+        return {mask_json(k): "***" if isinstance(k, str) and _is_code_key(k) else mask_json(v)
                 for k, v in value.items()}
     if isinstance(value, list):
         return [mask_json(v) for v in value]

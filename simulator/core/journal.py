@@ -24,13 +24,21 @@ _TEXT = object()
 _HIDING_ESCAPE = re.compile(rb'\\[^"\\/]')
 
 
+def _text(raw: bytes) -> str:
+    """The body as the provider reads it: UTF-8, or the UTF-16 or UTF-32 that ``json.loads`` (and
+    so Flask) recognises by its first bytes. Read as UTF-8, a card number in those is digits with
+    NUL bytes between them, which no masking sees."""
+    return raw.decode(json.detect_encoding(raw), "replace")
+
+
 def _json(raw: bytes, content_type: str | None):
     """The body's JSON value, or ``_TEXT`` when it is journaled as text."""
+    text = _text(raw)
     looks_json = (content_type and "json" in content_type) or (
-        not content_type or content_type.startswith("text/plain")) and raw.lstrip()[:1] in (b"{", b"[")
+        not content_type or content_type.startswith("text/plain")) and text.lstrip()[:1] in ("{", "[")
     if looks_json:
         try:
-            value = json.loads(raw.decode("utf-8", "replace"))
+            value = json.loads(text)
         except (ValueError, RecursionError):  # absurdly deep nesting is journaled as text
             return _TEXT
         if not json_problem(raw, value):   # else text: a lone surrogate or deep nesting
@@ -42,7 +50,7 @@ def _decoded(raw: bytes, content_type: str | None, sensitive: bool):
     value = _json(raw, content_type)
     if value is not _TEXT:
         return mask_json(value) if sensitive else value
-    text = raw.decode("utf-8", "replace")
+    text = _text(raw)
     return (mask_text(text) if sensitive else text)[:20000]
 
 
@@ -82,9 +90,10 @@ def _escapes_hide_a_number(raw: bytes) -> bool:
 def _keep(raw: bytes, content_type: str | None):
     if _escapes_hide_a_number(raw) and _json(raw, content_type) is _TEXT:
         return _Masked(masked_path(raw.decode("utf-8", "replace"))[:20000])
-    # a JSON escape (a digit as \u0034, a tab as \t) or a non-ASCII digit or space can spell a
-    # number the byte checks cannot see
-    plain = raw.isascii() and not _HIDING_ESCAPE.search(raw)
+    # a JSON escape (a digit as \u0034, a tab as \t), a non-ASCII digit or space, or a body in
+    # UTF-16 or UTF-32 (NUL bytes: ASCII, but not UTF-8 text) can spell a number the byte checks
+    # cannot see
+    plain = raw.isascii() and b"\x00" not in raw and not _HIDING_ESCAPE.search(raw)
     if plain and not needs_masking(raw):
         return (raw, content_type)
     if plain:

@@ -475,6 +475,12 @@ def test_hex_ids_and_hashes_are_not_card_numbers_but_a_card_number_beside_one_is
     # a card number spelled as a JSON float reads 4111111111111111.0
     (b'{"metadata": {"n": 4.111111111111111E15}}', {"metadata": {"n": "411111******1111.0"}}),
     (b'{"amount": 10.5, "rate": 0.333333333333333}', {"amount": 10.5, "rate": 0.333333333333333}),
+    # JSON in UTF-16 or UTF-32, which json.loads (so the provider) reads: NUL bytes between the digits
+    *[('{"number": "4242424242424242", "cvv": "100"}'.encode(encoding),
+       {"number": "424242******4242", "cvv": "***"}) for encoding in ("utf-16", "utf-16-le", "utf-16-be", "utf-32")],
+    # a card number as a key, written as is or beside an escape that sends the body to the decoded path
+    (b'{"metadata": {"4111111111111111": "v"}}', {"metadata": {"411111******1111": "v"}}),
+    (b'{"metadata": {"4111111111111111": "caf\u00e9"}}', {"metadata": {"411111******1111": "caf\u00e9"}}),
 ])
 def test_journal_masks_every_spelling(raw, shown):
     journal = Journal()

@@ -16,7 +16,8 @@ def hostile(server, receiver):
     """Objects whose references, descriptions and metadata carry markup and card numbers."""
     api = sdk(server.url)
     cit = api.payments.request_payment(payment_request(
-        card_source(), reference=SCRIPT, description=f"card {PAN}", metadata={"note": IMG, "pan": PAN}))
+        card_source(), reference=SCRIPT, description=f"card {PAN}",
+        metadata={"note": IMG, "pan": PAN, PAN: "a card number as a key"}))
     mit = api.payments.request_payment(payment_request(
         id_source(cit.source.id), merchant_initiated=True, previous_payment_id=cit.id, reference=IMG))
     paysera = PayseraClient(server.url)
