@@ -125,7 +125,12 @@ def config_put():
             data = {}
         if not isinstance(data, dict):
             raise DocumentError("<request body>", 1, "a config document is a mapping")
-        merged = sb.config.merged(data, "<request body>", lines)
+        merged = sb.config.merged(data, "<request body>", lines)   # every key checked, start-up ones too
+        # the seed and the clock's start are read at start-up only: a running id stream started
+        # again would hand out ids it already gave. Kept as they run, not shown as if applied
+        ignored = [k for k in ("seed", "clock") if data.get(k) is not None]
+        if ignored:
+            merged = sb.config.merged({k: v for k, v in data.items() if k not in ignored}, "<request body>", lines)
     except DocumentError as exc:
         return jsonify(exc.as_dict()), 400
     sb.config = merged
@@ -135,7 +140,11 @@ def config_put():
         sb.set_webhooks_mode(merged.webhooks)
     if "webhook_timeout" in data:
         sb.outbox.timeout = float(merged.document["webhook_timeout"])
-    return jsonify(merged.masked())
+    body = merged.masked()
+    if ignored:
+        body["note"] = (f"{' and '.join(ignored)} not changed: they take effect at start-up (--config); move the "
+                        "clock with POST /_sandbox/clock, and POST /_sandbox/reset replays from the seed")
+    return jsonify(body)
 
 
 @admin.post("/hosted/<provider_name>/<object_id>")

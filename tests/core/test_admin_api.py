@@ -59,6 +59,19 @@ def test_config_put_and_masked_get(server):
     assert unknown.status_code == 400 and unknown.json()["line"] == 2
 
 
+def test_config_put_leaves_the_seed_and_the_clock_as_they_run_and_says_so(server):
+    before = server.admin("GET", "/config").json()
+    now = server.admin("GET", "/clock").json()["now"]
+    resp = server.admin("PUT", "/config", json={"seed": 5, "clock": {"start": "2030-01-01T00:00:00Z"},
+                                                 "webhook_timeout": 2})
+    assert resp.status_code == 200 and "seed and clock not changed" in resp.json()["note"]
+    shown = server.admin("GET", "/config").json()
+    assert (shown["seed"], shown["clock"], shown["webhook_timeout"]) == (before["seed"], before["clock"], 2)
+    assert server.admin("GET", "/clock").json()["now"] == now
+    # still checked: a wrong one is refused with its line, like any other key
+    assert server.admin("PUT", "/config", data="seed: 1\nclock: {start: someday}\n").status_code == 400
+
+
 def test_config_secret_keys_take_effect_at_run_time(server):
     server.admin("PUT", "/config", json={"providers": {"checkout": {"secret_keys": ["sk_sbox_" + "z" * 27]}}})
     assert requests.post(server.url + "/checkout/payments", json=CARD, headers=KEY, timeout=10).status_code == 401
