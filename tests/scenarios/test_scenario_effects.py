@@ -117,3 +117,16 @@ def test_decline_and_require_3ds_on_a_mit():
         soft = mit(api, first.source.id, first.id)
         assert soft.http_metadata.status_code == 201 and soft.response_code == "20154"
         assert mit(api, first.source.id, first.id).approved is True
+
+
+def test_the_first_rule_that_gives_an_effect_wins_even_when_it_gives_none_of_it():
+    """README: for each effect the first rule that gives it wins. ``require_3ds: false`` and
+    ``latency_ms: 0`` are given, and hold against a later rule's challenge and delay."""
+    rules = [{"name": "calm", "provider": "checkout", "effect": {"require_3ds": False, "latency_ms": 0}},
+             {"name": "strict", "provider": "checkout", "effect": {"require_3ds": True, "latency_ms": 1500}}]
+    with SandboxServer(MANUAL) as srv:
+        assert srv.admin("PUT", "/scenarios", data=yaml.safe_dump({"name": "two", "rules": rules})).status_code == 200
+        paid = cit(sdk(srv.url))
+        assert paid.http_metadata.status_code == 201 and paid.status == "Authorized"   # not 202, a challenge
+        entry = next(e for e in reversed(srv.journal(provider="checkout")) if e["method"] == "POST")
+        assert entry["rules"] == ["calm", "strict"]

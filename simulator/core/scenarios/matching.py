@@ -149,23 +149,22 @@ def request_body(request):
 
 
 def decide(fired: list[Rule]) -> Decision:
-    """Merge the effects of the rules that fired; for each effect the first rule (load order) wins."""
+    """Merge the effects of the rules that fired; for each effect the first rule (load order) that
+    gives it wins, whatever it gives: ``latency_ms: 0`` or ``require_3ds: false`` in an earlier rule
+    holds against a later rule's delay or challenge. A null is no value."""
     fx = Effects(rules=[r.name for r in fired])
-    decision = Decision(effects=fx)
+    first: dict = {}
     for rule in fired:
-        e = rule.effect
-        if fx.decline is None and "decline" in e:
-            fx.decline = e["decline"]
-        if e.get("require_3ds"):
-            fx.require_3ds = True
-        if fx.token is None and "token" in e:
-            fx.token = e["token"]
-        for key, value in (e.get("webhook") or {}).items():
+        for key, value in rule.effect.items():
+            if value is not None:
+                first.setdefault(key, value)
+        for key, value in (rule.effect.get("webhook") or {}).items():
             fx.webhook.setdefault(key, value)
-        if not decision.latency_ms and e.get("latency_ms"):
-            decision.latency_ms = e["latency_ms"]
-        if decision.drop_connection is None and e.get("drop_connection"):
-            decision.drop_connection = e["drop_connection"]
-        if decision.http_error is None and "http_error" in e:
-            decision.http_error = dict(e["http_error"])
+    fx.decline = first.get("decline")
+    fx.require_3ds = bool(first.get("require_3ds"))
+    fx.token = first.get("token")
+    decision = Decision(effects=fx, latency_ms=first.get("latency_ms") or 0,
+                        drop_connection=first.get("drop_connection") or None)
+    if "http_error" in first:
+        decision.http_error = dict(first["http_error"])
     return decision
