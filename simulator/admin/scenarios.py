@@ -56,7 +56,7 @@ def scenarios_unload_all():
     return jsonify({"unloaded": sandbox().scenarios.remove(), "scenarios": []})
 
 
-@admin.delete("/scenarios/<name>")
+@admin.delete("/scenarios/<path:name>")   # a name may hold a "/"
 def scenarios_unload(name):
     engine = sandbox().scenarios
     unloaded = engine.remove(name)

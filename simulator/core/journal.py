@@ -168,7 +168,9 @@ class Journal:
         if mentioning is not None:
             wanted = [(n, n.encode()) for n in mentioning]
             kept = [(seq, e) for seq, e in kept if _mentions(e, wanted)]
-        return [_entry(seq, e) for seq, e in (kept[-limit:] if limit else kept)]
+        if limit is not None:   # 0 is none, as in every other listing
+            kept = kept[len(kept) - limit:] if limit < len(kept) else kept
+        return [_entry(seq, e) for seq, e in kept]
 
     def reset(self, tenant=None) -> None:
         with self._lock:

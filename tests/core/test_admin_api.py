@@ -101,3 +101,20 @@ def test_flush_returns_attempted(receiver):
         assert [a["event_type"] for a in attempted] == ["payment_approved"]
         assert attempted[0]["status"] == "delivered" and attempted[0]["attempts"][0]["status"] == 200
         assert srv.flush() == []
+
+
+def test_a_scenario_named_with_a_slash_is_unloaded_by_its_name(server):
+    import yaml
+    doc = {"name": "renewals/declined", "rules": [{"name": "r", "provider": "checkout", "effect": {"decline": "20051"}}]}
+    assert server.admin("PUT", "/scenarios", data=yaml.safe_dump(doc)).status_code == 200
+    resp = server.admin("DELETE", "/scenarios/renewals/declined")
+    assert resp.status_code == 200 and resp.json()["unloaded"] and resp.json()["scenarios"] == []
+    missing = server.admin("DELETE", "/scenarios/renewals/declined")
+    assert missing.status_code == 404 and "renewals/declined" in missing.json()["error"]
+
+
+def test_a_journal_limit_of_zero_lists_nothing_as_other_listings_do(server):
+    requests.post(server.url + "/checkout/payments", json=CARD, headers=KEY, timeout=10)
+    assert server.admin("GET", "/requests", params={"limit": 0}).json()["requests"] == []
+    assert len(server.admin("GET", "/requests", params={"limit": 1}).json()["requests"]) == 1
+    assert server.admin("GET", "/objects", params={"limit": 0}).json()["objects"] == []
