@@ -114,16 +114,18 @@ def make_app(args):
     return create_app(config, state_path=args.state, scenario_files=args.scenario)
 
 
-def _stop_on_sigterm():
-    """A SIGTERM handler (what docker, systemd and kill(1) send) that takes Ctrl-C's path: waitress
-    stops serving on KeyboardInterrupt and ``main`` closes the sandbox (a state file's log applied
-    and removed). Only the first one does: a second must not cut that stop short. (Not SIG_IGN for
-    the rest: an ignored signal stays ignored in a child started after it.)"""
+def _stop_on_signal(sandbox):
+    """A SIGTERM (what docker, systemd and kill(1) send) and SIGINT (Ctrl-C) handler: waitress stops
+    serving on KeyboardInterrupt, waiting up to 5 s for requests under way, and ``main`` closes the
+    sandbox (a state file's log applied and removed). A scenario's injected delay ends at once
+    instead of holding that wait. Only the first signal does this: a second must not cut the stop
+    short. (Not SIG_IGN for the rest: an ignored signal stays ignored in a child started after it.)"""
     stopping = []
 
     def handler(signum, frame):
         if not stopping:
             stopping.append(signum)
+            sandbox.closing.set()
             raise KeyboardInterrupt
     return handler
 
@@ -187,7 +189,8 @@ def main(argv=None) -> int:
     port = getattr(server, "effective_port", None)
     if port is None:
         port = server.effective_listen[0][1]
-    signal.signal(signal.SIGTERM, _stop_on_sigterm())
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, _stop_on_signal(sandbox))
     try:
         base = base_url(args.host, port)
         for provider in sandbox.providers.values():

@@ -15,7 +15,6 @@ from __future__ import annotations
 import io
 import logging
 import sys
-import time
 import traceback
 
 from flask import Flask, g, request
@@ -76,8 +75,10 @@ def install(app: Flask, sandbox: Sandbox) -> None:
             return None
         ctx.sandbox_rules = tuple(decision.effects.rules)
         ctx.sandbox_effects_token = effects.install(decision.effects)
-        if decision.latency_ms:
-            time.sleep(decision.latency_ms / 1000.0)
+        if decision.latency_ms and sandbox.closing.wait(decision.latency_ms / 1000.0):
+            # the server is stopping: the request is not processed, so the client that never hears
+            # back has changed nothing
+            return provider.error("unavailable", 503)
         if decision.drop_connection == "before":
             req.environ[DROP_KEY] = True
             return provider.render_json({}, 500)

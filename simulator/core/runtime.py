@@ -1,6 +1,7 @@
 """The Sandbox: one instance per app, holding every provider-agnostic service."""
 from __future__ import annotations
 
+import threading
 from datetime import timedelta
 
 from .clock import Clock, parse_instant
@@ -36,6 +37,9 @@ class Sandbox:
         self.providers: dict = {}
         self.scenarios = None  # the scenario engine, attached by the app factory
         self._dispatcher: Dispatcher | None = None
+        # set when the server begins to stop: a scenario's injected delay ends there, rather than
+        # holding the stop (waitress waits for its threads) for what is left of it
+        self.closing = threading.Event()
 
     def _signer_for(self, provider: str, tenant: str):
         owner = self.providers.get(provider)
@@ -83,6 +87,7 @@ class Sandbox:
             provider.on_reset(tenant)
 
     def close(self) -> None:
+        self.closing.set()
         self.stop_dispatcher()
         self.outbox.close()
         self.state.close()

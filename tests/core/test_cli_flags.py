@@ -8,6 +8,7 @@ import socket
 import sqlite3
 import subprocess
 import sys
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -149,6 +150,30 @@ def test_sigterm_stops_as_cleanly_as_ctrl_c(tmp_path):
     with sqlite3.connect(f"file:{state}?mode=ro", uri=True) as db:
         assert db.execute("SELECT count(*) FROM objects WHERE id = ?", (pay["id"],)).fetchone() == (1,)
     db.close()
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_a_stop_does_not_wait_out_an_injected_delay(tmp_path, signum):
+    # waitress waits up to 5 s for requests under way: a scenario's 60 s delay held every stop
+    # (a test's teardown, docker stop) for those 5 s, then left the request unanswered
+    scenario = tmp_path / "slow.yaml"
+    scenario.write_text("name: slow\nrules:\n  - name: slow\n    provider: checkout\n    effect: {latency_ms: 60000}\n")
+    srv = ServerProcess("--scenario", str(scenario))
+    try:
+        srv.wait_ready()
+        with ThreadPoolExecutor(1) as pool:
+            slow = pool.submit(requests.post, srv.url + "/checkout/payments", headers=KEY, timeout=90,
+                               json={"source": CARD, "currency": "EUR", "amount": 1000})
+            while not requests.get(srv.url + "/_sandbox/scenarios", timeout=10).json()["scenarios"][0]["rules"][0]["hits"]:
+                time.sleep(0.01)   # until the request is in, waiting out its delay
+            stopping = time.monotonic()
+            srv.proc.send_signal(signum)
+            assert srv.proc.wait(timeout=30) == 0
+            assert time.monotonic() - stopping < 4, "the stop waited for the delayed request"
+            assert slow.result().status_code == 503   # not processed, and told so
+    finally:
+        srv.stop()
+    assert "Traceback" not in "".join(srv._err)
 
 
 def _malloc_arenas(pid: int) -> int:
