@@ -80,6 +80,17 @@ def test_bad_card_input_is_shown_on_the_page(zp, api):
     assert 'data-status="completed"' in submit_page(browser, created["payment_url"], page.text, "pay").text
 
 
+def test_a_refused_card_form_does_not_show_the_card_number_or_cvc_again(zp, api):
+    created = api.pay().json()
+    browser = requests.Session()
+    page = browser.get(created["payment_url"], timeout=10)
+    resp = submit_page(browser, created["payment_url"], page.text, "pay",
+                       {"card_number": "5555555555554444", "exp_month": "13", "cvc": "987"})
+    assert resp.status_code == 400 and 'id="error"' in resp.text
+    assert "5555555555554444" not in resp.text and 'value="987"' not in resp.text
+    assert 'id="exp_month" name="exp_month" value="13"' in resp.text   # the rest comes back as typed
+
+
 def test_wrong_or_missing_page_token_is_403(zp, api):
     created = api.pay().json()
     url = created["payment_url"]

@@ -158,6 +158,10 @@ def _page(pay, *, mode=None, error=None, status=200, form=None):
     mode = mode or {"pending": "form", "requires_action": "challenge"}.get(pay["status"], "done")
     p = provider()
     now = p.now(p.store.tenant_of("payment", pay["request_id"]))
+    if form is not None:
+        # what the customer typed comes back, but for the card number and the CVC: a page never
+        # shows more of a card than its first six and last four digits; they are typed again
+        form = {**form, "card_number": "", "cvc": ""}
     html = render_template("zafapay/checkout.html", pay=pay, mode=mode, error=error, form=form or {},
                            amount=views.amount_str(pay["amount"], pay["currency"]),
                            default_year=now.year + 4, test_card=testcards.SUCCESS_VISA)
