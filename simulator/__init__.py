@@ -56,6 +56,7 @@ def create_app(config: Config | dict | None = None, *, state_path: str | None = 
     sandbox.scenarios = ScenarioEngine(sandbox)
     for doc in engine_docs:
         sandbox.scenarios.add(doc)
+    sandbox.finish_reset()
 
     app = _App(__name__)
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY

@@ -16,6 +16,10 @@ from .timers import Dispatcher, Timers
 from .webhooks import Outbox
 
 
+# where a reset under way is marked in a state file
+_SPACE, _RESET = "sandbox", "reset"
+
+
 class Sandbox:
     def __init__(self, *, seed=None, clock_start=None, webhooks_mode="auto", state_path=None,
                  webhook_timeout: float = 5.0) -> None:
@@ -70,7 +74,13 @@ class Sandbox:
         self.timers.advance(delta, tenant)
 
     def reset(self, tenant: str | None = None) -> None:
-        """Drop objects, deliveries, journal, rule counters and clock offsets; keep config."""
+        """Drop objects, deliveries, journal, rule counters and clock offsets; keep config.
+
+        With a state file each part is cleared in a transaction of its own, so the reset is marked
+        in the file first and unmarked last: a kill between the parts would leave, say, payments
+        without their pending webhook retries, or idempotency keys answering with payments that are
+        gone. A start that finds the mark finishes the reset (``finish_reset``) before serving."""
+        self.state.put(_SPACE, _RESET, {"tenant": tenant}, now=True)
         self.timers.reset(tenant)
         self.outbox.reset(tenant)
         self.store.reset(tenant)
@@ -85,6 +95,16 @@ class Sandbox:
             self.scenarios.reset_counters(tenant)
         for provider in self.providers.values():
             provider.on_reset(tenant)
+        self.state.delete(_SPACE, _RESET)
+
+    def finish_reset(self) -> bool:
+        """Finish a reset a kill interrupted (see ``reset``); whether there was one. Called once the
+        providers are attached, before anything is served."""
+        started = self.state.get(_SPACE, _RESET)
+        if started is None:
+            return False
+        self.reset(started["tenant"])
+        return True
 
     def close(self) -> None:
         self.closing.set()
