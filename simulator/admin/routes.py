@@ -167,10 +167,13 @@ def hosted_step(provider_name: str, object_id: str, body: dict):
         return bad_request("card must be an object")
     if "recurring_consent" in body and not isinstance(body["recurring_consent"], bool):
         return bad_request("recurring_consent must be true or false")
-    try:
-        return provider.hosted_action(object_id, body)
-    except Refusal as exc:
-        return provider.refused(exc)
+    # one record in a state file, as a provider request is: a kill part-way leaves none of it, not
+    # an event announcing a payment the store still shows pending
+    with sandbox().state.together():
+        try:
+            return provider.hosted_action(object_id, body)
+        except Refusal as exc:
+            return provider.refused(exc)
 
 
 @admin.get("/keys/<provider_name>")

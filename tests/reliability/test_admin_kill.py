@@ -1,7 +1,8 @@
-"""A kill in the middle of POST /_sandbox/reset: the reset was never answered, so after a restart it
-has happened whole (it is marked in the state file before anything is cleared, and a start that
-finds the mark finishes it) — never half, with payments left without their pending webhook retries,
-or idempotency keys answering with payments that are gone."""
+"""A kill in the middle of an admin write. An unanswered POST /_sandbox/reset has happened whole
+after a restart (it is marked in the state file before anything is cleared, and a start that finds
+the mark finishes it): never half, with payments left without their pending webhook retries, or
+idempotency keys answering with payments that are gone. A POST /_sandbox/hosted step is one record,
+as a provider request is: a kill part-way leaves none of it."""
 from __future__ import annotations
 
 import subprocess
@@ -58,3 +59,39 @@ def test_a_reset_killed_half_way_has_happened_whole_after_a_restart(tmp_path):
         assert requests.get(f"{srv.url}/checkout/payments/{again.json()['id']}", headers=auth,
                             timeout=10).status_code == 200
         assert srv.sandbox.state.get("sandbox", "reset") is None   # finished, and unmarked
+
+
+# A ZafaPay payment paid through /_sandbox/hosted by a process that dies (as kill -9 does) after the
+# payment's event is queued and its card saved, before the payment itself is stored
+_KILLED_IN_HOSTED = textwrap.dedent("""
+    import json, os, sys
+    from simulator import create_app
+    from simulator.providers.zafapay.machine import Machine
+    app = create_app(json.loads(sys.argv[2]), state_path=sys.argv[1])
+    client = app.test_client()
+    created = client.post("/zafapay/v1/payments", headers={"Authorization": "Bearer " + sys.argv[3]},
+                          json={"amount": 10, "currency": "usd", "customer_id": "c1", "save_card": True}).get_json()
+    print(json.dumps(created["id"]))
+    sys.stdout.flush()
+    store = Machine._store
+    Machine._store = lambda self, tenant, pay: os._exit(137) if pay["status"] != "pending" else store(self, tenant, pay)
+    client.post("/_sandbox/hosted/zafapay/" + created["id"], json={"outcome": "approve"})
+""")
+
+
+def test_a_hosted_step_killed_half_way_left_nothing_behind(tmp_path):
+    import json
+    state = str(tmp_path / "state.db")
+    key = "zk_test_" + "h" * 24
+    config = {"seed": 3, "clock": {"start": "2026-01-01T00:00:00Z"}, "webhooks": "manual",
+              "providers": {"zafapay": {"webhook_url": "http://127.0.0.1:9/zp", "webhook_secret": "whsec_k"}}}
+    done = subprocess.run([sys.executable, "-c", _KILLED_IN_HOSTED, state, json.dumps(config), key],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 137, done.stderr
+    request_id = json.loads(done.stdout)
+    with SandboxServer(config, state_path=state) as srv:
+        shown = requests.get(f"{srv.url}/zafapay/v1/payments/{request_id}", timeout=10,
+                             headers={"Authorization": "Bearer " + key})
+        assert shown.status_code == 200 and shown.json()["status"] == "pending"
+        assert srv.webhooks() == []   # no payment.succeeded for a payment that is pending
+        assert srv.sandbox.store.list("zafapay", "payment_method", key) == []
