@@ -133,13 +133,13 @@ def objects_page():
 @bp.get("/ui/objects/<provider>/<kind>/<id>")
 def object_page(provider, kind, id):
     sb = sandbox()
-    obj, tenant = obj_api.lookup(sb, provider, kind, id)
+    obj, tenant, key = obj_api.lookup(sb, provider, kind, id)
     if obj is None:
         return _page("missing.html", 404, what=f"{provider} {kind} {id}")
-    doc = obj_api.detail(sb, provider, kind, id, obj, tenant)
-    drawn = obj_api.path(sb, provider, kind, id, obj)
+    doc = obj_api.detail(sb, provider, kind, key, obj, tenant)
+    drawn = obj_api.path(sb, provider, kind, key, obj)
     return _page("object.html", doc=doc, o=doc["object"], diagram=drawn and diagram.svg(*drawn),
-                 provider=provider, kind=kind, id=id)
+                 provider=provider, kind=kind, id=key)
 
 
 @bp.get("/ui/scenarios")

@@ -7,12 +7,12 @@ GET  /_sandbox/objects/<p>/<kind>/<id>/timeline  requests, status changes, webho
                                                  recurring series and state path; ?download=1
 POST /_sandbox/webhooks/<id>/redeliver one more attempt of a delivery, now
 
-A page costs about its own length whatever the store holds: unfiltered pages walk the store's
-insertion index, filtered ones the dashboard's own index (index.py).
+A page costs about its own length whatever the store holds: pages walk the dashboard's own index
+(index.py), which numbers objects as they are created. Objects are addressed by the key they are
+stored under; one that carries another ``id`` (a payment kept under its request's id) is found by
+that too.
 """
 from __future__ import annotations
-
-from functools import partial
 
 from flask import current_app, g, has_request_context, jsonify, request
 
@@ -41,6 +41,7 @@ def _setup(state):
         return sb.journal.last_seq + (1 if in_flight else 0)
 
     sb.history.position = position
+    sb.outbox.position = position
 
 
 class Query:
@@ -70,41 +71,33 @@ def groups(sb, q: Query) -> list[tuple[str, str, str, int]]:
 
 def listing(sb, q: Query) -> dict:
     store = sb.store
+    index = current_app.extensions["sandbox_index"]
     chosen = groups(sb, q)
-    page: list[tuple[str, str, str, dict]] = []   # provider, tenant, kind, object
     if q.id:
-        found = [(p, t, k, o) for p, t, k, _ in chosen
-                 if (o := store.get(p, k, q.id, t)) is not None and tl.matches(o, q.reference, q.status)]
+        found = []
+        for p, t, k, _ in chosen:
+            key = q.id if store.tenant_of(p, k, q.id) is not None else index.key_of(p, k, q.id)
+            if key is not None and (o := store.get(p, k, key, t)) is not None and tl.matches(o, q.reference, q.status):
+                found.append((p, t, k, key, o))
         total, page = len(found), found[q.offset:q.offset + q.limit]
     else:
-        index = current_app.extensions["sandbox_index"]
-        total, skip = 0, q.offset
-        for p, t, k, count in chosen:
-            if q.reference or q.status:
-                count, ids = index.matching((p, t, k), q.status, q.reference)
-                fetch = partial(_by_ids, store, p, k, ids)
-            else:
-                fetch = partial(store.newest, p, k, t)
-            total += count
-            if len(page) < q.limit and skip < count:
-                page.extend((p, t, k, o) for o in fetch(skip, q.limit - len(page)))
-            skip = max(0, skip - count)
-    items = [tl.summary(sb, p, k, tl.id_of(store, p, k, o), o, t) for p, t, k, o in page]
+        total, keys = index.newest([(p, t, k) for p, t, k, _ in chosen], q.status, q.reference, q.offset, q.limit)
+        # an object deleted since the index was read is left out of its page
+        page = [(p, t, k, i, o) for (p, t, k), i in keys if (o := store.get(p, k, i, t)) is not None]
+    items = [tl.summary(sb, p, k, i, o, t) for p, t, k, i, o in page]
     following = q.offset + len(items)
     return {"objects": items, "total": total, "offset": q.offset, "limit": q.limit,
             "next_offset": following if following < total else None}
 
 
-def _by_ids(store, provider, kind, ids, skip, n) -> list[dict]:
-    return [o for i in ids(skip, n) if (o := store.get(provider, kind, i)) is not None]
-
-
 def lookup(sb, provider: str, kind: str, id: str):
-    """(object, tenant) or (None, None)."""
-    obj = sb.store.get(provider, kind, id)
-    if obj is None:
-        return None, None
-    return obj, sb.store.tenant_of(provider, kind, id)
+    """(object, tenant, the key it is stored under) or (None, None, None). ``id`` is the key, or the
+    ``id`` the object carries where it is stored under another."""
+    for key in (id, current_app.extensions["sandbox_index"].key_of(provider, kind, id)):
+        obj = None if key is None else sb.store.get(provider, kind, key)
+        if obj is not None:
+            return obj, sb.store.tenant_of(provider, kind, key), key
+    return None, None, None
 
 
 def path(sb, provider: str, kind: str, id: str, obj: dict):
@@ -161,10 +154,11 @@ def objects_kinds():
 
 
 def _found(provider, kind, id):
-    obj, tenant = lookup(sandbox(), provider, kind, id)
+    """((object, tenant, key), None), or (None, the 404 to answer)."""
+    obj, tenant, key = lookup(sandbox(), provider, kind, id)
     if obj is None:
         return None, (jsonify({"error": f"no {kind} {id} stored for {provider}"}), 404)
-    return (obj, tenant), None
+    return (obj, tenant, key), None
 
 
 @admin.get("/objects/<provider>/<kind>/<id>/timeline")
@@ -172,10 +166,10 @@ def object_timeline(provider, kind, id):
     found, missing = _found(provider, kind, id)
     if missing:
         return missing
-    sb = sandbox()
-    response = jsonify(detail(sb, provider, kind, id, *found))
+    obj, tenant, key = found
+    response = jsonify(detail(sandbox(), provider, kind, key, obj, tenant))
     if request.args.get("download"):
-        safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in id)
+        safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in key)
         response.headers["Content-Disposition"] = f'attachment; filename="{provider}-{kind}-{safe}-timeline.json"'
     return response
 
@@ -185,11 +179,11 @@ def object_get(provider, kind, id):
     found, missing = _found(provider, kind, id)
     if missing:
         return missing
-    obj, tenant = found
+    obj, tenant, key = found
     sb = sandbox()
     with sb.store.lock:
         data = tl.masked(obj)
-    return jsonify({"object": tl.summary(sb, provider, kind, id, obj, tenant), "data": data})
+    return jsonify({"object": tl.summary(sb, provider, kind, key, obj, tenant), "data": data})
 
 
 @admin.post("/webhooks/<delivery_id>/redeliver")

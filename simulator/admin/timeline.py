@@ -17,8 +17,9 @@ from ..core.journal import masked_body
 REFERENCE_FIELDS = ("reference", "order_id", "merchant_reference", "external_identifier", "unique_identifier",
                     "external_id")
 CREATED_FIELDS = ("created_at", "requested_on", "created", "createdAt")
-# other ids an object is known by on the wire (a 3-D Secure session, a transaction number)
-ALIAS_FIELDS = ("session_id", "transaction_id", "tx_id", "token")
+# other ids an object is known by on the wire: its own id where it is stored under another key (a
+# payment kept under its request's id), a 3-D Secure session, a transaction number
+ALIAS_FIELDS = ("id", "session_id", "transaction_id", "tx_id", "token")
 
 
 def masked(value):
@@ -83,16 +84,14 @@ def reference_of(obj: dict):
     return value if isinstance(value, (str, int)) and not isinstance(value, bool) else None
 
 
-def id_of(store, provider: str, kind: str, obj: dict) -> str | None:
-    # most objects carry their id as "id"; a few are keyed by another field (a token's value)
-    if isinstance(obj.get("id"), str):
-        return obj["id"]
-    return next((v for v in obj.values() if isinstance(v, str) and store.get(provider, kind, v) is obj), None)
+def created_of(obj: dict) -> datetime | None:
+    return instant(_first(obj, CREATED_FIELDS))
 
 
 def summary(sb, provider: str, kind: str, id: str, obj: dict, tenant: str) -> dict:
+    """``id``: the key the object is stored under, which every admin address takes."""
     amount, currency = _money(obj)
-    created = instant(_first(obj, CREATED_FIELDS))
+    created = created_of(obj)
     return mask_json({
         "provider": provider, "tenant": tenant, "kind": kind, "id": id, "status": wire_status(obj),
         "amount": amount, "currency": currency, "reference": reference_of(obj),
@@ -108,8 +107,14 @@ def matches(obj: dict, reference: str | None, status: str | None) -> bool:
     return not reference or (value is not None and reference.lower() in str(value).lower())
 
 
-def aliases(id: str, obj: dict) -> set[str]:
-    return {id} | {v for k in ALIAS_FIELDS if isinstance(v := obj.get(k), str) and len(v) >= 8}
+def aliases(sb, provider: str, kind: str, id: str, obj: dict, tenant: str) -> set[str]:
+    """Every id the object is reached by: the key it is stored under, the ids it carries, and those
+    its provider keeps elsewhere (a page's token on a record of its own)."""
+    names = {id} | {v for k in ALIAS_FIELDS if isinstance(v := obj.get(k), str) and len(v) >= 8}
+    owner = sb.providers.get(provider)
+    if owner is not None:
+        names.update(v for v in owner.aliases_of(kind, id, obj, tenant) if isinstance(v, str) and v)
+    return names
 
 
 def card_like(obj) -> bool:
@@ -177,18 +182,34 @@ def series(sb, index, provider: str, kind: str, id: str, obj: dict, tenant: str)
             "fingerprint": print_, "payments": items}
 
 
+def _comes_before(causal, when: datetime | None, queued_at: int | None) -> bool:
+    """Whether a request or status change goes before a delivery event at ``when``. A delivery
+    queued during request ``queued_at`` follows that request and every status change it made (an
+    object may be saved after its webhook is queued: the change is still what the webhook tells)
+    and precedes the requests after it; anything else goes by virtual time, after all at the same
+    instant."""
+    (position, _), at, _ = causal
+    return at <= when if queued_at is None else position <= queued_at
+
+
 def timeline(sb, provider: str, kind: str, id: str, obj: dict, tenant: str) -> list[dict]:
     """Requests, status changes and webhook attempts for one object, oldest first.
 
-    Requests and status changes are kept in the order they happened (journal position); webhook
-    attempts are merged in by virtual time, after anything else at the same instant, because
-    deliveries run after the request that queued them.
+    Requests and status changes are kept in the order they happened (journal position); a delivery
+    comes right after the request it was queued in (its ``_position``: it is queued while that
+    request runs, and the request reaches the journal only once answered, so by virtual time alone,
+    on a running clock, it would come before the request that caused it). Attempts, and deliveries
+    read back from a state file (whose journal is gone), are merged in by virtual time, after
+    anything else at the same instant, because they run after the request that queued them.
     """
-    names = aliases(id, obj)
+    names = aliases(sb, provider, kind, id, obj, tenant)
     causal = []
     for e in sb.journal.entries(provider, mentioning=names):
-        causal.append(((e["seq"], 0), instant(e["at"]), {
-            "type": "request", "at": iso_z(instant(e["at"]), 3), "method": e["method"], "path": e["path"],
+        # to the millisecond, as deliveries and attempts keep their times: one answered in the
+        # millisecond an attempt was made is not after it
+        at = iso_z(instant(e["at"]), 3)
+        causal.append(((e["seq"], 0), instant(at), {
+            "type": "request", "at": at, "method": e["method"], "path": e["path"],
             "status": e["status"], "rules": e["rules"], "tenant": e["tenant"], "verified": e["verified"],
             "request": e["request"], "response": e["response"]}))
     for m in sb.history.transitions(provider, kind, id):
@@ -199,19 +220,19 @@ def timeline(sb, provider: str, kind: str, id: str, obj: dict, tenant: str) -> l
     deliveries = []
     for d in sb.outbox.list(provider, tenant):
         if d.get("subject") in names or d.get("event_id") in names or id in d["payload"]:
-            deliveries.append(((instant(d["created_at"]), 0), {
+            deliveries.append(((instant(d["created_at"]), 0), d.get("_position"), {
                 "type": "webhook", "at": d["created_at"], "delivery_id": d["id"], "event_type": d["event_type"],
                 "url": d["url"], "status": d["status"], "next_attempt_at": d["next_attempt_at"],
                 "rules": d.get("rules", []), "payload": masked_payload(d["payload"], d.get("content_type"))}))
             for n, a in enumerate(d["attempts"], 1):
-                deliveries.append(((instant(a["at"]), n), {
+                deliveries.append(((instant(a["at"]), n), None, {
                     "type": "webhook_attempt", "at": a["at"], "delivery_id": d["id"], "event_type": d["event_type"],
                     "attempt": n, "status": a["status"], "error": a["error"], "injected": a.get("injected", False)}))
     deliveries.sort(key=lambda w: w[0])
 
     out, i = [], 0
-    for (when, _n), item in deliveries:
-        while i < len(causal) and causal[i][1] <= when:
+    for (when, _n), queued_at, item in deliveries:
+        while i < len(causal) and _comes_before(causal[i], when, queued_at):
             out.append(causal[i][2])
             i += 1
         out.append(item)

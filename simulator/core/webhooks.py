@@ -71,8 +71,13 @@ class Outbox:
         self._evictable: list[tuple[int, str]] = []
         self._schedules: dict[tuple[timedelta, ...], tuple[float, ...]] = {}   # see _seconds
         self.sender = sender or Sender()
+        # where a delivery was queued among the requests (see History.position), None if unknown:
+        # set by the admin layer, which orders an object's timeline by it
+        self.position: Callable[[], int | None] = lambda: None
         timers.register("webhook", lanes=self.attempt_lanes)
         for did, _, d in self._state.rows(_SPACE):
+            # a position counts the requests of the run that queued it, whose journal is gone
+            d.pop("_position", None)
             # JSON gave lists (and, from older files, a dict of headers): tuples, as enqueue makes them
             d["_headers"] = tuple(dict(d["_headers"]).items())
             for name in ("attempts", "rules", "_schedule"):
@@ -129,6 +134,7 @@ class Outbox:
                 "_bad_signature": bool(wh.get("bad_signature")),
                 "_settled": False,
                 "_seq": next(self._seq),
+                "_position": self.position(),
             }
             with self._lock:
                 self._deliveries[delivery["id"]] = delivery

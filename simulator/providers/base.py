@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import wraps
-from typing import Any, Callable, Collection
+from typing import Any, Callable, Collection, Iterable
 
 from flask import Blueprint, Response, current_app, g, request
 from flask.globals import _cv_app
@@ -291,3 +291,9 @@ class Provider:
 
     def on_reset(self, tenant: str | None = None) -> None:
         pass
+
+    # -- the dashboard -----------------------------------------------------------------------
+    def aliases_of(self, kind: str, id: str, obj: dict, tenant: str) -> Iterable[str]:
+        """Ids a stored object is reached by on the wire that it does not carry itself (a payment
+        page's token kept on a record of its own): its timeline finds the requests naming them."""
+        return ()

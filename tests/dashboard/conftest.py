@@ -10,7 +10,7 @@ import sys
 import pytest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-for sub in ("checkout", "paysera"):
+for sub in ("checkout", "paysera", "zafapay", "bank131"):
     sys.path.insert(0, os.path.join(HERE, "..", sub))
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")

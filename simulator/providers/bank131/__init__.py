@@ -190,5 +190,11 @@ class Bank131(Provider):
             f"{'':<13} widget {base_url}{self.mount}/widget/<public_token>  "
             f"webhook key {base_url}/_sandbox/keys/{self.name}"]
 
+    def aliases_of(self, kind: str, id: str, obj: dict, tenant: str) -> list[str]:
+        # the widget's address carries a public token, which its own record maps to the session
+        if kind != "session":
+            return []
+        return [rec["token"] for rec in self.store.where("public_token", tenant, "session_id", id)]
+
 
 PROVIDER = Bank131
