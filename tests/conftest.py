@@ -1,6 +1,7 @@
 """SANDBOX_TEST_HOT=N runs the suite with only N objects kept live in every store (the rest
 compacted), to prove nothing relies on a stored dict staying the same object without a ``put``."""
 import os
+import shutil
 
 import pytest
 
@@ -27,3 +28,21 @@ def contract_checked(request):
     answers = {k: n for k, n in checker.checked.items() if k.startswith(provider + " ")}
     assert sum(answers.values()) >= 20, f"{provider}: too few responses checked: {answers}"
     assert any(k.endswith((" 200", " 201")) for k in answers), answers
+
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Debian's Chromium, one per test process: starting it takes about two seconds, once per module
+    it took a dozen in a run. Each test opens a context of its own, so none sees another's pages."""
+    playwright = pytest.importorskip("playwright.sync_api")
+    if CHROMIUM is None:
+        pytest.skip("Debian's chromium is not installed (.ci/run installs it)")
+    with playwright.sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_FLAGS)
+        yield b
+        b.close()

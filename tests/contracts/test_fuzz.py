@@ -4,13 +4,15 @@ import json
 
 import pytest
 import requests
-from schemathesis.core.failures import FailureGroup
 
-import fuzzing
 import signing
 from contract_check import schema_validator
 from simulator.providers import REGISTERED
 from simulator.testing import DEFAULT_START, SandboxServer
+
+# one worker runs these: schemathesis and hypothesis take about three seconds to import, paid once,
+# in the test that first needs them, not by every worker as it collects
+pytestmark = pytest.mark.xdist_group("fuzz")
 
 HOOK = "http://127.0.0.1:9/hook"   # manual webhooks: deliveries wait in the outbox, never sent
 # where the walk starts, and the chain of operations that must answer 2xx along it
@@ -46,6 +48,7 @@ def hosted(operation) -> bool:
 
 @pytest.mark.parametrize("name", [n for n in REGISTERED if n in WALKS])
 def test_every_operation_fuzzed(name):
+    import fuzzing
     srv, session = sandbox(name)
     with srv:
         schema = fuzzing.load(srv.url, srv.sandbox.providers[name].mount)
@@ -58,6 +61,7 @@ def test_every_operation_fuzzed(name):
 
 @pytest.mark.parametrize("name", [n for n in REGISTERED if n in WALKS])
 def test_links_walked_and_webhooks_conform(name):
+    import fuzzing
     srv, session = sandbox(name)
     start, chain = WALKS[name]
     with srv:
@@ -80,6 +84,8 @@ def test_links_walked_and_webhooks_conform(name):
 
 def test_the_fuzz_checks_catch_drift():
     """A document that promises a field the view does not send fails the same checks."""
+    import fuzzing
+    from schemathesis.core.failures import FailureGroup
     srv, session = sandbox("checkout")
     with srv:
         doc = requests.get(f"{srv.url}/checkout/openapi.json", timeout=30).json()

@@ -4,7 +4,6 @@ Screenshots go to $SANDBOX_ARTIFACTS/<test name>/ when that is set, else under t
 """
 import os
 import re
-import shutil
 import sys
 
 import pytest
@@ -12,21 +11,6 @@ import pytest
 HERE = os.path.dirname(os.path.abspath(__file__))
 for sub in ("checkout", "paysera", "zafapay", "bank131"):
     sys.path.insert(0, os.path.join(HERE, "..", sub))
-
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync"]
-
-
-@pytest.fixture(scope="module")
-def browser():
-    playwright = pytest.importorskip("playwright.sync_api")
-    if CHROMIUM is None:
-        pytest.skip("Debian's chromium is not installed (.ci/run installs it)")
-    with playwright.sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
-        yield b
-        b.close()
 
 
 @pytest.fixture
