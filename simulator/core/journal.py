@@ -33,10 +33,11 @@ def _text(raw: bytes) -> str:
 
 def _json(raw: bytes, content_type: str | None):
     """The body's JSON value, or ``_TEXT`` when it is journaled as text."""
+    declared = bool(content_type) and "json" in content_type
+    if not declared and content_type and not content_type.startswith("text/plain"):
+        return _TEXT   # a form, say: not decoded just to be told so
     text = _text(raw)
-    looks_json = (content_type and "json" in content_type) or (
-        not content_type or content_type.startswith("text/plain")) and text.lstrip()[:1] in ("{", "[")
-    if looks_json:
+    if declared or text.lstrip()[:1] in ("{", "["):
         try:
             value = json.loads(text)
         except (ValueError, RecursionError):  # absurdly deep nesting is journaled as text
