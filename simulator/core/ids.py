@@ -9,6 +9,11 @@ one id one draw whatever its length, and makes the stream resumable from a singl
 state file the position is reserved ahead in blocks and the reservation is written before any id
 of the block is handed out, so a restarted process continues past every id the old one could have
 issued: a repeat is impossible, not merely detected.
+
+What a timer's handler draws comes from streams of its own (``streams_for``), named after the
+timer: in ``webhooks: auto`` a timer due at once (a ``capture_on`` of now, say) runs on the
+dispatcher thread beside the requests, and drawing from the requests' stream would shift their
+ids by however many the timer happened to draw before them.
 """
 from __future__ import annotations
 
@@ -17,7 +22,8 @@ import functools
 import hashlib
 import os
 import threading
-from typing import Callable
+from contextlib import contextmanager
+from typing import Callable, Iterator
 
 from .state import NullState
 
@@ -93,6 +99,7 @@ class _Stream:
 class IdFactory:
     def __init__(self, seed: int | None = None, state: NullState | None = None):
         self._lock = threading.Lock()
+        self._own = threading.local()   # .streams: (ids, draws) of the timer this thread runs
         self._state = state or NullState()
         saved = self._state.get(_SPACE, "stream")
         if saved is not None:
@@ -124,11 +131,27 @@ class IdFactory:
         with self._lock:
             self._start(seed if seed is not None else int.from_bytes(os.urandom(8), "big"), 0, 0)
 
+    @contextmanager
+    def streams_for(self, name: str) -> Iterator[None]:
+        """Ids and draws made by this thread in the block come from streams named ``name`` (a
+        timer's key and due instant), whatever other threads draw meanwhile. Nothing is reserved in
+        a state file: the streams start over from the name, so a timer run again after a kill draws
+        what its first run drew (whose effects the kill undid)."""
+        outer = getattr(self._own, "streams", None)
+        self._own.streams = (_Stream(self.seed, f"ids:{name}"), _Stream(self.seed, f"draws:{name}"))
+        try:
+            yield
+        finally:
+            self._own.streams = outer
+
     def token(self, length: int, alphabet: str = BASE32_LOWER) -> str:
         modulus, n, spell = _speller(length, alphabet)
         return spell(self._draw_bits(n) % modulus)
 
     def _draw_bits(self, n: int) -> int:
+        own = getattr(self._own, "streams", None)
+        if own is not None:
+            return own[0].bits(n)
         with self._lock:
             return self._bits(self._ids, n)
 
@@ -150,5 +173,8 @@ class IdFactory:
 
     def draw(self) -> float:
         """A probability draw in [0, 1), from its own stream."""
+        own = getattr(self._own, "streams", None)
+        if own is not None:
+            return own[1].bits(53) / (1 << 53)
         with self._lock:
             return self._bits(self._draws, 53) / (1 << 53)

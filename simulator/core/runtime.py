@@ -33,7 +33,7 @@ class Sandbox:
         self.history = History(self.clock, lambda: self.journal.last_seq)
         self.store.observers.append(self.history.observe)
         self.store.passers.append(self.history.observe)
-        self.timers = Timers(self.clock, self.state)
+        self.timers = Timers(self.clock, self.state, self.ids)
         self.outbox = Outbox(self.clock, self.timers, self.ids, signer_for=self._signer_for, state=self.state,
                              timeout=webhook_timeout)
         self.idempotency = IdempotencyKeys(self.state)

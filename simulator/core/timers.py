@@ -27,12 +27,13 @@ import heapq
 import itertools
 import logging
 import threading
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Callable
 
 from .clock import Clock, parse_instant
+from .ids import IdFactory
 from .state import NullState
 
 log = logging.getLogger("simulator.timers")
@@ -69,8 +70,9 @@ class Timer:
 
 
 class Timers:
-    def __init__(self, clock: Clock, state: NullState | None = None) -> None:
+    def __init__(self, clock: Clock, state: NullState | None = None, ids: IdFactory | None = None) -> None:
         self.clock = clock
+        self._ids = ids
         self._state = state or NullState()
         self._lock = threading.Lock()
         self._run_lock = threading.RLock()
@@ -198,7 +200,10 @@ class Timers:
         handler = self._handlers.get(timer.name)
         # what the handler changes and the timer's own row go in one transaction: after a kill
         # the timer has either run, with all its effects, or not at all
-        with self._state.together():
+        # what it draws does not depend on what requests drew before it (see ids.streams_for); a
+        # key is scheduled again only for a later instant, so the name is the run's alone
+        draws = self._ids.streams_for(f"{timer.key}@{timer.due.isoformat()}") if self._ids else nullcontext()
+        with self._state.together(), draws:
             try:
                 if handler is None:
                     log.warning("no handler for timer %s (%s); dropped", timer.key, timer.name)
