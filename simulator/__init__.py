@@ -55,7 +55,7 @@ def create_app(config: Config | dict | None = None, *, state_path: str | None = 
         sandbox.providers[cls.name] = provider
     sandbox.scenarios = ScenarioEngine(sandbox)
     for doc in engine_docs:
-        sandbox.scenarios.add(doc)
+        sandbox.scenarios.add(doc, at_start=True)
     sandbox.finish_reset()
 
     app = _App(__name__)

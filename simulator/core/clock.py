@@ -162,6 +162,11 @@ class Clock:
         with self._lock:
             return self._tenant_offsets.get(tenant, timedelta(0))
 
+    def offsets(self) -> dict[str, timedelta]:
+        """How far each tenant whose clock was moved on its own runs ahead of the shared one."""
+        with self._lock:
+            return dict(self._tenant_offsets)
+
     def stamp(self, tenant: str | None = None) -> tuple[int, int]:
         """What ``advance(..., since=)`` compares: it changes whenever a reset drops ``tenant``'s clock."""
         with self._lock:

@@ -146,6 +146,18 @@ def test_nth_and_times_count_per_tenant_and_reset(server):
     assert [probe(server, path="/checkout/times") for _ in range(3)] == ["first-two", "first-two", 404]
 
 
+def test_after_counts_on_each_tenants_own_clock_from_the_load(server):
+    """A tenant running ten days ahead when the scenario is loaded waits its own day, as the
+    others do; moving one tenant on fires the rule for that tenant only."""
+    assert server.admin("POST", "/clock", json={"advance": "P10D", "tenant": OTHER_KEY}).status_code == 200
+    assert put(server, {"name": "later", "rules": [marker_rule("a-day-on", after="P1D")]}).status_code == 200
+    assert probe(server) == 404 and probe(server, key=OTHER_KEY) == 404
+    assert server.admin("POST", "/clock", json={"advance": "P1D", "tenant": OTHER_KEY}).status_code == 200
+    assert probe(server, key=OTHER_KEY) == "a-day-on" and probe(server) == 404
+    assert server.admin("POST", "/clock", json={"advance": "P1D"}).status_code == 200
+    assert probe(server) == "a-day-on"
+
+
 def test_probability_zero_and_one(server):
     rules = [marker_rule("never", probability=0), marker_rule("always", probability=1.0)]
     assert put(server, {"name": "p", "rules": rules}).status_code == 200

@@ -107,6 +107,25 @@ def test_stored_card_fails_as_expired_after_400_days():
         assert expired.approved is False and expired.response_code == "20054"
 
 
+@pytest.mark.parametrize("stop", ["kill", "terminate"])
+def test_after_counts_from_the_first_load_across_a_restart_on_a_state_file(process, tmp_path, stop):
+    """The scenario passed again with --scenario after a restart on the same state file: its P400D
+    counts from 2026-01-01, when it was first loaded, not from the restart."""
+    args = ("--state", str(tmp_path / "state.db"), "--webhooks", "manual",
+            "--scenario", library("card-expires-after-400-days.yaml"))
+    srv = process(*args)
+    api = sdk(srv.url)
+    first = cit(api, source=card(month=12, year=2030))
+    assert requests.post(srv.url + "/_sandbox/clock", json={"advance": "P400D"}, timeout=10).status_code == 200
+    getattr(srv.proc, stop)()
+    srv.stop()
+    again = process(*args)
+    assert requests.get(again.url + "/_sandbox/clock", timeout=10).json()["now"].startswith("2027-02-05")
+    after = mit(sdk(again.url), first.source.id, first.id)
+    assert after.approved is False and after.response_code == "20054"
+    assert rules_of(again.url) == [["stored-card-expired"]]
+
+
 def test_webhook_receiver_down_for_three_attempts():
     receiver = WebhookReceiver().start()
     config = {"webhooks": "manual",

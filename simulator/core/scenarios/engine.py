@@ -8,9 +8,13 @@ whose criteria hold counts the request (per rule and tenant), and fires when its
 """
 from __future__ import annotations
 
+import hashlib
+import json
 import threading
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
+from ..clock import parse_instant
 from ..documents import error_from_validation
 from .matching import Decision, Rule, conditions, decide, request_body
 from .schema import DocumentSchema, ScenarioDocument, check_providers, parse, read_files, validate
@@ -23,6 +27,10 @@ class Scenario:
     source: str
     document: dict
     rules: list[Rule]
+
+
+# where a state file keeps the moment each scenario was loaded (see ``_loaded_at``)
+_SPACE = "scenarios"
 
 
 class _Counter:
@@ -45,15 +53,15 @@ class ScenarioEngine:
     validate = staticmethod(validate)
     read_files = staticmethod(read_files)
 
-    def compile(self, document) -> Scenario:
-        """Validate against the running providers and build the rules; raises DocumentError."""
+    def compile(self, document, *, at_start: bool = False) -> Scenario:
+        """Validate against the running providers and build the rules; raises DocumentError.
+        ``at_start``: passed with ``--scenario`` (see ``_loaded_at``)."""
         if not isinstance(document, ScenarioDocument):
             document = self.validate(document)
         source, lines = document.source, document.lines
         check_providers(document, self.sandbox.providers)
         loaded = DocumentSchema().load(document)
         rules = []
-        now = self.sandbox.clock.now()
         for i, spec in enumerate(loaded["rules"]):
             provider = None if spec["provider"] == "any" else spec["provider"]
             effect = dict(spec["effect"])
@@ -63,21 +71,43 @@ class ScenarioEngine:
                     raise error_from_validation(
                         source, lines, {"decline": [f"{effect['decline']!r} is not a {provider} decline code"]},
                         prefix=("rules", i, "effect"))
-            after = spec.get("after")
-            if after is not None:
-                # the clock stays years from datetime's end and durations are at most a century
-                after = now + after[1] if after[0] == "duration" else after[1]
             rules.append(Rule(
                 scenario=loaded["name"], name=spec["name"], spec=document["rules"][i], provider=provider,
                 method=spec["method"].upper() if "method" in spec else None, path=spec.get("path"),
                 conditions=conditions(spec.get("match")), nth=spec.get("nth"), times=spec.get("times"),
-                probability=spec.get("probability"), after=after, effect=effect))
+                probability=spec.get("probability"), after=None, effect=effect))
+        # once the whole document is known good: a refused one leaves no load instant behind
+        if any(spec.get("after") for spec in loaded["rules"]):
+            at, offsets = self._loaded_at(loaded["name"], document, at_start)
+            for rule, spec in zip(rules, loaded["rules"]):
+                if (after := spec.get("after")) is None:
+                    continue
+                if after[0] == "duration":
+                    # the clock stays years from datetime's end and durations are at most a century
+                    rule.after, rule.after_offsets = at + after[1], offsets
+                else:
+                    rule.after = after[1]
         return Scenario(name=loaded["name"], description=loaded.get("description"), source=source,
                         document=dict(document), rules=rules)
 
-    def add(self, document) -> Scenario:
+    def _loaded_at(self, name: str, document: dict, at_start: bool) -> tuple[datetime, dict[str, timedelta]]:
+        """The moment a duration ``after`` counts from: the shared clock and each tenant's offset when
+        the scenario was loaded. Kept in a state file, so that the same document passed again with
+        ``--scenario`` after a restart counts from its first load, not from the restart (which would
+        put a P400D rule 400 days further off each time). A load through the admin API starts over."""
+        state, clock = self.sandbox.state, self.sandbox.clock
+        digest = hashlib.sha256(json.dumps(document, sort_keys=True, default=str).encode()).hexdigest()
+        saved = state.get(_SPACE, name) if at_start else None
+        if saved is not None and saved["document"] == digest:
+            return parse_instant(saved["at"]), {t: timedelta(microseconds=us) for t, us in saved["offsets"].items()}
+        at, offsets = clock.now(), clock.offsets()
+        state.put(_SPACE, name, {"document": digest, "at": at.isoformat(),
+                                 "offsets": {t: offset // timedelta(microseconds=1) for t, offset in offsets.items()}})
+        return at, offsets
+
+    def add(self, document, *, at_start: bool = False) -> Scenario:
         """Install a document; one with the same name is replaced (its counters restart)."""
-        scenario = self.compile(document)
+        scenario = self.compile(document, at_start=at_start)
         with self._lock:
             old = self._scenarios.pop(scenario.name, None)
             if old is not None:
@@ -94,6 +124,7 @@ class ScenarioEngine:
             names = list(self._scenarios) if name is None else ([name] if name in self._scenarios else [])
             for n in names:
                 del self._scenarios[n]
+                self.sandbox.state.delete(_SPACE, n)
             self._drop_counters(lambda rule, tenant: rule.scenario in names)
         return names
 
@@ -126,7 +157,7 @@ class ScenarioEngine:
             for rule in candidates:
                 if id(rule) not in live:   # unloaded while this request was being matched
                     continue
-                if rule.after is not None and now < rule.after:
+                if not rule.reached(tenant, now):
                     continue
                 counter = self._counters.setdefault((rule, tenant), _Counter())
                 counter.matches += 1

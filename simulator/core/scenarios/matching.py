@@ -10,7 +10,7 @@ import fnmatch
 import json
 import re
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from urllib.parse import parse_qsl
 
 from ..effects import Effects
@@ -100,6 +100,17 @@ class Rule:
     probability: float | None
     after: datetime | None
     effect: dict
+    # a duration ``after`` counts on each tenant's clock from where it stood at the load: ``after``
+    # is then the shared clock's load instant plus the duration, and this the tenants' offsets then
+    after_offsets: dict[str, timedelta] | None = None
+
+    def reached(self, tenant: str | None, now: datetime) -> bool:
+        """Whether ``now`` on ``tenant``'s clock is past ``after``."""
+        if self.after is None:
+            return True
+        if self.after_offsets is None:
+            return now >= self.after
+        return now >= self.after + self.after_offsets.get(tenant, timedelta(0))
 
     def criteria_hold(self, provider_name: str, method: str, path: str, body_of) -> bool:
         if self.provider is not None and self.provider != provider_name:
