@@ -1,6 +1,7 @@
 """The hosted payment page behind payment_url: plain HTML forms, and the same path for CI."""
 from __future__ import annotations
 
+import threading
 from urllib.parse import parse_qs, urlsplit
 
 import requests
@@ -174,3 +175,41 @@ def test_ci_hosted_action(zp, api, receiver):
     bad = zp.hosted("zafapay", api.pay().json()["id"], card={"number": "4242424242424242"})
     assert bad.status_code == 400 and bad.json()["error"]["param"].startswith("card.")
     assert zp.hosted("zafapay", "req_missing").status_code == 404
+
+
+def test_two_clicks_on_pay_at_once_leave_the_3ds_challenge_to_the_customer(zp, api, receiver, monkeypatch):
+    """Both clicks pass the page's check while the payment is pending; the first sends it to its
+    challenge, and the second must not then answer the challenge for the customer."""
+    from simulator.providers.zafapay.machine import Machine
+    both_checked = threading.Barrier(2, timeout=10)
+    submit = Machine.hosted_submit
+
+    def after_the_check(self, *args, **kw):
+        both_checked.wait()
+        return submit(self, *args, **kw)
+    monkeypatch.setattr(Machine, "hosted_submit", after_the_check)
+    created = api.pay().json()
+    page_url = created["payment_url"]
+    html = requests.get(page_url, timeout=10).text
+    card = {"card_number": "4000000000003220", "exp_month": "12", "exp_year": "2030", "cvc": "123"}
+    answers = []
+    clicks = [threading.Thread(target=lambda: answers.append(submit_page(requests.Session(), page_url, html, "pay", card)))
+              for _ in range(2)]
+    for click in clicks:
+        click.start()
+    for click in clicks:
+        click.join()
+    assert sorted(a.status_code for a in answers) == [200, 400]
+    assert "Answer the 3-D Secure challenge" in next(a.text for a in answers if a.status_code == 400)
+    assert api.get(f"/v1/payments/{created['id']}").json()["status"] == "requires_action"
+    zp.flush()
+    assert webhooks_of(receiver, "payment.succeeded") == []
+
+
+def test_the_challenge_form_does_not_pay_a_payment_without_a_card(zp, api):
+    created = api.pay().json()
+    token = parse_qs(urlsplit(created["payment_url"]).query)["token"][0]
+    challenge = created["payment_url"].split("?")[0] + "/3ds"
+    answer = requests.post(challenge, data={"token": token, "action": "pass"}, timeout=10)
+    assert answer.status_code == 400 and "enter the card first" in answer.text
+    assert api.get(f"/v1/payments/{created['id']}").json()["status"] == "pending"

@@ -384,11 +384,31 @@ class Machine(BaseMachine):
         pay["card_saved"] = True
 
     # -- the hosted page -------------------------------------------------------------------------
-    def hosted_submit(self, pay: dict, outcome: str, card: dict | None, three_ds: str | None) -> dict:
-        """The customer's action on the payment page; the HTML form and /_sandbox/hosted share it."""
+    @staticmethod
+    def step_refused(pay: dict, step: str) -> str | None:
+        """Why the page's ``step`` (``card``: the card form, ``challenge``: the 3-D Secure form)
+        cannot act on ``pay`` as it is now; None if it can."""
+        status = pay["status"]
+        if step == "card" and status != "pending":
+            # one waiting for 3-D Secure is answered on its challenge form: a second click on Pay
+            # must not pass the challenge for the customer
+            return ("Answer the 3-D Secure challenge to finish this payment." if status == "requires_action"
+                    else f"The payment is already {status}.")
+        if step == "challenge" and status != "requires_action":
+            return ("No 3-D Secure challenge is waiting: enter the card first." if status == "pending"
+                    else f"The payment is already {status}.")
+        return None
+
+    def hosted_submit(self, pay: dict, outcome: str, card: dict | None, three_ds: str | None, *,
+                      step: str | None = None) -> dict:
+        """The customer's action on the payment page; the HTML forms (``step``, see ``step_refused``)
+        and /_sandbox/hosted (any step) share it. The step is checked again under the lock: two
+        clicks at once both passed the form's check while the payment was pending."""
         tenant = self.store.tenant_of("payment", pay["request_id"])
         now = self.p.now(tenant)
         with self.store.lock:
+            if step is not None and (why := self.step_refused(pay, step)):
+                raise Refusal("invalid_status", why)
             if pay["status"] == "requires_action":
                 answer = {"cancel": "cancel", "decline": "fail"}.get(outcome, "pass")
                 self.authorize(tenant, pay, now, three_ds=three_ds or answer)

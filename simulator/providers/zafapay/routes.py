@@ -204,11 +204,7 @@ def checkout_submit(req_id):
     action = request.form.get("action", "pay")
     if action not in ("pay", "decline", "cancel"):
         return _page(pay, error="Unknown action.", status=400, form=request.form)
-    if pay["status"] != "pending":
-        # the card form pays a pending payment only: one waiting for 3-D Secure is answered on its
-        # challenge form, so a second click on Pay must not pass the challenge for the customer
-        error = ("Answer the 3-D Secure challenge to finish this payment." if pay["status"] == "requires_action"
-                 else f"The payment is already {pay['status']}.")
+    if error := p.machine.step_refused(pay, "card"):   # before the card's own errors
         return _page(pay, error=error, status=400)
     card = None
     if action != "cancel":
@@ -222,7 +218,7 @@ def checkout_submit(req_id):
             return _page(pay, error=f"{path.replace('_', ' ')}: {message}", status=400, form=request.form)
     outcome = {"pay": "approve"}.get(action, action)
     try:
-        p.machine.hosted_submit(pay, outcome, card, None)
+        p.machine.hosted_submit(pay, outcome, card, None, step="card")
     except Refusal as exc:
         return _page(pay, error=p.describe(exc), status=400, form=request.form)
     return _finish(p, pay)
@@ -248,7 +244,7 @@ def challenge_submit(req_id):
         return _page(pay, error="Unknown action.", status=400)
     outcome = {"pass": "approve", "fail": "decline", "cancel": "cancel"}[answer]
     try:
-        p.machine.hosted_submit(pay, outcome, None, answer)
+        p.machine.hosted_submit(pay, outcome, None, answer, step="challenge")
     except Refusal as exc:
         return _page(pay, error=p.describe(exc), status=400)
     return _finish(p, pay)
