@@ -70,6 +70,15 @@ def test_declined_renewal_is_retried_on_schedule_and_succeeds_when_the_scenario_
     assert data["retry"]["next_attempt_on"].startswith("2026-01-04")
 
 
+def test_every_renewal_is_declined_once_and_recovered_by_its_retry(hooked):
+    api = sdk(hooked.url)
+    for month in range(3):
+        pay = renewal(api)
+        assert pay.status == "Retry Scheduled" and pay.response_code == "20051", month
+        hooked.advance("P30D")
+        assert api.payments.get_payment_details(pay.id).status == "Captured", month
+
+
 def test_retries_stop_after_max_attempts_with_a_final_decline(hooked):
     api = sdk(hooked.url)
     pay = renewal(api, INSUFFICIENT_FUNDS_CARD, retry=dunning(max_attempts=2, end_after_days=2))
