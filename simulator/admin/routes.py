@@ -37,7 +37,10 @@ def reset_sandbox(tenant):
 
 @admin.get("/clock")
 def clock_get():
-    tenant = request.args.get("tenant")
+    try:   # as POST reads it: an empty tenant is not "every tenant" there either
+        tenant = tenant_of(request.args)
+    except ValueError as exc:
+        return bad_request(str(exc))
     sb = sandbox()
     return jsonify({"now": iso_z(sb.clock.now(tenant), 3), "tenant": tenant, "frozen": sb.clock.frozen})
 

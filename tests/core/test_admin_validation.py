@@ -76,6 +76,12 @@ def test_clock_refuses_contradictory_or_misspelt_moves(server, body):
     assert (clock(server), clock(server, KEY)) == before
 
 
+def test_reading_the_clock_of_an_empty_tenant_is_refused_as_moving_it_is(server):
+    resp = server.admin("GET", "/clock", params={"tenant": ""})
+    assert resp.status_code == 400 and "tenant" in resp.json()["error"]
+    assert server.admin("GET", "/clock", params={"tenant": KEY}).json()["tenant"] == KEY
+
+
 class HeldReceiver:
     """A receiver that holds each webhook until released: a clock move that attempts one is then
     under way for as long as a test needs another request to come in beside it."""
