@@ -1,15 +1,22 @@
 """A provider that is not in the registry, mounted from outside it, runs one payment through every
-piece of shared machinery: auth, validation, scenarios, journal, webhooks and the clock."""
+piece of shared machinery: auth, validation, scenarios, journal, webhooks and the clock; and its
+contract gives it the OpenAPI document every registered provider serves, which its answers and
+webhooks keep to."""
 from __future__ import annotations
 
 import hashlib
 import hmac
 import json
+import warnings
 
 import pytest
 import requests
+from openapi_spec_validator import OpenAPIV31SpecValidator, validate
 
+from contracts.contract_check import ContractChecker, schema_validator
+from simulator import MAX_BODY
 from simulator.providers import REGISTERED
+from simulator.providers.openapi import document, routed
 from simulator.providers.shape import status_table
 from simulator.testing import DEFAULT_START, SandboxServer
 from skeleton_provider import WEBHOOK_SECRET, Skeleton
@@ -117,3 +124,99 @@ def test_the_transition_table_is_data_for_the_dashboard_and_docs():
     (table,) = Skeleton.state_tables()
     assert table.states == ["pending", "authorized", "declined", "expired"]
     assert "| `pending` | expire | `expired` |" in status_table(table)
+
+
+def served_document(srv) -> dict:
+    resp = requests.get(f"{srv.url}/skeleton/openapi.json", timeout=30)   # no credentials
+    assert resp.status_code == 200, "no document: the skeleton's contract.py is missing or unused"
+    assert resp.headers["Content-Type"].startswith("application/json")
+    return resp.json()
+
+
+def test_serves_a_valid_openapi_document_of_every_routed_operation(sandbox):
+    doc = served_document(sandbox)
+    assert doc["openapi"] == "3.1.0"
+    validate(doc, cls=OpenAPIV31SpecValidator)   # as tests/contracts validates the registered ones
+    assert doc["servers"][0]["url"] == f"{sandbox.url}/skeleton"
+    scheme = doc["components"]["securitySchemes"]["ApiKey"]
+    assert (scheme["type"], scheme["scheme"]) == ("http", "bearer")   # what authenticate() reads
+    provider = sandbox.sandbox.providers["skeleton"]
+    routes = routed(sandbox.app, provider)
+    documented = {(m, p) for p, item in doc["paths"].items() for m in item}
+    assert documented == {(m, p) for _, m, p in routes} == {
+        ("post", "/payments"), ("get", "/payments/{payment_id}"), ("post", "/pay/{payment_id}")}
+    for endpoint, method, path in routes:
+        op = doc["paths"][path][method]
+        if endpoint == "pay_page_submit":   # the customer's browser: no credentials
+            assert op["security"] == [] and "401" not in op["responses"]
+        else:
+            assert op["security"] == [{"ApiKey": []}] and "401" in op["responses"]
+    assert sorted(doc["webhooks"]) == ["payment.authorized", "payment.declined", "payment.expired"]
+    page = requests.get(f"{sandbox.url}/_sandbox/openapi/skeleton", timeout=30)
+    assert page.status_code == 200 and 'id="op-pay_page_submit"' in page.text
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")   # two schemas resolving to one component name, say
+        with sandbox.app.test_request_context():
+            assert document(sandbox.app, provider, f"{sandbox.url}/skeleton") == doc
+
+
+def test_every_answer_is_documented_and_every_documented_answer_is_given(sandbox):
+    """Each status of each operation, driven for real and checked by the suite's own response
+    checker: nothing answered that the document lacks, nothing documented that never comes."""
+    doc = served_document(sandbox)
+    checker = ContractChecker()
+    checker.install(sandbox.app)
+
+    def pay_now(pay_id, status):
+        resp = api(sandbox, "POST", f"/pay/{pay_id}", key=None)
+        assert resp.status_code == status, resp.text
+        return resp.json()
+
+    def create_plain(amount=1000):
+        resp = api(sandbox, "POST", "/payments", json={"amount": amount, "currency": "EUR"})
+        assert resp.status_code == 201, resp.text
+        return resp.json()
+
+    pay = create_plain()
+    assert api(sandbox, "POST", "/payments", json={"amount": 0, "currency": "eur"}).status_code == 400
+    assert api(sandbox, "POST", "/payments", data=b"[1]").status_code == 400
+    assert api(sandbox, "POST", "/payments", key=None, json={"amount": 1, "currency": "EUR"}).status_code == 401
+    assert api(sandbox, "POST", "/payments", data=b" " * (MAX_BODY + 1)).status_code == 413
+    assert api(sandbox, "GET", f"/payments/{pay['id']}").status_code == 200
+    assert api(sandbox, "GET", f"/payments/{pay['id']}", key=None).status_code == 401
+    assert api(sandbox, "GET", "/payments/pay_nothing").status_code == 404
+    assert pay_now(pay["id"], 200)["status"] == "authorized"
+    pay_now(pay["id"], 409)
+    pay_now("pay_nothing", 404)
+    declined = create_plain(amount=1051)
+    assert pay_now(declined["id"], 402)["error"]["decline_code"] == "insufficient_funds"
+    assert api(sandbox, "GET", f"/payments/{declined['id']}").json()["decline_code"] == "insufficient_funds"
+    waiting = create_plain()
+    sandbox.sandbox.outbox.max_pending = 0   # the outbox is full: every write is refused
+    assert api(sandbox, "POST", "/payments", json={"amount": 1, "currency": "EUR"}).status_code == 503
+    pay_now(waiting["id"], 503)
+
+    assert checker.problems == [], "\n".join(checker.problems)
+    documented = {f"skeleton {method.upper()} {path} {status}" for path, item in doc["paths"].items()
+                  for method, op in item.items() for status in op["responses"]}
+    assert set(checker.checked) == documented
+
+
+def test_webhooks_are_the_documented_events_with_the_documented_payload(sandbox, receiver):
+    doc = served_document(sandbox)
+    authorized, declined, expiring = (create(sandbox, receiver, amount) for amount in (1000, 1051, 1000))
+    assert api(sandbox, "POST", f"/pay/{authorized['id']}", key=None).status_code == 200
+    assert api(sandbox, "POST", f"/pay/{declined['id']}", key=None).status_code == 402
+    sandbox.advance("PT16M")
+    sandbox.flush()
+    sent = {}
+    for delivery in receiver.requests:
+        body = json.loads(delivery["body"])
+        hook = doc["webhooks"][body["type"]]["post"]
+        media = delivery["headers"]["Content-Type"].split(";")[0]
+        schema = hook["requestBody"]["content"][media]["schema"]
+        assert [e.message for e in schema_validator(doc, schema).iter_errors(body)] == []
+        assert {p["name"] for p in hook["parameters"]} <= set(delivery["headers"])
+        sent[body["data"]["id"]] = body["type"]
+    assert sent == {authorized["id"]: "payment.authorized", declined["id"]: "payment.declined",
+                    expiring["id"]: "payment.expired"}
