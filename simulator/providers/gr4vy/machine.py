@@ -94,6 +94,13 @@ class Machine(BaseMachine):
                               self.p.gr4vy_id, target)
         self.p.emit(tenant, name, payload, url, subject=target.get("id"), event_id=event_id)
 
+    def still_stored(self, tenant: str, kind: str, obj: dict) -> None:
+        """Callers hold the lock. Routes read ``obj`` before taking it, so a request that deleted it
+        meanwhile makes this one the provider's 404, rather than a second delete (and a second
+        event) or an update whose ``put`` stores the deleted object again."""
+        if self.store.get(kind, obj["id"], tenant=tenant) is None:
+            raise Refusal("not_found")
+
     def card_summary(self, number: str, expiration_date: str, tenant: str) -> dict:
         name = cards.scheme(number)
         return {"bin": number[:6], "last4": number[-4:], "scheme": _SCHEMES.get(name, name.lower()),
@@ -145,6 +152,7 @@ class Machine(BaseMachine):
 
     def update_buyer(self, tenant: str, buyer: dict, data: dict) -> dict:
         with self.store.lock:
+            self.still_stored(tenant, "buyer", buyer)
             ext = data.get("external_identifier")
             if ext and ext != buyer.get("external_identifier"):
                 clash = self.find_buyer(tenant, external_identifier=ext)
@@ -162,6 +170,7 @@ class Machine(BaseMachine):
     def delete_buyer(self, tenant: str, buyer: dict) -> None:
         # A buyer's stored payment methods go with it: nothing may charge an orphaned card.
         with self.store.lock:
+            self.still_stored(tenant, "buyer", buyer)
             for pm in self.store.where("payment-method", tenant, "_buyer_id", buyer["id"]):
                 self.store.delete("payment-method", pm["id"])
             self.store.delete("buyer", buyer["id"])
@@ -202,10 +211,12 @@ class Machine(BaseMachine):
         return self.store.get("buyer", pm["_buyer_id"], tenant=tenant) if pm.get("_buyer_id") else None
 
     def delete_payment_method(self, tenant: str, pm: dict) -> None:
-        # rendered before the delete so the event shows the buyer the method had
-        target = views.payment_method(pm, self.buyer_of(tenant, pm))
-        self.store.delete("payment-method", pm["id"])
-        self.emit(tenant, "payment-method.deleted", target)
+        with self.store.lock:
+            self.still_stored(tenant, "payment-method", pm)
+            # rendered before the delete so the event shows the buyer the method had
+            target = views.payment_method(pm, self.buyer_of(tenant, pm))
+            self.store.delete("payment-method", pm["id"])
+            self.emit(tenant, "payment-method.deleted", target)
 
     def payment_service(self, tenant: str) -> dict:
         """The tenant's card simulator connection, with a UUID as the spec requires; callers hold the lock."""
