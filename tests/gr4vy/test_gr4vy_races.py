@@ -102,3 +102,32 @@ def test_an_update_that_meets_a_delete_does_not_bring_the_buyer_back(server, api
     assert_not_found(api("GET", f"/buyers/{buyer['id']}"))
     assert [e["name"] for e in events(server) if e["name"].startswith("buyer.")] == ["buyer.created", "buyer.deleted"]
 
+
+def test_a_refund_racing_a_capture_is_queued_after_it_and_missing_from_its_event_and_answer(server, api, monkeypatch):
+    tx = api("POST", "/transactions", json={"amount": 1000, "currency": "USD", "intent": "authorize",
+                                            "payment_method": CARD}).json()
+    refund = {}
+    refunding = threading.Thread(
+        target=lambda: refund.setdefault("answer", api("POST", f"/transactions/{tx['id']}/refunds",
+                                                       json={"amount": 400})))
+    original = Machine.emit
+    store_lock = server.sandbox.store.lock
+
+    def emit(self, tenant, name, target):
+        # The capture has been made and is about to be told: the refund is sent now. It can only get
+        # in ahead of the event if the capture let go of the lock before telling; then wait for it.
+        if name == "transaction.captured" and not refunding.is_alive() and "answer" not in refund:
+            refunding.start()
+            if not store_lock._is_owned():
+                refunding.join(5)
+        return original(self, tenant, name, target)
+    monkeypatch.setattr(Machine, "emit", emit)
+    captured = api("POST", f"/transactions/{tx['id']}/capture", json={})
+    refunding.join(5)
+    assert refund["answer"].status_code == 201, refund["answer"].text
+    assert captured.status_code == 200, captured.text
+    told = [(e["name"], e["target"]["id"], e["target"].get("refunded_amount")) for e in events(server)
+            if e["name"] in ("transaction.captured", "refund.succeeded")]
+    assert told == [("transaction.captured", tx["id"], 0), ("refund.succeeded", refund["answer"].json()["id"], None)]
+    assert (captured.json()["status"], captured.json()["refunded_amount"]) == ("capture_succeeded", 0)
+    assert api("GET", f"/transactions/{tx['id']}").json()["refunded_amount"] == 400

@@ -2,6 +2,10 @@
 
 Objects are kept in their wire shape; keys starting with ``_`` are the sandbox's own bookkeeping
 (``views.visible`` drops them). Every status change goes through a transition table.
+
+Each change is told (``emit``) while the store lock is still held: the event's payload is encoded
+there, so it shows the object as that change left it, and events are queued in the order of the
+changes, whatever request gets the lock next.
 """
 from __future__ import annotations
 
@@ -147,7 +151,7 @@ class Machine(BaseMachine):
                      "billing_details": data.get("billing_details"), "account_number": data.get("account_number"),
                      "created_at": now, "updated_at": now}
             self.store.put("buyer", bid, buyer, tenant)
-        self.emit(tenant, "buyer.created", buyer)
+            self.emit(tenant, "buyer.created", buyer)
         return buyer
 
     def update_buyer(self, tenant: str, buyer: dict, data: dict) -> dict:
@@ -164,7 +168,7 @@ class Machine(BaseMachine):
                     buyer[key] = data[key]
             buyer["updated_at"] = iso(self.now(tenant))
             self.store.put("buyer", buyer["id"], buyer, tenant)
-        self.emit(tenant, "buyer.updated", buyer)
+            self.emit(tenant, "buyer.updated", buyer)
         return buyer
 
     def delete_buyer(self, tenant: str, buyer: dict) -> None:
@@ -174,7 +178,7 @@ class Machine(BaseMachine):
             for pm in self.store.where("payment-method", tenant, "_buyer_id", buyer["id"]):
                 self.store.delete("payment-method", pm["id"])
             self.store.delete("buyer", buyer["id"])
-        self.emit(tenant, "buyer.deleted", buyer)
+            self.emit(tenant, "buyer.deleted", buyer)
 
     # -- payment methods -----------------------------------------------------------------------
     def vault_card(self, tenant: str, card: dict, buyer: dict | None, external_identifier=None) -> dict:
@@ -299,7 +303,7 @@ class Machine(BaseMachine):
             elif outcome is None:
                 self._finish_success(tenant, tx, stored)
             self.store.put("transaction", tid, tx, tenant)
-        self.emit(tenant, EVENT_NAMES.get(tx["status"], "transaction.modified"), tx)
+            self.emit(tenant, EVENT_NAMES.get(tx["status"], "transaction.modified"), tx)
         return tx
 
     def _tx_payment_method(self, card: dict, stored: dict | None) -> dict:
@@ -441,7 +445,7 @@ class Machine(BaseMachine):
             now = iso(self.now(tenant))
             tx.update(captured_amount=tx["amount"], captured_at=now, updated_at=now, intent_outcome="succeeded")
             self.store.put("transaction", tx_id, tx, tenant)
-        self.emit(tenant, "transaction.captured", tx)
+            self.emit(tenant, "transaction.captured", tx)
 
     # -- buyer approval (3DS / redirect) -------------------------------------------------------
     def approve(self, tenant: str, tx: dict, outcome: str, three_ds: str) -> dict:
@@ -458,7 +462,7 @@ class Machine(BaseMachine):
             tx["payment_method"]["approval_url"] = None
             tx["updated_at"] = iso(self.now(tenant))
             self.store.put("transaction", tx["id"], tx, tenant)
-        self.emit(tenant, EVENT_NAMES.get(tx["status"], "transaction.modified"), tx)
+            self.emit(tenant, EVENT_NAMES.get(tx["status"], "transaction.modified"), tx)
         return tx
 
     # -- follow-up operations ------------------------------------------------------------------
@@ -489,7 +493,7 @@ class Machine(BaseMachine):
                     tx["intent_outcome"] = "succeeded"
                 name = "transaction.captured"
             self.store.put("transaction", tx["id"], tx, tenant)
-        self.emit(tenant, name, tx)
+            self.emit(tenant, name, tx)
         return {"status": wrapper_status, "code": code, "capture_id": self.new_id() if not code else None}
 
     def void(self, tenant: str, tx: dict) -> dict:
@@ -511,7 +515,7 @@ class Machine(BaseMachine):
                 tx.update(voided_at=now, updated_at=now)
                 name = "transaction.voided"
             self.store.put("transaction", tx["id"], tx, tenant)
-        self.emit(tenant, name, tx)
+            self.emit(tenant, name, tx)
         return {"status": wrapper_status, "code": code}
 
     def refund(self, tenant: str, tx: dict, data: dict, *, all_remaining: bool = False) -> dict | None:
@@ -548,5 +552,5 @@ class Machine(BaseMachine):
             tx["_refund_ids"].append(rid)
             tx["updated_at"] = now
             self.store.put("transaction", tx["id"], tx, tenant)
-        self.emit(tenant, f"refund.{status}", refund)
+            self.emit(tenant, f"refund.{status}", refund)
         return refund

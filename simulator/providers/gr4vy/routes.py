@@ -1,4 +1,9 @@
-"""Gr4vy routes: thin handlers — parse, run the machine, render."""
+"""Gr4vy routes: thin handlers — parse, run the machine, render.
+
+A handler that changes an object renders its answer before letting go of the store lock (the
+machine takes it again, re-entrantly): the answer then shows the object as this request left it,
+like the event the machine queued, and not as a request waiting for the lock changes it next.
+"""
 from __future__ import annotations
 
 import base64
@@ -135,8 +140,9 @@ def _get(kind: str, object_id: str) -> dict:
 def create_transaction():
     p = provider()
     data = schemas.load(schemas.TransactionCreate, _body())
-    tx = p.machine.create_transaction(p.tenant, data, p.base_url())
-    return p.render_json(views.visible(tx), 201)
+    base_url = p.base_url()
+    with p.store.lock:
+        return p.render_json(views.visible(p.machine.create_transaction(p.tenant, data, base_url)), 201)
 
 
 @bp.get("/transactions/<transaction_id>")
@@ -212,8 +218,10 @@ def capture_transaction(transaction_id):
     p = provider()
     tx = _get("transaction", transaction_id)
     data = schemas.load(schemas.TransactionCapture, _body())
-    result = p.machine.capture(p.tenant, tx, data)
-    return p.render_json(views.capture(tx, result) if _prefers("transaction-capture") else views.visible(tx))
+    wrapped = _prefers("transaction-capture")
+    with p.store.lock:
+        result = p.machine.capture(p.tenant, tx, data)
+        return p.render_json(views.capture(tx, result) if wrapped else views.visible(tx))
 
 
 @bp.post("/transactions/<transaction_id>/void")
@@ -221,8 +229,10 @@ def capture_transaction(transaction_id):
 def void_transaction(transaction_id):
     p = provider()
     tx = _get("transaction", transaction_id)
-    result = p.machine.void(p.tenant, tx)
-    return p.render_json(views.void(tx, result) if _prefers("transaction-void") else views.visible(tx))
+    wrapped = _prefers("transaction-void")
+    with p.store.lock:
+        result = p.machine.void(p.tenant, tx)
+        return p.render_json(views.void(tx, result) if wrapped else views.visible(tx))
 
 
 @bp.post("/transactions/<transaction_id>/refunds")
@@ -231,8 +241,8 @@ def create_refund(transaction_id):
     p = provider()
     tx = _get("transaction", transaction_id)
     data = schemas.load(schemas.RefundCreate, _body())
-    refund = p.machine.refund(p.tenant, tx, data)
-    return p.render_json(views.visible(refund), 201)
+    with p.store.lock:
+        return p.render_json(views.visible(p.machine.refund(p.tenant, tx, data)), 201)
 
 
 @bp.post("/transactions/<transaction_id>/refunds/all")
@@ -242,8 +252,9 @@ def refund_all(transaction_id):
     body = _body()
     data = schemas.load(schemas.RefundCreate, {k: v for k, v in body.items() if k != "amount"}
                         if isinstance(body, dict) else body)
-    refund = p.machine.refund(p.tenant, tx, data, all_remaining=True)
-    return p.render_json(views.items([refund] if refund else []), 201)
+    with p.store.lock:
+        refund = p.machine.refund(p.tenant, tx, data, all_remaining=True)
+        return p.render_json(views.items([refund] if refund else []), 201)
 
 
 @bp.get("/transactions/<transaction_id>/refunds")
@@ -278,8 +289,8 @@ def _payment_method(pm: dict) -> dict:
 def create_payment_method():
     p = provider()
     data = schemas.load(schemas.PaymentMethodCreate, _body())
-    pm = p.machine.create_payment_method(p.tenant, data)
-    return p.render_json(_payment_method(pm), 201)
+    with p.store.lock:
+        return p.render_json(_payment_method(p.machine.create_payment_method(p.tenant, data)), 201)
 
 
 @bp.get("/payment-methods/<payment_method_id>")
@@ -343,7 +354,8 @@ def list_buyer_payment_methods():
 def create_buyer():
     p = provider()
     data = schemas.load(schemas.BuyerCreate, _body())
-    return p.render_json(views.visible(p.machine.create_buyer(p.tenant, data)), 201)
+    with p.store.lock:
+        return p.render_json(views.visible(p.machine.create_buyer(p.tenant, data)), 201)
 
 
 @bp.get("/buyers/<buyer_id>")
@@ -356,7 +368,8 @@ def update_buyer(buyer_id):
     p = provider()
     buyer = _get("buyer", buyer_id)
     data = schemas.load(schemas.BuyerCreate, _body())
-    return p.render_json(views.visible(p.machine.update_buyer(p.tenant, buyer, data)))
+    with p.store.lock:
+        return p.render_json(views.visible(p.machine.update_buyer(p.tenant, buyer, data)))
 
 
 @bp.delete("/buyers/<buyer_id>")
@@ -425,9 +438,11 @@ def approval_submit(transaction_id):
     three_ds = request.form.get("three_ds", "pass")
     if outcome not in ("approve", "decline", "cancel") or three_ds not in ("pass", "fail"):
         raise Refusal("validation", [("/outcome", "Unknown outcome.")])
-    response = hosted_action(provider(), transaction_id, {"outcome": outcome, "three_ds": three_ds})
-    _, tx = _pending(transaction_id)
-    target = _return_url(tx)
+    p = provider()
+    with p.store.lock:   # the return URL carries the status this approval left
+        response = hosted_action(p, transaction_id, {"outcome": outcome, "three_ds": three_ds})
+        _, tx = _pending(transaction_id)
+        target = _return_url(tx)
     return redirect(target, 302) if target else response
 
 
@@ -436,5 +451,6 @@ def hosted_action(p, object_id, action):
     tenant, tx = _pending(object_id)
     if tx is None:
         raise Refusal("not_found")
-    tx = p.machine.approve(tenant, tx, action.get("outcome", "approve"), action.get("three_ds", "pass"))
-    return p.render_json(views.visible(tx))
+    with p.store.lock:
+        tx = p.machine.approve(tenant, tx, action.get("outcome", "approve"), action.get("three_ds", "pass"))
+        return p.render_json(views.visible(tx))
