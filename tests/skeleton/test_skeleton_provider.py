@@ -41,8 +41,8 @@ def sandbox():
     srv.stop()
 
 
-def api(srv, method, path, key=KEY, **kw):
-    headers = {"Authorization": f"Bearer {key}"} if key else {}
+def api(srv, method, path, key=KEY, headers=None, **kw):
+    headers = {**({"Authorization": f"Bearer {key}"} if key else {}), **(headers or {})}
     return requests.request(method, f"{srv.url}/skeleton{path}", headers=headers, timeout=30, **kw)
 
 
@@ -181,10 +181,14 @@ def test_every_answer_is_documented_and_every_documented_answer_is_given(sandbox
     assert api(sandbox, "POST", "/payments", json={"amount": 0, "currency": "eur"}).status_code == 400
     assert api(sandbox, "POST", "/payments", data=b"[1]").status_code == 400
     assert api(sandbox, "POST", "/payments", key=None, json={"amount": 1, "currency": "EUR"}).status_code == 401
-    assert api(sandbox, "POST", "/payments", data=b" " * (MAX_BODY + 1)).status_code == 413
+    too_large = b" " * (MAX_BODY + 1)
+    assert api(sandbox, "POST", "/payments", data=too_large).status_code == 413
     assert api(sandbox, "GET", f"/payments/{pay['id']}").status_code == 200
     assert api(sandbox, "GET", f"/payments/{pay['id']}", key=None).status_code == 401
     assert api(sandbox, "GET", "/payments/pay_nothing").status_code == 404
+    form = {"Content-Type": "application/x-www-form-urlencoded"}   # read before any view runs
+    assert api(sandbox, "GET", f"/payments/{pay['id']}", data=too_large, headers=form).status_code == 413
+    assert api(sandbox, "POST", f"/pay/{pay['id']}", key=None, data=too_large, headers=form).status_code == 413
     assert pay_now(pay["id"], 200)["status"] == "authorized"
     pay_now(pay["id"], 409)
     pay_now("pay_nothing", 404)

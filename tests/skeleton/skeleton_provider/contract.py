@@ -57,6 +57,8 @@ class Webhook(Schema):
 
 NOT_FOUND = Body("not_found: unknown payment id (or another key's)", Error)
 UNKNOWN = Body("not_found: unknown payment id", Error)   # the customer's call names no key
+# any route: a form body is read before the view runs (a JSON one only by a view that parses it)
+TOO_LARGE = Body("malformed_request: body larger than 1 MiB", Error)
 PAY_ID = {"payment_id": "$response.body#/id"}
 
 CONTRACT = Contract(
@@ -68,16 +70,14 @@ CONTRACT = Contract(
     security_schemes={"ApiKey": {"type": "http", "scheme": "bearer",
                                  "description": "an API key starting sk_, 'Bearer <key>'; the key is the tenant"}},
     unavailable=Body(BUSY, Error),
-    common={401: Body("unauthorized: no Bearer key, or one not starting sk_", Error)},
+    common={401: Body("unauthorized: no Bearer key, or one not starting sk_", Error), 413: TOO_LARGE},
     operations={
         "create_payment": Operation("Create a payment (pending; expires after 15 minutes)", {
             201: Body("the payment", Payment, links={
                 "ThenGetPayment": {"operationId": "get_payment", "parameters": PAY_ID},
                 "ThenPay": {"operationId": "pay_page_submit", "parameters": PAY_ID}}),
             400: Body("invalid_fields (with fields), or malformed_request: the body is not a JSON object",
-                      Error),
-            # only a view that reads the body refuses one over 1 MiB: the others never read it
-            413: Body("malformed_request: body larger than 1 MiB", Error)},
+                      Error)},
             request=req.CreatePayment, tags=("payments",),
             example={"amount": 1000, "currency": "EUR", "webhook_url": "http://127.0.0.1:9000/hooks"}),
         "get_payment": Operation("Get a payment", {200: Body("the payment", Payment), 404: NOT_FOUND},
@@ -86,7 +86,8 @@ CONTRACT = Contract(
             200: Body("authorized", Payment),
             402: Body("declined, with its decline_code (an amount ending in 51, or a scenario)", Error),
             404: UNKNOWN,
-            409: Body("invalid_state: the payment is no longer pending", Error)}, tags=("customer",),
+            409: Body("invalid_state: the payment is no longer pending", Error),
+            413: TOO_LARGE}, tags=("customer",),
             description="What the customer's browser posts (no credentials). The skeleton has no page of "
                         "its own: this answers JSON; a provider with a hosted page renders it from "
                         "templates/ and documents it as text/html with hosted=True."),
