@@ -99,6 +99,13 @@ def test_oversized_body_is_413(server):
       "currency": "USD", "customer": {"id": "cus_" + "a" * 26}}, ["customer_not_found"]),
     ({"source": {"type": "card", "number": "4242424242424242", "expiry_month": 12, "expiry_year": 2030},
       "currency": "USD", "3ds": "yes", "customer": [1]}, ["3ds_invalid", "customer_invalid"]),
+    ({"source": {"type": "card", "number": "4242424242424242", "expiry_month": 12, "expiry_year": 2030},
+      "currency": "USD", "billing_descriptor": {"name": "n" * 26, "city": "London #1"}},
+     ["billing_descriptor_name_invalid", "billing_descriptor_city_invalid"]),
+    ({"source": {"type": "card", "number": "4242424242424242", "expiry_month": 12, "expiry_year": 2030},
+      "currency": "USD", "billing_descriptor": {}}, ["billing_descriptor_name_required", "billing_descriptor_city_required"]),
+    ({"source": {"type": "card", "number": "4242424242424242", "expiry_month": 12, "expiry_year": 2030},
+      "currency": "USD", "billing_descriptor": "Gym"}, ["billing_descriptor_name_invalid"]),
     ([1, 2], ["request_invalid"]),
 ])
 def test_validation_errors_are_422_with_error_codes(server, body, codes):

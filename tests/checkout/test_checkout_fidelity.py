@@ -3,7 +3,7 @@ from datetime import datetime, timezone
 
 from checkout_sdk.common.common import Address, Phone
 from checkout_sdk.common.enums import Country
-from checkout_sdk.payments.payments import CaptureRequest, PaymentRequestTokenSource, RefundRequest
+from checkout_sdk.payments.payments import BillingDescriptor, CaptureRequest, PaymentRequestTokenSource, RefundRequest
 from checkout_sdk.tokens.tokens import CardTokenRequest
 
 from cko_helpers import card_source, payment_request
@@ -133,3 +133,15 @@ def test_partial_capture_then_partial_refund_is_partially_refunded(api):
     assert details.balances.total_refunded == 1000 and details.balances.available_to_refund == 2000
     api.payments.refund_payment(pay.id)
     assert api.payments.get_payment_details(pay.id).status == "Refunded"
+
+
+def test_billing_descriptor_is_kept_and_shown_with_the_payment(api):
+    descriptor = BillingDescriptor()
+    descriptor.name, descriptor.city = "GYM*MONTHLY", "London"
+    request = payment_request(card_source(), payment_type="Regular")
+    request.billing_descriptor = descriptor
+    pay = api.payments.request_payment(request)
+    details = api.payments.get_payment_details(pay.id)
+    assert (details.billing_descriptor.name, details.billing_descriptor.city) == ("GYM*MONTHLY", "London")
+    plain = api.payments.get_payment_details(api.payments.request_payment(payment_request(card_source())).id)
+    assert not hasattr(plain, "billing_descriptor")

@@ -198,6 +198,7 @@ class PaymentDetails(Schema):
     three_ds = fields.Nested(ThreeDSResult, data_key="3ds")
     risk = fields.Nested(Risk, required=True)
     customer = fields.Nested(PaymentCustomer)
+    billing_descriptor = fields.Nested(req.BillingDescriptorSchema)   # as the request gave it
     metadata = fields.Dict(required=True)
     eci = Str(required=False)
     scheme_id = Str(required=False)

@@ -402,6 +402,8 @@ class Machine(BaseMachine):
             "forced_decline": fx.take_decline(), "series_origin_id": None, "base": base,
             "retry": self.retry_plan(body),
         }
+        if body.get("billing_descriptor"):   # a key only where given: most payments have none
+            payment["billing_descriptor"] = body["billing_descriptor"]
         verification = amount == 0
         profile = CardProfile(**card.profile)
 

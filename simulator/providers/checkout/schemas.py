@@ -193,6 +193,18 @@ class CustomerSchema(Base):
     phone = Obj(PhoneSchema, error_messages=_e("phone_invalid"))
 
 
+def _descriptor_text(length: int, code: str):
+    # Checkout.com: up to ``length`` characters, and a "#" is a validation error
+    return [validate.Length(min=1, max=length, error=code), validate.Regexp(r"^[^#]*\Z", error=code)]
+
+
+class BillingDescriptorSchema(Base):
+    name = fields.String(required=True, validate=_descriptor_text(25, "billing_descriptor_name_invalid"),
+                         error_messages=_e("billing_descriptor_name_invalid"))
+    city = fields.String(required=True, validate=_descriptor_text(13, "billing_descriptor_city_invalid"),
+                         error_messages=_e("billing_descriptor_city_invalid"))
+
+
 class Metadata(fields.Dict):
     def _deserialize(self, value, attr, data, **kw):
         if not isinstance(value, dict):
@@ -245,6 +257,8 @@ class PaymentRequestSchema(Base):
     three_ds = Obj(ThreeDSSchema, data_key="3ds", error_messages=_e("3ds_invalid"))
     customer = Obj(CustomerSchema, error_messages=_e("customer_invalid"))
     metadata = Metadata()
+    # not an object: no name in it either
+    billing_descriptor = Obj(BillingDescriptorSchema, error_messages=_e("billing_descriptor_name_invalid"))
     success_url = fields.String(validate=[validate.Length(max=255, error="success_url_invalid"),
                                           validate.Regexp(_URL, error="success_url_invalid")],
                                 error_messages=_e("success_url_invalid"))

@@ -156,6 +156,8 @@ def details_body(payment: dict, base: str, m, with_actions: bool = False) -> dic
     body["risk"] = {"flagged": False}
     if payment.get("customer_id"):
         body["customer"] = customer(payment, m)
+    if payment.get("billing_descriptor"):
+        body["billing_descriptor"] = payment["billing_descriptor"]
     body["metadata"] = payment.get("metadata") or {}
     if payment.get("eci"):
         body["eci"] = payment["eci"]
