@@ -3,7 +3,7 @@ and response schemas mirroring ``views.py`` (the published document's shapes:
 Transaction, TransactionSummary, Refund, PaymentMethod, PaymentMethodSummary, Buyer)."""
 from __future__ import annotations
 
-from marshmallow import Schema, fields
+from marshmallow import Schema, fields, validate
 
 from ..openapi import BUSY, Body, Contract, Operation
 from . import schemas as req
@@ -252,22 +252,34 @@ class PageQuery(Schema):
     cursor = fields.String()
 
 
+def Many(item=None):
+    """A repeatable query parameter (``?status=a&status=b``), sent exploded as the SDK does."""
+    return fields.List(item or fields.String())
+
+
 class TransactionsQuery(PageQuery):
-    search = fields.String()
-    id = fields.String()
-    buyer_id = fields.String()
+    search = fields.String(metadata={"description": "an exact id, external_identifier, buyer id, buyer "
+                                                    "external_identifier or payment_service_transaction_id"})
+    id = fields.UUID()
+    buyer_id = fields.UUID()
     buyer_external_identifier = fields.String()
+    buyer_email_address = fields.String()
+    buyer_search = Many(fields.String(metadata={"description": "each one of the buyer's data, exactly"}))
+    ip_address = fields.String()
     external_identifier = fields.String()
     reconciliation_id = fields.String()
-    status = fields.String(metadata={"enum": STATUSES})
-    currency = fields.String()
-    country = fields.String()
-    payment_source = fields.String()
-    method = fields.String()
-    error_code = fields.String()
-    payment_method_id = fields.String()
+    payment_service_transaction_id = fields.String()
+    status = Many(fields.String(metadata={"enum": STATUSES}))
+    currency = Many()
+    country = Many()
+    payment_source = Many()
+    method = Many()
+    error_code = Many()
+    payment_service_id = Many(fields.UUID())
+    payment_method_id = fields.UUID()
     payment_method_label = fields.String()
-    payment_method_scheme = fields.String()
+    payment_method_scheme = Many()
+    payment_method_country = fields.String()
     payment_method_fingerprint = fields.String()
     payment_method_bin = fields.String()
     amount_eq = fields.Integer()
@@ -278,11 +290,19 @@ class TransactionsQuery(PageQuery):
     has_refunds = fields.Boolean()
     pending_review = fields.Boolean()
     disputed = fields.Boolean()
+    used_3ds = fields.Boolean()
+    has_settlements = fields.Boolean()
+    has_gift_card_redemptions = fields.Boolean()
+    checkout_session_id = fields.UUID()
+    payment_link_id = fields.UUID()
+    gift_card_id = fields.UUID()
+    gift_card_last4 = fields.String(validate=validate.Length(equal=4))
+    reauthorized_from_transaction_id = fields.UUID()
     created_at_gte = fields.DateTime()
     created_at_lte = fields.DateTime()
     updated_at_gte = fields.DateTime()
     updated_at_lte = fields.DateTime()
-    metadata = fields.String(metadata={"description": "a JSON object of strings"})
+    metadata = Many(fields.String(metadata={"description": "a JSON object of strings"}))
 
 
 class PaymentMethodsQuery(PageQuery):

@@ -232,7 +232,8 @@ class Machine(BaseMachine):
         return dict(service)
 
     # -- transactions --------------------------------------------------------------------------
-    def create_transaction(self, tenant: str, data: dict, base_url: str) -> dict:
+    def create_transaction(self, tenant: str, data: dict, base_url: str, ip_address: str | None = None) -> dict:
+        """``ip_address``: the buyer's, which the transaction list's ``ip_address`` filter matches."""
         fx = self.p.effects()
         now_dt = self.now(tenant)
         now = iso(now_dt)
@@ -288,7 +289,7 @@ class Machine(BaseMachine):
                 "_fingerprint": card["fingerprint"], "_card": card,
                 "_store": bool(data["store"]) and stored is None, "_async_capture": data.get("async_capture", False),
                 "_previous_scheme_transaction_id": data.get("previous_scheme_transaction_id"),
-                "_refund_ids": [],
+                "_refund_ids": [], "_ip_address": ip_address,
             }
             outcome = self._decide(tenant, tx, stored, card, security_code, data, fx, now_dt)
             if outcome == "approval":
@@ -298,6 +299,9 @@ class Machine(BaseMachine):
                 else:
                     TRANSACTION.move(tx, "require_approval")
                     tx["_redirect_url"] = redirect_url
+                    # the buyer is sent to the 3DS challenge: the list's ``used_3ds`` (attempted,
+                    # whatever the outcome); without a redirect_url there was no challenge to attempt
+                    tx["_used_3ds"] = True
                     tx["payment_method"]["approval_url"] = f"{base_url}/approval/{tid}"
                     tx["payment_method"]["approval_target"] = "any"
             elif outcome is None:

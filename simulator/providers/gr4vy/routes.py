@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import ipaddress
 import json
+import re
+import uuid
 from datetime import timedelta
 from functools import partial
 from urllib.parse import urlencode, urlsplit, urlunsplit
@@ -87,6 +90,22 @@ def _int_arg(name: str):
     return value
 
 
+def _uuid(name: str, raw: str) -> str:
+    """``raw`` as Gr4vy reads a UUID query parameter (32 hex digits of either case, hyphens
+    optional), in the canonical form the sandbox's ids have; anything else is a malformed query."""
+    if not _HEX32.fullmatch(raw.replace("-", "")):
+        _query_error(name, "Must be a UUID.")
+    return str(uuid.UUID(raw))
+
+
+_HEX32 = re.compile("[0-9A-Fa-f]{32}")
+
+
+def _uuid_arg(name: str):
+    raw = request.args.get(name)
+    return None if raw is None else _uuid(name, raw)
+
+
 def _time_arg(name: str):
     raw = request.args.get(name)
     if raw is None:
@@ -135,14 +154,32 @@ def _get(kind: str, object_id: str) -> dict:
 
 
 # -- transactions ---------------------------------------------------------------------------
+def _ip(raw: str | None) -> str | None:
+    """An IP address in one canonical form (``::1`` however written), or None if ``raw`` is none."""
+    try:
+        return str(ipaddress.ip_address(raw.strip())) if raw else None
+    except ValueError:
+        return None
+
+
+def _buyer_ip() -> str | None:
+    """Gr4vy takes the buyer's IP from ``X-Forwarded-For`` (the SDK's ``x_forwarded_for``: "use this
+    when calling our API from the server side ... rather than your server IP"), else the caller's.
+    The first entry is the client's; an entry that is no IP address is not taken for one."""
+    forwarded = request.headers.get("x-forwarded-for")
+    return (_ip(forwarded.split(",", 1)[0]) if forwarded else None) or _ip(request.remote_addr)
+
+
 @bp.post("/transactions")
 @idempotent(lambda: "POST /transactions")
 def create_transaction():
     p = provider()
     data = schemas.load(schemas.TransactionCreate, _body())
     base_url = p.base_url()
+    ip_address = _buyer_ip()
     with p.store.lock:
-        return p.render_json(views.visible(p.machine.create_transaction(p.tenant, data, base_url)), 201)
+        tx = p.machine.create_transaction(p.tenant, data, base_url, ip_address=ip_address)
+        return p.render_json(views.visible(tx), 201)
 
 
 @bp.get("/transactions/<transaction_id>")
@@ -155,14 +192,42 @@ def _in(name: str, value) -> bool:
     return not wanted or value in wanted
 
 
+def _buyer_data(buyer: dict | None) -> set[str]:
+    """What ``buyer_search`` looks in: the transaction's buyer's names, identifiers, contact details
+    and address, each a whole value."""
+    if not buyer:
+        return set()
+    billing = buyer.get("billing_details") or {}
+    values = [buyer.get("display_name"), buyer.get("external_identifier"), buyer.get("account_number"),
+              billing.get("first_name"), billing.get("last_name"), billing.get("email_address"),
+              billing.get("phone_number"), (billing.get("tax_id") or {}).get("value"),
+              *(billing.get("address") or {}).values()]
+    return {v for v in values if isinstance(v, str)}
+
+
+# Filters on what the sandbox does not simulate (checkout sessions, payment links, gift cards,
+# reauthorization): no transaction has one, as for a Gr4vy account that never used them.
+_NEVER_MATCH = ("checkout_session_id", "payment_link_id", "gift_card_id", "reauthorized_from_transaction_id")
+
+
 @bp.get("/transactions")
 def list_transactions():
     p = provider()
     a = request.args
     amount_eq, amount_gte, amount_lte = _int_arg("amount_eq"), _int_arg("amount_gte"), _int_arg("amount_lte")
     bools = {name: _bool_arg(name) for name in ("merchant_initiated", "is_subsequent_payment", "has_refunds",
-                                                 "pending_review", "disputed")}
+                                                 "pending_review", "disputed", "has_gift_card_redemptions",
+                                                 "has_settlements", "used_3ds")}
     times = {name: _time_arg(name) for name in ("created_at_gte", "created_at_lte", "updated_at_gte", "updated_at_lte")}
+    # Gr4vy's UUID parameters: a malformed one is a 400, and any spelling of an id finds it
+    tx_id, buyer_id, pm_id = _uuid_arg("id"), _uuid_arg("buyer_id"), _uuid_arg("payment_method_id")
+    services = [_uuid("payment_service_id", raw) for raw in a.getlist("payment_service_id")]
+    never = [name for name in _NEVER_MATCH if _uuid_arg(name) is not None]
+    last4 = a.get("gift_card_last4")
+    if last4 is not None:
+        if len(last4) != 4:
+            _query_error("gift_card_last4", "Must be 4 characters.")
+        never.append("gift_card_last4")
     metadata = {}
     for raw in a.getlist("metadata"):
         try:
@@ -172,44 +237,75 @@ def list_transactions():
         if not isinstance(item, dict):
             _query_error("metadata", "Must be a JSON object of strings.")
         metadata.update(item)
+    ip_filter = a.get("ip_address")
+    if ip_filter is not None:
+        ip_filter = _ip(ip_filter) or ip_filter   # not an address: matches nothing, as any other value
+    buyer_search = a.getlist("buyer_search")
 
     def keep(tx: dict) -> bool:
         pm = tx.get("payment_method") or {}
+        buyer = tx.get("buyer") or {}
         checks = [
             _in("status", tx["status"]), _in("currency", tx["currency"]), _in("country", tx.get("country")),
             _in("payment_source", tx["payment_source"]), _in("method", tx.get("method")),
             _in("error_code", tx.get("error_code")), _in("payment_method_scheme", pm.get("scheme")),
-            a.get("id") in (None, tx["id"]), a.get("buyer_id") in (None, tx["_buyer_id"]),
+            not services or (tx.get("payment_service") or {}).get("id") in services,
+            tx_id in (None, tx["id"]), buyer_id in (None, tx["_buyer_id"]),
             a.get("external_identifier") in (None, tx.get("external_identifier")),
             a.get("reconciliation_id") in (None, tx["reconciliation_id"]),
-            a.get("payment_method_id") in (None, tx["_pm_id"]),
+            a.get("payment_service_transaction_id") in (None, tx.get("payment_service_transaction_id")),
+            pm_id in (None, tx["_pm_id"]),
             a.get("payment_method_label") in (None, pm.get("label")),
             a.get("payment_method_fingerprint") in (None, pm.get("fingerprint")),
             a.get("payment_method_bin") in (None, (pm.get("details") or {}).get("bin")),
-            a.get("buyer_external_identifier") in (None, (tx.get("buyer") or {}).get("external_identifier")),
+            a.get("payment_method_country") in (None, pm.get("country")),
+            a.get("buyer_external_identifier") in (None, buyer.get("external_identifier")),
+            a.get("buyer_email_address") in (None, (buyer.get("billing_details") or {}).get("email_address")),
+            ip_filter in (None, tx.get("_ip_address")),
             amount_eq is None or tx["amount"] == amount_eq,
             amount_gte is None or tx["amount"] >= amount_gte,
             amount_lte is None or tx["amount"] <= amount_lte,
             all((tx.get("metadata") or {}).get(k) == v for k, v in metadata.items()),
         ]
+        if buyer_search:   # every value is one of the buyer's data, exactly
+            checks.append(set(buyer_search) <= _buyer_data(buyer))
         for name, value in bools.items():
             if value is not None:
-                actual = bool(tx["_refund_ids"]) if name == "has_refunds" else tx.get(name)
-                checks.append(actual == value)
+                checks.append(_flag(tx, name) == value)
         for name, value in times.items():
             if value is not None:
                 field, op = name.rsplit("_", 1)
                 stamp = parse_instant(tx[field])
                 checks.append(stamp >= value if op == "gte" else stamp <= value)
         search = a.get("search")
-        if search:
-            checks.append(any(search.lower() in str(tx.get(f) or "").lower() for f in ("id", "external_identifier")))
+        if search:   # Gr4vy: an exact match of any of these, all searched at once
+            checks.append(search in (tx["id"], tx.get("external_identifier"), buyer.get("id"),
+                                     buyer.get("external_identifier"), tx.get("payment_service_transaction_id")))
         return all(checks)
 
-    items = [t for t in _candidates("transaction", _buyer_id=a.get("buyer_id"), _pm_id=a.get("payment_method_id"),
-                                    external_identifier=a.get("external_identifier"),
-                                    reconciliation_id=a.get("reconciliation_id")) if keep(t)]
+    if never:
+        items = []
+    elif tx_id is not None:   # the id is the store's own key: no index, no scan
+        found = p.store.get("transaction", tx_id, tenant=p.tenant)
+        items = [found] if found is not None and keep(found) else []
+    else:
+        items = [t for t in _candidates("transaction", _buyer_id=buyer_id, _pm_id=pm_id,
+                                        external_identifier=a.get("external_identifier"),
+                                        reconciliation_id=a.get("reconciliation_id")) if keep(t)]
     return p.render_json(page(newest_first(items, "updated_at"), render=views.transaction_summary))
+
+
+def _flag(tx: dict, name: str) -> bool:
+    """A transaction's value for a boolean list filter."""
+    if name == "has_refunds":   # Gr4vy: "at least one completed refund"; a failed one refunds nothing
+        return tx["refunded_amount"] > 0
+    if name == "has_gift_card_redemptions":
+        return bool(tx.get("gift_card_redemptions"))
+    if name == "has_settlements":   # a settlement record makes the transaction (partly) settled
+        return bool(tx.get("settled"))
+    if name == "used_3ds":
+        return bool(tx.get("_used_3ds"))
+    return bool(tx.get(name))
 
 
 @bp.post("/transactions/<transaction_id>/capture")
