@@ -1,4 +1,5 @@
-"""``transactions.list`` filters, each one both excluding and including, through the official SDK."""
+"""``transactions.list`` filters, each one both excluding and including through the official SDK,
+and the request fields Gr4vy keeps on a transaction (``statement_descriptor``, ``cart_items``)."""
 import os
 
 import httpx
@@ -205,3 +206,67 @@ def test_every_filter_the_sdk_sends_is_in_the_published_document(server):
     repeatable = {p["name"] for p in doc["paths"]["/transactions"]["get"]["parameters"]
                   if p["schema"].get("type") == "array"}
     assert {"buyer_search", "payment_service_id", "status", "metadata"} <= repeatable
+
+
+# -- request fields kept on the transaction ---------------------------------------------------
+DESCRIPTOR = {"name": "ACME Gold", "description": "Gold plan", "city": "San Jose", "country": "US",
+              "phone_number": "+14155552671", "url": "www.example.com", "postal_code": "94560"}
+ITEMS = [{"name": "Gold plan", "quantity": 1, "unit_amount": 2000, "sku": "GOLD-1", "product_type": "digital",
+          "categories": ["plans"], "seller_country": "US", "tax_exempt": False},
+         {"name": "Setup", "quantity": 2, "unit_amount": 300, "discount_amount": 100, "tax_amount": 0}]
+
+
+def test_statement_descriptor_and_cart_items_round_trip_through_the_sdk_models(sdk):
+    tx = pay(sdk, amount=2500, statement_descriptor=DESCRIPTOR, cart_items=ITEMS)
+    expected_descriptor = models.StatementDescriptor(**DESCRIPTOR)
+    for seen in (tx, sdk.transactions.get(transaction_id=tx.id), sdk.transactions.capture(transaction_id=tx.id)):
+        assert isinstance(seen, models.Transaction)
+        assert seen.statement_descriptor == expected_descriptor
+        assert [{k: getattr(i, k) for k in sent} for i, sent in zip(seen.cart_items, ITEMS)] == ITEMS
+        assert all(i.brand is None and i.duty_amount is None for i in seen.cart_items)   # not sent: null
+        # Gr4vy's defaults for what was not sent: no discount, no tax
+        assert [(i.discount_amount, i.tax_amount) for i in seen.cart_items] == [(0, 0), (100, 0)]
+    plain = sdk.transactions.get(transaction_id=pay(sdk).id)
+    assert plain.statement_descriptor is None and plain.cart_items is None
+
+
+def test_partial_statement_descriptor_is_returned_with_the_rest_null(server, pem, sdk):
+    tx = pay(sdk, statement_descriptor={"name": "ACME Inc"})
+    assert tx.statement_descriptor.name == "ACME Inc" and tx.statement_descriptor.city is None
+    body = requests.get(f"{server.url}/gr4vy/transactions/{tx.id}", timeout=10,
+                        headers={"authorization": "Bearer " + auth.get_token(pem)}).json()
+    assert body["statement_descriptor"] == {"name": "ACME Inc", "description": None, "city": None, "country": None,
+                                            "phone_number": None, "url": None, "postal_code": None}
+
+
+@pytest.mark.parametrize("extra, pointer", [
+    ({"statement_descriptor": {"name": "ACME"}}, "/statement_descriptor/name"),              # 5 to 22
+    ({"statement_descriptor": {"description": "x" * 23}}, "/statement_descriptor/description"),
+    ({"statement_descriptor": {"phone_number": "4155552671"}}, "/statement_descriptor/phone_number"),
+    ({"statement_descriptor": {"country": "usa"}}, "/statement_descriptor/country"),
+    ({"cart_items": [{"name": "x", "quantity": 0, "unit_amount": 1}]}, "/cart_items/0/quantity"),
+    ({"cart_items": [{"name": "x", "quantity": 1, "unit_amount": -1}]}, "/cart_items/0/unit_amount"),
+])
+def test_statement_descriptor_and_cart_items_are_validated_as_gr4vy_does(sdk, extra, pointer):
+    with pytest.raises(errors.Error400) as exc:
+        pay(sdk, **extra)
+    assert [d.pointer for d in exc.value.data.details] == [pointer]
+    assert ids(sdk) == set()   # nothing was made
+
+
+@pytest.mark.parametrize("body, pointer", [
+    ({"statement_descriptor": {"name": "ACME Inc", "logo": "x"}}, "/statement_descriptor/logo"),
+    ({"cart_items": [{"name": "x", "quantity": 1, "unit_amount": 1, "colour": "red"}]}, "/cart_items/0/colour"),
+    ({"cart_items": [{"name": "x", "quantity": 1.5, "unit_amount": 1}]}, "/cart_items/0/quantity"),
+    ({"cart_items": {"name": "x"}}, "/cart_items"),
+    ({"cart_items": [{"quantity": 1, "unit_amount": 1}]}, "/cart_items/0/name"),
+    # the SDK drops a product_type it does not know before sending
+    ({"cart_items": [{"name": "x", "quantity": 1, "unit_amount": 1, "product_type": "car"}]},
+     "/cart_items/0/product_type"),
+])
+def test_what_the_sdk_cannot_send_is_refused_too(server, pem, body, pointer):
+    resp = requests.post(f"{server.url}/gr4vy/transactions", timeout=10,
+                         headers={"authorization": "Bearer " + auth.get_token(pem)},
+                         json={"amount": 100, "currency": "USD", "payment_method": CARD, **body})
+    assert resp.status_code == 400
+    assert [d["pointer"] for d in resp.json()["details"]] == [pointer]

@@ -130,6 +130,8 @@ class Transaction(TransactionSummary):
     merchant_initiated = B()
     is_subsequent_payment = B()
     metadata = fields.Dict(keys=fields.String(), values=fields.String(), required=True, allow_none=True)
+    statement_descriptor = fields.Nested(req.StatementDescriptor, required=True, allow_none=True)
+    cart_items = fields.List(fields.Nested(req.CartItem), required=True, allow_none=True)
     auth_response_code = SN()
     avs_response_code = SN()
     cvv_response_code = SN()

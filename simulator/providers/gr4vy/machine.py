@@ -275,6 +275,7 @@ class Machine(BaseMachine):
                 "account_funding_transaction": False, "disputed": False, "pending_review": False,
                 "payment_source": source, "merchant_initiated": mit, "is_subsequent_payment": subsequent,
                 "external_identifier": data.get("external_identifier"), "metadata": data.get("metadata"),
+                "statement_descriptor": data.get("statement_descriptor"), "cart_items": data.get("cart_items"),
                 "method": "card", "instrument_type": "pan" if stored is None else "card_token",
                 "payment_method": self._tx_payment_method(card, stored),
                 "buyer": self._tx_buyer(buyer, data.get("buyer")),

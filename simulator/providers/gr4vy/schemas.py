@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, validates_schema
+from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, post_load, validate, validates_schema
 
 from ..shape import Refusal, schema, walk
 
@@ -14,6 +14,9 @@ COUNTRY = re.compile(r"^[A-Z]{2}$")
 EXPIRY = re.compile(r"^(0[1-9]|1[0-2])/\d{2}$")
 PAYMENT_SOURCES = ("ecommerce", "moto", "recurring", "installment", "card_on_file")
 MAX_AMOUNT = 99_999_999
+E164 = re.compile(r"^\+[1-9][0-9]{1,14}$")
+PRODUCT_TYPES = ("physical", "discount", "shipping_fee", "sales_tax", "digital", "gift_card", "store_credit",
+                 "surcharge")
 
 
 class StrictBool(fields.Boolean):
@@ -100,6 +103,73 @@ class StoredPaymentMethod(_Base):
     redirect_url = fields.Url(allow_none=True, require_tld=False, schemes={"http", "https"})
 
 
+class Exact(validate.Regexp):
+    """A Regexp that must match the whole value: marshmallow's uses re.match, where "^[A-Z]{2}$"
+    also takes "GB\n". The pattern stays as written, so the OpenAPI document shows it as is."""
+
+    def __call__(self, value):
+        if self.regex.fullmatch(value) is None:
+            raise ValidationError(self._format_error(value))
+        return value
+
+
+def _CountryCode(**kw):
+    return fields.String(validate=Exact(COUNTRY, error="Must be an ISO-3166 alpha-2 code."), **kw)
+
+
+class _Echoed(Schema):
+    """A nested object Gr4vy returns on the transaction as it was sent: every key it declares is on
+    the answer (null when not sent), and, as Gr4vy's own ``additionalProperties: false`` says, a key
+    it does not declare is a validation error rather than something silently dropped."""
+
+    class Meta:
+        unknown = RAISE
+
+    @post_load
+    def _every_key(self, data, **kw):
+        return {name: data.get(name) for name in self.declared_fields}
+
+
+class StatementDescriptor(_Echoed):
+    name = Text(5, 22, allow_none=True)
+    description = Text(5, 22, allow_none=True)
+    city = Text(1, 50, allow_none=True)
+    country = _CountryCode(allow_none=True)
+    phone_number = fields.String(allow_none=True, validate=Exact(E164, error="Must be an E.164 number."))
+    url = Text(1, 50, allow_none=True)
+    postal_code = Text(1, 50, allow_none=True)
+
+
+def _Amount(**kw):
+    return StrictInt(validate=validate.Range(min=0, max=MAX_AMOUNT), **kw)
+
+
+class CartItem(_Echoed):
+    name = Text(1, 255, required=True)
+    quantity = StrictInt(required=True, validate=validate.Range(min=1, max=MAX_AMOUNT))
+    unit_amount = _Amount(required=True)
+    discount_amount = _Amount(allow_none=True, load_default=0)
+    tax_amount = _Amount(allow_none=True, load_default=0)
+    external_identifier = Text(1, 200, allow_none=True)
+    sku = Text(1, 200, allow_none=True)
+    upc = Text(1, 50, allow_none=True)
+    product_url = fields.String(allow_none=True)
+    image_url = fields.String(allow_none=True)
+    categories = fields.List(Text(1, 50), allow_none=True)
+    # subcategories and brand are in the SDK's CartItem but not in the published API document,
+    # which gives the limits of every other field: only their types are checked
+    subcategories = fields.List(fields.String(), allow_none=True)
+    brand = fields.String(allow_none=True)
+    product_type = fields.String(allow_none=True, validate=validate.OneOf(PRODUCT_TYPES))
+    seller_country = _CountryCode(allow_none=True)
+    tax_exempt = StrictBool(allow_none=True)
+    unit_of_measure = Text(1, 50, allow_none=True)
+    commodity_code = Text(1, 50, allow_none=True)
+    description = Text(1, 255, allow_none=True)
+    duty_amount = _Amount(allow_none=True)
+    shipping_amount = _Amount(allow_none=True)
+
+
 class _PaymentMethodField(fields.Field):
     """``payment_method`` is a union keyed by ``method``."""
 
@@ -135,6 +205,8 @@ class TransactionCreate(_Base):
     metadata = fields.Dict(keys=fields.String(validate=validate.Length(min=1, max=50)),
                            values=fields.String(validate=validate.Length(max=255)), allow_none=True)
     async_capture = StrictBool(load_default=False)
+    statement_descriptor = fields.Nested(StatementDescriptor, allow_none=True)
+    cart_items = fields.List(fields.Nested(CartItem), allow_none=True)
 
     @validates_schema
     def _rules(self, data, **kw):
