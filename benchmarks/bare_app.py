@@ -27,4 +27,4 @@ if __name__ == "__main__":
     parser.add_argument("--threads", type=int, default=16)
     args = parser.parse_args()
     serve(app, host="127.0.0.1", port=args.port, threads=args.threads,
-          clear_untrusted_proxy_headers=True, ident="bare-flask")
+          clear_untrusted_proxy_headers=False, ident="bare-flask")   # as run.py

@@ -175,8 +175,10 @@ def main(argv=None) -> int:
     from waitress import create_server
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
+        # proxy headers reach the app: Gr4vy takes the buyer's IP from X-Forwarded-For (a call made
+        # server-side). No proxy is trusted, so waitress changes nothing it reports from them.
         server = create_server(app, host=args.host, port=args.port, threads=args.threads,
-                               clear_untrusted_proxy_headers=True, ident="psp-sandbox")
+                               clear_untrusted_proxy_headers=False, ident="psp-sandbox")
     except (OSError, ValueError, RuntimeError) as exc:
         if isinstance(exc, RuntimeError):   # the threads could not all be started
             reason = f"cannot start {args.threads} server threads: {exc}"

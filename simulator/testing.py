@@ -32,7 +32,9 @@ class SandboxServer:
         self.app = create_app(config or {}, scenario_files=scenario_files, state_path=state_path,
                               extra_providers=extra_providers)
         self.sandbox = self.app.extensions["sandbox"]
-        self._server = create_server(self.app, host="127.0.0.1", port=0, threads=threads)
+        # as run.py serves it: proxy headers (X-Forwarded-For) reach the app
+        self._server = create_server(self.app, host="127.0.0.1", port=0, threads=threads,
+                                     clear_untrusted_proxy_headers=False)
         self.port = self._server.effective_port
         self.url = f"http://127.0.0.1:{self.port}"
         self._stopping = threading.Event()

@@ -2,11 +2,11 @@
 and the request fields Gr4vy keeps on a transaction (``statement_descriptor``, ``cart_items``)."""
 import os
 
-import httpx
 import pytest
 import requests
-from gr4vy import Gr4vy, auth, errors, models
+from gr4vy import auth, errors, models
 from gr4vy_helpers import CARD, client, new_key
+from simulator.testing import ServerProcess
 
 # every response of these tests is checked against the provider's OpenAPI document
 pytestmark = [pytest.mark.xdist_group("contract-gr4vy-filters"), pytest.mark.usefixtures("contract_checked")]
@@ -90,11 +90,20 @@ def test_ip_address_is_the_callers_address(sdk):
     assert ids(sdk, ip_address="not-an-ip") == set()
 
 
-def test_ip_address_is_the_forwarded_buyer_address_when_the_header_arrives(server, pem):
-    """The SDK's ``x_forwarded_for`` (for calls made server-side), straight into the app: waitress,
-    which serves the sandbox, removes X-Forwarded-For from what reaches it as an untrusted proxy header."""
-    sdk = Gr4vy(server_url="http://sandbox.test/gr4vy", bearer_auth=auth.with_token(pem),
-                merchant_account_id="default", client=httpx.Client(transport=httpx.WSGITransport(app=server.app)))
+@pytest.fixture(params=["in-process", "run.py"])
+def served(request, server):
+    """The sandbox as tests serve it, and as ``python run.py`` does: both pass proxy headers on."""
+    if request.param == "in-process":
+        yield server
+        return
+    proc = ServerProcess().wait_ready()
+    yield proc
+    proc.stop()
+
+
+def test_ip_address_is_the_forwarded_buyer_address_when_the_header_arrives(served, pem):
+    """The SDK's ``x_forwarded_for`` (for calls made server-side)."""
+    sdk = client(served, pem)
     forwarded = pay(sdk, x_forwarded_for="203.0.113.9, 10.0.0.1")
     ipv6 = pay(sdk, x_forwarded_for="2001:DB8:0:0::1")
     junk = pay(sdk, x_forwarded_for="unknown")   # no address: the caller's is taken
