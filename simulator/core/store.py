@@ -12,8 +12,11 @@ concurrent captures from both seeing the same available balance.
 
 Secondary indexes (``add_index``) make a list filter cost its page, not the number stored: per
 (provider, tenant, kind, field) each value holds the creation numbers of the objects carrying it,
-sorted, so a page newest first is a slice from the end. ``put`` compares the values an object had
-when last stored with the ones it has now, so in-place mutation followed by ``put`` stays correct.
+sorted, so a page newest first is a slice from the end, and an object's place in it (a cursor) is a
+bisect by its number (``select``). ``put`` compares the values an object had when last stored with
+the ones it has now, so in-place mutation followed by ``put`` stays correct. A value several objects
+share keeps their numbers in an array of machine integers: in a list, each number would be an
+entry every full collection of the cyclic GC walks, and a value such as a status holds most objects.
 
 Compact storage: only the most recently used objects (``hot``) stay live dicts; the rest are kept
 compressed (a tenth of the memory, and nothing for the cyclic GC to walk) and become live dicts
@@ -51,6 +54,7 @@ import threading
 import time
 import weakref
 import zlib
+from array import array
 from bisect import bisect_left, insort
 from collections import OrderedDict
 from datetime import datetime
@@ -522,13 +526,14 @@ class MemoryStore:
         self._values: dict[tuple[str, str, str], dict[str, Hashable]] = {}   # (provider, kind, field) -> id -> value
         self._id_of = _Numbered()                                      # creation number -> id
         # value -> the creation number of the one object holding it (most references), or, in a map
-        # of its own (a list is a container the GC tracks), the sorted numbers of several
+        # of its own (an array is a container the GC tracks, though it walks none of its numbers), the
+        # sorted numbers of several
         self._buckets: dict[tuple[str, str, str, str], dict[Hashable, int]] = {}
-        self._shared: dict[tuple[str, str, str, str], dict[Hashable, list[int]]] = {}
+        self._shared: dict[tuple[str, str, str, str], dict[Hashable, array]] = {}
         # (provider, kind, field) -> the tenants with a bucket group, for a lookup in any tenant
         self._indexed_tenants: dict[tuple[str, str, str], dict[str, None]] = {}
 
-    def _bucket(self, provider: str, tenant: str | None, kind: str, field: str, value: Hashable) -> list[int] | tuple:
+    def _bucket(self, provider: str, tenant: str | None, kind: str, field: str, value: Hashable) -> array | list | tuple:
         if tenant is None:   # every tenant's: one bucket per tenant that has the field indexed
             return sorted(seq for t in self._indexed_tenants.get((provider, kind, field), ())
                           for seq in self._bucket(provider, t, kind, field, value))
@@ -574,7 +579,7 @@ class MemoryStore:
                 if after in shared:
                     insort(shared[after], seq)
                 elif after in ones:
-                    shared[after] = sorted((ones.pop(after), seq))
+                    shared[after] = array("q", sorted((ones.pop(after), seq)))
                 else:
                     ones[after] = seq
 
@@ -593,6 +598,60 @@ class MemoryStore:
     def where_count(self, provider: str, kind: str, tenant: str, field: str, value: Hashable) -> int:
         with self.lock:
             return len(self._bucket(provider, tenant, kind, field, value))
+
+    def select(self, provider: str, kind: str, tenant: str | None, match: dict[str, Hashable], offset: int = 0,
+               limit: int | None = None, newest_first: bool = False, after: str | None = None,
+               before: str | None = None) -> tuple[int, list[dict]] | None:
+        """How many objects have every indexed ``field: value`` of ``match`` (at least one), and one
+        page of them, in creation order or newest first: a list endpoint's filters and cursors.
+
+        ``after`` and ``before`` are ids of selected objects: what follows ``after`` in the order
+        asked, and of that what precedes ``before``, is what is counted and paged, ``offset`` from
+        its start. None when a cursor is not among them (``before`` is looked for in what ``after``
+        left). A field without an index matches nothing, as in ``where``. A whole listing is
+        selected by an index whose value every object has.
+
+        A cursor costs a bisect by its creation number and the page its objects; nothing else is
+        decoded. Several fields read the smallest of their buckets and keep the numbers whose
+        objects hold the other values (compared in the index, not in the objects): no index holds
+        an intersection, and the count must be exact, so that bucket is scanned whole.
+        """
+        with self.lock:
+            picked = [(self._bucket(provider, tenant, kind, field, value), field) for field, value in match.items()]
+            seqs, field = min(picked, key=lambda held: len(held[0]))
+            rest = [(self._values.get((provider, kind, f), _NOTHING), match[f]) for _, f in picked if f != field]
+            id_of = self._id_of
+            if rest:
+                seqs = [s for s in seqs if all(held.get(id_of[s]) == value for held, value in rest)]
+            lo, hi = 0, len(seqs)
+            numbers = self._seq_of.get((provider, kind), _NOTHING)
+
+            def place(id: str) -> int | None:
+                seq = numbers.get(id)
+                if seq is None:
+                    return None
+                at = bisect_left(seqs, seq, lo, hi)
+                return at if at < hi and seqs[at] == seq else None
+
+            for cursor, following in ((after, True), (before, False)):
+                if cursor is None:
+                    continue
+                at = place(cursor)
+                if at is None:
+                    return None
+                if following != newest_first:   # keep what comes later in creation order
+                    lo = at + 1
+                else:
+                    hi = at
+            if newest_first:
+                end = max(hi - offset, lo)
+                start = lo if limit is None else max(end - limit, lo)
+                page = reversed(seqs[start:end])
+            else:
+                start = min(lo + offset, hi)
+                end = hi if limit is None else min(start + limit, hi)
+                page = seqs[start:end]
+            return hi - lo, self._page(provider, kind, [id_of[s] for s in page])
 
     def reset(self, tenant: str | None = None) -> None:
         with self.lock:

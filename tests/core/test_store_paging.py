@@ -1,0 +1,155 @@
+"""Paging from the store's indexes (``MemoryStore.select``): the same answers as filtering and
+slicing every object, at the cost of the page; and the index buckets the GC does not walk."""
+import gc
+import random
+import sys
+
+import pytest
+
+from simulator.core.store import MemoryStore
+
+FIELDS = ("color", "size", "every")
+
+
+def every(obj):
+    return True
+
+
+def make_store(hot=4):
+    store = MemoryStore(hot=hot)
+    store.add_index("p", "item", "color")
+    store.add_index("p", "item", "size")
+    store.add_index("p", "item", "every", every)
+    return store
+
+
+def reference(objects, match, offset, limit, newest_first, after, before):
+    """What a list endpoint did before it paged from the index: filter everything, reverse, find
+    each cursor by scanning and slice."""
+    items = [o for o in objects if all(o.get(f) == v or (f == "every" and v is True) for f, v in match.items())]
+    ordered = items[::-1] if newest_first else items
+    ids = [o["id"] for o in ordered]
+    for cursor, following in ((after, True), (before, False)):
+        if cursor is None:
+            continue
+        if cursor not in ids:
+            return None
+        at = ids.index(cursor)
+        ordered, ids = (ordered[at + 1:], ids[at + 1:]) if following else (ordered[:at], ids[:at])
+    page = ordered[offset:None if limit is None else offset + limit]
+    return len(ordered), [o["id"] for o in page]
+
+
+def selected(store, tenant, match, *args, **kwargs):
+    got = store.select("p", "item", tenant, match, *args, **kwargs)
+    return None if got is None else (got[0], [o["id"] for o in got[1]])
+
+
+@pytest.fixture(scope="module")
+def stocked():
+    """Two tenants' objects, some moved to another value, some deleted, most compacted."""
+    rng = random.Random(7)
+    store = make_store()
+    mine = {}
+    for i in range(240):
+        tenant = "t1" if rng.random() < 0.8 else "t2"
+        color = rng.choice(("red", "red", "blue", "green", f"own{i}"))
+        obj = {"id": f"o{i:03d}", "color": color, "size": rng.choice(("s", "m", "l"))}
+        store.put("p", "item", obj["id"], obj, tenant)
+        if tenant == "t1":
+            mine[obj["id"]] = obj
+    for oid in rng.sample(sorted(mine), 30):   # moved within the index: a read, a change, a put
+        obj = store.get("p", "item", oid)
+        obj["color"] = rng.choice(("red", "blue", "gold"))
+        store.put("p", "item", oid, obj, "t1")
+        mine[oid] = dict(obj)
+    for oid in rng.sample(sorted(mine), 20):
+        store.delete("p", "item", oid)
+        del mine[oid]
+    store.compact()
+    return store, list(mine.values())
+
+
+def test_a_page_with_filters_and_cursors_is_what_filtering_everything_gives(stocked):
+    store, objects = stocked
+    ids = [o["id"] for o in objects]
+    others = ["o239" if "o239" not in ids else "o238", "nobody", ""]   # another tenant's, unknown, empty
+    deleted = sorted({f"o{i:03d}" for i in range(240)} - set(ids))[:2]
+    cursors = [None, ids[0], ids[1], ids[len(ids) // 2], ids[-2], ids[-1], *others, *deleted]
+    matches = [{"every": True}, {"color": "red"}, {"color": "gold"}, {"color": "own3"}, {"size": "m"},
+               {"color": "red", "size": "s"}, {"color": "blue", "size": "l", "every": True}, {"color": "purple"},
+               {"shape": "round"}, {"color": "red", "shape": "round"}]
+    checked = refused = paged_from_cursor = 0
+    for match in matches:
+        for newest_first in (False, True):
+            for after in cursors:
+                for before in cursors:
+                    for offset, limit in ((0, None), (0, 1), (0, 20), (3, 5), (17, 1000), (10 ** 9, 20)):
+                        want = reference(objects, match, offset, limit, newest_first, after, before)
+                        got = selected(store, "t1", match, offset, limit, newest_first, after, before)
+                        assert got == want, (match, newest_first, after, before, offset, limit)
+                        checked += 1
+                        refused += want is None
+                        paged_from_cursor += bool(want and want[1] and (after or before))
+    assert refused > 1000 and checked - refused > 500 and paged_from_cursor > 200   # every outcome, often
+
+
+def test_a_tenant_sees_only_its_own_objects_and_none_means_every_tenants(stocked):
+    store, objects = stocked
+    theirs = store.select("p", "item", "t2", {"every": True})
+    assert theirs[0] == store.where_count("p", "item", "t2", "every", True) > 0
+    assert not {o["id"] for o in theirs[1]} & {o["id"] for o in objects}
+    assert store.select("p", "item", "t2", {"every": True}, after=objects[0]["id"]) is None
+    anyone = store.select("p", "item", None, {"every": True}, 0, 5, newest_first=True, after=objects[-1]["id"])
+    assert anyone[0] == len(objects) + theirs[0] - 1 - sum(1 for o in theirs[1] if o["id"] > objects[-1]["id"])
+
+
+def test_a_page_decodes_the_page_however_many_objects_the_bucket_holds(monkeypatch):
+    store = make_store(hot=8)
+    n = 20_000
+    for i in range(n):
+        store.put("p", "item", f"o{i:05d}", {"id": f"o{i:05d}", "color": "red" if i % 4 else "blue",
+                                            "size": "s" if i % 3 else "m"}, "t1")
+    store.compact()
+    touched = []
+    for name in ("_thaw", "_peek", "_live"):
+        method = getattr(store, name)
+        monkeypatch.setattr(store, name, lambda *a, _m=method, _n=name: touched.append(_n) or _m(*a))
+    total, page = store.select("p", "item", "t1", {"every": True}, 100, 20, newest_first=True, after="o12345")
+    assert total == 12345 and [o["id"] for o in page] == [f"o{i:05d}" for i in range(12244, 12224, -1)]
+    total, page = store.select("p", "item", "t1", {"color": "red"}, 5000, 25, after="o00003", before="o19999")
+    red = [f"o{i:05d}" for i in range(n) if i % 4 and 3 < i < 19999]
+    assert total == len(red) and [o["id"] for o in page] == red[5000:5025]
+    # two filters scan the smaller bucket's numbers in the index, and decode only the page
+    total, page = store.select("p", "item", "t1", {"color": "blue", "size": "m"}, 0, 10, newest_first=True)
+    assert total == len(range(0, n, 12)) and page[0]["id"] == f"o{max(range(0, n, 12)):05d}"
+    assert touched.count("_live") == 20 + 25 + 10 and touched.count("_thaw") <= 20 + 25 + 10
+    assert "_peek" not in touched
+
+
+def test_shared_buckets_hold_their_numbers_where_the_gc_does_not_walk_them():
+    # a value most objects hold (a status, or the whole listing): kept in a list, every full
+    # collection would read each number, with every request thread stopped
+    store = make_store(hot=8)
+    for i in range(5000):
+        store.put("p", "item", f"o{i}", {"id": f"o{i}", "color": "red", "size": "s"}, "t1")
+    gc.collect()
+    held = store._seq_of["p", "item"]["o4000"]   # found by identity, as the id's own test does
+    assert held > 256   # not a small int every list of small numbers shares
+    assert not [o for o in gc.get_objects() if isinstance(o, (list, tuple)) and len(o) > 1000
+                and any(x is held for x in o)]
+    store.delete("p", "item", "o4000")
+    assert store.where_count("p", "item", "t1", "color", "red") == 4999
+    assert store.select("p", "item", "t1", {"color": "red"}, after="o4000") is None
+
+
+def test_an_index_every_object_is_in_costs_a_few_dozen_bytes_an_object():
+    # the whole listing's index: one entry in the map of values, eight bytes in the bucket
+    # (measured: 47 B an object at 100k, against ~350 B the store's other bookkeeping takes)
+    store = make_store(hot=8)
+    n = 20_000
+    for i in range(n):
+        store.put("p", "item", f"o{i}", {"id": f"o{i}"}, "t1")
+    bucket = store._shared["p", "t1", "item", "every"][True]
+    size = sys.getsizeof(store._values["p", "item", "every"]) + sys.getsizeof(bucket)
+    assert len(bucket) == n and size / n < 64
