@@ -40,9 +40,24 @@ def _card_digits(value) -> str | None:
     return text if len(text) <= 4 and text.isascii() and text.isdigit() else None
 
 
+def _listed(obj: dict) -> bool:
+    """The index every object is in: the tenant's whole list, paged and searched for a cursor like
+    a filter's bucket (the store's listing keeps the order but not an object's place in it)."""
+    return True
+
+
+LISTED = "_listed"
+
+
 class Machine(BaseMachine):
     tables = (PAYMENT_REQUEST,)
-    indexes = {KIND_PR: ("unique_identifier", "status"), "notification": ("status",)}
+    # every list filter is an index (None: the field's own value). A query naming several filters
+    # reads the smallest of their buckets and checks the others' values in the index, so it scans
+    # that bucket: no index holds a combination (one per combination would cost every object an
+    # entry more for queries few clients make), and _metadata.total must be exact
+    indexes = {KIND_PR: {"unique_identifier": None, "status": None, "business_id": None, "method_key": None,
+                         LISTED: _listed},
+               KIND_NOTIFICATION: {"status": None, LISTED: _listed}}
     timer_handlers = {"expire": "_expire"}
 
     def _move(self, pr: dict, event: str, now: datetime) -> None:
@@ -54,6 +69,16 @@ class Machine(BaseMachine):
         if pr is None:
             raise Refusal("not_found")
         return pr
+
+    def listing(self, kind: str, tenant: str, filters: dict[str, str], offset: int, limit: int,
+                newest_first: bool, after: str | None, before: str | None) -> tuple[int, list[dict]]:
+        """How many of the tenant's objects of ``kind`` hold every filter's value (after ``after``,
+        before ``before``), and one page of them, from the indexes: the page costs the page."""
+        found = self.sb.store.select(self.p.name, kind, tenant, filters or {LISTED: True}, offset, limit,
+                                     newest_first, after, before)
+        if found is None:
+            raise Refusal("invalid_cursor")
+        return found
 
     # -- create ------------------------------------------------------------------------------
     def create(self, tenant: str, data: dict, pay_base: str) -> dict:
