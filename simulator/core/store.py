@@ -533,7 +533,8 @@ class MemoryStore:
         # (provider, kind, field) -> the tenants with a bucket group, for a lookup in any tenant
         self._indexed_tenants: dict[tuple[str, str, str], dict[str, None]] = {}
 
-    def _bucket(self, provider: str, tenant: str | None, kind: str, field: str, value: Hashable) -> array | list | tuple:
+    def _bucket(self, provider: str, tenant: str | None, kind: str, field: str,
+                value: Hashable) -> array | list | tuple:
         if tenant is None:   # every tenant's: one bucket per tenant that has the field indexed
             return sorted(seq for t in self._indexed_tenants.get((provider, kind, field), ())
                           for seq in self._bucket(provider, t, kind, field, value))
