@@ -613,17 +613,24 @@ class MemoryStore:
         selected by an index whose value every object has.
 
         A cursor costs a bisect by its creation number and the page its objects; nothing else is
-        decoded. Several fields read the smallest of their buckets and keep the numbers whose
-        objects hold the other values (compared in the index, not in the objects): no index holds
-        an intersection, and the count must be exact, so that bucket is scanned whole.
+        decoded. Several fields read the smallest of their buckets and keep the numbers the others
+        hold too, never decoding an object: no index holds an intersection, and the count must be
+        exact, so that bucket is scanned whole.
         """
         with self.lock:
-            picked = [(self._bucket(provider, tenant, kind, field, value), field) for field, value in match.items()]
-            seqs, field = min(picked, key=lambda held: len(held[0]))
-            rest = [(self._values.get((provider, kind, f), _NOTHING), match[f]) for _, f in picked if f != field]
+            picked = sorted(((self._bucket(provider, tenant, kind, field, value), field)
+                             for field, value in match.items()), key=lambda held: len(held[0]))
+            seqs = picked[0][0]
             id_of = self._id_of
-            if rest:
-                seqs = [s for s in seqs if all(held.get(id_of[s]) == value for held, value in rest)]
+            for bucket, field in picked[1:]:
+                # a set of a bucket's numbers is built in C, ten times faster a number than a look-up
+                # of an id's value in the index, which is cheaper only for a bucket far larger
+                if len(bucket) <= 8 * len(seqs):
+                    held = set(bucket)
+                    seqs = [s for s in seqs if s in held]
+                else:
+                    values, value = self._values.get((provider, kind, field), _NOTHING), match[field]
+                    seqs = [s for s in seqs if values.get(id_of[s]) == value]
             lo, hi = 0, len(seqs)
             numbers = self._seq_of.get((provider, kind), _NOTHING)
 

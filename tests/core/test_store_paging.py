@@ -70,6 +70,13 @@ def stocked():
     return store, list(mine.values())
 
 
+def lone_colors(objects):
+    """A color one object has, with each size: a bucket of one beside one many times larger, whose
+    values are checked in the index, not as a set of its numbers."""
+    lone = next(o for o in objects if o["color"].startswith("own"))
+    return [{"size": size, "color": lone["color"]} for size in ("s", "m", "l")]
+
+
 def test_a_page_with_filters_and_cursors_is_what_filtering_everything_gives(stocked):
     store, objects = stocked
     ids = [o["id"] for o in objects]
@@ -78,6 +85,7 @@ def test_a_page_with_filters_and_cursors_is_what_filtering_everything_gives(stoc
     cursors = [None, ids[0], ids[1], ids[len(ids) // 2], ids[-2], ids[-1], *others, *deleted]
     matches = [{"every": True}, {"color": "red"}, {"color": "gold"}, {"color": "own3"}, {"size": "m"},
                {"color": "red", "size": "s"}, {"color": "blue", "size": "l", "every": True}, {"color": "purple"},
+               {"color": "gold", "every": True}, *lone_colors(objects),
                {"shape": "round"}, {"color": "red", "shape": "round"}]
     checked = refused = paged_from_cursor = 0
     for match in matches:
