@@ -208,7 +208,7 @@ def test_the_payment_request_list_answers_what_it_answered_when_it_filtered_ever
     for query, g, w in zip(queries, got, want):
         assert g == w, query
     statuses = [s for s, _ in got]
-    assert statuses.count(200) > 400 and 0 < statuses.count(400) and b'"invalid_cursor"' in b"".join(
+    assert statuses.count(200) > 300 and 0 < statuses.count(400) and b'"invalid_cursor"' in b"".join(
         body for _, body in got)
     # the cursors of a page lead on to the next one, whatever the filters
     filtered = ids_of(a, CHECKOUT, business_id="biz-a", order_direction="asc")
