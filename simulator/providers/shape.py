@@ -236,6 +236,12 @@ class ScopedStore:
     def where_count(self, kind: str, tenant: str, field: str, value: Any) -> int:
         return self._sandbox.store.where_count(self._name, kind, tenant, field, value)
 
+    def select(self, kind: str, tenant: str | None, match: dict[str, Any], offset: int = 0, limit: int | None = None,
+               newest_first: bool = False, after: str | None = None,
+               before: str | None = None) -> tuple[int, list[dict]] | None:
+        """(count, one page) of the objects holding every indexed value of ``match``; see the store's."""
+        return self._sandbox.store.select(self._name, kind, tenant, match, offset, limit, newest_first, after, before)
+
 
 class Machine:
     """Base of every provider's machine: the business rules of one provider.

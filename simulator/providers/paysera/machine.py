@@ -74,8 +74,7 @@ class Machine(BaseMachine):
                 newest_first: bool, after: str | None, before: str | None) -> tuple[int, list[dict]]:
         """How many of the tenant's objects of ``kind`` hold every filter's value (after ``after``,
         before ``before``), and one page of them, from the indexes: the page costs the page."""
-        found = self.sb.store.select(self.p.name, kind, tenant, filters or {LISTED: True}, offset, limit,
-                                     newest_first, after, before)
+        found = self.store.select(kind, tenant, filters or {LISTED: True}, offset, limit, newest_first, after, before)
         if found is None:
             raise Refusal("invalid_cursor")
         return found
