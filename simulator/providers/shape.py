@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from functools import cache, lru_cache
 from typing import Any, Callable, Iterator
 
-from marshmallow import missing
+from marshmallow import ValidationError, missing, validate
 
 
 class Refusal(Exception):
@@ -67,6 +67,16 @@ class ErrorSpec:
 
 
 @cache
+class Exact(validate.Regexp):
+    """A Regexp that must match the whole value: marshmallow's uses re.match, where "^[A-Z]{2}$"
+    also takes "GB\n". The pattern stays as written, so the OpenAPI document shows it as is."""
+
+    def __call__(self, value):
+        if self.regex.fullmatch(value) is None:
+            raise ValidationError(self._format_error(value))
+        return value
+
+
 def schema(cls) -> "_Loader":
     """The shared loader of a schema class: ``schema(cls).load(data)`` validates as ``cls().load``
     would. Instances are built once and shared (building one deep-copies every declared field, and

@@ -7,15 +7,10 @@ from datetime import datetime, timedelta, timezone
 import pytest
 import requests
 from gr4vy import auth, errors
-from gr4vy_helpers import CARD, client, new_key
+from gr4vy_helpers import CARD, client
 
 DATA_MODELS = {400: errors.Error400Data, 401: errors.Error401Data, 403: errors.Error403Data,
                404: errors.Error404Data, 405: errors.Error405Data, 409: errors.Error409Data}
-
-
-@pytest.fixture
-def pem():
-    return new_key()[0]
 
 
 @pytest.fixture

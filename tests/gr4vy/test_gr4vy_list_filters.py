@@ -5,7 +5,7 @@ import os
 import pytest
 import requests
 from gr4vy import auth, errors, models
-from gr4vy_helpers import CARD, client, new_key
+from gr4vy_helpers import CARD, client
 from simulator.testing import ServerProcess
 
 # every response of these tests is checked against the provider's OpenAPI document
@@ -13,16 +13,6 @@ pytestmark = [pytest.mark.xdist_group("contract-gr4vy-filters"), pytest.mark.use
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 ABSENT = "0b5ec6b5-0ed0-4e40-a9b4-2f9a2b6d2c11"   # a well-formed id nothing in the sandbox has
-
-
-@pytest.fixture
-def pem():
-    return new_key()[0]
-
-
-@pytest.fixture
-def sdk(server, pem):
-    return client(server, pem)
 
 
 def pay(sdk, amount=1000, **extra):

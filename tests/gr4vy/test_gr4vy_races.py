@@ -64,22 +64,18 @@ def twice_at_once(call, method, path):
         return list(pool.map(lambda _: call(method, path), range(2)))
 
 
-def test_two_overlapping_deletes_of_a_payment_method_delete_it_once(server, api, monkeypatch):
-    pm = api("POST", "/payment-methods", json={k: CARD[k] for k in ("method", "number", "expiration_date")}).json()
-    both_past_the_route(monkeypatch, "delete_payment_method")
-    answers = sorted(twice_at_once(api, "DELETE", f"/payment-methods/{pm['id']}"), key=lambda r: r.status_code)
+@pytest.mark.parametrize("path,body,deleting,event", [
+    ("/payment-methods", {k: CARD[k] for k in ("method", "number", "expiration_date")}, "delete_payment_method",
+     "payment-method.deleted"),
+    ("/buyers", {"display_name": "Ada"}, "delete_buyer", "buyer.deleted"),
+], ids=["payment method", "buyer"])
+def test_two_overlapping_deletes_delete_once(server, api, monkeypatch, path, body, deleting, event):
+    made = api("POST", path, json=body).json()
+    both_past_the_route(monkeypatch, deleting)
+    answers = sorted(twice_at_once(api, "DELETE", f"{path}/{made['id']}"), key=lambda r: r.status_code)
     assert answers[0].status_code == 204
     assert_not_found(answers[1])
-    assert [e["target"]["id"] for e in events(server, "payment-method.deleted")] == [pm["id"]]
-
-
-def test_two_overlapping_deletes_of_a_buyer_delete_it_once(server, api, monkeypatch):
-    buyer = api("POST", "/buyers", json={"display_name": "Ada"}).json()
-    both_past_the_route(monkeypatch, "delete_buyer")
-    answers = sorted(twice_at_once(api, "DELETE", f"/buyers/{buyer['id']}"), key=lambda r: r.status_code)
-    assert answers[0].status_code == 204
-    assert_not_found(answers[1])
-    assert [e["target"]["id"] for e in events(server, "buyer.deleted")] == [buyer["id"]]
+    assert [e["target"]["id"] for e in events(server, event)] == [made["id"]]
 
 
 def test_an_update_that_meets_a_delete_does_not_bring_the_buyer_back(server, api, monkeypatch):

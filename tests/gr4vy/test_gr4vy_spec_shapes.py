@@ -33,16 +33,6 @@ TX_NESTED = {"payment_service": models.TransactionPaymentService, "payment_metho
 
 
 @pytest.fixture
-def pem():
-    return new_key()[0]
-
-
-@pytest.fixture
-def sdk(server, pem):
-    return client(server, pem)
-
-
-@pytest.fixture
 def raw(server, pem):
     def get(path, **params):
         resp = requests.get(f"{server.url}/gr4vy{path}", params=params, timeout=10,

@@ -11,16 +11,6 @@ from gr4vy_helpers import CARD, client, new_key
 pytestmark = [pytest.mark.xdist_group("contract-gr4vy"), pytest.mark.usefixtures("contract_checked")]
 
 
-@pytest.fixture
-def pem():
-    return new_key()[0]
-
-
-@pytest.fixture
-def sdk(server, pem):
-    return client(server, pem)
-
-
 def authorize(sdk, amount=2000, **extra):
     return sdk.transactions.create(amount=amount, currency="GBP", country="GB", payment_method=CARD, **extra)
 

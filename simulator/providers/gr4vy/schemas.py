@@ -7,7 +7,7 @@ import re
 
 from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, post_load, validate, validates_schema
 
-from ..shape import Refusal, schema, walk
+from ..shape import Exact, Refusal, schema, walk
 
 CURRENCY = re.compile(r"^[A-Z]{3}$")
 COUNTRY = re.compile(r"^[A-Z]{2}$")
@@ -101,16 +101,6 @@ class StoredPaymentMethod(_Base):
     id = fields.String(required=True, validate=validate.Length(min=1, max=100))
     security_code = fields.String(allow_none=True, validate=validate.Regexp(r"^\d{3,4}$", error="Must be 3 or 4 digits."))
     redirect_url = fields.Url(allow_none=True, require_tld=False, schemes={"http", "https"})
-
-
-class Exact(validate.Regexp):
-    """A Regexp that must match the whole value: marshmallow's uses re.match, where "^[A-Z]{2}$"
-    also takes "GB\n". The pattern stays as written, so the OpenAPI document shows it as is."""
-
-    def __call__(self, value):
-        if self.regex.fullmatch(value) is None:
-            raise ValidationError(self._format_error(value))
-        return value
 
 
 def _CountryCode(**kw):

@@ -10,6 +10,7 @@ import re
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, validates_schema
 
 from ...core.money import MAX_MINOR, exponent, to_minor
+from ..shape import Exact
 from .views import render_amount
 
 # ASCII digits only, matched whole: Python's \d takes any Unicode digit ("１０.００", "١٠.٥٠"), "$"
@@ -20,16 +21,6 @@ _URL = validate.URL(require_tld=False, schemes={"http", "https"})
 # The last second a date can name (9999-12-31T23:59:59Z): Paysera states no upper bound, and a
 # later valid_until could not be scheduled to expire.
 MAX_VALID_UNTIL = 253402300799
-
-
-class Exact(validate.Regexp):
-    """A Regexp that must match the whole value: marshmallow's uses re.match, where "^[A-Z]{3}$"
-    also takes "EUR\n". The pattern stays as written, so the OpenAPI document shows it as is."""
-
-    def __call__(self, value):
-        if self.regex.fullmatch(value) is None:
-            raise ValidationError(self._format_error(value))
-        return value
 
 
 class Amount(fields.Field):
