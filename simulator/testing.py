@@ -5,6 +5,7 @@ sandbox with manual webhooks and a frozen clock) and ``receiver`` (a loopback we
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -149,6 +150,17 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def refused_port():
+    """A loopback port that refuses connections for as long as the block runs. A port from
+    ``free_port`` is free only until another test process (pytest-xdist runs two) binds it, and
+    then a connection meant to be refused reaches that process's server; this socket is bound and
+    never listens, so the port stays taken and every connection to it is refused."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        yield s.getsockname()[1]
 
 
 class ServerProcess:

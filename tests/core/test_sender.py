@@ -13,9 +13,15 @@ import pytest
 from simulator.core.runtime import Sandbox
 from simulator.core import sender as sender_module
 from simulator.core.sender import Sender
-from simulator.testing import DEFAULT_START, free_port
+from simulator.testing import DEFAULT_START, refused_port
 
 OK = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"
+
+
+@pytest.fixture
+def refused():
+    with refused_port() as port:
+        yield port
 
 
 def sandbox(**sender) -> Sandbox:
@@ -138,20 +144,20 @@ def test_a_sender_process_that_dies_fails_its_attempt_and_later_ones_go_from_the
         sb.close()
 
 
-def test_the_child_and_the_in_process_sender_record_the_same_attempts(receiver):
-    refused = f"http://127.0.0.1:{free_port()}/hook"
+def test_the_child_and_the_in_process_sender_record_the_same_attempts(receiver, refused):
+    url = f"http://127.0.0.1:{refused}/hook"
     attempts = []
     for sender in ({}, {"process": False}):
         sb = sandbox(**sender)
         try:
             receiver.status = 503
             made = [enqueue(sb, receiver.url + "/a"),
-                    enqueue(sb, refused),
+                    enqueue(sb, url),
                     enqueue(sb, "http://127.0.0.1:99999/port-out-of-range"),
                     enqueue(sb, receiver.url + "/b", headers={"X-Bad": "line\nbreak"}),
                     enqueue(sb, receiver.url + "/c", headers={"X-Merchant": "m-1"}),
                     # the child sends HTTPS from threads, and a host name may have several addresses
-                    enqueue(sb, f"https://127.0.0.1:{free_port()}/tls"),
+                    enqueue(sb, f"https://127.0.0.1:{refused}/tls"),
                     enqueue(sb, receiver.url.replace("127.0.0.1", "localhost") + "/d")]
             sb.outbox.flush()
             attempts.append([(d["id"], [(a["at"], a["status"], a["error"]) for a in d["attempts"]]) for d in made])
@@ -242,11 +248,11 @@ def test_one_flush_hands_the_sender_each_lane_whole_and_the_receiver_gets_each_i
         sb.close()
 
 
-def test_a_flush_after_the_sender_closed_returns_and_records_nothing():
+def test_a_flush_after_the_sender_closed_returns_and_records_nothing(refused):
     # the closed sender answers inside submit, before the attempts' ids are known to the outbox
     sb = sandbox()
     try:
-        d = enqueue(sb, f"http://127.0.0.1:{free_port()}/hook")
+        d = enqueue(sb, f"http://127.0.0.1:{refused}/hook")
         sb.outbox.sender.close()
         flushing = threading.Thread(target=sb.outbox.flush)
         flushing.start()
@@ -307,14 +313,14 @@ def test_a_frame_the_pipe_takes_in_parts_is_written_whole():
     assert sender_module._read_frame(io.BytesIO(bytes(sink.taken))) == jobs
 
 
-def test_answers_that_pile_up_while_the_sandbox_is_busy_come_back_from_the_same_child():
+def test_answers_that_pile_up_while_the_sandbox_is_busy_come_back_from_the_same_child(refused):
     # while the sandbox does not read (here: its reader waits for the sender's lock), the child's
     # answers fill the pipe and wait; they come back in one frame larger than the pipe holds
     sender = Sender()
     inbox = queue.SimpleQueue()
-    refused = ("http", "127.0.0.1", free_port(), "/hook", b"{}", {}, 5.0)
+    job = ("http", "127.0.0.1", refused, "/hook", b"{}", {}, 5.0)
     try:
-        ids = sender.submit([[refused] for _ in range(3000)], inbox)
+        ids = sender.submit([[job] for _ in range(3000)], inbox)
         child = sender._child
         with sender._lock:
             time.sleep(1.5)
@@ -506,10 +512,10 @@ def test_a_kept_alive_connection_the_receiver_closed_is_not_an_attempt_lost():
     assert len(connections) == 3
 
 
-def test_a_host_that_needs_a_lookup_is_sent_from_threads_and_answered_through_the_loop():
+def test_a_host_that_needs_a_lookup_is_sent_from_threads_and_answered_through_the_loop(refused):
     # a name lookup blocks: the loop would stop every other lane while it waited
     answers = loop_answers([("http", "name.invalid", 80, "/hook", b"{}", {}, 5.0),
-                            ("http", "127.0.0.1", free_port(), "/hook", b"{}", {}, 5.0)], lanes=2)
+                            ("http", "127.0.0.1", refused, "/hook", b"{}", {}, 5.0)], lanes=2)
     assert answers[0][2].startswith("gaierror") and answers[1][2].startswith("ConnectionRefusedError")
 
 
@@ -528,19 +534,18 @@ def test_the_sender_process_sends_from_one_thread(receiver):
         sb.close()
 
 
-def test_a_job_the_loop_cannot_start_is_answered_and_the_loop_goes_on():
+def test_a_job_the_loop_cannot_start_is_answered_and_the_loop_goes_on(refused):
     # a header name that is not a string, a port out of range, no path: the loop thread died on
     # the first, and every attempt after it (a flush included) waited for ever
-    port = free_port()
-    odd = [("http", "127.0.0.1", port, "/", b"{}", {b"X-Bytes": "v"}, 2.0),
+    odd = [("http", "127.0.0.1", refused, "/", b"{}", {b"X-Bytes": "v"}, 2.0),
            ("http", "127.0.0.1", 99999, "/", b"{}", {}, 2.0),
-           ("http", "127.0.0.1", port, None, b"{}", {}, 2.0)]
-    refused = ("http", "127.0.0.1", port, "/", b"{}", {}, 2.0)
+           ("http", "127.0.0.1", refused, None, b"{}", {}, 2.0)]
+    plain = ("http", "127.0.0.1", refused, "/", b"{}", {}, 2.0)
     answers = queue.SimpleQueue()
     loop = sender_module.Loop(2, answers.put)
     try:
         for n, job in enumerate(odd):
-            loop.submit([(2 * n, *job), (2 * n + 1, *refused)])
+            loop.submit([(2 * n, *job), (2 * n + 1, *plain)])
         recorded = sorted(answers.get(timeout=10) for _ in range(2 * len(odd)))
     finally:
         loop.close()

@@ -17,7 +17,7 @@ from gr4vy_helpers import CARD as GR4VY_CARD, new_key as ec_key
 from paysera_helpers import DEFAULT_ID, DEFAULT_KEY, first_payment, header as paysera_mac
 
 from simulator.admin.timeline import masked_payload
-from simulator.testing import DEFAULT_START, ServerProcess, WebhookReceiver, free_port
+from simulator.testing import DEFAULT_START, ServerProcess, WebhookReceiver, free_port, refused_port
 
 CYCLES = 3   # killed runs before the last, checked one
 
@@ -300,17 +300,18 @@ def test_an_attempt_and_the_retry_it_schedules_are_one_record(tmp_path):
 
     from simulator.core.runtime import Sandbox
 
-    sb = Sandbox(seed=1, clock_start=DEFAULT_START, webhooks_mode="manual", state_path=str(tmp_path / "s.db"))
-    try:
-        [delivery] = sb.outbox.enqueue(provider="checkout", tenant="t", event_type="payment_approved",
-                                       url=f"http://127.0.0.1:{free_port()}/", body=b"{}",
-                                       schedule=[timedelta(minutes=5)], subject="pay_1")
-        batches, append = [], sb.state._append
-        sb.state._append = lambda rows: (batches.append(sorted(row[1] for row, _ in rows)), append(rows))
-        sb.outbox.attempt(delivery["id"])   # the receiver is down: a retry in five minutes
-        assert batches == [["deliveries", "timers"]]
-        sb.timers.advance(timedelta(minutes=5))   # the retry, run as a timer: one record too
-        # the last attempt: recorded and its timer gone, together (the clock's rows are its own)
-        assert [b for b in batches[1:] if b != ["clock"]] == [["deliveries", "timers"]]
-    finally:
-        sb.close()
+    with refused_port() as port:
+        sb = Sandbox(seed=1, clock_start=DEFAULT_START, webhooks_mode="manual", state_path=str(tmp_path / "s.db"))
+        try:
+            [delivery] = sb.outbox.enqueue(provider="checkout", tenant="t", event_type="payment_approved",
+                                           url=f"http://127.0.0.1:{port}/", body=b"{}",
+                                           schedule=[timedelta(minutes=5)], subject="pay_1")
+            batches, append = [], sb.state._append
+            sb.state._append = lambda rows: (batches.append(sorted(row[1] for row, _ in rows)), append(rows))
+            sb.outbox.attempt(delivery["id"])   # the receiver is down: a retry in five minutes
+            assert batches == [["deliveries", "timers"]]
+            sb.timers.advance(timedelta(minutes=5))   # the retry, run as a timer: one record too
+            # the last attempt: recorded and its timer gone, together (the clock's rows are its own)
+            assert [b for b in batches[1:] if b != ["clock"]] == [["deliveries", "timers"]]
+        finally:
+            sb.close()

@@ -1,6 +1,7 @@
 """The outbox never drops an event it accepted (issue 10, defect 1): memory is bounded by evicting
 settled deliveries only, and a full outbox refuses the write before anything is created."""
 import json
+import socket
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -8,7 +9,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import requests
 
 from simulator.core.runtime import Sandbox
-from simulator.testing import DEFAULT_START, SandboxServer, WebhookReceiver, free_port
+from simulator.testing import DEFAULT_START, SandboxServer, WebhookReceiver
 
 KEY = {"Authorization": "Bearer sk_sbox_" + "a" * 27}
 BODY = {"source": {"type": "card", "number": "4242424242424242", "expiry_month": 12, "expiry_year": 2030},
@@ -16,9 +17,10 @@ BODY = {"source": {"type": "card", "number": "4242424242424242", "expiry_month":
 
 
 class Receiver:
-    """A receiver on a port chosen before it listens, so it can be down first and up later."""
+    """A receiver on a socket bound before it listens, so it can be down first (connections
+    refused, the port held from other test processes) and up later on the same port."""
 
-    def __init__(self, port: int):
+    def __init__(self, bound: socket.socket):
         self.events = set()
         lock = threading.Lock()
         events = self.events
@@ -37,7 +39,10 @@ class Receiver:
             def log_message(self, *args):
                 pass
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        self._server = ThreadingHTTPServer(bound.getsockname(), Handler, bind_and_activate=False)
+        self._server.socket.close()
+        self._server.socket = bound
+        self._server.server_activate()
         self._server.daemon_threads = True
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
 
@@ -86,8 +91,9 @@ def test_a_full_outbox_refuses_the_write_before_creating_anything(receiver):
 
 def test_receiver_down_for_2600_payments_then_every_event_arrives():
     """Issue 10's reproduction: ~5,200 events while the receiver is down, 5,000 used to arrive."""
-    port = free_port()
-    url = f"http://127.0.0.1:{port}/cko"
+    bound = socket.socket()
+    bound.bind(("127.0.0.1", 0))
+    url = f"http://127.0.0.1:{bound.getsockname()[1]}/cko"
     with SandboxServer({"seed": 1, "clock": {"start": DEFAULT_START}, "webhooks": "manual",
                         "providers": {"checkout": {"webhook_url": url, "webhook_signing_key": "k"}}}) as srv:
         local = threading.local()
@@ -105,7 +111,7 @@ def test_receiver_down_for_2600_payments_then_every_event_arrives():
         assert len(created) == 5200
         attempted = srv.flush()   # the receiver is down: every first attempt is refused
         assert len(attempted) == 5200 and {d["status"] for d in attempted} == {"failed"}
-        receiver = Receiver(port)
+        receiver = Receiver(bound)
         try:
             srv.advance("PT20M")
             assert receiver.events == created
