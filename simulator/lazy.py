@@ -33,6 +33,32 @@ class LazyRule(Rule):
                 return compiled(rule, **values)
             return build
 
+    if hasattr(Rule, "_parse_rule"):
+        _parsed: dict = {}
+        _COMPILED = frozenset({"_parts", "_trace", "_converters", "_build", "_build_unknown"})
+
+        def compile(self) -> None:
+            # Parsing a rule into the parts the matcher reads is the rest of what mounting costs, and
+            # every app of a process (a test suite starts about a thousand) parses the same rules.
+            # What parsing makes depends on the rule and on the map's options and converter classes;
+            # the converters it makes are shared, as werkzeug's converters keep no state of a map's.
+            m = self.map
+            key = (self.rule, self.subdomain, self.host, m.host_matching, self.merge_slashes,
+                   tuple(m.converters.items()))
+            parsed = self._parsed.get(key)
+            if parsed is None:
+                before = set(vars(self))
+                super().compile()
+                # a werkzeug whose compile sets more than this copies would be copied wrongly
+                if set(vars(self)) - before <= self._COMPILED:
+                    self._parsed[key] = (self._parts, self._trace, self._converters)
+                return
+            parts, trace, converters = parsed
+            self._parts, self._trace, self._converters = list(parts), list(trace), dict(converters)
+            self.arguments.update(converters)
+            self._build = self._compile_builder(False).__get__(self, None)
+            self._build_unknown = self._compile_builder(True).__get__(self, None)
+
 
 class LazyModule:
     """A module imported when one of its names is first read.

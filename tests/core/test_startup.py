@@ -30,8 +30,11 @@ def test_url_for_builds_provider_and_admin_urls():
         assert url_for("openapi_page", name="bank131", _external=True) == "http://127.0.0.1:8080/_sandbox/openapi/bank131"
 
 
-def test_every_rule_builds_what_werkzeug_builds():
-    app = create_app({})
+@pytest.mark.parametrize("apps", [1, 2], ids=["first app", "second app"])
+def test_every_rule_builds_and_matches_what_werkzeug_does(apps):
+    # the second app of a process takes its rules' parsed parts from the first
+    for _ in range(apps):
+        app = create_app({})
     eager = Map([Rule(r.rule, endpoint=r.endpoint, methods=r.methods, defaults=r.defaults)
                  for r in app.url_map.iter_rules()])
     lazy_adapter, eager_adapter = app.url_map.bind("127.0.0.1:8080"), eager.bind("127.0.0.1:8080")
@@ -44,6 +47,22 @@ def test_every_rule_builds_what_werkzeug_builds():
             args = (rule.endpoint, {**values, **extra}, method)
             assert lazy_adapter.build(*args, append_unknown=append_unknown) == \
                 eager_adapter.build(*args, append_unknown=append_unknown), rule.rule
+        path = eager_adapter.build(rule.endpoint, {arg: f"v-{arg}-ü" for arg in rule.arguments}, method)
+        assert lazy_adapter.match(path, method) == eager_adapter.match(path, method), rule.rule
+        assert rule.arguments == eager._rules_by_endpoint[rule.endpoint][0].arguments
+
+
+def test_a_second_app_parses_no_rule_again(monkeypatch):
+    create_app({})
+    parsed = []
+    real = Rule._parse_rule
+
+    def counting(self, rule):
+        parsed.append(rule)
+        return real(self, rule)
+    monkeypatch.setattr(Rule, "_parse_rule", counting)
+    app = create_app({})
+    assert parsed == [] and len(list(app.url_map.iter_rules())) > 100
 
 
 def test_builders_are_compiled_on_first_use_only(monkeypatch):
