@@ -66,7 +66,6 @@ class ErrorSpec:
         return self.message
 
 
-@cache
 class Exact(validate.Regexp):
     """A Regexp that must match the whole value: marshmallow's uses re.match, where "^[A-Z]{2}$"
     also takes "GB\n". The pattern stays as written, so the OpenAPI document shows it as is."""
@@ -77,6 +76,7 @@ class Exact(validate.Regexp):
         return value
 
 
+@cache
 def schema(cls) -> "_Loader":
     """The shared loader of a schema class: ``schema(cls).load(data)`` validates as ``cls().load``
     would. Instances are built once and shared (building one deep-copies every declared field, and
