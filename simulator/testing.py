@@ -146,7 +146,41 @@ class WebhookReceiver:
         raise AssertionError(f"expected {count} webhook(s), got {len(self.requests)}")
 
 
+def _ephemeral_low() -> int:
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            return int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+_next_port = None
+_port_lock = threading.Lock()
+
+
 def free_port() -> int:
+    """A loopback port free now, for a server that binds it a moment later (a process started
+    with ``--port``, a restart on the same port).
+
+    A port the kernel hands out for ``bind(0)`` can be handed to the other test process (xdist
+    runs two, each binding ephemeral ports all the time) before the server binds it. Ports are
+    taken from below the kernel's ephemeral range instead, which ``bind(0)`` never hands out, in a
+    block of a thousand per test process; where there is no such room, the kernel chooses."""
+    global _next_port
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")[2:]
+    block = 20_000 + 1_000 * (int(worker) % 10 if worker.isdigit() else 0)
+    if block + 1_000 <= _ephemeral_low():
+        with _port_lock:
+            for _ in range(1_000):
+                if _next_port is None or not block <= _next_port < block + 1_000:
+                    _next_port = block + os.getpid() % 1_000   # another run beside this one starts elsewhere
+                port, _next_port = _next_port, _next_port + 1
+                with socket.socket() as s:
+                    try:
+                        s.bind(("127.0.0.1", port))
+                    except OSError:
+                        continue
+                return port
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]

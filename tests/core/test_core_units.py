@@ -2,6 +2,7 @@
 import json
 import random
 import re
+import socket
 import threading
 import time
 from datetime import datetime, timedelta, timezone
@@ -543,3 +544,21 @@ def test_public_drops_bookkeeping_keys_and_keeps_key_order():
         shown = public(obj)
         assert list(shown.items()) == [(k, v) for k, v in obj.items() if not k.startswith("_")]
         assert shown is not obj
+
+
+@pytest.mark.parametrize("worker", ["gw0", "gw1"])
+def test_free_ports_are_ones_no_other_test_process_is_handed(monkeypatch, worker):
+    # a port the kernel hands out for bind(0) may go to the other worker's next server before the
+    # server meant to have it binds it; the ports below the ephemeral range are never handed out
+    import simulator.testing as testing
+
+    if testing._ephemeral_low() < 22_000:
+        pytest.skip("no room below this machine's ephemeral port range")
+    monkeypatch.setenv("PYTEST_XDIST_WORKER", worker)
+    block = 20_000 + 1_000 * int(worker[2:])
+    ports = [testing.free_port() for _ in range(3)]
+    assert all(block <= p < block + 1_000 for p in ports) and len(set(ports)) == 3
+    with socket.socket() as busy:   # a port in use is passed over
+        busy.bind(("127.0.0.1", block + 10))
+        monkeypatch.setattr(testing, "_next_port", block + 10)
+        assert testing.free_port() == block + 11
