@@ -188,10 +188,9 @@ def free_port() -> int:
 
 @contextlib.contextmanager
 def refused_port():
-    """A loopback port that refuses connections for as long as the block runs. A port from
-    ``free_port`` is free only until another test process (pytest-xdist runs two) binds it, and
-    then a connection meant to be refused reaches that process's server; this socket is bound and
-    never listens, so the port stays taken and every connection to it is refused."""
+    """A loopback port that refuses connections for as long as the block runs: its socket is
+    bound and never listens, so no server can take the port meanwhile, as one can take a port that
+    was merely free when chosen, and a connection meant to be refused would reach it."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         yield s.getsockname()[1]
