@@ -113,7 +113,7 @@ def discard(*containers: dict) -> None:
     and the timeline's maps starts no thread (starting one waits for it to run, and with others
     freeing that wait was ~5 ms of the interpreter's switch interval each). It waits a moment
     before freeing, so the reset that handed them over answers first, and frees in small chunks (a
-    live Checkout payment takes ~10 µs), letting the interpreter go after each."""
+    live object of a few nested maps takes ~10 µs), letting the interpreter go after each."""
     def small(held: dict) -> bool:   # nested maps count: per-object maps are keyed by group first
         return all(len(v) <= 1000 for v in held.values() if isinstance(v, dict))
 
@@ -682,7 +682,7 @@ class MemoryStore:
     def reset(self, tenant: str | None = None) -> None:
         with self.lock:
             if tenant is None:
-                # the live objects too: freeing a thousand live payments took ~10 ms of the reset
+                # the live objects too: freeing a thousand of them took ~10 ms of the reset
                 discard(self._cold, self._tenant_of, self._index, self._seq_of, self._values, self._buckets,
                         self._shared, self._hot, self._leaving)
                 self._cold, self._tenant_of, self._index, self._hot = {}, {}, {}, OrderedDict()

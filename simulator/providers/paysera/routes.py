@@ -21,8 +21,9 @@ PR_STATUSES = ("new", "authorized", "captured", "canceled")
 provider = partial(current_provider, "paysera")
 
 
-def paginate(p, kind: str, *, statuses) -> tuple[list[dict], dict]:
-    """Paysera's list envelope: {items, _metadata}; newest first unless order_direction=asc."""
+def list_arguments(statuses) -> tuple[int, int, str]:
+    """A list's limit, offset and order_direction, every argument checked (status against
+    ``statuses``); the problems refused together."""
     args = request.args
     errors = []
 
@@ -47,6 +48,13 @@ def paginate(p, kind: str, *, statuses) -> tuple[list[dict], dict]:
         errors.append(("status", f"status must be one of: {', '.join(statuses)}"))
     if errors:
         raise Refusal("validation", errors)
+    return limit, offset, direction
+
+
+def paginate(p, kind: str, *, statuses) -> tuple[list[dict], dict]:
+    """Paysera's list envelope: {items, _metadata}; newest first unless order_direction=asc."""
+    limit, offset, direction = list_arguments(statuses)
+    args = request.args
     # the notification list has always taken the payment-request filters too, and a notification
     # has no business_id or method_key, so either one selects nothing there: no index, no match
     filters = {name: args[name] for name in ("status", "business_id", "method_key") if args.get(name) is not None}
