@@ -96,6 +96,17 @@ class SandboxServer:
         return self.admin("POST", f"/hosted/{provider}/{object_id}", json=action)
 
 
+class ReceiverServer(ThreadingHTTPServer):
+    """``ThreadingHTTPServer`` with room for the connections a sandbox opens at once.
+
+    The sender opens a connection per lane in flight, tens at a time under a burst; socketserver
+    listens with a backlog of 5, and the kernel drops the connections beyond it, which the sender's
+    TCP stack retries a second later: a test waiting for twenty webhooks waited two seconds."""
+
+    request_queue_size = 128
+    daemon_threads = True
+
+
 class WebhookReceiver:
     """A loopback HTTP server that records every POST and answers with ``status``."""
 
@@ -120,7 +131,7 @@ class WebhookReceiver:
             def log_message(self, *args):
                 pass
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server = ReceiverServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
         # stop() waits for serve_forever to notice, one poll interval at most: keep it short so a
         # test's teardown does not idle for the default half second

@@ -7,7 +7,7 @@ import time
 import pytest
 import requests
 
-from simulator.testing import DEFAULT_START, SandboxServer
+from simulator.testing import DEFAULT_START, ReceiverServer, SandboxServer
 
 KEY = "sk_sbox_" + "a" * 27
 OTHER = "sk_sbox_" + "b" * 27
@@ -88,7 +88,7 @@ class HeldReceiver:
 
     def __init__(self):
         import threading
-        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+        from http.server import BaseHTTPRequestHandler
         self.arrived, self.release = threading.Event(), threading.Event()
         held = self
 
@@ -104,7 +104,7 @@ class HeldReceiver:
             def log_message(self, *args):
                 pass
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server = ReceiverServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}/hook"
         threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True).start()
 

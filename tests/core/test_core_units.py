@@ -562,3 +562,34 @@ def test_free_ports_are_ones_no_other_test_process_is_handed(monkeypatch, worker
         busy.bind(("127.0.0.1", block + 10))
         monkeypatch.setattr(testing, "_next_port", block + 10)
         assert testing.free_port() == block + 11
+
+
+def test_the_test_receiver_takes_a_burst_of_connections_without_accepting_one():
+    # the sender opens tens of connections at once; the kernel drops the ones beyond the listen
+    # backlog and retries them a second later, so a receiver with socketserver's backlog of 5 made
+    # a test waiting for twenty webhooks wait two seconds
+    import selectors
+    from http.server import BaseHTTPRequestHandler
+
+    from simulator.testing import ReceiverServer
+
+    server = ReceiverServer(("127.0.0.1", 0), BaseHTTPRequestHandler)   # never serves: nothing accepts
+    clients = [socket.socket() for _ in range(40)]
+    try:
+        with selectors.DefaultSelector() as sel:
+            for client in clients:
+                client.setblocking(False)
+                client.connect_ex(server.server_address)
+                sel.register(client, selectors.EVENT_WRITE)
+            connected = set()
+            deadline = time.monotonic() + 0.8   # under the kernel's first SYN retry
+            while len(connected) < len(clients) and (left := deadline - time.monotonic()) > 0:
+                for key, _ in sel.select(left):
+                    if key.fileobj.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) == 0:
+                        connected.add(key.fileobj)
+                    sel.unregister(key.fileobj)
+        assert len(connected) == len(clients)
+    finally:
+        for client in clients:
+            client.close()
+        server.server_close()

@@ -67,12 +67,12 @@ def test_a_reset_while_attempts_are_on_the_wire_leaves_the_deliveries_made_after
     # whose answers are still coming: those answers must not settle (or cancel) the new ones
     import threading
     import time
-    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    from http.server import BaseHTTPRequestHandler
 
     import requests
 
     from simulator import create_app
-    from simulator.testing import SandboxServer
+    from simulator.testing import ReceiverServer, SandboxServer
 
     received = []
 
@@ -91,8 +91,7 @@ def test_a_reset_while_attempts_are_on_the_wire_leaves_the_deliveries_made_after
         def log_message(self, *args):
             pass
 
-    receiver = ThreadingHTTPServer(("127.0.0.1", 0), SlowForTheFirstPayment)
-    receiver.daemon_threads = True
+    receiver = ReceiverServer(("127.0.0.1", 0), SlowForTheFirstPayment)
     threading.Thread(target=receiver.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True).start()
     config = {"seed": 9, "clock": {"start": DEFAULT_START}, "webhooks": "auto", "providers": {"checkout": {
         "webhook_url": f"http://127.0.0.1:{receiver.server_port}/cko", "webhook_signing_key": "k"}}}

@@ -4,12 +4,12 @@ import json
 import socket
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import requests
 
 from simulator.core.runtime import Sandbox
-from simulator.testing import DEFAULT_START, SandboxServer, WebhookReceiver
+from simulator.testing import DEFAULT_START, ReceiverServer, SandboxServer, WebhookReceiver
 
 KEY = {"Authorization": "Bearer sk_sbox_" + "a" * 27}
 BODY = {"source": {"type": "card", "number": "4242424242424242", "expiry_month": 12, "expiry_year": 2030},
@@ -39,11 +39,10 @@ class Receiver:
             def log_message(self, *args):
                 pass
 
-        self._server = ThreadingHTTPServer(bound.getsockname(), Handler, bind_and_activate=False)
+        self._server = ReceiverServer(bound.getsockname(), Handler, bind_and_activate=False)
         self._server.socket.close()
         self._server.socket = bound
         self._server.server_activate()
-        self._server.daemon_threads = True
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
 
     def stop(self):
