@@ -237,6 +237,12 @@ class ScopedStore:
     def add_index(self, kind: str, field: str, extract: Callable[[dict], Any] | None = None) -> None:
         self._sandbox.store.add_index(self._name, kind, field, extract)
 
+    def ordered(self, kind: str, tenant: str, keep: Callable[[dict], bool], offset: int,
+                limit: int) -> tuple[list[dict], bool]:
+        """(one page, whether more follow) of what ``keep`` holds for, greatest ``Machine.orders``
+        value first; see the store's."""
+        return self._sandbox.store.ordered(self._name, kind, tenant, keep, offset, limit)
+
     def where(self, kind: str, tenant: str | None, field: str, value: Any, offset: int = 0, limit: int | None = None,
               newest_first: bool = False) -> list[dict]:
         """Objects with that indexed value (see ``Machine.indexes``), oldest first unless asked; a
@@ -269,6 +275,9 @@ class Machine:
     # kind -> the fields list filters and lookups use, as names or {name: extract(obj) -> value}:
     # the store keeps them indexed, so ``store.where`` costs its page, not the number stored
     indexes: dict[str, tuple[str, ...] | dict[str, Callable[[dict], Any]]] = {}
+    # kind -> the field its list endpoint sorts by (a string such as an instant): the store keeps the
+    # objects sorted by it, so ``store.ordered`` reads a page without sorting every object
+    orders: dict[str, str] = {}
     # kinds the provider stored once and no longer does (an index took their place): a state file
     # written before still holds them, and they are dropped at start
     retired: tuple[str, ...] = ()
@@ -281,6 +290,8 @@ class Machine:
             for name in fields:
                 self.store.add_index(kind, name, fields[name] if isinstance(fields, dict) else None)
         store = self.sb.store
+        for kind, field in self.orders.items():
+            store.add_order(provider.name, kind, field)
         for name, tenant, kind, _ in store.groups():
             if name == provider.name and kind in self.retired:
                 for id, _ in list(store.items(name, kind, tenant)):

@@ -161,3 +161,74 @@ def test_an_index_every_object_is_in_costs_a_few_dozen_bytes_an_object():
     bucket = store._shared["p", "t1", "item", "every"][True]
     size = sys.getsizeof(store._values["p", "item", "every"]) + sys.getsizeof(bucket)
     assert len(bucket) == n and size / n < 64
+
+
+def test_an_ordered_read_pages_as_sorting_every_object_by_its_field_then_creation():
+    # updates move objects ahead (or behind: a clock reset), deletes and a tenant's reset take them
+    # out, objects stored before the order was declared (a state file) are placed when it is
+    rng = random.Random(3)
+    store = MemoryStore(hot=4)
+    live = {}   # id -> (tenant, creation number)
+
+    def put(i, tenant, **fields):
+        obj = store.get("p", "item", f"i{i}") or {"id": f"i{i}"}
+        obj.update(fields)
+        store.put("p", "item", obj["id"], obj, tenant)
+        live.setdefault(obj["id"], (tenant, i))
+
+    for i in range(150):
+        put(i, rng.choice("ab"), at=f"T{rng.randrange(20):02d}", odd=i % 2)
+    store.add_order("p", "item", "at")
+    for i in range(150, 400):
+        put(i, rng.choice("ab"), at=f"T{rng.randrange(40):02d}", odd=i % 2)
+    for i in rng.sample(range(400), 120):
+        put(i, live[f"i{i}"][0], at=f"T{rng.randrange(50):02d}")
+    for i in rng.sample(range(400), 40):
+        store.delete("p", "item", f"i{i}")
+        live.pop(f"i{i}")
+    put(400, "a")   # no value: first in creation order among the smallest
+    for tenant in "ab":
+        for keep in (lambda o: True, lambda o: o.get("odd") == 1):
+            expected = sorted((store.get("p", "item", id) for id, (t, _) in live.items() if t == tenant),
+                              key=lambda o: (o.get("at") or "", live[o["id"]][1]), reverse=True)
+            expected = [o["id"] for o in expected if keep(o)]
+            for limit in (1, 7, 100):
+                got, offset = [], 0
+                while True:
+                    page, more = store.ordered("p", "item", tenant, keep, offset, limit)
+                    got += [o["id"] for o in page]
+                    offset += limit
+                    assert more == (offset < len(expected))
+                    if not more:
+                        break
+                assert got == expected
+    store.reset("a")
+    assert store.ordered("p", "item", "a", lambda o: True, 0, 10) == ([], False)
+    store.reset()
+    assert store.ordered("p", "item", "b", lambda o: True, 0, 10) == ([], False)
+    put(500, "b", at="T00")
+    assert [o["id"] for o in store.ordered("p", "item", "b", lambda o: True, 0, 10)[0]] == ["i500"]
+
+
+def test_an_ordered_read_lists_each_object_once_while_writes_move_them():
+    store = MemoryStore(hot=4)
+    store.add_order("p", "item", "at")
+    for i in range(300):
+        store.put("p", "item", f"i{i}", {"id": f"i{i}", "at": f"{i:04d}"}, "t")
+    seen, moved = [], iter(range(1000, 2000))
+
+    def keep(obj):
+        # each object read writes another: it moves to the front, behind the read
+        if len(seen) % 3 == 0:
+            i = 299 - len(seen) - 70
+            if i >= 0:
+                other = store.get("p", "item", f"i{i}")
+                other["at"] = f"{next(moved):04d}"
+                store.put("p", "item", other["id"], other, "t")
+        seen.append(obj["id"])
+        return True
+
+    page, more = store.ordered("p", "item", "t", keep, 0, 1000)
+    ids = [o["id"] for o in page]
+    assert len(ids) == len(set(ids)) and not more
+    assert ids[:70] == [f"i{i}" for i in range(299, 229, -1)]

@@ -80,6 +80,8 @@ class Machine(BaseMachine):
     tables = (TRANSACTION, PAYMENT_METHOD)
     indexes = {"transaction": ("_buyer_id", "external_identifier", "_pm_id", "reconciliation_id"),
                "payment-method": ("_buyer_id", "external_identifier"), "buyer": ("external_identifier",)}
+    # Gr4vy lists transactions and buyers most recently updated first, payment methods newest first
+    orders = {"transaction": "updated_at", "buyer": "updated_at", "payment-method": "created_at"}
     timer_handlers = {"capture": "settle_async_capture"}
 
     # -- helpers -------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ import re
 import uuid
 from datetime import timedelta
 from functools import partial
+from typing import Callable
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from flask import Blueprint, Response, redirect, render_template, request
@@ -116,8 +117,8 @@ def _time_arg(name: str):
         _query_error(name, "Must be an ISO-8601 date-time with a time zone.")
 
 
-def page(items: list[dict], render=views.visible) -> dict:
-    """One page of ``items`` as the query's ``limit`` and ``cursor`` ask."""
+def _window() -> tuple[int, int]:
+    """The query's ``limit``, and the offset its ``cursor`` stands for."""
     limit = _limit()
     cursor = request.args.get("cursor")
     offset = 0
@@ -129,7 +130,23 @@ def page(items: list[dict], render=views.visible) -> dict:
         # OverflowError: {"o": Infinity}; RecursionError: a cursor nested deep enough to exhaust the stack
         except (ValueError, KeyError, TypeError, UnicodeDecodeError, OverflowError, RecursionError):
             _query_error("cursor", "Invalid cursor.")
-    return views.page(items, limit, offset, render)
+    return limit, offset
+
+
+def page(items: list[dict], render=views.visible) -> dict:
+    """One page of ``items`` as the query's ``limit`` and ``cursor`` ask."""
+    limit, offset = _window()
+    return views.page(items[offset:offset + limit], limit, offset, offset + limit < len(items), render)
+
+
+def newest(kind: str, keep: Callable[[dict], bool], render=views.visible) -> dict:
+    """One page of the ``kind`` objects ``keep`` holds for, as ``newest_first`` orders them by the
+    kind's ``Machine.orders`` field, read from the store in that order: it costs the page and what
+    ``keep`` turns down on the way, not a sort of every object."""
+    p = provider()
+    limit, offset = _window()
+    chunk, more = p.store.ordered(kind, p.tenant, keep, offset, limit)
+    return views.page(chunk, limit, offset, more, render)
 
 
 def newest_first(items: list[dict], key: str) -> list[dict]:
@@ -283,15 +300,17 @@ def list_transactions():
                                      buyer.get("external_identifier"), tx.get("payment_service_transaction_id")))
         return all(checks)
 
+    indexed = {"_buyer_id": buyer_id, "_pm_id": pm_id, "external_identifier": a.get("external_identifier"),
+               "reconciliation_id": a.get("reconciliation_id")}
     if never:
         items = []
     elif tx_id is not None:   # the id is the store's own key: no index, no scan
         found = p.store.get("transaction", tx_id, tenant=p.tenant)
         items = [found] if found is not None and keep(found) else []
-    else:
-        items = [t for t in _candidates("transaction", _buyer_id=buyer_id, _pm_id=pm_id,
-                                        external_identifier=a.get("external_identifier"),
-                                        reconciliation_id=a.get("reconciliation_id")) if keep(t)]
+    elif all(value is None for value in indexed.values()):
+        return p.render_json(newest("transaction", keep, views.transaction_summary))
+    else:   # an indexed filter's bucket, sorted
+        items = [t for t in _candidates("transaction", **indexed) if keep(t)]
     return p.render_json(page(newest_first(items, "updated_at"), render=views.transaction_summary))
 
 
@@ -414,6 +433,8 @@ def list_payment_methods():
     def keep(pm):
         return (buyer_id in (None, pm["_buyer_id"]) and _in("status", pm["status"])
                 and a.get("external_identifier") in (None, pm.get("external_identifier")))
+    if buyer_id is None and a.get("external_identifier") is None:
+        return p.render_json(newest("payment-method", keep, _payment_method))
     items = [pm for pm in _candidates("payment-method", _buyer_id=buyer_id,
                                       external_identifier=a.get("external_identifier")) if keep(pm)]
     return p.render_json(page(newest_first(items, "created_at"), render=_payment_method))
@@ -486,17 +507,17 @@ def list_buyers():
             return False
         return not search or any(search in str(b.get(f) or "").lower()
                                  for f in ("id", "display_name", "external_identifier"))
+    if a.get("external_identifier") is None:
+        return p.render_json(newest("buyer", keep))
     items = [b for b in _candidates("buyer", external_identifier=a.get("external_identifier")) if keep(b)]
     return p.render_json(page(newest_first(items, "updated_at")))
 
 
 def _candidates(kind: str, **named) -> list[dict]:
-    """What a list filters: the bucket of the first indexed field the query names, else everything."""
+    """What a list filters: the bucket of the first indexed field the query names (one does)."""
     p = provider()
-    for field, value in named.items():
-        if value is not None:
-            return p.store.where(kind, p.tenant, field, value)
-    return p.store.list(kind, p.tenant)
+    field, value = next((field, value) for field, value in named.items() if value is not None)
+    return p.store.where(kind, p.tenant, field, value)
 
 
 # -- buyer approval page (3DS / redirect), reached through payment_method.approval_url --------

@@ -53,11 +53,11 @@ def cursor(offset: int) -> str:
     return base64.urlsafe_b64encode(json.dumps({"o": offset}).encode()).rstrip(b"=").decode()
 
 
-def page(items: list[dict], limit: int, offset: int, render=visible) -> dict:
-    """One page of a cursor-paginated list; the cursor is an opaque token for an offset."""
-    chunk = items[offset:offset + limit]
+def page(chunk: list[dict], limit: int, offset: int, more: bool, render=visible) -> dict:
+    """One page of a cursor-paginated list: ``chunk`` is what follows the first ``offset`` items,
+    ``more`` whether any follow it; the cursor is an opaque token for an offset."""
     return {"items": [render(i) for i in chunk], "limit": limit,
-            "next_cursor": cursor(offset + limit) if offset + limit < len(items) else None,
+            "next_cursor": cursor(offset + limit) if more else None,
             "previous_cursor": cursor(max(0, offset - limit)) if offset > 0 else None}
 
 

@@ -1,0 +1,199 @@
+"""Gr4vy's transaction, buyer and payment-method lists read their page from the store in the list's
+order (most recently updated first; payment methods newest first): the same bytes as the code that
+filtered and sorted every object of the tenant (kept below as the reference), and a page decodes
+about a page of objects however many the tenant holds."""
+from __future__ import annotations
+
+import json
+import pickle
+from urllib.parse import urlencode
+
+import pytest
+from gr4vy import auth
+from gr4vy_helpers import CARD, new_key, tenant_of
+
+from simulator import create_app
+from simulator.core.store import MemoryStore
+from simulator.providers.base import current_provider
+from simulator.providers.gr4vy import routes, views
+
+PRIVATE, PUBLIC = new_key()
+TOKEN = auth.get_token(PRIVATE)
+
+
+# -- the reference: the lists as they were before they read in order ------------------------------
+def reference_newest(kind, keep, render=views.visible):
+    p = current_provider("gr4vy")
+    items = [o for o in p.store.list(kind, p.tenant) if keep(o)]
+    return routes.page(routes.newest_first(items, p.machine.orders[kind]), render)
+
+
+class Client:
+    def __init__(self, app):
+        self.app, self.http = app, app.test_client()
+
+    def call(self, method, path, body=None, params=None):
+        path = "/gr4vy" + path + ("?" + urlencode(params, doseq=True) if params else "")
+        headers = {"Authorization": f"Bearer {TOKEN}", "x-gr4vy-merchant-account-id": "default"}
+        return self.http.open(path, method=method, json=body, headers=headers)
+
+    def ok(self, method, path, body=None):
+        resp = self.call(method, path, body)
+        assert resp.status_code in (200, 201, 204), resp.get_data(True)
+        return resp.get_json()
+
+    def advance(self, duration):
+        self.http.post("/_sandbox/clock", json={"advance": duration})
+
+
+def new_app():
+    return create_app({"seed": 5, "webhooks": "manual", "clock": {"start": "2026-01-01T00:00:00Z"},
+                       "providers": {"gr4vy": {"public_keys": [PUBLIC]}}})
+
+
+@pytest.fixture(scope="module")
+def stocked():
+    """Buyers, vaulted cards and transactions in several states, written at a few instants: many
+    share an ``updated_at`` (the clock stands still between moves), and later captures, voids,
+    refunds and buyer updates move older objects ahead of newer ones."""
+    app = new_app()
+    c = Client(app)
+    buyers = [c.ok("POST", "/buyers", {"display_name": f"Buyer {i}", "external_identifier": f"b-{i}"})
+              for i in range(6)]
+    txs = []
+    for i in range(40):
+        if i % 7 == 3:
+            c.advance("PT1M")
+        body = {"amount": 1000 + 100 * (i % 5), "currency": "USD", "intent": "authorize" if i % 3 else "capture",
+                "payment_method": dict(CARD)}
+        if i % 4 == 0:
+            body["buyer_id"] = buyers[i % 6]["id"]
+        if i % 5 == 0:
+            body["payment_method"]["method"] = "card"
+            body["store"] = True
+        txs.append(c.ok("POST", "/transactions", body))
+    c.advance("PT1H")
+    for n, tx in enumerate(txs):
+        if tx["status"] == "authorization_succeeded" and n % 4 == 1:
+            c.ok("POST", f"/transactions/{tx['id']}/capture", {})
+        elif tx["status"] == "authorization_succeeded" and n % 4 == 2:
+            c.ok("POST", f"/transactions/{tx['id']}/void")
+        if n % 6 == 0:
+            c.advance("PT10S")
+    for tx in txs[:12:3]:
+        if tx["status"] == "capture_succeeded":
+            c.ok("POST", f"/transactions/{tx['id']}/refunds", {"amount": 100})
+    for buyer in buyers[1::2]:
+        c.ok("PUT", f"/buyers/{buyer['id']}", {"display_name": buyer["display_name"] + " (moved)"})
+    for i in range(5):
+        c.ok("POST", "/payment-methods", {**CARD, "buyer_id": buyers[i]["id"]} if i % 2 else dict(CARD))
+        c.advance("PT1S")
+    return app, c, buyers, txs
+
+
+def walk(c, path, params, limit):
+    """Every page of a list, following ``next_cursor``, and back one step from the last."""
+    pages, cursor = [], None
+    while True:
+        resp = c.call("GET", path, params={**params, "limit": limit, **({"cursor": cursor} if cursor else {})})
+        pages.append(resp.get_data())
+        body = json.loads(resp.get_data())
+        cursor = body["next_cursor"]
+        if not cursor:
+            if body["previous_cursor"]:
+                pages.append(c.call("GET", path, params={**params, "limit": limit,
+                                                        "cursor": body["previous_cursor"]}).get_data())
+            return pages
+
+
+QUERIES = [
+    ("/transactions", {}), ("/transactions", {"status": "capture_succeeded"}),
+    ("/transactions", {"status": ["authorization_succeeded", "authorization_voided"]}),
+    ("/transactions", {"has_refunds": "true"}), ("/transactions", {"amount_gte": "1300", "currency": "USD"}),
+    ("/transactions", {"merchant_initiated": "false", "status": "capture_succeeded"}),
+    ("/transactions", {"status": "processing_failed"}),   # matches nothing: read to the end
+    ("/buyers", {}), ("/buyers", {"search": "moved"}),
+    ("/payment-methods", {}), ("/payment-methods", {"status": "succeeded"}),
+]
+
+
+@pytest.mark.parametrize("path,params", QUERIES, ids=[f"{p} {q}" for p, q in QUERIES])
+@pytest.mark.parametrize("limit", [1, 3, 20, 100])
+def test_each_page_is_what_sorting_every_object_gave(stocked, monkeypatch, path, params, limit):
+    app, c, *_ = stocked
+    ordered = walk(c, path, params, limit)
+    monkeypatch.setattr(routes, "newest", reference_newest)
+    assert ordered == walk(c, path, params, limit)
+    assert len(ordered) >= 1 and all(json.loads(page)["items"] is not None for page in ordered)
+
+
+def test_the_order_is_most_recently_updated_first_with_the_newest_created_first_among_equals(stocked):
+    app, c, buyers, txs = stocked
+    listed = c.ok("GET", "/transactions?limit=100")["items"]
+    assert len(listed) == len(txs)
+    keys = [(t["updated_at"], [x["id"] for x in txs].index(t["id"])) for t in listed]
+    assert keys == sorted(keys, reverse=True)
+    assert len({t["updated_at"] for t in listed}) < len(listed)   # ties were there to break
+    # a capture an hour later put an early transaction ahead of every one created after it
+    captured = [t for t in listed if t["status"] == "capture_succeeded" and t["updated_at"] > txs[-1]["updated_at"]]
+    assert captured and listed.index(captured[0]) < [t["id"] for t in listed].index(txs[-1]["id"])
+
+
+def test_a_write_moves_an_object_to_the_front_and_a_reset_empties_the_list():
+    app = new_app()
+    c = Client(app)
+    first = c.ok("POST", "/transactions", {"amount": 1000, "currency": "USD", "intent": "authorize",
+                                          "payment_method": CARD})
+    c.advance("PT1M")
+    second = c.ok("POST", "/transactions", {"amount": 1000, "currency": "USD", "intent": "authorize",
+                                           "payment_method": CARD})
+    assert [t["id"] for t in c.ok("GET", "/transactions")["items"]] == [second["id"], first["id"]]
+    c.advance("PT1M")
+    c.ok("POST", f"/transactions/{first['id']}/capture", {})
+    assert [t["id"] for t in c.ok("GET", "/transactions")["items"]] == [first["id"], second["id"]]
+    assert c.http.post("/_sandbox/reset").status_code in (200, 204)
+    assert c.ok("GET", "/transactions")["items"] == []
+    third = c.ok("POST", "/transactions", {"amount": 1000, "currency": "USD", "intent": "authorize",
+                                          "payment_method": CARD})
+    assert [t["id"] for t in c.ok("GET", "/transactions")["items"]] == [third["id"]]
+
+
+def test_a_page_decodes_a_page_of_the_tenants_20k_transactions(monkeypatch):
+    monkeypatch.setattr(MemoryStore, "HOT", 8)
+    app = new_app()
+    c = Client(app)
+    store = app.extensions["sandbox"].store
+    tenant = tenant_of(PRIVATE)
+    first = c.ok("POST", "/transactions", {"amount": 1000, "currency": "USD", "payment_method": CARD})
+    template = pickle.dumps(store.get("gr4vy", "transaction", first["id"]))
+    n = 20_000
+    ids, updated = [], []
+    for i in range(n):   # through the store: 20k creates over the API take a minute
+        tx = pickle.loads(template)
+        tx["id"] = f"{i:08x}-0000-4000-8000-000000000000"
+        # written in creation order, but updated at instants that run backwards in blocks of ten
+        tx["updated_at"] = f"2026-01-{1 + (n - i) // 1000:02d}T00:00:{i % 10:02d}.000Z"
+        updated.append(tx["updated_at"])
+        tx["status"] = "capture_succeeded" if i % 2 else "authorization_voided"
+        store.put("gr4vy", "transaction", tx["id"], tx, tenant)
+        ids.append(tx["id"])
+    store.compact()
+    touched = []
+    for name in ("_live", "_thaw", "_peek"):
+        method = getattr(store, name)
+        monkeypatch.setattr(store, name, lambda *args, _m=method, _n=name: touched.append(_n) or _m(*args))
+
+    def page(**params):
+        touched.clear()
+        body = c.ok("GET", "/transactions?" + urlencode(params))
+        return body, touched.count("_peek"), touched.count("_thaw")
+
+    expected = sorted(range(n), key=lambda i: (updated[i], i), reverse=True)
+    body, peeked, thawed = page(limit=20)
+    assert [t["id"] for t in body["items"]] == [ids[i] for i in expected[:20]] and body["next_cursor"]
+    assert peeked == 21 and thawed <= 21   # the page and the one that says another follows
+    body, peeked, thawed = page(limit=20, status="capture_succeeded")   # every other one matches
+    assert [t["id"] for t in body["items"]] == [ids[i] for i in expected if i % 2][:20]
+    assert peeked <= 2 * 21 + 1 and thawed <= peeked
+    body, peeked, _ = page(limit=20, cursor=views.cursor(1000))
+    assert [t["id"] for t in body["items"]] == [ids[i] for i in expected[1000:1020]] and peeked == 1021
