@@ -534,11 +534,24 @@ class MemoryStore:
     def add_index(self, provider: str, kind: str, field: str, extract: Extract | None = None) -> None:
         """Make ``where(provider, kind, tenant, field, value)`` an index lookup. ``extract(obj)``
         gives the indexed value (default: the field's value if a string or integer), None for none."""
+        self.declare(provider, kind, {field: extract})
+
+    def declare(self, provider: str, kind: str, indexes: dict[str, Extract | None] | None = None,
+                order: str | None = None) -> None:
+        """``add_index`` for each of ``indexes`` and ``add_order`` for ``order`` at once: objects
+        already stored (a state file) are each decoded once for all of them, not once for each."""
         with self.lock:
             specs = self._indexed.setdefault((provider, kind), [])
-            if all(name != field for name, _ in specs):
-                specs.append((field, extract or _field(field)))
-                for group, ids in self._index.items():   # objects already stored (a state file)
+            added = False
+            for field, extract in (indexes or {}).items():
+                if all(name != field for name, _ in specs):
+                    specs.append((field, extract or _field(field)))
+                    added = True
+            if order is not None and self._orders.get((provider, kind)) != order:
+                self._orders[(provider, kind)] = order
+                added = True
+            if added:
+                for group, ids in self._index.items():
                     if group[0] == provider and group[2] == kind:
                         for i in ids:
                             self._reindex((provider, kind, i), group[1], self._peek((provider, kind, i)))
@@ -618,15 +631,7 @@ class MemoryStore:
     def add_order(self, provider: str, kind: str, field: str) -> None:
         """Keep each tenant's ``kind`` objects sorted by ``field`` (a string; instants written in one
         format sort as text), then by creation, so ``ordered`` reads a page without sorting them all."""
-        with self.lock:
-            if self._orders.get((provider, kind)) == field:
-                return
-            self._orders[(provider, kind)] = field
-            self._indexed.setdefault((provider, kind), [])
-            for group, ids in self._index.items():   # objects already stored (a state file)
-                if group[0] == provider and group[2] == kind:
-                    for i in ids:
-                        self._reindex((provider, kind, i), group[1], self._peek((provider, kind, i)))
+        self.declare(provider, kind, order=field)
 
     def _reorder(self, provider: str, tenant: str, kind: str, seq: int, value: str | None) -> None:
         """Move creation number ``seq`` to its place for ``value``; None takes it out."""

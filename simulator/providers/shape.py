@@ -234,9 +234,6 @@ class ScopedStore:
     def size(self, kind: str, tenant: str) -> int:
         return self._sandbox.store.size(self._name, kind, tenant)
 
-    def add_index(self, kind: str, field: str, extract: Callable[[dict], Any] | None = None) -> None:
-        self._sandbox.store.add_index(self._name, kind, field, extract)
-
     def ordered(self, kind: str, tenant: str, keep: Callable[[dict], bool], offset: int,
                 limit: int) -> tuple[list[dict], bool]:
         """(one page, whether more follow) of what ``keep`` holds for, greatest ``Machine.orders``
@@ -286,12 +283,11 @@ class Machine:
         self.p = provider
         self.sb = provider.sandbox
         self.store = provider.store
-        for kind, fields in self.indexes.items():
-            for name in fields:
-                self.store.add_index(kind, name, fields[name] if isinstance(fields, dict) else None)
         store = self.sb.store
-        for kind, field in self.orders.items():
-            store.add_order(provider.name, kind, field)
+        for kind in {**self.indexes, **self.orders}:
+            fields = self.indexes.get(kind, ())
+            store.declare(provider.name, kind, fields if isinstance(fields, dict) else dict.fromkeys(fields),
+                          self.orders.get(kind))
         for name, tenant, kind, _ in store.groups():
             if name == provider.name and kind in self.retired:
                 for id, _ in list(store.items(name, kind, tenant)):

@@ -139,6 +139,15 @@ class _RetryRequest:
         return self._data
 
 
+def _series_card(payment: dict) -> str | None:
+    """The card of an approved customer-initiated payment that can start a recurring series: what
+    a merchant-initiated one with neither a previous payment nor a used instrument is matched by."""
+    if not payment["merchant_initiated"] and payment["payment_type"] in ("Recurring", "Installment") \
+            and payment.get("approved"):
+        return payment.get("card_fingerprint")
+    return None
+
+
 class Machine(BaseMachine):
     """Checkout.com's payments from request to refund, the 3DS step between, scheduled retries of
     declined merchant-initiated payments, and the vault: tokens, customers and instruments."""
@@ -147,7 +156,8 @@ class Machine(BaseMachine):
                       "retry": "retry"}
 
     tables = (PAYMENT, INSTRUMENT)
-    indexes = {"payment": ("reference",), "instrument": ("fingerprint",),
+    indexes = {"payment": {"reference": None, "_series_card": _series_card},
+               "instrument": ("fingerprint",),
                "customer": {"email": lambda c: (c.get("email") or "").lower() or None}}
 
     def __init__(self, provider) -> None:
@@ -349,9 +359,8 @@ class Machine(BaseMachine):
             inst = self.store.get("instrument", card.instrument_id, tenant)
             if inst and inst.get("cit_payment_id"):
                 return self.store.get("payment", inst["cit_payment_id"], tenant)
-        return next(self.store.find("payment", tenant, lambda x: not x["merchant_initiated"]
-                                    and x["payment_type"] in ("Recurring", "Installment")
-                                    and x.get("card_fingerprint") == card.fingerprint and x.get("approved")), None)
+        first = self.store.where("payment", tenant, "_series_card", card.fingerprint, limit=1)
+        return first[0] if first else None
 
     # -- creating payments -------------------------------------------------------------------
     def request_payment(self, tenant: str, body: dict, base: str, fx: effects.Effects,
