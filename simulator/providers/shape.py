@@ -222,9 +222,6 @@ class ScopedStore:
     def list(self, kind: str, tenant: str) -> list[dict]:
         return self._sandbox.store.list(self._name, kind, tenant)
 
-    def find(self, kind: str, tenant: str, pred: Callable[[dict], bool]) -> Iterator[dict]:
-        return self._sandbox.store.find(self._name, kind, tenant, pred)
-
     def delete(self, kind: str, id: str) -> None:
         self._sandbox.store.delete(self._name, kind, id)
 
