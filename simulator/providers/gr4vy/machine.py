@@ -78,7 +78,7 @@ class Machine(BaseMachine):
     captures, voids and refunds, and the webhooks each of them sends. Raises ``Refusal`` only."""
 
     tables = (TRANSACTION, PAYMENT_METHOD)
-    indexes = {"transaction": ("_buyer_id", "external_identifier", "_pm_id", "reconciliation_id"),
+    indexes = {"transaction": ("_buyer_id", "external_identifier", "_pm_id", "reconciliation_id", "status"),
                "payment-method": ("_buyer_id", "external_identifier"), "buyer": ("external_identifier",)}
     # Gr4vy lists transactions and buyers most recently updated first, payment methods newest first
     orders = {"transaction": "updated_at", "buyer": "updated_at", "payment-method": "created_at"}
