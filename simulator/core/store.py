@@ -635,11 +635,15 @@ class MemoryStore:
 
     def _reorder(self, provider: str, tenant: str, kind: str, seq: int, value: str | None) -> None:
         """Move creation number ``seq`` to its place for ``value``; None takes it out."""
-        values = self._order_values.setdefault((provider, kind), {})
+        values = self._order_values.get((provider, kind))
+        if values is None:
+            values = self._order_values[(provider, kind)] = {}
         before = values.get(seq)
         if before == value:
             return
-        row = self._sorted.setdefault((provider, tenant, kind), array("q"))
+        row = self._sorted.get((provider, tenant, kind))
+        if row is None:
+            row = self._sorted[(provider, tenant, kind)] = array("q")
 
         def by(s: int) -> tuple[str, int]:
             return values[s], s
