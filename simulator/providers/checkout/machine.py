@@ -139,6 +139,15 @@ class _RetryRequest:
         return self._data
 
 
+def _card_slot(instrument: dict, holder: str | None) -> str | None:
+    """What a stored card is reused by: its card, expiry and customer (none: nobody's yet). With
+    one index entry per card, a test card every customer pays with would make each payment read
+    every customer's instrument of it."""
+    if instrument.get("state") == "inactive":
+        return None
+    return f"{instrument['fingerprint']}:{instrument['expiry_month']}:{instrument['expiry_year']}:{holder or ''}"
+
+
 def _series_card(payment: dict) -> str | None:
     """The card of an approved customer-initiated payment that can start a recurring series: what
     a merchant-initiated one with neither a previous payment nor a used instrument is matched by."""
@@ -157,7 +166,7 @@ class Machine(BaseMachine):
 
     tables = (PAYMENT, INSTRUMENT)
     indexes = {"payment": {"reference": None, "_series_card": _series_card},
-               "instrument": ("fingerprint",),
+               "instrument": {"_card_slot": lambda i: _card_slot(i, i.get("customer_id"))},
                "customer": {"email": lambda c: (c.get("email") or "").lower() or None}}
 
     def __init__(self, provider) -> None:
@@ -268,12 +277,11 @@ class Machine(BaseMachine):
         if card.instrument_id:
             return self.store.get("instrument", card.instrument_id, tenant)
         owner = customer["id"] if customer else None
-        same = [i for i in self.store.where("instrument", tenant, "fingerprint", card.fingerprint)
-                if i["expiry_month"] == card.expiry_month and i["expiry_year"] == card.expiry_year
-                and i.get("state") != "inactive" and i.get("customer_id") in (owner, None)]
-        existing = next((i for i in same if i.get("customer_id") == owner), None) or next(iter(same), None)
-        if existing is not None:
-            return existing
+        card_of = {"fingerprint": card.fingerprint, "expiry_month": card.expiry_month, "expiry_year": card.expiry_year}
+        for holder in dict.fromkeys((owner, None)):
+            existing = self.store.where("instrument", tenant, "_card_slot", _card_slot(card_of, holder), limit=1)
+            if existing:
+                return existing[0]
         instrument = {
             "id": self.ids.prefixed("src_"), "type": "card", "bin": card.bin, "last4": card.last4,
             "expiry_month": card.expiry_month, "expiry_year": card.expiry_year, "fingerprint": card.fingerprint,

@@ -1,6 +1,8 @@
-"""A merchant-initiated payment that names neither a previous payment nor an instrument used by a
-customer-initiated one finds its series' first payment by the card, from an index: the answer
-depends on that payment (its 3-D Secure request), and finding it reads no other payment."""
+"""What a payment looks up by its card comes from an index and reads only what it finds: a
+merchant-initiated payment that names neither a previous payment nor an instrument used by a
+customer-initiated one finds its series' first payment (the answer depends on that payment's
+3-D Secure request), and a customer's payment finds the stored card it reuses, however many other
+customers pay with the same test card."""
 import json
 import pickle
 
@@ -48,3 +50,34 @@ def test_a_mit_by_card_alone_finds_the_series_first_payment_without_reading_the_
     # another card's merchant-initiated payment starts no series here: approved
     assert pay({"source": {**CARD, "number": "4543474002249996"}, "amount": 1000, "currency": "EUR",
                 "payment_type": "Recurring", "merchant_initiated": True})["approved"]
+
+
+def test_a_customers_payment_reuses_its_stored_card_without_reading_other_customers_cards(monkeypatch):
+    monkeypatch.setattr(MemoryStore, "HOT", 8)
+    app = create_app({"seed": 4, "webhooks": "manual", "clock": {"start": "2026-01-01T00:00:00Z"}})
+    http = app.test_client()
+
+    def pay(email, card=CARD):
+        resp = http.post("/checkout/payments", headers=KEY, data=json.dumps({
+            "source": card, "amount": 1000, "currency": "EUR", "payment_type": "Recurring",
+            "customer": {"email": email}}))
+        assert resp.status_code == 201 and resp.get_json()["approved"], resp.get_data(True)
+        return resp.get_json()
+
+    first = pay("ada@example.com")
+    for i in range(300):   # every other customer pays with the same test card
+        pay(f"customer-{i}@example.com")
+    store = app.extensions["sandbox"].store
+    store.compact()
+    read = []
+    for name in ("_peek", "_live"):
+        method = getattr(store, name)
+        monkeypatch.setattr(store, name, lambda key, _m=method: read.append(key) or _m(key))
+    again = pay("ada@example.com")
+    assert again["source"]["id"] == first["source"]["id"]   # Ada's card, stored once
+    instruments = {key for key in read if key[1] == "instrument"}
+    assert instruments == {("checkout", "instrument", first["source"]["id"])}
+    read.clear()
+    other = pay("grace@example.com", {**CARD, "expiry_year": 2031})   # another expiry: a card of its own
+    assert other["source"]["id"] != first["source"]["id"]
+    assert all(key[1] != "instrument" or key[2] == other["source"]["id"] for key in read)
