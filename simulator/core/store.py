@@ -673,8 +673,10 @@ class MemoryStore:
         while not more:
             with self.lock:
                 row = self._sorted.get((provider, tenant, kind))
-                values = self._order_values.get((provider, kind), _NOTHING)
-                end = len(row or ()) if last is None else bisect_left(row, last, key=lambda s: (values[s], s))
+                if not row:   # none stored, or a reset between two chunks took them
+                    break
+                values = self._order_values[(provider, kind)]
+                end = len(row) if last is None else bisect_left(row, last, key=lambda s: (values[s], s))
                 if not end:
                     break
                 chunk = row[max(0, end - _ORDER_CHUNK):end]

@@ -251,3 +251,22 @@ def test_indexes_declared_over_stored_objects_read_each_object_once():
     peeked.clear()
     store.declare("p", "item", {"color": None}, "at")   # nothing new: nothing read
     assert peeked == []
+
+
+def test_an_ordered_read_that_a_reset_interrupts_ends_with_what_it_read(monkeypatch):
+    store = MemoryStore(hot=4)
+    store.add_order("p", "item", "at")
+    for i in range(200):
+        store.put("p", "item", f"i{i}", {"id": f"i{i}", "at": f"{i:04d}"}, "t")
+    shrink = store._shrink
+    chunks = []
+
+    def shrink_then_reset():   # the end of each chunk: a reset lands after the first
+        shrink()
+        chunks.append(1)
+        if len(chunks) == 1:
+            store.reset()
+    monkeypatch.setattr(store, "_shrink", shrink_then_reset)
+    page, more = store.ordered("p", "item", "t", lambda o: True, 0, 150)
+    assert [o["id"] for o in page] == [f"i{i}" for i in range(199, 199 - 64, -1)] and not more
+    assert store.ordered("p", "item", "t", lambda o: True, 0, 10) == ([], False)
