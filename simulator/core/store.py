@@ -273,7 +273,8 @@ class MemoryStore:
         # maps to itself, so every map shares the one string however many copies callers pass
         self._index: dict[tuple[str, str, str], dict[str, str]] = {}
         # secondary indexes: (provider, kind) -> [(field, extract)] declared once at start
-        self._indexed: dict[tuple[str, str], list[tuple[str, Extract]]] = {}
+        # (field, extract, the key of its values in _values: built once, not on every write)
+        self._indexed: dict[tuple[str, str], list[tuple[str, Extract, tuple[str, str, str]]]] = {}
         # (provider, kind) -> the field each tenant's objects of it are kept sorted by (``add_order``)
         self._orders: dict[tuple[str, str], str] = {}
         self._clear_indexes()
@@ -544,8 +545,8 @@ class MemoryStore:
             specs = self._indexed.setdefault((provider, kind), [])
             added = False
             for field, extract in (indexes or {}).items():
-                if all(name != field for name, _ in specs):
-                    specs.append((field, extract or _field(field)))
+                if all(spec[0] != field for spec in specs):
+                    specs.append((field, extract or _field(field), (provider, kind, field)))
                     added = True
             if order is not None and self._orders.get((provider, kind)) != order:
                 self._orders[(provider, kind)] = order
@@ -583,7 +584,10 @@ class MemoryStore:
 
     def _reindex(self, key: Key, tenant: str, obj: dict | None) -> None:
         provider, kind, id = key
-        seqs = self._seq_of.setdefault((provider, kind), {})
+        # get, then set: setdefault would build its empty default on every write
+        seqs = self._seq_of.get(key[:2])
+        if seqs is None:
+            seqs = self._seq_of[key[:2]] = {}
         seq = seqs.get(id)
         if seq is None:
             if obj is None:
@@ -597,8 +601,10 @@ class MemoryStore:
         if obj is None:
             del seqs[id]
             self._id_of.forget(seq)
-        for field, extract in self._indexed[(provider, kind)]:
-            held = self._values.setdefault((provider, kind, field), {})
+        for field, extract, values_key in self._indexed[key[:2]]:
+            held = self._values.get(values_key)
+            if held is None:
+                held = self._values[values_key] = {}
             before = held.get(id)
             after = None if obj is None else extract(obj)
             if before == after:
