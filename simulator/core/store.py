@@ -272,8 +272,8 @@ class MemoryStore:
         # per (provider, tenant, kind): insertion-ordered ids, for listing without a scan; each id
         # maps to itself, so every map shares the one string however many copies callers pass
         self._index: dict[tuple[str, str, str], dict[str, str]] = {}
-        # secondary indexes: (provider, kind) -> [(field, extract)] declared once at start
-        # (field, extract, the key of its values in _values: built once, not on every write)
+        # secondary indexes, declared once at start: (provider, kind) -> [(field, extract, the key of
+        # the field's values in _values, built here rather than on every write)]
         self._indexed: dict[tuple[str, str], list[tuple[str, Extract, tuple[str, str, str]]]] = {}
         # (provider, kind) -> the field each tenant's objects of it are kept sorted by (``add_order``)
         self._orders: dict[tuple[str, str], str] = {}
@@ -584,24 +584,25 @@ class MemoryStore:
 
     def _reindex(self, key: Key, tenant: str, obj: dict | None) -> None:
         provider, kind, id = key
+        scope = key[:2]   # (provider, kind)
         # get, then set: setdefault would build its empty default on every write
-        seqs = self._seq_of.get(key[:2])
+        seqs = self._seq_of.get(scope)
         if seqs is None:
-            seqs = self._seq_of[key[:2]] = {}
+            seqs = self._seq_of[scope] = {}
         seq = seqs.get(id)
         if seq is None:
             if obj is None:
                 return
             seq = seqs[id] = len(self._id_of)
             self._id_of.append(id)
-        order = self._orders.get((provider, kind))
+        order = self._orders.get(scope)
         if order is not None:
             value = None if obj is None else obj.get(order)
             self._reorder(provider, tenant, kind, seq, value if obj is None or value.__class__ is str else "")
         if obj is None:
             del seqs[id]
             self._id_of.forget(seq)
-        for field, extract, values_key in self._indexed[key[:2]]:
+        for field, extract, values_key in self._indexed[scope]:
             held = self._values.get(values_key)
             if held is None:
                 held = self._values[values_key] = {}
