@@ -655,7 +655,8 @@ class MemoryStore:
         def by(s: int) -> tuple[str, int]:
             return values[s], s
         if before is not None:
-            del row[bisect_left(row, (before, seq), key=by)]
+            # the last one needs no search: an object written twice in a row, or a tenant's reset
+            del row[-1 if row[-1] == seq else bisect_left(row, (before, seq), key=by)]
         if value is None:
             del values[seq]
             return
@@ -796,8 +797,10 @@ class MemoryStore:
                 for observe in self.observers:
                     observe(None, None, None, None, None)
                 return
-            for provider, kind, id in [(*group, i) for group, ids in self._tenant_of.items()
-                                       for i, t in ids.items() if t == tenant]:
+            # newest first: each index bucket and order keeps creation numbers in an array, sorted,
+            # and taking the last one out moves nothing, where taking the first out moves them all
+            for provider, kind, id in reversed([(*group, i) for group, ids in self._tenant_of.items()
+                                                for i, t in ids.items() if t == tenant]):
                 self.delete(provider, kind, id)
 
     def count(self) -> int:
