@@ -11,6 +11,35 @@ if os.environ.get("SANDBOX_TEST_HOT"):
     MemoryStore.HOT = int(os.environ["SANDBOX_TEST_HOT"])
 
 
+class StoreReads(list):
+    """The names of the store's read methods called, in order; ``keys`` the objects they read."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.keys: list[tuple[str, str, str]] = []
+
+    def clear(self) -> None:
+        super().clear()
+        self.keys.clear()
+
+
+@pytest.fixture
+def store_reads(monkeypatch):
+    """``watch(store, *methods)``: a ``StoreReads`` of every call of the store's ``methods``
+    (``_live``, ``_thaw`` and ``_peek`` unless named), for tests that a request reads what it
+    needs and no more of a large store."""
+    def watch(store, *methods) -> StoreReads:
+        reads = StoreReads()
+        for name in methods or ("_live", "_thaw", "_peek"):
+            def spy(key, *rest, _method=getattr(store, name), _name=name):
+                reads.append(_name)
+                reads.keys.append(key)
+                return _method(key, *rest)
+            monkeypatch.setattr(store, name, spy)
+        return reads
+    return watch
+
+
 @pytest.fixture(scope="module")
 def contract_checked(request):
     """Every response the module's sandboxes give is checked against its provider's OpenAPI

@@ -13,7 +13,7 @@ KEY = {"Authorization": "Bearer sk_sbox_" + "s" * 27, "Content-Type": "applicati
 CARD = {"type": "card", "number": "4242424242424242", "expiry_month": 12, "expiry_year": 2030, "cvv": "100"}
 
 
-def test_a_mit_by_card_alone_finds_the_series_first_payment_without_reading_the_others(monkeypatch):
+def test_a_mit_by_card_alone_finds_the_series_first_payment_without_reading_the_others(monkeypatch, store_reads):
     monkeypatch.setattr(MemoryStore, "HOT", 8)
     app = create_app({"seed": 4, "webhooks": "manual", "clock": {"start": "2026-01-01T00:00:00Z"}})
     http = app.test_client()
@@ -39,9 +39,7 @@ def test_a_mit_by_card_alone_finds_the_series_first_payment_without_reading_the_
         payment["card_fingerprint"] = f"F{i}"
         store.put("checkout", "payment", payment["id"], payment, tenant)
     store.compact()
-    peeked = []
-    peek = store._peek
-    monkeypatch.setattr(store, "_peek", lambda key: peeked.append(key) or peek(key))
+    peeked = store_reads(store, "_peek").keys
 
     mit = pay({"source": CARD, "amount": 1000, "currency": "EUR", "payment_type": "Recurring",
                "merchant_initiated": True})
@@ -52,7 +50,7 @@ def test_a_mit_by_card_alone_finds_the_series_first_payment_without_reading_the_
                 "payment_type": "Recurring", "merchant_initiated": True})["approved"]
 
 
-def test_a_customers_payment_reuses_its_stored_card_without_reading_other_customers_cards(monkeypatch):
+def test_a_customers_payment_reuses_its_stored_card_without_reading_other_customers_cards(monkeypatch, store_reads):
     monkeypatch.setattr(MemoryStore, "HOT", 8)
     app = create_app({"seed": 4, "webhooks": "manual", "clock": {"start": "2026-01-01T00:00:00Z"}})
     http = app.test_client()
@@ -69,15 +67,13 @@ def test_a_customers_payment_reuses_its_stored_card_without_reading_other_custom
         pay(f"customer-{i}@example.com")
     store = app.extensions["sandbox"].store
     store.compact()
-    read = []
-    for name in ("_peek", "_live"):
-        method = getattr(store, name)
-        monkeypatch.setattr(store, name, lambda key, _m=method: read.append(key) or _m(key))
+    watched = store_reads(store, "_peek", "_live")
+    read = watched.keys
     again = pay("ada@example.com")
     assert again["source"]["id"] == first["source"]["id"]   # Ada's card, stored once
     instruments = {key for key in read if key[1] == "instrument"}
     assert instruments == {("checkout", "instrument", first["source"]["id"])}
-    read.clear()
+    watched.clear()
     other = pay("grace@example.com", {**CARD, "expiry_year": 2031})   # another expiry: a card of its own
     assert other["source"]["id"] != first["source"]["id"]
     assert all(key[1] != "instrument" or key[2] == other["source"]["id"] for key in read)

@@ -112,17 +112,14 @@ def test_a_tenant_sees_only_its_own_objects_and_none_means_every_tenants(stocked
     assert anyone[0] == len(objects) + theirs[0] - 1 - sum(1 for o in theirs[1] if o["id"] > objects[-1]["id"])
 
 
-def test_a_page_decodes_the_page_however_many_objects_the_bucket_holds(monkeypatch):
+def test_a_page_decodes_the_page_however_many_objects_the_bucket_holds(store_reads):
     store = make_store(hot=8)
     n = 20_000
     for i in range(n):
         store.put("p", "item", f"o{i:05d}", {"id": f"o{i:05d}", "color": "red" if i % 4 else "blue",
                                             "size": "s" if i % 3 else "m"}, "t1")
     store.compact()
-    touched = []
-    for name in ("_thaw", "_peek", "_live"):
-        method = getattr(store, name)
-        monkeypatch.setattr(store, name, lambda *a, _m=method, _n=name: touched.append(_n) or _m(*a))
+    touched = store_reads(store)
     total, page = store.select("p", "item", "t1", {"every": True}, 100, 20, newest_first=True, after="o12345")
     assert total == 12345 and [o["id"] for o in page] == [f"o{i:05d}" for i in range(12244, 12224, -1)]
     total, page = store.select("p", "item", "t1", {"color": "red"}, 5000, 25, after="o00003", before="o19999")

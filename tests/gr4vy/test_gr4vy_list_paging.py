@@ -158,7 +158,7 @@ def test_a_write_moves_an_object_to_the_front_and_a_reset_empties_the_list():
     assert [t["id"] for t in c.ok("GET", "/transactions")["items"]] == [third["id"]]
 
 
-def test_a_page_decodes_a_page_of_the_tenants_20k_transactions(monkeypatch):
+def test_a_page_decodes_a_page_of_the_tenants_20k_transactions(monkeypatch, store_reads):
     monkeypatch.setattr(MemoryStore, "HOT", 8)
     app = new_app()
     c = Client(app)
@@ -179,10 +179,7 @@ def test_a_page_decodes_a_page_of_the_tenants_20k_transactions(monkeypatch):
         store.put("gr4vy", "transaction", tx["id"], tx, tenant)
         ids.append(tx["id"])
     store.compact()
-    touched = []
-    for name in ("_live", "_thaw", "_peek"):
-        method = getattr(store, name)
-        monkeypatch.setattr(store, name, lambda *args, _m=method, _n=name: touched.append(_n) or _m(*args))
+    touched = store_reads(store)
 
     def page(**params):
         touched.clear()

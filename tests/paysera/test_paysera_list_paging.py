@@ -223,7 +223,7 @@ def letters(i: int, width: int) -> str:
     return text.rjust(width, "a")
 
 
-def test_a_page_decodes_a_page_of_the_tenants_20k_payment_requests(monkeypatch):
+def test_a_page_decodes_a_page_of_the_tenants_20k_payment_requests(monkeypatch, store_reads):
     monkeypatch.setattr(MemoryStore, "HOT", 8)
     app = new_app()
     a = Client(app)
@@ -240,10 +240,7 @@ def test_a_page_decodes_a_page_of_the_tenants_20k_payment_requests(monkeypatch):
         store.put("paysera", "payment_request", pr["id"], pr, "shop-a")
         ids.append(pr["id"])
     store.compact()
-    touched = []
-    for name in ("_live", "_thaw", "_peek"):
-        method = getattr(store, name)
-        monkeypatch.setattr(store, name, lambda *args, _m=method, _n=name: touched.append(_n) or _m(*args))
+    touched = store_reads(store)
 
     def page(**params):
         touched.clear()
