@@ -59,3 +59,37 @@ def test_an_uncaptured_authorization_answered_201_still_expires_after_a_kill_9(t
         assert api.payments.get_payment_details(held.id).status == "Expired"
     finally:
         srv.stop()
+
+
+def test_the_card_lookups_find_what_they_found_before_a_kill_9(tmp_path):
+    # the indexes that find a series' first payment and a customer's stored card are rebuilt from
+    # the state file: after a SIGKILL a merchant-initiated payment by the card alone still finds its
+    # series (3-D Secure without the mandate: soft-declined 20154), and the customer's card is reused
+    from checkout_sdk.payments.payments import PaymentCustomerRequest
+
+    state = str(tmp_path / "state.db")
+    args = ("--seed", "1", "--state", state)
+    port = free_port()
+    customer = PaymentCustomerRequest()
+    customer.email = "ada@example.com"
+    srv = ServerProcess(*args, port=port).wait_ready()
+    try:
+        api = sdk(srv.url)
+        cit = api.payments.request_payment(payment_request(card_source(), three_ds={"enabled": True},
+                                                           customer=customer))
+        requests.post(f"{srv.url}/_sandbox/hosted/checkout/{cit.id}", json={"outcome": "approve"},
+                      timeout=10).raise_for_status()
+        stored = api.payments.get_payment_details(cit.id).source.id
+    finally:
+        srv.proc.kill()
+        srv.proc.communicate(timeout=10)
+    srv = ServerProcess(*args, port=port).wait_ready()
+    try:
+        api = sdk(srv.url)
+        mit = api.payments.request_payment(payment_request(card_source(), merchant_initiated=True))
+        assert mit.http_metadata.status_code == 201
+        assert mit.status == "Declined" and mit.response_code == "20154"
+        again = api.payments.request_payment(payment_request(card_source(), customer=customer))
+        assert again.approved and again.source.id == stored
+    finally:
+        srv.stop()

@@ -9,13 +9,15 @@ import pickle
 from urllib.parse import urlencode
 
 import pytest
+import requests
 from gr4vy import auth
-from gr4vy_helpers import CARD, new_key, tenant_of
+from gr4vy_helpers import CARD, client as sdk_client, new_key, tenant_of
 
 from simulator import create_app
 from simulator.core.store import MemoryStore
 from simulator.providers.base import current_provider
 from simulator.providers.gr4vy import routes, views
+from simulator.testing import ServerProcess
 
 PRIVATE, PUBLIC = new_key()
 TOKEN = auth.get_token(PRIVATE)
@@ -201,3 +203,43 @@ def test_a_page_decodes_a_page_of_the_tenants_20k_transactions(monkeypatch, stor
     assert body["items"] == [] and peeked == thawed == 0
     body, peeked, _ = page(limit=20, cursor=views.cursor(1000))
     assert [t["id"] for t in body["items"]] == [ids[i] for i in expected[1000:1020]] and peeked == 1021
+
+
+def test_the_sdk_lists_most_recently_updated_first_and_the_order_survives_a_kill_9(tmp_path):
+    # through the official SDK against `python run.py --state`: the order is rebuilt from what the
+    # state file kept, so the same pages come back after a SIGKILL, and a write after it goes first
+    cfg = tmp_path / "gr4vy.yaml"
+    cfg.write_text(json.dumps({"clock": {"start": "2026-01-01T00:00:00Z"}, "webhooks": "manual"}))
+    args = ("--seed", "3", "--config", str(cfg), "--state", str(tmp_path / "state.db"))
+
+    def listed(sdk):
+        ids, cursor = [], None
+        while True:
+            page = sdk.transactions.list(limit=2, cursor=cursor).result
+            ids += [t.id for t in page.items]
+            cursor = page.next_cursor
+            if not cursor:
+                return ids
+
+    srv = ServerProcess(*args).wait_ready()
+    try:
+        sdk = sdk_client(srv, PRIVATE)
+        created = [sdk.transactions.create(amount=1000 + i, currency="USD", intent="authorize",
+                                           payment_method=CARD).id for i in range(5)]
+        requests.post(f"{srv.url}/_sandbox/clock", json={"advance": "PT1M"}, timeout=10).raise_for_status()
+        sdk.transactions.capture(transaction_id=created[1])
+        before = listed(sdk)
+        assert before == [created[1], created[4], created[3], created[2], created[0]]
+        srv.proc.kill()   # no clean shutdown
+        srv.proc.wait()
+    finally:
+        srv.stop()
+    srv = ServerProcess(*args).wait_ready()
+    try:
+        sdk = sdk_client(srv, PRIVATE)
+        assert listed(sdk) == before
+        requests.post(f"{srv.url}/_sandbox/clock", json={"advance": "PT1M"}, timeout=10).raise_for_status()
+        sdk.transactions.void(transaction_id=created[2])
+        assert listed(sdk) == [created[2]] + [i for i in before if i != created[2]]
+    finally:
+        srv.stop()
