@@ -173,8 +173,8 @@ def free_port() -> int:
     """A loopback port free now, for a server that binds it a moment later (a process started
     with ``--port``, a restart on the same port).
 
-    A port the kernel hands out for ``bind(0)`` can be handed to the other test process (xdist
-    runs two, each binding ephemeral ports all the time) before the server binds it. Ports are
+    A port the kernel hands out for ``bind(0)`` can be handed to another test process (xdist runs
+    several, each binding ephemeral ports all the time) before the server binds it. Ports are
     taken from below the kernel's ephemeral range instead, which ``bind(0)`` never hands out, in a
     block of a thousand per test process; where there is no such room, the kernel chooses."""
     global _next_port

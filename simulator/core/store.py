@@ -275,7 +275,7 @@ class MemoryStore:
         # secondary indexes, declared once at start: (provider, kind) -> [(field, extract, the key of
         # the field's values in _values, built here rather than on every write)]
         self._indexed: dict[tuple[str, str], list[tuple[str, Extract, tuple[str, str, str]]]] = {}
-        # (provider, kind) -> the field each tenant's objects of it are kept sorted by (``add_order``)
+        # (provider, kind) -> the field each tenant's objects of it are kept sorted by (``declare``)
         self._orders: dict[tuple[str, str], str] = {}
         self._clear_indexes()
         # called under the lock as fn(provider, kind, id, tenant, obj) after every put, with obj None
@@ -539,8 +539,10 @@ class MemoryStore:
 
     def declare(self, provider: str, kind: str, indexes: dict[str, Extract | None] | None = None,
                 order: str | None = None) -> None:
-        """``add_index`` for each of ``indexes`` and ``add_order`` for ``order`` at once: objects
-        already stored (a state file) are each decoded once for all of them, not once for each."""
+        """``add_index`` for each of ``indexes``, and with ``order`` each tenant's ``kind`` objects
+        kept sorted by that field (a string; instants written in one format sort as text), then by
+        creation, so ``ordered`` reads a page without sorting them all. Objects already stored (a
+        state file) are each decoded once for all of them, not once for each."""
         with self.lock:
             specs = self._indexed.setdefault((provider, kind), [])
             added = False
@@ -635,11 +637,6 @@ class MemoryStore:
                     ones[after] = seq
 
     # -- orders ----------------------------------------------------------------------------------
-    def add_order(self, provider: str, kind: str, field: str) -> None:
-        """Keep each tenant's ``kind`` objects sorted by ``field`` (a string; instants written in one
-        format sort as text), then by creation, so ``ordered`` reads a page without sorting them all."""
-        self.declare(provider, kind, order=field)
-
     def _reorder(self, provider: str, tenant: str, kind: str, seq: int, value: str | None) -> None:
         """Move creation number ``seq`` to its place for ``value``; None takes it out."""
         values = self._order_values.get((provider, kind))
@@ -668,7 +665,7 @@ class MemoryStore:
 
     def ordered(self, provider: str, kind: str, tenant: str, keep: Callable[[dict], bool], offset: int,
                 limit: int) -> tuple[list[dict], bool]:
-        """One page of the objects ``keep`` holds for, greatest ``add_order`` value first (among
+        """One page of the objects ``keep`` holds for, greatest ``declare``d order value first (among
         equals the newest created first), after ``offset`` of them; and whether any follow it.
 
         It reads from the greatest down and stops one past the page: an unfiltered page costs the

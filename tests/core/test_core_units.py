@@ -548,7 +548,7 @@ def test_public_drops_bookkeeping_keys_and_keeps_key_order():
 
 @pytest.mark.parametrize("worker", ["gw0", "gw1"])
 def test_free_ports_are_ones_no_other_test_process_is_handed(monkeypatch, worker):
-    # a port the kernel hands out for bind(0) may go to the other worker's next server before the
+    # a port the kernel hands out for bind(0) may go to another worker's next server before the
     # server meant to have it binds it; the ports below the ephemeral range are never handed out
     import simulator.testing as testing
 

@@ -175,7 +175,7 @@ def test_an_ordered_read_pages_as_sorting_every_object_by_its_field_then_creatio
 
     for i in range(150):
         put(i, rng.choice("ab"), at=f"T{rng.randrange(20):02d}", odd=i % 2)
-    store.add_order("p", "item", "at")
+    store.declare("p", "item", order="at")
     for i in range(150, 400):
         put(i, rng.choice("ab"), at=f"T{rng.randrange(40):02d}", odd=i % 2)
     for i in rng.sample(range(400), 120):
@@ -209,7 +209,7 @@ def test_an_ordered_read_pages_as_sorting_every_object_by_its_field_then_creatio
 
 def test_an_ordered_read_lists_each_object_once_while_writes_move_them():
     store = MemoryStore(hot=4)
-    store.add_order("p", "item", "at")
+    store.declare("p", "item", order="at")
     for i in range(300):
         store.put("p", "item", f"i{i}", {"id": f"i{i}", "at": f"{i:04d}"}, "t")
     seen, moved = [], iter(range(1000, 2000))
@@ -252,7 +252,7 @@ def test_indexes_declared_over_stored_objects_read_each_object_once():
 
 def test_an_ordered_read_that_a_reset_interrupts_ends_with_what_it_read(monkeypatch):
     store = MemoryStore(hot=4)
-    store.add_order("p", "item", "at")
+    store.declare("p", "item", order="at")
     for i in range(200):
         store.put("p", "item", f"i{i}", {"id": f"i{i}", "at": f"{i:04d}"}, "t")
     shrink = store._shrink
