@@ -313,6 +313,27 @@ def test_deleting_a_customers_default_card_leaves_the_customer_without_a_default
     assert err.value.error_details == same.value.error_details == ["customer_source_invalid"]
 
 
+def test_deleting_a_customer_deletes_its_cards_and_leaves_other_customers_cards(api):
+    paid = _pay_for(api, "leaving@example.com")
+    second = _instrument(api, paid.customer.id)
+    kept = _pay_for(api, "staying@example.com")   # the same card, stored for someone else
+    assert api.customers.delete(paid.customer.id).http_metadata.status_code == 204
+    for src in (paid.source.id, second.id):
+        with pytest.raises(CheckoutApiException) as gone:
+            api.instruments.get(src)
+        assert gone.value.http_metadata.status_code == 404
+        with pytest.raises(CheckoutApiException) as renewal:
+            api.payments.request_payment(payment_request(id_source(src), merchant_initiated=True))
+        assert renewal.value.http_metadata.status_code == 422
+        assert renewal.value.error_details == ["source_id_unknown"]
+    assert api.instruments.get(kept.source.id).customer.id == kept.customer.id
+    assert api.payments.request_payment(payment_request(id_source(kept.source.id), merchant_initiated=True)).approved
+    # the payment made before keeps naming the customer it was made for
+    assert api.payments.get_payment_details(paid.id).customer.id == paid.customer.id
+    again = _pay_for(api, "leaving@example.com")
+    assert again.customer.id != paid.customer.id and again.source.id not in (paid.source.id, second.id)
+
+
 def test_a_card_deleted_while_its_payment_awaits_3ds_is_not_stored_again(server, api):
     inst = _instrument(api)
     pending = api.payments.request_payment(payment_request(id_source(inst.id), three_ds={"enabled": True}))

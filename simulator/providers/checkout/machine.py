@@ -831,10 +831,14 @@ class Machine(BaseMachine):
                     customer[key] = body[key]
             self.store.put("customer", customer_id, customer, tenant)
 
-    def delete(self, tenant: str, kind: str, object_id: str) -> None:
+    def delete_customer(self, tenant: str, customer_id: str) -> None:
+        """Checkout.com deletes a customer "and all of their linked payment instruments": a
+        renewal by one of its ``src_`` is then refused as a card that was never stored."""
         with self.store.lock:
-            self.find(kind, object_id, tenant)
-            self.store.delete(kind, object_id)
+            customer = self.find("customer", customer_id, tenant)
+            for instrument_id in customer["instruments"]:
+                self.store.delete("instrument", instrument_id)
+            self.store.delete("customer", customer_id)
 
     def delete_instrument(self, tenant: str, instrument_id: str) -> None:
         """The card leaves its customer first, so no ``default`` points at a card that is gone."""

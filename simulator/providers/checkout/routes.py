@@ -154,7 +154,7 @@ def update_customer(customer_id):
 @bp.delete("/customers/<customer_id>")
 def delete_customer(customer_id):
     p = provider()
-    p.machine.delete(p.tenant, "customer", customer_id)
+    p.machine.delete_customer(p.tenant, customer_id)
     return Response(status=204)
 
 
