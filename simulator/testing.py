@@ -255,6 +255,13 @@ class ServerProcess:
             time.sleep(0.01)
         raise AssertionError("server did not start")
 
+    def kill9(self) -> None:
+        """SIGKILL: no clean shutdown, only what a crash leaves behind (a state file's committed rows)."""
+        self.proc.kill()
+        self.proc.wait(timeout=10)
+        for reader in self._readers:
+            reader.join(timeout=5)
+
     def stop(self) -> str:
         self.proc.terminate()
         try:

@@ -48,8 +48,7 @@ def test_an_uncaptured_authorization_answered_201_still_expires_after_a_kill_9(t
         held = sdk(srv.url).payments.request_payment(payment_request(card_source(), capture=False))
         assert held.status == "Authorized"
     finally:
-        srv.proc.kill()
-        srv.proc.communicate(timeout=10)
+        srv.kill9()
     srv = ServerProcess(*args, port=port).wait_ready()
     try:
         api = sdk(srv.url)
@@ -81,8 +80,7 @@ def test_the_card_lookups_find_what_they_found_before_a_kill_9(tmp_path):
                       timeout=10).raise_for_status()
         stored = api.payments.get_payment_details(cit.id).source.id
     finally:
-        srv.proc.kill()
-        srv.proc.communicate(timeout=10)
+        srv.kill9()
     srv = ServerProcess(*args, port=port).wait_ready()
     try:
         api = sdk(srv.url)

@@ -21,11 +21,6 @@ def payment(url, key=None, amount=1000, number="4242424242424242"):
                          json={"source": dict(CARD, number=number), "currency": "EUR", "amount": amount})
 
 
-def killed(srv: ServerProcess) -> None:
-    srv.proc.kill()
-    srv.proc.communicate(timeout=10)
-
-
 def config(tmp_path, receiver_url=None):
     path = tmp_path / "cfg.yaml"
     hooks = (f"    webhook_url: {receiver_url}/cko\n    webhook_signing_key: k\n") if receiver_url else "    {}\n"
@@ -110,7 +105,7 @@ def test_restart_keeps_the_id_stream_clock_offsets_and_idempotent_answers(tmp_pa
                   timeout=10).raise_for_status()
     clocks = [requests.get(srv.url + "/_sandbox/clock", params=p, timeout=10).json()["now"]
               for p in ({}, {"tenant": "sk_sbox_" + "a" * 27})]
-    killed(srv)
+    srv.kill9()
 
     srv = ServerProcess("--seed", "42", "--state", state, "--config", cfg, port=port).wait_ready()
     try:
@@ -139,7 +134,7 @@ def test_a_pending_retry_is_sent_at_its_virtual_instant_after_a_restart(tmp_path
         pay = payment(srv.url).json()
         requests.post(srv.url + "/_sandbox/webhooks/flush", timeout=10).raise_for_status()  # refused: 500
         assert len(receiver.requests) == 2  # payment_approved, payment_captured
-        killed(srv)
+        srv.kill9()
         receiver.status = 200
 
         srv = ServerProcess("--seed", "1", "--state", state, "--config", cfg).wait_ready()

@@ -230,8 +230,7 @@ def test_the_sdk_lists_most_recently_updated_first_and_the_order_survives_a_kill
         sdk.transactions.capture(transaction_id=created[1])
         before = listed(sdk)
         assert before == [created[1], created[4], created[3], created[2], created[0]]
-        srv.proc.kill()   # no clean shutdown
-        srv.proc.wait()
+        srv.kill9()
     finally:
         srv.stop()
     srv = ServerProcess(*args).wait_ready()

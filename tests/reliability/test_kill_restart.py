@@ -261,8 +261,7 @@ def test_writes_of_every_provider_survive_sigkill_and_resume_after_restart(tmp_p
             for worker in workers:
                 worker.start()
             threading.Event().wait(rng.uniform(1.0, 2.5))
-            srv.proc.kill()
-            srv.proc.communicate(timeout=10)
+            srv.kill9()
             for worker in workers:
                 worker.join(timeout=30)
 

@@ -63,12 +63,10 @@ def test_a_copy_of_a_killed_sandboxs_three_files_restores_every_acknowledged_pay
         while _first_record(log) == first and time.monotonic() < deadline:
             time.sleep(0.002)
         assert time.monotonic() < deadline, "the log never started over"
-        srv.proc.kill()
+        srv.kill9()
     finally:
         stop.set()
-        srv.proc.kill()
-        srv.proc.wait(timeout=10)
-        srv.stop()
+        srv.kill9()
         for worker in workers:
             worker.join(timeout=30)
     assert len(acked) > 100
