@@ -716,6 +716,18 @@ class MemoryStore:
             end = None if limit is None else offset + min(limit, len(bucket))
             return self._page(provider, kind, (self._id_of[s] for s in islice(seqs, offset, end)))
 
+    def where_any(self, provider: str, kind: str, tenant: str, pairs: list[tuple[str, Hashable]]) -> list[dict]:
+        """Objects holding any of the indexed ``(field, value)`` pairs, each once, in creation order:
+        a search of one value in several fields. The field ``id`` is the object's own id."""
+        with self.lock:
+            seqs = set()
+            for field, value in pairs:
+                if field != "id":
+                    seqs.update(self._bucket(provider, tenant, kind, field, value))
+                elif self._tenant_of.get((provider, kind), _NOTHING).get(value) == tenant:
+                    seqs.add(self._seq_of[(provider, kind)][value])   # a declared kind numbers every object
+            return self._page(provider, kind, (self._id_of[s] for s in sorted(seqs)))
+
     def where_count(self, provider: str, kind: str, tenant: str, field: str, value: Hashable) -> int:
         with self.lock:
             return len(self._bucket(provider, tenant, kind, field, value))

@@ -243,6 +243,10 @@ class ScopedStore:
         tenant of None: any tenant's."""
         return self._sandbox.store.where(self._name, kind, tenant, field, value, offset, limit, newest_first)
 
+    def where_any(self, kind: str, tenant: str, pairs: list[tuple[str, Any]]) -> list[dict]:
+        """Objects holding any of the indexed ``(field, value)`` pairs, in creation order; see the store's."""
+        return self._sandbox.store.where_any(self._name, kind, tenant, pairs)
+
     def where_count(self, kind: str, tenant: str, field: str, value: Any) -> int:
         return self._sandbox.store.where_count(self._name, kind, tenant, field, value)
 

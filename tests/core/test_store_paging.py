@@ -267,3 +267,17 @@ def test_an_ordered_read_that_a_reset_interrupts_ends_with_what_it_read(monkeypa
     page, more = store.ordered("p", "item", "t", lambda o: True, 0, 150)
     assert [o["id"] for o in page] == [f"i{i}" for i in range(199, 199 - 64, -1)] and not more
     assert store.ordered("p", "item", "t", lambda o: True, 0, 10) == ([], False)
+
+
+def test_a_search_in_several_fields_gives_each_match_once_in_creation_order():
+    store = make_store()
+    for i, (color, size) in enumerate([("red", "s"), ("blue", "red"), ("red", "red"), ("green", "m")]):
+        store.put("p", "item", f"i{i}", {"id": f"i{i}", "color": color, "size": size}, "t1")
+    store.put("p", "item", "red", {"id": "red", "color": "grey", "size": "l"}, "t1")   # an id that is the value
+    store.put("p", "item", "j0", {"id": "j0", "color": "red", "size": "red"}, "t2")
+    found = store.where_any("p", "item", "t1", [("id", "red"), ("size", "red"), ("color", "red")])
+    assert [o["id"] for o in found] == ["i0", "i1", "i2", "red"]
+    assert [o["id"] for o in store.where_any("p", "item", "t2", [("id", "red"), ("color", "red")])] == ["j0"]
+    assert store.where_any("p", "item", "t1", [("id", "j0"), ("color", "white")]) == []   # another tenant's id
+    store.delete("p", "item", "i2")
+    assert [o["id"] for o in store.where_any("p", "item", "t1", [("size", "red"), ("color", "red")])] == ["i0", "i1"]

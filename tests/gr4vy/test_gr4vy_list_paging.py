@@ -17,6 +17,7 @@ from simulator import create_app
 from simulator.core.store import MemoryStore
 from simulator.providers.base import current_provider
 from simulator.providers.gr4vy import routes, views
+from simulator.providers.shape import ScopedStore
 from simulator.testing import ServerProcess
 
 PRIVATE, PUBLIC = new_key()
@@ -28,6 +29,14 @@ def reference_newest(kind, keep, render=views.visible):
     p = current_provider("gr4vy")
     items = [o for o in p.store.list(kind, p.tenant) if keep(o)]
     return routes.page(routes.newest_first(items, p.machine.orders[kind]), render)
+
+
+def reference_listing(kind, named, keep, key, render=views.visible):
+    return reference_newest(kind, keep, render)   # ``keep`` checks the indexed filters too
+
+
+def reference_where_any(self, kind, tenant, pairs):
+    return self.list(kind, tenant)   # every object, in creation order: ``keep`` picks the matches
 
 
 class Client:
@@ -60,16 +69,19 @@ def stocked():
     refunds and buyer updates move older objects ahead of newer ones."""
     app = new_app()
     c = Client(app)
-    buyers = [c.ok("POST", "/buyers", {"display_name": f"Buyer {i}", "external_identifier": f"b-{i}"})
+    buyers = [c.ok("POST", "/buyers", {"display_name": f"Buyer {i}", "external_identifier": f"b-{i}",
+                                       "billing_details": {"email_address": f"b{i}@example.com"}})
               for i in range(6)]
     txs = []
     for i in range(40):
         if i % 7 == 3:
             c.advance("PT1M")
         body = {"amount": 1000 + 100 * (i % 5), "currency": "USD", "intent": "authorize" if i % 3 else "capture",
-                "payment_method": dict(CARD)}
+                "payment_method": dict(CARD, number=OTHER_CARD) if i % 9 == 4 else dict(CARD)}
         if i % 4 == 0:
             body["buyer_id"] = buyers[i % 6]["id"]
+        if i % 3 == 0:
+            body["external_identifier"] = f"order-{i}"
         if i % 5 == 0:
             body["payment_method"]["method"] = "card"
             body["store"] = True
@@ -108,8 +120,18 @@ def walk(c, path, params, limit):
             return pages
 
 
+OTHER_CARD = "5555555555554444"
+# "@name": a value of the stocked objects (see ``resolve``)
 QUERIES = [
     ("/transactions", {}), ("/transactions", {"status": "capture_succeeded"}),
+    ("/transactions", {"buyer_id": "@buyer 0"}), ("/transactions", {"buyer_external_identifier": "b-4"}),
+    ("/transactions", {"buyer_email_address": "b0@example.com", "status": "capture_succeeded"}),
+    ("/transactions", {"payment_method_fingerprint": "@fingerprint of the other card"}),
+    ("/transactions", {"payment_method_fingerprint": "@fingerprint of the card"}),
+    ("/transactions", {"payment_service_transaction_id": "@psp id of 13"}),
+    ("/transactions", {"search": "order-9"}), ("/transactions", {"search": "b-0"}),
+    ("/transactions", {"search": "@buyer 4"}), ("/transactions", {"search": "@id of 7"}),
+    ("/transactions", {"search": "@psp id of 13"}),
     ("/transactions", {"status": ["authorization_succeeded", "authorization_voided"]}),
     ("/transactions", {"has_refunds": "true"}), ("/transactions", {"amount_gte": "1300", "currency": "USD"}),
     ("/transactions", {"merchant_initiated": "false", "status": "capture_succeeded"}),
@@ -119,14 +141,34 @@ QUERIES = [
 ]
 
 
+@pytest.fixture(scope="module")
+def named(stocked):
+    """What an "@name" in ``QUERIES`` stands for."""
+    app, c, buyers, txs = stocked
+    values = {f"buyer {i}": b["id"] for i, b in enumerate(buyers)}
+    for i, tx in enumerate(txs):
+        tx = c.ok("GET", f"/transactions/{tx['id']}")
+        values[f"id of {i}"] = tx["id"]
+        values[f"psp id of {i}"] = tx["payment_service_transaction_id"]
+        card = "fingerprint of the other card" if i % 9 == 4 else "fingerprint of the card"
+        values[card] = tx["payment_method"]["fingerprint"]
+    return values
+
+
 @pytest.mark.parametrize("path,params", QUERIES, ids=[f"{p} {q}" for p, q in QUERIES])
 @pytest.mark.parametrize("limit", [1, 3, 20, 100])
-def test_each_page_is_what_sorting_every_object_gave(stocked, monkeypatch, path, params, limit):
+def test_each_page_is_what_sorting_every_object_gave(stocked, named, monkeypatch, path, params, limit):
     app, c, *_ = stocked
+    params = {k: named[v[1:]] if isinstance(v, str) and v.startswith("@") else v for k, v in params.items()}
     ordered = walk(c, path, params, limit)
-    monkeypatch.setattr(routes, "newest", reference_newest)
-    assert ordered == walk(c, path, params, limit)
+    with monkeypatch.context() as reference:
+        reference.setattr(routes, "newest", reference_newest)
+        reference.setattr(routes, "_listing", reference_listing)
+        reference.setattr(ScopedStore, "where_any", reference_where_any)
+        assert ordered == walk(c, path, params, limit)
     assert len(ordered) >= 1 and all(json.loads(page)["items"] is not None for page in ordered)
+    if path == "/transactions" and params and params != {"status": "processing_failed"}:
+        assert json.loads(ordered[0])["items"]   # the query names what some transactions have
 
 
 def test_the_order_is_most_recently_updated_first_with_the_newest_created_first_among_equals(stocked):
@@ -178,6 +220,10 @@ def test_a_page_decodes_a_page_of_the_tenants_20k_transactions(monkeypatch, stor
         updated.append(tx["updated_at"])
         tx["status"] = "authorization_declined" if i % 1000 == 7 else \
             "capture_succeeded" if i % 2 else "authorization_voided"
+        tx["payment_service_transaction_id"] = f"psp-{i}"
+        if i % 1000 == 7:
+            tx["buyer"] = {"type": "buyer", "id": None, "display_name": None, "external_identifier": f"guest-{i}",
+                           "billing_details": {"email_address": "guest@example.com"}, "account_number": None}
         store.put("gr4vy", "transaction", tx["id"], tx, tenant)
         ids.append(tx["id"])
     store.compact()
@@ -201,6 +247,18 @@ def test_a_page_decodes_a_page_of_the_tenants_20k_transactions(monkeypatch, stor
     assert peeked == 0 and thawed <= n // 1000 and body["next_cursor"]
     body, peeked, thawed = page(status="processing_failed")
     assert body["items"] == [] and peeked == thawed == 0
+    # a filter that names one transaction, or one buyer's, reads its bucket; so does a search
+    for query, wanted in (({"payment_service_transaction_id": "psp-12345"}, [12345]),
+                          ({"search": "psp-12345"}, [12345]), ({"buyer_external_identifier": "guest-5007"}, [5007]),
+                          ({"search": "guest-5007"}, [5007]),
+                          ({"buyer_email_address": "guest@example.com"}, [i for i in expected if i % 1000 == 7])):
+        body, peeked, _ = page(limit=100, **query)
+        assert [t["id"] for t in body["items"]] == [ids[i] for i in wanted]
+        assert peeked == 0 and set(touched.keys) == {("gr4vy", "transaction", ids[i]) for i in wanted}
+    # a card every transaction paid with: its bucket is everything, so the list is walked in order
+    fingerprint = store.get("gr4vy", "transaction", ids[0])["payment_method"]["fingerprint"]
+    body, peeked, thawed = page(limit=20, payment_method_fingerprint=fingerprint)
+    assert [t["id"] for t in body["items"]] == [ids[i] for i in expected[:20]] and peeked == 21
     body, peeked, _ = page(limit=20, cursor=views.cursor(1000))
     assert [t["id"] for t in body["items"]] == [ids[i] for i in expected[1000:1020]] and peeked == 1021
 

@@ -78,8 +78,15 @@ class Machine(BaseMachine):
     captures, voids and refunds, and the webhooks each of them sends. Raises ``Refusal`` only."""
 
     tables = (TRANSACTION, PAYMENT_METHOD)
-    indexes = {"transaction": ("_buyer_id", "external_identifier", "_pm_id", "reconciliation_id", "status"),
-               "payment-method": ("_buyer_id", "external_identifier"), "buyer": ("external_identifier",)}
+    # every transaction filter that names one transaction, one buyer's or one card's: the others
+    # (amounts, instants, flags, currencies) hold for a share of the list, read in order till a page is full
+    indexes = {"transaction": {
+        "_buyer_id": None, "external_identifier": None, "_pm_id": None, "reconciliation_id": None, "status": None,
+        "payment_service_transaction_id": None,
+        "buyer_external_identifier": lambda tx: (tx.get("buyer") or {}).get("external_identifier"),
+        "buyer_email_address": lambda tx: ((tx.get("buyer") or {}).get("billing_details") or {}).get("email_address"),
+        "payment_method_fingerprint": lambda tx: (tx.get("payment_method") or {}).get("fingerprint")},
+        "payment-method": ("_buyer_id", "external_identifier"), "buyer": ("external_identifier",)}
     # Gr4vy lists transactions and buyers most recently updated first, payment methods newest first
     orders = {"transaction": "updated_at", "buyer": "updated_at", "payment-method": "created_at"}
     timer_handlers = {"capture": "settle_async_capture"}

@@ -300,19 +300,25 @@ def list_transactions():
                                      buyer.get("external_identifier"), tx.get("payment_service_transaction_id")))
         return all(checks)
 
-    indexed = {"_buyer_id": buyer_id, "_pm_id": pm_id, "external_identifier": a.get("external_identifier"),
-               "reconciliation_id": a.get("reconciliation_id"),
-               "status": a["status"] if _few(p, "transaction", "status") else None}
     if never:
-        items = []
-    elif tx_id is not None:   # the id is the store's own key: no index, no scan
+        return p.render_json(page([], render=views.transaction_summary))
+    if tx_id is not None:   # the id is the store's own key: no index, no scan
         found = p.store.get("transaction", tx_id, tenant=p.tenant)
-        items = [found] if found is not None and keep(found) else []
-    elif all(value is None for value in indexed.values()):
-        return p.render_json(newest("transaction", keep, views.transaction_summary))
-    else:   # an indexed filter's bucket, sorted
-        items = [t for t in _candidates("transaction", **indexed) if keep(t)]
-    return p.render_json(page(newest_first(items, "updated_at"), render=views.transaction_summary))
+        return p.render_json(page([found] if found is not None and keep(found) else [],
+                                  render=views.transaction_summary))
+    statuses = a.getlist("status")
+    named = {"_buyer_id": buyer_id, "_pm_id": pm_id, "status": statuses[0] if len(statuses) == 1 else None,
+             **{field: a.get(field) for field in ("external_identifier", "reconciliation_id",
+                                                  "payment_service_transaction_id", "buyer_external_identifier",
+                                                  "buyer_email_address", "payment_method_fingerprint")}}
+    search = a.get("search")
+    if search:
+        # a match of any of the fields ``keep`` searches: their buckets together hold every one
+        items = [t for t in p.store.where_any("transaction", p.tenant, [(field, search) for field in (
+            "id", "external_identifier", "_buyer_id", "buyer_external_identifier", "payment_service_transaction_id")])
+            if keep(t)]
+        return p.render_json(page(newest_first(items, "updated_at"), render=views.transaction_summary))
+    return p.render_json(_listing("transaction", named, keep, "updated_at", views.transaction_summary))
 
 
 def _flag(tx: dict, name: str) -> bool:
@@ -434,11 +440,8 @@ def list_payment_methods():
     def keep(pm):
         return (buyer_id in (None, pm["_buyer_id"]) and _in("status", pm["status"])
                 and a.get("external_identifier") in (None, pm.get("external_identifier")))
-    if buyer_id is None and a.get("external_identifier") is None:
-        return p.render_json(newest("payment-method", keep, _payment_method))
-    items = [pm for pm in _candidates("payment-method", _buyer_id=buyer_id,
-                                      external_identifier=a.get("external_identifier")) if keep(pm)]
-    return p.render_json(page(newest_first(items, "created_at"), render=_payment_method))
+    named = {"_buyer_id": buyer_id, "external_identifier": a.get("external_identifier")}
+    return p.render_json(_listing("payment-method", named, keep, "created_at", _payment_method))
 
 
 @bp.get("/buyers/payment-methods")
@@ -508,25 +511,23 @@ def list_buyers():
             return False
         return not search or any(search in str(b.get(f) or "").lower()
                                  for f in ("id", "display_name", "external_identifier"))
-    if a.get("external_identifier") is None:
-        return p.render_json(newest("buyer", keep))
-    items = [b for b in _candidates("buyer", external_identifier=a.get("external_identifier")) if keep(b)]
-    return p.render_json(page(newest_first(items, "updated_at")))
+    return p.render_json(_listing("buyer", {"external_identifier": a.get("external_identifier")}, keep, "updated_at"))
 
 
-def _few(p, kind: str, field: str) -> bool:
-    """Whether the query names one value of indexed ``field`` that under a quarter of the tenant's
-    ``kind`` objects hold: sorting that bucket costs less than walking the list in order past the
-    others (a status nothing has would be a walk through everything)."""
-    values = request.args.getlist(field)
-    return len(values) == 1 and p.store.where_count(kind, p.tenant, field, values[0]) * 4 < p.store.size(kind, p.tenant)
-
-
-def _candidates(kind: str, **named) -> list[dict]:
-    """What a list filters: the bucket of the first indexed field the query names (one does)."""
+def _listing(kind: str, named: dict, keep: Callable[[dict], bool], key: str, render=views.visible) -> dict:
+    """One page of a list whose query names the indexed values ``named`` (None: not named). The
+    bucket of the value the fewest objects hold, if under a quarter of the tenant's ``kind`` objects
+    do, is filtered and sorted: that costs less than walking the list in order past the others (a
+    value nothing holds would be a walk through everything). Otherwise the list is walked in order."""
     p = provider()
-    field, value = next((field, value) for field, value in named.items() if value is not None)
-    return p.store.where(kind, p.tenant, field, value)
+    counts = [(p.store.where_count(kind, p.tenant, field, value), field, value)
+              for field, value in named.items() if value is not None]
+    if counts:
+        held, field, value = min(counts, key=lambda c: c[0])
+        if held * 4 < p.store.size(kind, p.tenant):
+            items = [o for o in p.store.where(kind, p.tenant, field, value) if keep(o)]
+            return page(newest_first(items, key), render=render)
+    return newest(kind, keep, render)
 
 
 # -- buyer approval page (3DS / redirect), reached through payment_method.approval_url --------
