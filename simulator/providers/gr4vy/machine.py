@@ -72,6 +72,15 @@ def reconciliation_id(uuid_text: str) -> str:
     return out or "0"
 
 
+def _copied(*path: str):
+    """An index's value: the string at ``path`` in the transaction's copy of its buyer or card."""
+    def value(tx: dict) -> str | None:
+        for name in path:
+            tx = tx.get(name) if isinstance(tx, dict) else None
+        return tx if isinstance(tx, str) else None
+    return value
+
+
 class Machine(BaseMachine):
     """Gr4vy's business rules: the card simulator (amount codes, 3-D Secure approval, dead tokens,
     the recurring guide's MIT checks), buyers, vaulted payment methods, transactions with their
@@ -83,9 +92,9 @@ class Machine(BaseMachine):
     indexes = {"transaction": {
         "_buyer_id": None, "external_identifier": None, "_pm_id": None, "reconciliation_id": None, "status": None,
         "payment_service_transaction_id": None,
-        "buyer_external_identifier": lambda tx: (tx.get("buyer") or {}).get("external_identifier"),
-        "buyer_email_address": lambda tx: ((tx.get("buyer") or {}).get("billing_details") or {}).get("email_address"),
-        "payment_method_fingerprint": lambda tx: (tx.get("payment_method") or {}).get("fingerprint")},
+        "buyer_external_identifier": _copied("buyer", "external_identifier"),
+        "buyer_email_address": _copied("buyer", "billing_details", "email_address"),
+        "payment_method_fingerprint": _copied("payment_method", "fingerprint")},
         "payment-method": ("_buyer_id", "external_identifier"), "buyer": ("external_identifier",)}
     # Gr4vy lists transactions and buyers most recently updated first, payment methods newest first
     orders = {"transaction": "updated_at", "buyer": "updated_at", "payment-method": "created_at"}
