@@ -300,3 +300,48 @@ def test_the_sdk_lists_most_recently_updated_first_and_the_order_survives_a_kill
         assert listed(sdk) == [created[2]] + [i for i in before if i != created[2]]
     finally:
         srv.stop()
+
+
+def test_the_sdk_finds_by_each_indexed_filter_before_and_after_a_kill_9(tmp_path):
+    # the buyer and card indexes are rebuilt from the state file: the same filters find the same
+    # transactions after a SIGKILL, and a transaction made after it is found by them too
+    cfg = tmp_path / "gr4vy.yaml"
+    cfg.write_text(json.dumps({"clock": {"start": "2026-01-01T00:00:00Z"}, "webhooks": "manual"}))
+    args = ("--seed", "4", "--config", str(cfg), "--state", str(tmp_path / "state.db"))
+    other = dict(CARD, number=OTHER_CARD)
+
+    def found(sdk, **query):
+        return [t.id for t in sdk.transactions.list(limit=100, **query).result.items]
+
+    def queries(sdk, tx):
+        full = sdk.transactions.get(transaction_id=tx)
+        return {"payment_service_transaction_id": full.payment_service_transaction_id,
+                "buyer_external_identifier": "ada-1", "buyer_email_address": "ada@example.com",
+                "payment_method_fingerprint": full.payment_method.fingerprint, "search": "ada-1"}
+
+    srv = ServerProcess(*args).wait_ready()
+    try:
+        sdk = sdk_client(srv, PRIVATE)
+        buyer = sdk.buyers.create(display_name="Ada", external_identifier="ada-1",
+                                  billing_details={"email_address": "ada@example.com"}).id
+        for _ in range(3):
+            sdk.transactions.create(amount=1000, currency="USD", intent="authorize", payment_method=CARD)
+        ada = sdk.transactions.create(amount=1200, currency="USD", intent="authorize", payment_method=other,
+                                      buyer_id=buyer).id
+        asked = queries(sdk, ada)
+        before = {name: found(sdk, **{name: value}) for name, value in asked.items()}
+        assert before == dict.fromkeys(asked, [ada])
+        assert found(sdk, search=asked["payment_service_transaction_id"]) == [ada]
+        srv.kill9()
+    finally:
+        srv.stop()
+    srv = ServerProcess(*args).wait_ready()
+    try:
+        sdk = sdk_client(srv, PRIVATE)
+        assert {name: found(sdk, **{name: value}) for name, value in asked.items()} == before
+        again = sdk.transactions.create(amount=1300, currency="USD", intent="authorize", payment_method=other,
+                                        buyer_id=buyer).id
+        assert found(sdk, buyer_email_address="ada@example.com") == [again, ada]
+        assert found(sdk, payment_method_fingerprint=asked["payment_method_fingerprint"]) == [again, ada]
+    finally:
+        srv.stop()
