@@ -212,6 +212,11 @@ def _field(name: str) -> Extract:
     return value
 
 
+def _by_order(values: dict[int, str]) -> Callable[[int], tuple[str, int]]:
+    """What a creation number sorts by in its kind's order: the order's value, then creation."""
+    return lambda seq: (values[seq], seq)
+
+
 class _Numbered:
     """Creation number -> id, ``None`` once deleted. As one list, a million ids are a container the
     cyclic GC walks on every full collection, one cache miss per id (~30 ms a collection at a
@@ -648,9 +653,7 @@ class MemoryStore:
         row = self._sorted.get((provider, tenant, kind))
         if row is None:
             row = self._sorted[(provider, tenant, kind)] = array("q")
-
-        def by(s: int) -> tuple[str, int]:
-            return values[s], s
+        by = _by_order(values)
         if before is not None:
             # the last one needs no search: an object written twice in a row, or a tenant's reset
             del row[-1 if row[-1] == seq else bisect_left(row, (before, seq), key=by)]
@@ -681,7 +684,7 @@ class MemoryStore:
                 if not row:   # none stored, or a reset between two chunks took them
                     break
                 values = self._order_values[(provider, kind)]
-                end = len(row) if last is None else bisect_left(row, last, key=lambda s: (values[s], s))
+                end = len(row) if last is None else bisect_left(row, last, key=_by_order(values))
                 if not end:
                     break
                 chunk = row[max(0, end - _ORDER_CHUNK):end]
