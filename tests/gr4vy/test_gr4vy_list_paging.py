@@ -263,12 +263,17 @@ def test_a_page_decodes_a_page_of_the_tenants_20k_transactions(monkeypatch, stor
     assert [t["id"] for t in body["items"]] == [ids[i] for i in expected[1000:1020]] and peeked == 1021
 
 
+def state_args(tmp_path, seed: int) -> tuple[str, ...]:
+    """``run.py`` arguments for a sandbox on a state file in ``tmp_path``, started again on it."""
+    cfg = tmp_path / "gr4vy.yaml"
+    cfg.write_text(json.dumps({"clock": {"start": "2026-01-01T00:00:00Z"}, "webhooks": "manual"}))
+    return ("--seed", str(seed), "--config", str(cfg), "--state", str(tmp_path / "state.db"))
+
+
 def test_the_sdk_lists_most_recently_updated_first_and_the_order_survives_a_kill_9(tmp_path):
     # through the official SDK against `python run.py --state`: the order is rebuilt from what the
     # state file kept, so the same pages come back after a SIGKILL, and a write after it goes first
-    cfg = tmp_path / "gr4vy.yaml"
-    cfg.write_text(json.dumps({"clock": {"start": "2026-01-01T00:00:00Z"}, "webhooks": "manual"}))
-    args = ("--seed", "3", "--config", str(cfg), "--state", str(tmp_path / "state.db"))
+    args = state_args(tmp_path, seed=3)
 
     def listed(sdk):
         ids, cursor = [], None
@@ -305,9 +310,7 @@ def test_the_sdk_lists_most_recently_updated_first_and_the_order_survives_a_kill
 def test_the_sdk_finds_by_each_indexed_filter_before_and_after_a_kill_9(tmp_path):
     # the buyer and card indexes are rebuilt from the state file: the same filters find the same
     # transactions after a SIGKILL, and a transaction made after it is found by them too
-    cfg = tmp_path / "gr4vy.yaml"
-    cfg.write_text(json.dumps({"clock": {"start": "2026-01-01T00:00:00Z"}, "webhooks": "manual"}))
-    args = ("--seed", "4", "--config", str(cfg), "--state", str(tmp_path / "state.db"))
+    args = state_args(tmp_path, seed=4)
     other = dict(CARD, number=OTHER_CARD)
 
     def found(sdk, **query):
