@@ -176,15 +176,17 @@ def _waiting(leaving: dict | bytes | memoryview) -> dict:
 
 
 class _Compressor:
-    """The thread that compresses, for every store, the objects that left their live sets."""
+    """The thread that compresses what was set aside to compress: the objects that left a store's
+    live set, the answers of finished idempotency keys. ``hand_over(owner)`` has it call
+    ``owner.compact()``."""
 
     def __init__(self) -> None:
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
 
-    def hand_over(self, store: "MemoryStore") -> None:
-        self._queue.put(weakref.ref(store))   # a store nobody uses any more is not kept for this
+    def hand_over(self, owner) -> None:
+        self._queue.put(weakref.ref(owner))   # an owner nobody uses any more is not kept for this
         if self._thread is None or not self._thread.is_alive():
             with self._lock:
                 if self._thread is None or not self._thread.is_alive():
@@ -193,16 +195,16 @@ class _Compressor:
 
     def _run(self) -> None:
         while True:
-            store = self._queue.get()()
+            owner = self._queue.get()()
             try:
-                if store is not None:
-                    store.compact()
-            except Exception:   # the objects stay readable uncompressed; the next batch tries again
-                log.exception("compressing stored objects failed")
-            store = None
+                if owner is not None:
+                    owner.compact()
+            except Exception:   # what waits stays readable uncompressed; the next batch tries again
+                log.exception("compressing %s failed", type(owner).__name__)
+            owner = None
 
 
-_COMPRESSOR = _Compressor()
+COMPRESSOR = _Compressor()
 
 
 def _field(name: str) -> Extract:
@@ -420,7 +422,7 @@ class MemoryStore:
             self._settle(self._compressed(self._take()))
         elif len(self._to_compress) >= _BATCH and not self._handed_over:
             self._handed_over = True
-            _COMPRESSOR.hand_over(self)
+            COMPRESSOR.hand_over(self)
 
     def _exists(self, key: Key) -> bool:
         return key[2] in self._tenant_of.get(key[:2], _NOTHING)

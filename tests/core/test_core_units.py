@@ -236,12 +236,73 @@ def test_a_finished_idempotency_key_keeps_its_answer_compressed_and_replays_it_b
         assert ledger.begin(scope, T0, timedelta(hours=24))[0] == NEW
         ledger.finish(scope, (201, body))
         answers[scope] = body
+    # fewer than a batch: nothing was handed to the compressor thread yet, and each replays as is
+    for scope, body in answers.items():
+        assert ledger._kept(scope).endswith(body)
+        assert ledger.begin(scope, T0 + timedelta(hours=1), timedelta(hours=24)) == (REPLAY, (201, body))
+    ledger.compact()
     for scope, body in answers.items():
         kept = ledger._kept(scope)
         assert type(kept) is bytes and len(kept) < len(body) / 2
         assert ledger.begin(scope, T0 + timedelta(hours=1), timedelta(hours=24)) == (REPLAY, (201, body))
     scope = next(iter(answers))
     assert ledger.begin(scope, T0 + timedelta(hours=25), timedelta(hours=24))[0] == NEW   # expired
+
+
+def test_a_request_finishing_an_idempotency_key_leaves_its_compression_to_the_compressor_thread(monkeypatch):
+    # zlib gives up the interpreter lock while it deflates: on a request thread that is a wait
+    # behind every other request to get it back, and a batch compressed body by body waits as often
+    from simulator.core import idempotency
+    deflated = []   # (thread, bytes given)
+    real = idempotency.zlib.compress
+    monkeypatch.setattr(idempotency.zlib, "compress",
+                        lambda data, *a: deflated.append((threading.current_thread(), len(data))) or real(data, *a))
+    ledger = IdempotencyKeys()
+    answers = {}
+    for n in range(200):
+        scope = ("checkout", "sk_test", "/checkout/payments", f"key-{n}")
+        body = json.dumps({"id": f"pay_{n:026d}", "status": "Captured", "approved": True,
+                           "response_summary": "Approved", "source": {"scheme": "Visa", "last4": "4242"}}).encode()
+        ledger.begin(scope, T0, timedelta(hours=24))
+        ledger.finish(scope, (201, body))
+        answers[scope] = body
+
+    def in_blocks():
+        return [scope for scope, body in answers.items() if len(ledger._kept(scope)) < len(body) / 2]
+    # once the compressor thread is done: what waits is less than a batch, the rest is in blocks
+    deadline = time.monotonic() + 10
+    while len(in_blocks()) < 200 - len(ledger._waiting) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert len(in_blocks()) == 200 - len(ledger._waiting) and len(ledger._waiting) < 64
+    assert {thread.name for thread, _ in deflated} == {"sandbox-compressor"}
+    # one call a block, a block of at most 64 bodies
+    blocks = ledger._blocks[("checkout", "sk_test", "/checkout/payments")]
+    assert len(deflated) == len(blocks) and sum(count for _, count in blocks.values()) == len(in_blocks())
+    assert all(count <= 64 for _, count in blocks.values())
+    assert sum(size for _, size in deflated) == sum(len(answers[scope]) for scope in in_blocks())
+    for scope, body in answers.items():
+        assert ledger.begin(scope, T0, timedelta(hours=24)) == (REPLAY, (201, body))
+
+
+def test_an_idempotency_block_goes_once_no_key_points_into_it():
+    ledger = IdempotencyKeys()
+    group = ("checkout", "sk_test", "/checkout/payments")
+    for n in range(3):
+        ledger.begin((*group, f"key-{n}"), T0, timedelta(hours=1))
+        ledger.finish((*group, f"key-{n}"), (201, b'{"id": "pay_%d"}' % n))
+    ledger.compact()
+    assert [count for _, count in ledger._blocks[group].values()] == [3]
+    ledger.abort((*group, "key-0"))
+    # an expired key claimed again lets go of its place in the block
+    assert ledger.begin((*group, "key-1"), T0 + timedelta(hours=2), timedelta(hours=1))[0] == NEW
+    assert [count for _, count in ledger._blocks[group].values()] == [1]
+    assert ledger.begin((*group, "key-2"), T0, timedelta(hours=1)) == (REPLAY, (201, b'{"id": "pay_2"}'))
+    ledger.abort((*group, "key-2"))
+    assert ledger._blocks[group] == {}
+    ledger.finish((*group, "key-1"), (201, b'{"id": "pay_1 again"}'))
+    ledger.compact()
+    ledger.reset("sk_test")
+    assert ledger._blocks == {} and ledger._groups == {}
 
 
 def test_kept_idempotency_keys_share_their_scope_and_keep_nothing_but_their_key_and_one_bytes_object():
