@@ -2,7 +2,6 @@
 request ids, webhook signing and schedule."""
 from __future__ import annotations
 
-import hmac
 import re
 from datetime import timedelta
 
@@ -11,6 +10,7 @@ from marshmallow import Schema, ValidationError, fields, validate, validates
 
 from ...core.idempotency import TTL_MAX_HOURS
 from ...core.inputs import http_header, http_url
+from ...core.signing import hmac_sha256
 from ..base import Caller, Provider
 from ..shape import ErrorSpec, Refusal
 from .machine import Machine
@@ -137,7 +137,7 @@ class Checkout(Provider):
             # the configured headers go with every delivery, signed or not
             if not key:
                 return extra
-            return {**extra, "Cko-Signature": hmac.digest(key.encode(), body, "sha256").hex()}
+            return {**extra, "Cko-Signature": hmac_sha256(key.encode(), body).hex()}
         return sign
 
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import hmac
 import json
 import time
 from datetime import timedelta
@@ -17,6 +16,7 @@ from marshmallow import Schema, ValidationError, fields
 
 from ...core.inputs import http_url
 from ...core.memo import Memo
+from ...core.signing import hmac_sha256
 from ...core.webhooks import exponential_schedule
 from ..base import Caller, Provider
 from ..shape import ErrorSpec, Refusal
@@ -226,7 +226,7 @@ class Gr4vy(Provider):
 
         def sign(body: bytes, delivery: dict, now) -> dict:
             timestamp = str(int(now.timestamp()))
-            digest = hmac.digest(secret.encode(), timestamp.encode() + b"." + body, "sha256").hex()
+            digest = hmac_sha256(secret.encode(), timestamp.encode() + b"." + body).hex()
             return {"X-Gr4vy-Webhook-ID": delivery.get("event_id") or delivery["id"],
                     "X-Gr4vy-Webhook-Timestamp": timestamp,
                     "X-Gr4vy-Webhook-Signatures": digest}

@@ -14,6 +14,7 @@ from urllib.parse import parse_qs, quote
 
 from marshmallow import Schema, fields, validate
 
+from ...core.signing import hmac_sha256
 from ...core.webhooks import exponential_schedule
 from ..base import Caller, Provider
 from ..shape import ErrorSpec, Refusal
@@ -84,7 +85,7 @@ def normalized_string(ts: str, nonce: str, method: str, uri: str, host: str, por
 
 
 def mac_value(key: str, normalized: str) -> str:
-    return base64.b64encode(hmac.digest(key.encode(), normalized.encode(), "sha256")).decode()
+    return base64.b64encode(hmac_sha256(key.encode(), normalized.encode())).decode()
 
 
 def body_hash(body: bytes) -> str:

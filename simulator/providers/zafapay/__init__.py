@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import hashlib
-import hmac
 import re
 from datetime import timedelta
 from decimal import Decimal
@@ -12,6 +11,7 @@ from marshmallow import Schema, ValidationError, fields, validate, validates
 from ...core.clock import MAX_DURATION, parse_duration
 from ...core.idempotency import TTL_MAX_HOURS
 from ...core.inputs import http_url
+from ...core.signing import hmac_sha256
 from ..base import Caller, Provider
 from ..shape import ErrorSpec, Refusal
 from . import testcards
@@ -176,7 +176,7 @@ class ZafaPay(Provider):
         which = self.settings.get("signature_header", "sandbox")
 
         def sign(body: bytes, delivery: dict, now) -> dict:
-            value = hmac.digest(secret, body, "sha256").hex()
+            value = hmac_sha256(secret, body).hex()
             headers = {}
             if which in ("sandbox", "both"):
                 headers["X-Zafapay-Signature-Sandbox"] = value
