@@ -269,9 +269,13 @@ def test_a_request_finishing_an_idempotency_key_leaves_its_compression_to_the_co
 
     def in_blocks():
         return [scope for scope, body in answers.items() if len(ledger._kept(scope)) < len(body) / 2]
-    # once the compressor thread is done: what waits is less than a batch, the rest is in blocks
+    # once the compressor thread is done (nothing handed over and not taken yet, nothing taken and
+    # not in blocks yet): what waits is less than a batch, the rest is in blocks
+    def settled():
+        with ledger._lock:
+            return not ledger._handed_over and len(in_blocks()) == 200 - len(ledger._waiting)
     deadline = time.monotonic() + 10
-    while len(in_blocks()) < 200 - len(ledger._waiting) and time.monotonic() < deadline:
+    while not settled() and time.monotonic() < deadline:
         time.sleep(0.01)
     assert len(in_blocks()) == 200 - len(ledger._waiting) and len(ledger._waiting) < 64
     assert {thread.name for thread, _ in deflated} == {"sandbox-compressor"}
