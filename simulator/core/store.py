@@ -522,22 +522,6 @@ class MemoryStore:
             if obj is not None:
                 yield i, obj
 
-    def find(self, provider: str, kind: str, tenant: str, pred: Callable[[dict], bool]) -> Iterator[dict]:
-        """The objects ``pred`` holds for, found lazily; only those become live."""
-        with self.lock:
-            ids = list(self._index.get((provider, tenant, kind), ()))
-        for i in ids:
-            key = (provider, kind, i)
-            with self.lock:
-                if not self._exists(key):
-                    continue
-                obj = self._peek(key)
-                if not pred(obj):
-                    continue
-                found = self._adopt(key, obj)
-                self._shrink()
-            yield found
-
     # -- secondary indexes -------------------------------------------------------------------
     def add_index(self, provider: str, kind: str, field: str, extract: Extract | None = None) -> None:
         """Make ``where(provider, kind, tenant, field, value)`` an index lookup. ``extract(obj)``
