@@ -249,6 +249,19 @@ def test_a_finished_idempotency_key_keeps_its_answer_compressed_and_replays_it_b
     assert ledger.begin(scope, T0 + timedelta(hours=25), timedelta(hours=24))[0] == NEW   # expired
 
 
+def finish_keys(ledger: IdempotencyKeys, count: int) -> dict[tuple, bytes]:
+    """``count`` keys claimed and finished with a payment's answer each: scope -> answer body."""
+    answers = {}
+    for n in range(count):
+        scope = ("checkout", "sk_test", "/checkout/payments", f"key-{n}")
+        body = json.dumps({"id": f"pay_{n:026d}", "status": "Captured", "approved": True,
+                           "response_summary": "Approved", "source": {"scheme": "Visa", "last4": "4242"}}).encode()
+        ledger.begin(scope, T0, timedelta(hours=24))
+        ledger.finish(scope, (201, body))
+        answers[scope] = body
+    return answers
+
+
 def test_a_request_finishing_an_idempotency_key_leaves_its_compression_to_the_compressor_thread(monkeypatch):
     # zlib gives up the interpreter lock while it deflates: on a request thread that is a wait
     # behind every other request to get it back, and a batch compressed body by body waits as often
@@ -258,14 +271,7 @@ def test_a_request_finishing_an_idempotency_key_leaves_its_compression_to_the_co
     monkeypatch.setattr(idempotency.zlib, "compress",
                         lambda data, *a: deflated.append((threading.current_thread(), len(data))) or real(data, *a))
     ledger = IdempotencyKeys()
-    answers = {}
-    for n in range(200):
-        scope = ("checkout", "sk_test", "/checkout/payments", f"key-{n}")
-        body = json.dumps({"id": f"pay_{n:026d}", "status": "Captured", "approved": True,
-                           "response_summary": "Approved", "source": {"scheme": "Visa", "last4": "4242"}}).encode()
-        ledger.begin(scope, T0, timedelta(hours=24))
-        ledger.finish(scope, (201, body))
-        answers[scope] = body
+    answers = finish_keys(ledger, 200)
 
     def in_blocks():
         return [scope for scope, body in answers.items() if len(ledger._kept(scope)) < len(body) / 2]
@@ -335,14 +341,7 @@ def test_idempotency_keys_read_back_from_a_state_file_are_kept_compressed_and_re
     path = str(tmp_path / "state.db")
     state = StateFile(path)
     ledger = IdempotencyKeys(state)
-    answers = {}
-    for n in range(20):
-        scope = ("checkout", "sk_test", "/checkout/payments", f"key-{n}")
-        body = json.dumps({"id": f"pay_{n:026d}", "status": "Captured", "approved": True,
-                           "response_summary": "Approved", "source": {"scheme": "Visa", "last4": "4242"}}).encode()
-        ledger.begin(scope, T0, timedelta(hours=24))
-        ledger.finish(scope, (201, body))
-        answers[scope] = body
+    answers = finish_keys(ledger, 20)
     state.close()
     state = StateFile(path)
     try:
