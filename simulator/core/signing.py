@@ -15,7 +15,7 @@ import hmac
 from .memo import Memo
 
 _keyed = Memo(64)   # key -> HMAC-SHA256 state with the key applied (configured secrets: a few)
-PIECE = 2047        # bytes fed to the hash at once: hashlib lets go of the lock from 2048
+_PIECE = 2047       # bytes fed to the hash at once: hashlib lets go of the lock from 2048
 
 
 def hmac_sha256(key: bytes, message: bytes) -> bytes:
@@ -23,10 +23,10 @@ def hmac_sha256(key: bytes, message: bytes) -> bytes:
     if keyed is None:
         keyed = _keyed.keep(key, hmac.new(key, None, "sha256"))
     mac = keyed.copy()
-    if len(message) <= PIECE:
+    if len(message) <= _PIECE:
         mac.update(message)
     else:
         view = memoryview(message)
-        for at in range(0, len(message), PIECE):
-            mac.update(view[at:at + PIECE])
+        for at in range(0, len(message), _PIECE):
+            mac.update(view[at:at + _PIECE])
     return mac.digest()
