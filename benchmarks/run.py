@@ -603,14 +603,29 @@ def main(argv=None) -> int:
         table.add(name, rate(r), ratio, f"Checkout MIT, no webhook ({base['rps']:,.0f} req/s)",
                   "" if target is None else f">= {target}", None if target is None else ratio >= target)
 
-    def webhooks(url: str, label: str):
+    def webhooks(url: str, label: str, counted: Receiver | None = None):
         config = keys.config(webhook_url=url, webhook_signing_key="bench-signing-key")
         with sandbox(config, "--webhooks", "auto") as server, beside_baseline() as paired:
             mit, _ = checkout_mit(server.url)
-            vs_baseline(f"Checkout MIT, webhook receiver {label}",
-                        paired.wrk(f"{server.url}/checkout/payments", "POST", mit, CKO_HEADERS), 0.9)
+            r = paired.wrk(f"{server.url}/checkout/payments", "POST", mit, CKO_HEADERS)
+            if counted is not None:
+                behind, after = drained(counted)
+            vs_baseline(f"Checkout MIT, webhook receiver {label}", r, 0.9)
+            if counted is not None:
+                table.add("webhook events delivered after the load stopped", f"{behind:,}, the last after {after * 1000:,.0f} ms")
 
-    table.attempt("webhook receiver up", lambda: webhooks(receiver.url + "/cko", "up"))
+    def drained(counted: Receiver) -> tuple[int, float]:
+        """Events the receiver got after the load stopped, and how long after the last came: how
+        far behind the requests the sandbox's deliveries were."""
+        stopped, start = counted.count, time.monotonic()
+        seen, last = stopped, start
+        while time.monotonic() - last < 0.5 and time.monotonic() - start < 60:
+            time.sleep(0.005)
+            if counted.count != seen:
+                seen, last = counted.count, time.monotonic()
+        return seen - stopped, last - start
+
+    table.attempt("webhook receiver up", lambda: webhooks(receiver.url + "/cko", "up", receiver))
     table.attempt("webhook receiver down", lambda: webhooks(f"http://127.0.0.1:{free_port()}/cko", "down"))
 
     def waiting(session, url: str) -> int:
