@@ -116,3 +116,19 @@ def test_an_idempotency_ttl_no_clock_can_keep_is_refused_at_configuration(server
     api = sdk(server.url)
     first = api.payments.request_payment(payment_request(card_source()), idempotency_key="ttl-key")
     assert api.payments.request_payment(payment_request(card_source()), idempotency_key="ttl-key").id == first.id
+
+
+def test_keys_past_a_compressed_batch_replay_their_own_payment(server):
+    # finished keys' answers are compressed 64 at a time by a thread of their own: each of 150
+    # keys, whether its answer waits or lies in a batch, replays its own payment byte for byte
+    api = sdk(server.url)
+    made = {f"key-{n}": api.payments.request_payment(payment_request(card_source(), amount=100 + n,
+                                                                     reference=f"order-{n}"),
+                                                     idempotency_key=f"key-{n}")
+            for n in range(150)}
+    for key, first in made.items():
+        again = api.payments.request_payment(payment_request(card_source(), amount=1), idempotency_key=key)
+        assert (again.id, again.amount, again.reference, again.action_id) == \
+            (first.id, first.amount, first.reference, first.action_id)
+    listed = requests.get(f"{server.url}/checkout/payments", headers=AUTH, timeout=10).json()
+    assert listed["total_count"] == 150
