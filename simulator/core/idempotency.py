@@ -69,8 +69,8 @@ class IdempotencyKeys:
     the waiting bodies a batch at a time, in one zlib call. zlib lets go of the interpreter lock
     while it deflates, and a thread that did so waits behind the request threads to get it back:
     compressing each body on its own request (twice per key, a compression and its flush) held a
-    Checkout MIT sent with a key to 0.80-0.84 of one sent without, in the server, and on the
-    compressor thread one body at a time, to the same. A replay inflates its block up to its body
+    payment sent with a key to 0.80-0.84 of one sent without, in the server, and on the compressor
+    thread one body at a time, to the same. A replay inflates its block up to its body
     (~80 us for the last of 64)."""
 
     def __init__(self, state: NullState | None = None) -> None:
