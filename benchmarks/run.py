@@ -608,11 +608,10 @@ def main(argv=None) -> int:
         with sandbox(config, "--webhooks", "auto") as server, beside_baseline() as paired:
             mit, _ = checkout_mit(server.url)
             r = paired.wrk(f"{server.url}/checkout/payments", "POST", mit, CKO_HEADERS)
-            if counted is not None:
-                behind, after = drained(counted)
+            lag = drained(counted) if counted is not None else None   # at once, before anything else
             vs_baseline(f"Checkout MIT, webhook receiver {label}", r, 0.9)
-            if counted is not None:
-                table.add("webhook events delivered after the load stopped", f"{behind:,}, the last after {after * 1000:,.0f} ms")
+            if lag is not None:
+                table.add("webhook events delivered after the load stopped", f"{lag[0]:,}, the last after {lag[1] * 1000:,.0f} ms")
 
     def drained(counted: Receiver) -> tuple[int, float]:
         """Events the receiver got after the load stopped, and how long after the last came: how
