@@ -214,6 +214,27 @@ def _field(name: str) -> Extract:
     return value
 
 
+def _members(value: Hashable) -> frozenset:
+    """The values an object holds for a field: an extract's frozenset holds several."""
+    if value is None:
+        return frozenset()
+    return value if value.__class__ is frozenset else frozenset((value,))
+
+
+def _holding(values: dict[str, Hashable], test: Hashable | Callable[[Hashable], bool]) -> Callable[[str], bool]:
+    """Whether the object of an id holds a value that ``test`` is, or passes (a callable)."""
+    passes = test if callable(test) else test.__eq__
+
+    def holds(id: str) -> bool:
+        value = values.get(id)
+        if value is None:
+            return False
+        if value.__class__ is frozenset:
+            return any(passes(v) is True for v in value)
+        return passes(value) is True
+    return holds
+
+
 def _by_order(values: dict[int, str]) -> Callable[[int], tuple[str, int]]:
     """What a creation number sorts by in its kind's order: the order's value, then creation."""
     return lambda seq: (values[seq], seq)
@@ -613,19 +634,24 @@ class MemoryStore:
                 ones = self._buckets[group] = {}
                 self._indexed_tenants.setdefault((provider, kind, field), {})[tenant] = None
             shared = self._shared.setdefault(group, {})
-            if before is not None:
-                if ones.pop(before, None) is None:
-                    bucket = shared[before]
+            if before.__class__ is frozenset or after.__class__ is frozenset:   # several values
+                olds, news = _members(before), _members(after)
+                gone, come = olds - news, news - olds
+            else:
+                gone, come = () if before is None else (before,), () if after is None else (after,)
+            for value in gone:
+                if ones.pop(value, None) is None:
+                    bucket = shared[value]
                     del bucket[bisect_left(bucket, seq)]
                     if len(bucket) == 1:
-                        ones[before] = shared.pop(before)[0]
-            if after is not None:
-                if after in shared:
-                    insort(shared[after], seq)
-                elif after in ones:
-                    shared[after] = array("q", sorted((ones.pop(after), seq)))
+                        ones[value] = shared.pop(value)[0]
+            for value in come:
+                if value in shared:
+                    insort(shared[value], seq)
+                elif value in ones:
+                    shared[value] = array("q", sorted((ones.pop(value), seq)))
                 else:
-                    ones[after] = seq
+                    ones[value] = seq
 
     # -- orders ----------------------------------------------------------------------------------
     def _reorder(self, provider: str, tenant: str, kind: str, seq: int, value: str | None) -> None:
@@ -653,14 +679,31 @@ class MemoryStore:
             insort(row, seq, key=by)
 
     def ordered(self, provider: str, kind: str, tenant: str, keep: Callable[[dict], bool], offset: int,
-                limit: int) -> tuple[list[dict], bool]:
+                limit: int, match: list[tuple[str, Any]] = ()) -> tuple[list[dict], bool]:
         """One page of the objects ``keep`` holds for, greatest ``declare``d order value first (among
         equals the newest created first), after ``offset`` of them; and whether any follow it.
 
         It reads from the greatest down and stops one past the page: an unfiltered page costs the
         page, a filtered one also what ``keep`` turned down on the way. ``keep`` sees objects to
         read; only the page's become live. The lock is taken a chunk at a time, and each chunk
-        starts below the last one read, wherever the objects written meanwhile moved."""
+        starts below the last one read, wherever the objects written meanwhile moved.
+
+        ``match`` names what ``keep`` asks of indexed fields, as ``(field, test)``: a value the
+        object holds, or a callable that one of its values passes (an amount range, say). When the
+        pair the fewest objects hold is held by under a quarter of the listing, only the objects
+        holding every pair are read, in order (``_matching``); otherwise the walk in order reads
+        only the objects whose indexed values pass, the others cost a look-up each. ``keep`` still
+        decides: an object written between the two is read as it is then."""
+        holds = None
+        if match:
+            with self.lock:
+                planned = self._matching(provider, kind, tenant, match)
+                if planned is None:
+                    checks = [_holding(self._values.get((provider, kind, field), _NOTHING), test)
+                              for field, test in match]
+                    holds = lambda id: all(check(id) for check in checks)   # noqa: E731
+            if planned is not None:
+                return self._ordered_among(provider, kind, tenant, planned, keep, offset, limit)
         page: list[dict] = []
         more = False
         last: tuple[str, int] | None = None
@@ -677,7 +720,10 @@ class MemoryStore:
                 # where the next chunk starts: taken now, since ``keep`` may write what it reads
                 last = (values[chunk[0]], chunk[0])
                 for seq in reversed(chunk):
-                    key = (provider, kind, self._id_of[seq])
+                    id = self._id_of[seq]
+                    if holds is not None and not holds(id):
+                        continue
+                    key = (provider, kind, id)
                     if not self._exists(key):   # deleted by ``keep``
                         continue
                     obj = self._peek(key)
@@ -691,6 +737,70 @@ class MemoryStore:
                         more = True
                         break
                 self._shrink()
+        return page, more
+
+    def _matching(self, provider: str, kind: str, tenant: str, match: list[tuple[str, Any]]) -> list[int] | None:
+        """The creation numbers of ``tenant``'s objects holding every pair of ``match``, greatest
+        order value first; None when the pair held by the fewest objects is held by a quarter of
+        the listing or more, where a walk in order comes to a page sooner. A callable test is asked
+        of each distinct value the field holds, not of each object. Caller holds the lock."""
+        total = len(self._index.get((provider, tenant, kind), ()))
+        fewest: tuple[Any, int] | None = None
+        # values first: a bucket's size is known at once, and a small one spares the callables
+        for at in sorted(range(len(match)), key=lambda i: callable(match[i][1])):
+            field, test = match[at]
+            group = (provider, tenant, kind, field)
+            ones, shared = self._buckets.get(group, _NOTHING), self._shared.get(group, _NOTHING)
+            if callable(test):
+                if fewest is not None and len(fewest[0]) <= _ORDER_CHUNK:
+                    break
+                seqs = [seq for value, seq in ones.items() if test(value) is True]
+                for value, bucket in shared.items():
+                    if test(value) is True:
+                        seqs.extend(bucket)
+            else:
+                seq = ones.get(test)
+                seqs = (seq,) if seq is not None else shared.get(test, ())
+            if fewest is None or len(seqs) < len(fewest[0]):
+                fewest = (seqs, at)
+        seqs, at = fewest
+        if len(seqs) * 4 >= total:
+            return None
+        id_of = self._id_of
+        others = [_holding(self._values.get((provider, kind, field), _NOTHING), test)
+                  for i, (field, test) in enumerate(match) if i != at]
+        # a set: an object holding several of a field's values is in several of its buckets
+        picked = {seq for seq in seqs if all(holds(id_of[seq]) for holds in others)}
+        values = self._order_values.get((provider, kind))
+        return sorted(picked, key=_by_order(values) if values is not None else None, reverse=True)
+
+    def _ordered_among(self, provider: str, kind: str, tenant: str, seqs: list[int],
+                       keep: Callable[[dict], bool], offset: int, limit: int) -> tuple[list[dict], bool]:
+        """``ordered``'s page from the creation numbers ``_matching`` picked, read a chunk at a time."""
+        page: list[dict] = []
+        more = False
+        for at in range(0, len(seqs), _ORDER_CHUNK):
+            with self.lock:
+                tenants, numbered = self._tenant_of.get((provider, kind), _NOTHING), len(self._id_of)
+                for seq in seqs[at:at + _ORDER_CHUNK]:
+                    id = self._id_of[seq] if seq < numbered else None
+                    # deleted meanwhile, or a reset numbered another object so
+                    if id is None or tenants.get(id) != tenant:
+                        continue
+                    key = (provider, kind, id)
+                    obj = self._peek(key)
+                    if not keep(obj):
+                        continue
+                    if offset:
+                        offset -= 1
+                    elif len(page) < limit:
+                        page.append(self._adopt(key, obj))
+                    else:
+                        more = True
+                        break
+                self._shrink()
+            if more:
+                break
         return page, more
 
     def where(self, provider: str, kind: str, tenant: str | None, field: str, value: Hashable,

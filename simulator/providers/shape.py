@@ -232,10 +232,10 @@ class ScopedStore:
         return self._sandbox.store.size(self._name, kind, tenant)
 
     def ordered(self, kind: str, tenant: str, keep: Callable[[dict], bool], offset: int,
-                limit: int) -> tuple[list[dict], bool]:
+                limit: int, match: list[tuple[str, Any]] = ()) -> tuple[list[dict], bool]:
         """(one page, whether more follow) of what ``keep`` holds for, greatest ``Machine.orders``
-        value first; see the store's."""
-        return self._sandbox.store.ordered(self._name, kind, tenant, keep, offset, limit)
+        value first, ``match`` naming what it asks of indexed fields; see the store's."""
+        return self._sandbox.store.ordered(self._name, kind, tenant, keep, offset, limit, match)
 
     def where(self, kind: str, tenant: str | None, field: str, value: Any, offset: int = 0, limit: int | None = None,
               newest_first: bool = False) -> list[dict]:

@@ -281,3 +281,86 @@ def test_a_search_in_several_fields_gives_each_match_once_in_creation_order():
     assert store.where_any("p", "item", "t1", [("id", "j0"), ("color", "white")]) == []   # another tenant's id
     store.delete("p", "item", "i2")
     assert [o["id"] for o in store.where_any("p", "item", "t1", [("size", "red"), ("color", "red")])] == ["i0", "i1"]
+
+
+def test_an_ordered_read_with_match_pages_as_filtering_everything_and_reads_only_what_passes():
+    # equal values, callables asked of each distinct value, and a field holding several values (a
+    # frozenset), as objects move, change what they hold, go, and tenants share the kind
+    rng = random.Random(11)
+    store = MemoryStore(hot=4)
+    store.declare("p", "item", {"color": None, "n": None,
+                                "tags": lambda o: frozenset(o["tags"]) if o.get("tags") else None}, "at")
+    live = {}
+
+    def put(i, tenant, **fields):
+        obj = store.get("p", "item", f"i{i}") or {"id": f"i{i}"}
+        obj.update(fields)
+        store.put("p", "item", obj["id"], obj, tenant)
+        live.setdefault(obj["id"], (tenant, i))
+
+    def fields():
+        return {"at": f"T{rng.randrange(30):02d}", "color": rng.choice(["red"] * 12 + ["blue", "green"]),
+                "n": rng.randrange(100), "tags": rng.sample("abcde", rng.randrange(3))}
+    for i in range(600):
+        put(i, rng.choice("xy"), **fields())
+    for i in rng.sample(range(600), 200):
+        put(i, live[f"i{i}"][0], **fields())
+    for i in rng.sample(range(600), 50):
+        store.delete("p", "item", f"i{i}")
+        live.pop(f"i{i}")
+    queries = [[("color", "blue")], [("color", "red")], [("color", "purple")], [("tags", "a")],
+               [("tags", "a"), ("tags", "b")], [("n", lambda n: n < 5)], [("n", lambda n: n >= 10)],
+               [("color", "green"), ("n", lambda n: n % 2 == 0), ("tags", "c")],
+               [("color", {"blue", "green"}.__contains__)], [("tags", lambda t: t > "d")]]
+
+    def holds(obj, match):
+        for field, test in match:
+            held = obj.get(field)
+            held = set(held) if isinstance(held, list) else {held}
+            if not any(test(v) if callable(test) else v == test for v in held):
+                return False
+        return True
+    for tenant in "xy":
+        for match in queries:
+            every = sorted((store.get("p", "item", id) for id, (t, _) in live.items() if t == tenant),
+                           key=lambda o: (o["at"], live[o["id"]][1]), reverse=True)
+            expected = [o["id"] for o in every if holds(o, match)]
+            for limit in (1, 9, 1000):
+                got, offset = [], 0
+                while True:
+                    page, more = store.ordered("p", "item", tenant, lambda o: holds(o, match), offset, limit, match)
+                    got += [o["id"] for o in page]
+                    offset += limit
+                    assert more == (offset < len(expected))
+                    if not more:
+                        break
+                assert got == expected, match
+            # only what passes is read: picked by its buckets, or skipped on the walk by the index
+            peeked = []
+            peek = store._peek
+            store._peek = lambda key: peeked.append(key) or peek(key)
+            try:
+                store.ordered("p", "item", tenant, lambda o: holds(o, match), 0, 1000, match)
+            finally:
+                del store._peek
+            assert sorted(peeked) == sorted(("p", "item", id) for id in expected)
+
+
+def test_an_ordered_read_from_picked_objects_that_a_reset_interrupts_ends_with_what_it_read(monkeypatch):
+    store = MemoryStore(hot=4)
+    store.declare("p", "item", {"color": None}, "at")
+    for i in range(1000):
+        store.put("p", "item", f"i{i}", {"id": f"i{i}", "at": f"{i:04d}", "color": "blue" if i % 10 else "red"}, "t")
+    shrink = store._shrink
+    chunks = []
+
+    def shrink_then_reset():
+        shrink()
+        chunks.append(1)
+        if len(chunks) == 1:   # a reset after the first chunk, then objects numbered afresh
+            store.reset()
+            for i in range(1000):
+                store.put("p", "item", f"k{i}", {"id": f"k{i}", "at": "9999", "color": "red"}, "other")
+    monkeypatch.setattr(store, "_shrink", shrink_then_reset)
+    page, more = store.ordered("p", "item", "t", lambda o: o["color"] == "red", 0, 100, [("color", "red")])
+    assert [o["id"] for o in page] == [f"i{i}" for i in range(990, 990 - 640, -10)] and not more

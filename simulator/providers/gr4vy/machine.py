@@ -9,9 +9,12 @@ changes, whatever request gets the lock next.
 """
 from __future__ import annotations
 
+import sys
 from datetime import datetime, timedelta
+from typing import Callable
 
 from ...core import cards
+from ...core.memo import Memo
 from ..shape import Machine as BaseMachine, Refusal, Transitions
 from . import testcards, views
 
@@ -81,21 +84,109 @@ def _copied(*path: str):
     return value
 
 
+# The transaction list's filters on what few values occur (currencies, sources, flags, amounts):
+# one indexed string per transaction holds them all, the same string object for every
+# transaction holding the same ones, so the index costs one entry per transaction and a filter
+# tests each distinct string once. Their order in that string, the flags last, a digit each:
+FACETS = ("currency", "country", "payment_source", "method", "error_code", "payment_method_scheme",
+          "payment_method_country", "payment_service_id", "amount", "flags")
+FLAGS = ("merchant_initiated", "is_subsequent_payment", "has_refunds", "pending_review", "disputed",
+         "has_gift_card_redemptions", "has_settlements", "used_3ds")
+_SEP, _NONE = "\x1f", "\x00"
+_facet_texts = Memo(4096)   # the values of a transaction's facets -> their string
+
+
+def flag(tx: dict, name: str) -> bool:
+    """A transaction's value for a boolean list filter."""
+    if name == "has_refunds":   # Gr4vy: "at least one completed refund"; a failed one refunds nothing
+        return tx["refunded_amount"] > 0
+    if name == "has_gift_card_redemptions":
+        return bool(tx.get("gift_card_redemptions"))
+    if name == "has_settlements":   # a settlement record makes the transaction (partly) settled
+        return bool(tx.get("settled"))
+    if name == "used_3ds":
+        return bool(tx.get("_used_3ds"))
+    return bool(tx.get(name))
+
+
+def facets(tx: dict) -> str:
+    # every save of a transaction asks for this: the flags as ``flag`` gives them, inline
+    pm = tx.get("payment_method") or {}
+    service = tx.get("payment_service")
+    values = (tx.get("currency"), tx.get("country"), tx.get("payment_source"), tx.get("method"),
+              tx.get("error_code"), pm.get("scheme"), pm.get("country"), service.get("id") if service else None,
+              tx.get("amount"), not tx.get("merchant_initiated"), not tx.get("is_subsequent_payment"),
+              tx["refunded_amount"] <= 0, not tx.get("pending_review"), not tx.get("disputed"),
+              not tx.get("gift_card_redemptions"), not tx.get("settled"), not tx.get("_used_3ds"))
+    text = _facet_texts.get(values)
+    if text is None:
+        head, negated = values[:len(FACETS) - 1], values[len(FACETS) - 1:]
+        text = _facet_texts.keep(values, sys.intern(_SEP.join(
+            [*(_NONE if v is None else str(v) for v in head), "".join("0" if off else "1" for off in negated)])))
+    return text
+
+
+def facets_test(one_of: dict[str, list[str]], amount: tuple[int | None, int | None],
+                flags: dict[str, bool | None]) -> Callable[[str], bool] | None:
+    """What the ``facets`` index is asked for a query: each named facet one of its values, the
+    amount within its bounds, each named flag as asked; None when the query names none of them."""
+    named = [(FACETS.index(name), set(values)) for name, values in one_of.items() if values]
+    low, high = amount
+    asked = [(FLAGS.index(name), "1" if value else "0") for name, value in flags.items() if value is not None]
+    if not named and low is None and high is None and not asked:
+        return None
+    amount_at, flags_at = FACETS.index("amount"), FACETS.index("flags")
+
+    def test(value: str) -> bool:
+        parts = value.split(_SEP)
+        if any(parts[at] not in wanted for at, wanted in named):
+            return False
+        if low is not None or high is not None:
+            held = int(parts[amount_at])
+            if (low is not None and held < low) or (high is not None and held > high):
+                return False
+        held = parts[flags_at]
+        return all(held[at] == digit for at, digit in asked)
+    return test
+
+
+def metadata_pairs(tx: dict) -> frozenset | None:
+    metadata = tx.get("metadata")
+    return frozenset(metadata.items()) if metadata else None
+
+
+def buyer_data(buyer: dict | None) -> frozenset:
+    """What ``buyer_search`` looks in: the transaction's buyer's names, identifiers, contact details
+    and address, each a whole value."""
+    if not buyer:
+        return frozenset()
+    billing = buyer.get("billing_details") or {}
+    values = [buyer.get("display_name"), buyer.get("external_identifier"), buyer.get("account_number"),
+              billing.get("first_name"), billing.get("last_name"), billing.get("email_address"),
+              billing.get("phone_number"), (billing.get("tax_id") or {}).get("value"),
+              *(billing.get("address") or {}).values()]
+    return frozenset(v for v in values if isinstance(v, str))
+
+
 class Machine(BaseMachine):
     """Gr4vy's business rules: the card simulator (amount codes, 3-D Secure approval, dead tokens,
     the recurring guide's MIT checks), buyers, vaulted payment methods, transactions with their
     captures, voids and refunds, and the webhooks each of them sends. Raises ``Refusal`` only."""
 
     tables = (TRANSACTION, PAYMENT_METHOD)
-    # every transaction filter that names one transaction, one buyer's or one card's: the others
-    # (amounts, instants, flags, currencies) hold for a share of the list, read in order till a page is full
+    # every filter of the transaction list but the free-text ``search`` (which finds by the
+    # indexed identifiers), and those of the payment-method list: see routes.list_transactions
     indexes = {"transaction": {
         "_buyer_id": None, "external_identifier": None, "_pm_id": None, "reconciliation_id": None, "status": None,
-        "payment_service_transaction_id": None,
+        "payment_service_transaction_id": None, "_ip_address": None, "created_at": None, "updated_at": None,
         "buyer_external_identifier": _copied("buyer", "external_identifier"),
         "buyer_email_address": _copied("buyer", "billing_details", "email_address"),
-        "payment_method_fingerprint": _copied("payment_method", "fingerprint")},
-        "payment-method": ("_buyer_id", "external_identifier"), "buyer": ("external_identifier",)}
+        "payment_method_fingerprint": _copied("payment_method", "fingerprint"),
+        "payment_method_label": _copied("payment_method", "label"),
+        "payment_method_bin": _copied("payment_method", "details", "bin"),
+        "facets": facets, "metadata": metadata_pairs,
+        "buyer_data": lambda tx: buyer_data(tx.get("buyer")) or None},
+        "payment-method": ("_buyer_id", "external_identifier", "status"), "buyer": ("external_identifier",)}
     # Gr4vy lists transactions and buyers most recently updated first, payment methods newest first
     orders = {"transaction": "updated_at", "buyer": "updated_at", "payment-method": "created_at"}
     timer_handlers = {"capture": "settle_async_capture"}

@@ -24,6 +24,7 @@ from ...lazy import LazyModule
 from ..base import current_provider, idempotent_view, no_auth
 from ..shape import Refusal
 from . import views
+from .machine import FACETS, buyer_data, facets_test, flag
 
 bp = Blueprint("gr4vy", __name__, template_folder="templates")
 schemas = LazyModule(__package__ + ".schemas")
@@ -139,16 +140,6 @@ def page(items: list[dict], render=views.visible) -> dict:
     return views.page(items[offset:offset + limit], limit, offset, offset + limit < len(items), render)
 
 
-def newest(kind: str, keep: Callable[[dict], bool], render=views.visible) -> dict:
-    """One page of the ``kind`` objects ``keep`` holds for, as ``newest_first`` orders them by the
-    kind's ``Machine.orders`` field, read from the store in that order: it costs the page and what
-    ``keep`` turns down on the way, not a sort of every object."""
-    p = provider()
-    limit, offset = _window()
-    chunk, more = p.store.ordered(kind, p.tenant, keep, offset, limit)
-    return views.page(chunk, limit, offset, more, render)
-
-
 def newest_first(items: list[dict], key: str) -> list[dict]:
     return sorted(reversed(items), key=lambda o: o[key], reverse=True)
 
@@ -207,19 +198,6 @@ def get_transaction(transaction_id):
 def _in(name: str, value) -> bool:
     wanted = request.args.getlist(name)
     return not wanted or value in wanted
-
-
-def _buyer_data(buyer: dict | None) -> set[str]:
-    """What ``buyer_search`` looks in: the transaction's buyer's names, identifiers, contact details
-    and address, each a whole value."""
-    if not buyer:
-        return set()
-    billing = buyer.get("billing_details") or {}
-    values = [buyer.get("display_name"), buyer.get("external_identifier"), buyer.get("account_number"),
-              billing.get("first_name"), billing.get("last_name"), billing.get("email_address"),
-              billing.get("phone_number"), (billing.get("tax_id") or {}).get("value"),
-              *(billing.get("address") or {}).values()]
-    return {v for v in values if isinstance(v, str)}
 
 
 # Filters on what the sandbox does not simulate (checkout sessions, payment links, gift cards,
@@ -285,10 +263,10 @@ def list_transactions():
             all((tx.get("metadata") or {}).get(k) == v for k, v in metadata.items()),
         ]
         if buyer_search:   # every value is one of the buyer's data, exactly
-            checks.append(set(buyer_search) <= _buyer_data(buyer))
+            checks.append(set(buyer_search) <= buyer_data(buyer))
         for name, value in bools.items():
             if value is not None:
-                checks.append(_flag(tx, name) == value)
+                checks.append(flag(tx, name) == value)
         for name, value in times.items():
             if value is not None:
                 field, op = name.rsplit("_", 1)
@@ -306,11 +284,34 @@ def list_transactions():
         found = p.store.get("transaction", tx_id, tenant=p.tenant)
         return p.render_json(page([found] if found is not None and keep(found) else [],
                                   render=views.transaction_summary))
+    # every filter as a test of an indexed field, so that the page is read from the objects that
+    # pass them all, or from a walk that reads no other: ``keep`` still decides each one read
+    match: list[tuple[str, object]] = [
+        (field, value) for field, value in (
+            ("_buyer_id", buyer_id), ("_pm_id", pm_id), ("_ip_address", ip_filter),
+            *((field, a.get(field)) for field in (
+                "external_identifier", "reconciliation_id", "payment_service_transaction_id",
+                "buyer_external_identifier", "buyer_email_address", "payment_method_fingerprint",
+                "payment_method_label", "payment_method_bin")))
+        if value is not None]
     statuses = a.getlist("status")
-    named = {"_buyer_id": buyer_id, "_pm_id": pm_id, "status": statuses[0] if len(statuses) == 1 else None,
-             **{field: a.get(field) for field in ("external_identifier", "reconciliation_id",
-                                                  "payment_service_transaction_id", "buyer_external_identifier",
-                                                  "buyer_email_address", "payment_method_fingerprint")}}
+    if statuses:
+        match.append(("status", statuses[0]) if len(statuses) == 1 else ("status", set(statuses).__contains__))
+    facet_test = facets_test({name: a.getlist(name) for name in FACETS[:6]}
+                             | {"payment_method_country": a.getlist("payment_method_country"),
+                                "payment_service_id": services},
+                             (amount_eq if amount_eq is not None else amount_gte,
+                              amount_eq if amount_eq is not None else amount_lte), bools)
+    if facet_test is not None:
+        match.append(("facets", facet_test))
+    for name, bound in times.items():
+        if bound is not None:
+            field, op = name.rsplit("_", 1)
+            match.append((field, partial(_instant_within, bound, op == "gte")))
+    if any(not isinstance(v, str) for v in metadata.values()):
+        return p.render_json(page([], render=views.transaction_summary))   # metadata values are strings
+    match += [("metadata", pair) for pair in metadata.items()]
+    match += [("buyer_data", value) for value in buyer_search]
     search = a.get("search")
     if search:
         # a match of any of the fields ``keep`` searches: their buckets together hold every one
@@ -318,20 +319,12 @@ def list_transactions():
             "id", "external_identifier", "_buyer_id", "buyer_external_identifier", "payment_service_transaction_id")])
             if keep(t)]
         return p.render_json(page(newest_first(items, "updated_at"), render=views.transaction_summary))
-    return p.render_json(_listing("transaction", named, keep, "updated_at", views.transaction_summary))
+    return p.render_json(_listing("transaction", match, keep, views.transaction_summary))
 
 
-def _flag(tx: dict, name: str) -> bool:
-    """A transaction's value for a boolean list filter."""
-    if name == "has_refunds":   # Gr4vy: "at least one completed refund"; a failed one refunds nothing
-        return tx["refunded_amount"] > 0
-    if name == "has_gift_card_redemptions":
-        return bool(tx.get("gift_card_redemptions"))
-    if name == "has_settlements":   # a settlement record makes the transaction (partly) settled
-        return bool(tx.get("settled"))
-    if name == "used_3ds":
-        return bool(tx.get("_used_3ds"))
-    return bool(tx.get(name))
+def _instant_within(bound, at_least: bool, stamp: str) -> bool:
+    held = parse_instant(stamp)
+    return held >= bound if at_least else held <= bound
 
 
 @bp.post("/transactions/<transaction_id>/capture")
@@ -440,8 +433,11 @@ def list_payment_methods():
     def keep(pm):
         return (buyer_id in (None, pm["_buyer_id"]) and _in("status", pm["status"])
                 and a.get("external_identifier") in (None, pm.get("external_identifier")))
-    named = {"_buyer_id": buyer_id, "external_identifier": a.get("external_identifier")}
-    return p.render_json(_listing("payment-method", named, keep, "created_at", _payment_method))
+    statuses = a.getlist("status")
+    match = [(field, value) for field, value in (("_buyer_id", buyer_id), ("external_identifier", a.get("external_identifier")),
+                                                 ("status", set(statuses).__contains__ if statuses else None))
+             if value is not None]
+    return p.render_json(_listing("payment-method", match, keep, _payment_method))
 
 
 @bp.get("/buyers/payment-methods")
@@ -511,23 +507,18 @@ def list_buyers():
             return False
         return not search or any(search in str(b.get(f) or "").lower()
                                  for f in ("id", "display_name", "external_identifier"))
-    return p.render_json(_listing("buyer", {"external_identifier": a.get("external_identifier")}, keep, "updated_at"))
+    # ``search`` is a partial match (Gr4vy): the walk reads every buyer it passes over
+    match = [("external_identifier", a["external_identifier"])] if a.get("external_identifier") is not None else []
+    return p.render_json(_listing("buyer", match, keep))
 
 
-def _listing(kind: str, named: dict, keep: Callable[[dict], bool], key: str, render=views.visible) -> dict:
-    """One page of a list whose query names the indexed values ``named`` (None: not named). The
-    bucket of the value the fewest objects hold, if under a quarter of the tenant's ``kind`` objects
-    do, is filtered and sorted: that costs less than walking the list in order past the others (a
-    value nothing holds would be a walk through everything). Otherwise the list is walked in order."""
+def _listing(kind: str, match: list[tuple[str, object]], keep: Callable[[dict], bool], render=views.visible) -> dict:
+    """One page of ``kind`` objects newest first (by the kind's ``Machine.orders`` field) that ``keep``
+    holds for, ``match`` naming what it asks of indexed fields (see the store's ``ordered``)."""
     p = provider()
-    counts = [(p.store.where_count(kind, p.tenant, field, value), field, value)
-              for field, value in named.items() if value is not None]
-    if counts:
-        held, field, value = min(counts, key=lambda c: c[0])
-        if held * 4 < p.store.size(kind, p.tenant):
-            items = [o for o in p.store.where(kind, p.tenant, field, value) if keep(o)]
-            return page(newest_first(items, key), render=render)
-    return newest(kind, keep, render)
+    limit, offset = _window()
+    chunk, more = p.store.ordered(kind, p.tenant, keep, offset, limit, match)
+    return views.page(chunk, limit, offset, more, render)
 
 
 # -- buyer approval page (3DS / redirect), reached through payment_method.approval_url --------
