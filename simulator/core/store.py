@@ -582,6 +582,7 @@ class MemoryStore:
         self._shared: dict[tuple[str, str, str, str], dict[Hashable, array]] = {}
         # (provider, kind, field) -> the tenants with a bucket group, for a lookup in any tenant
         self._indexed_tenants: dict[tuple[str, str, str], dict[str, None]] = {}
+        self._maps: dict[tuple[str, str, str], list[tuple[dict, dict, dict]]] = {}   # see _maps_of
         # (provider, tenant, kind) -> creation numbers sorted by (the order's value, number), and
         # (provider, kind) -> number -> that value: both hold only numbers and strings
         self._sorted: dict[tuple[str, str, str], array] = {}
@@ -595,6 +596,19 @@ class MemoryStore:
         group = (provider, tenant, kind, field)
         seq = self._buckets.get(group, _NOTHING).get(value)
         return (seq,) if seq is not None else self._shared.get(group, _NOTHING).get(value, ())
+
+    def _maps_of(self, provider: str, tenant: str, kind: str, specs: list) -> list[tuple[dict, dict, dict]]:
+        """(values, lone numbers, shared numbers) of each index of ``specs`` for the tenant's kind,
+        made where missing and kept: a write looks them up once, not once per field."""
+        maps = []
+        for field, _, values_key in specs:
+            group = (provider, tenant, kind, field)
+            if group not in self._buckets:
+                self._indexed_tenants.setdefault((provider, kind, field), {})[tenant] = None
+            maps.append((self._values.setdefault(values_key, {}), self._buckets.setdefault(group, {}),
+                         self._shared.setdefault(group, {})))
+        self._maps[(provider, tenant, kind)] = maps
+        return maps
 
     def _reindex(self, key: Key, tenant: str, obj: dict | None) -> None:
         provider, kind, id = key
@@ -616,10 +630,11 @@ class MemoryStore:
         if obj is None:
             del seqs[id]
             self._id_of.forget(seq)
-        for field, extract, values_key in self._indexed[scope]:
-            held = self._values.get(values_key)
-            if held is None:
-                held = self._values[values_key] = {}
+        specs = self._indexed[scope]
+        maps = self._maps.get((provider, tenant, kind))
+        if maps is None or len(maps) != len(specs):
+            maps = self._maps_of(provider, tenant, kind, specs)
+        for (_, extract, _), (held, ones, shared) in zip(specs, maps):
             before = held.get(id)
             after = None if obj is None else extract(obj)
             if before == after:
@@ -628,12 +643,6 @@ class MemoryStore:
                 del held[id]
             else:
                 held[id] = after
-            group = (provider, tenant, kind, field)
-            ones = self._buckets.get(group)
-            if ones is None:
-                ones = self._buckets[group] = {}
-                self._indexed_tenants.setdefault((provider, kind, field), {})[tenant] = None
-            shared = self._shared.setdefault(group, {})
             if before.__class__ is frozenset or after.__class__ is frozenset:   # several values
                 olds, news = _members(before), _members(after)
                 gone, come = olds - news, news - olds

@@ -20,6 +20,7 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 from flask import Blueprint, Response, redirect, render_template, request
 
 from ...core.clock import parse_instant
+from ...core.memo import Memo
 from ...lazy import LazyModule
 from ..base import current_provider, idempotent_view, no_auth
 from ..shape import Refusal
@@ -162,12 +163,21 @@ def _get(kind: str, object_id: str) -> dict:
 
 
 # -- transactions ---------------------------------------------------------------------------
+_canonical_ips = Memo(1024)   # as sent -> canonical, or "" for no address: every create asks it
+
+
 def _ip(raw: str | None) -> str | None:
     """An IP address in one canonical form (``::1`` however written), or None if ``raw`` is none."""
-    try:
-        return str(ipaddress.ip_address(raw.strip())) if raw else None
-    except ValueError:
+    if not raw:
         return None
+    canonical = _canonical_ips.get(raw)
+    if canonical is None:
+        try:
+            canonical = str(ipaddress.ip_address(raw.strip()))
+        except ValueError:
+            canonical = ""
+        _canonical_ips.keep(raw, canonical)
+    return canonical or None
 
 
 def _buyer_ip() -> str | None:
