@@ -82,6 +82,8 @@ _STARVED = 2 * _BATCH
 _NOTHING: dict = {}   # read only
 # an ordered read's objects looked at per hold of the lock
 _ORDER_CHUNK = 64
+# values of an index a callable is asked before its share of them decides between walk and pick
+_SAMPLE = 256
 log = logging.getLogger("simulator.store")
 _MARSHALLED, _PICKLED = b"m", b"p"
 
@@ -763,15 +765,16 @@ class MemoryStore:
             if callable(test):
                 if fewest is not None and len(fewest[0]) <= _ORDER_CHUNK:
                     break
-                seqs = [seq for value, seq in ones.items() if test(value) is True]
-                for value, bucket in shared.items():
-                    if test(value) is True:
-                        seqs.extend(bucket)
+                seqs = self._passing(ones, shared, test, total)
+                if seqs is None:   # a quarter of the listing or more: a walk, unless another is fewer
+                    continue
             else:
                 seq = ones.get(test)
                 seqs = (seq,) if seq is not None else shared.get(test, ())
             if fewest is None or len(seqs) < len(fewest[0]):
                 fewest = (seqs, at)
+        if fewest is None:
+            return None
         seqs, at = fewest
         if len(seqs) * 4 >= total:
             return None
@@ -782,6 +785,29 @@ class MemoryStore:
         picked = {seq for seq in seqs if all(holds(id_of[seq]) for holds in others)}
         values = self._order_values.get((provider, kind))
         return sorted(picked, key=_by_order(values) if values is not None else None, reverse=True)
+
+    @staticmethod
+    def _passing(ones: dict, shared: dict, test: Callable[[Hashable], bool], total: int) -> list[int] | None:
+        """The numbers in the buckets of the values ``test`` passes; None once they are a quarter of
+        ``total``, so that a test most objects pass stops early (the walk in order is then read)."""
+        seqs: list[int] = []
+        enough = total // 4 + 1
+        for value, bucket in shared.items():   # the big buckets first: a common value ends it soonest
+            if test(value) is True:
+                seqs.extend(bucket)
+                if len(seqs) >= enough:
+                    return None
+        before = len(seqs)
+        for tested, (value, seq) in enumerate(ones.items(), 1):
+            if test(value) is True:
+                seqs.append(seq)
+                if len(seqs) >= enough:
+                    return None
+            # values most objects hold alone (a text each): when a quarter of the first ones pass,
+            # a quarter of all likely do, and the walk finds its page sooner than this loop ends
+            if tested == _SAMPLE and len(ones) > 4 * _SAMPLE and 4 * (len(seqs) - before) >= _SAMPLE:
+                return None
+        return seqs
 
     def _ordered_among(self, provider: str, kind: str, tenant: str, seqs: list[int],
                        keep: Callable[[dict], bool], offset: int, limit: int) -> tuple[list[dict], bool]:

@@ -364,3 +364,26 @@ def test_an_ordered_read_from_picked_objects_that_a_reset_interrupts_ends_with_w
     monkeypatch.setattr(store, "_shrink", shrink_then_reset)
     page, more = store.ordered("p", "item", "t", lambda o: o["color"] == "red", 0, 100, [("color", "red")])
     assert [o["id"] for o in page] == [f"i{i}" for i in range(990, 990 - 640, -10)] and not more
+
+
+def test_a_callable_most_values_pass_is_not_asked_of_every_value():
+    # one text per object: when a quarter of the first values asked pass, the page is walked for
+    # (a few more asks), not picked from every value; a rare match is picked from all of them
+    store = MemoryStore(hot=4)
+    store.declare("p", "item", {"text": None}, "at")
+    for i in range(5000):
+        store.put("p", "item", f"i{i}", {"id": f"i{i}", "at": f"{i:05d}", "text": f"name {i}"}, "t")
+    asked = []
+
+    def counted(wanted):
+        def test(text):
+            asked.append(text)
+            return wanted in text
+        return test
+    page, more = store.ordered("p", "item", "t", lambda o: "name" in o["text"], 0, 10, [("text", counted("name"))])
+    assert [o["id"] for o in page] == [f"i{i}" for i in range(4999, 4989, -1)] and more
+    assert len(asked) <= 256 + 11
+    asked.clear()
+    page, more = store.ordered("p", "item", "t", lambda o: "name 1234" in o["text"], 0, 10,
+                               [("text", counted("name 1234"))])
+    assert [o["id"] for o in page] == ["i1234"] and not more and len(asked) == 5000

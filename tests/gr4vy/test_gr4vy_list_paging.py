@@ -148,7 +148,8 @@ QUERIES = [
     ("/transactions", {"ip_address": "127.0.0.1"}), ("/transactions", {"ip_address": "10.0.0.1"}),
     ("/transactions", {"method": "card", "payment_source": "ecommerce", "has_refunds": "false"}),
     ("/transactions", {"used_3ds": "true"}), ("/transactions", {"status": ["capture_succeeded"], "currency": ["USD", "EUR"]}),
-    ("/buyers", {}), ("/buyers", {"search": "moved"}),
+    ("/buyers", {}), ("/buyers", {"search": "moved"}), ("/buyers", {"search": "B-1"}),
+    ("/buyers", {"search": "r 3", "external_identifier": "b-3"}), ("/buyers", {"search": "@buyer 2"}),
     ("/payment-methods", {}), ("/payment-methods", {"status": "succeeded"}),
 ]
 
@@ -286,6 +287,33 @@ def test_a_page_decodes_a_page_of_the_tenants_20k_transactions(monkeypatch, stor
     assert [t["id"] for t in body["items"]] == [ids[i] for i in expected[:20]] and peeked == 21
     body, peeked, _ = page(limit=20, cursor=views.cursor(1000))
     assert [t["id"] for t in body["items"]] == [ids[i] for i in expected[1000:1020]] and peeked == 1021
+
+
+def test_a_buyer_search_reads_only_the_buyers_it_finds(monkeypatch, store_reads):
+    # a partial match, case aside, of the id, display name or external identifier: each buyer's
+    # indexed text is asked, and no buyer the search does not find is decoded
+    monkeypatch.setattr(MemoryStore, "HOT", 8)
+    app = new_app()
+    c = Client(app)
+    store = app.extensions["sandbox"].store
+    first = c.ok("POST", "/buyers", {"display_name": "Template", "external_identifier": "t-0"})
+    template = pickle.dumps(store.get("gr4vy", "buyer", first["id"]))
+    tenant = tenant_of(PRIVATE)
+    n = 5000
+    for i in range(n):
+        buyer = pickle.loads(template)
+        buyer.update(id=f"{i:08x}-0000-4000-8000-000000000000", display_name=f"Customer {i}",
+                     external_identifier=f"ext-{i}", updated_at=f"2026-01-01T00:00:{i % 60:02d}+00:00")
+        store.put("gr4vy", "buyer", buyer["id"], buyer, tenant)
+    store.compact()
+    touched = store_reads(store)
+    for search, wanted in (("CUSTOMER 4321", [4321]), ("ext-499", [499] + list(range(4990, 5000))),
+                           ("00001234-0000", [0x1234]), ("nobody", [])):
+        touched.clear()
+        found = c.ok("GET", "/buyers?" + urlencode({"search": search, "limit": 100}))["items"]
+        expected = sorted(wanted, key=lambda i: (i % 60, i), reverse=True)
+        assert [b["external_identifier"] for b in found] == [f"ext-{i}" for i in expected], search
+        assert {key[2] for key in touched.keys} == {f"{i:08x}-0000-4000-8000-000000000000" for i in wanted}
 
 
 def state_args(tmp_path, seed: int) -> tuple[str, ...]:

@@ -25,7 +25,7 @@ from ...lazy import LazyModule
 from ..base import current_provider, idempotent_view, no_auth
 from ..shape import Refusal
 from . import views
-from .machine import FACETS, buyer_data, facets_test, flag
+from .machine import BUYER_SEARCHED, FACETS, buyer_data, facets_test, flag
 
 bp = Blueprint("gr4vy", __name__, template_folder="templates")
 schemas = LazyModule(__package__ + ".schemas")
@@ -515,10 +515,10 @@ def list_buyers():
     def keep(b):
         if a.get("external_identifier") not in (None, b.get("external_identifier")):
             return False
-        return not search or any(search in str(b.get(f) or "").lower()
-                                 for f in ("id", "display_name", "external_identifier"))
-    # ``search`` is a partial match (Gr4vy): the walk reads every buyer it passes over
+        return not search or any(search in str(b.get(f) or "").lower() for f in BUYER_SEARCHED)
     match = [("external_identifier", a["external_identifier"])] if a.get("external_identifier") is not None else []
+    if search:   # a partial match (Gr4vy's): asked of each buyer's indexed text, not of each buyer read
+        match.append(("searched_text", lambda text: search in text))
     return p.render_json(_listing("buyer", match, keep))
 
 
