@@ -58,7 +58,7 @@ from array import array
 from bisect import bisect_left, insort
 from collections import OrderedDict
 from datetime import datetime
-from itertools import islice
+from itertools import chain, islice
 from typing import Any, Callable, Hashable, Iterator
 
 from .memo import Memo
@@ -84,6 +84,10 @@ _NOTHING: dict = {}   # read only
 _ORDER_CHUNK = 64
 # values of an index a callable is asked before its share of them decides between walk and pick
 _SAMPLE = 256
+# objects an ordered read sorts and reads from at most; more are a set its walk looks numbers up in
+_PICK = 4096
+# rows a walk asks the indexed values of before it takes the set of the objects that match
+_WALK_BUDGET = 4096
 log = logging.getLogger("simulator.store")
 _MARSHALLED, _PICKLED = b"m", b"p"
 
@@ -235,6 +239,21 @@ def _holding(values: dict[str, Hashable], test: Hashable | Callable[[Hashable], 
             return any(passes(v) is True for v in value)
         return passes(value) is True
     return holds
+
+
+class _Asked:
+    """Whether the object of a creation number holds what an ordered read asks: among ``numbers``
+    (None: any), and passing each of ``checks`` (see ``_holding``)."""
+    __slots__ = ("numbers", "holds")
+
+    def __init__(self, id_of: "_Numbered", checks: list[Callable[[str], bool]], numbers: set[int] | None = None):
+        self.numbers = numbers
+        if numbers is None:
+            self.holds = lambda seq: all(check(id_of[seq]) for check in checks)
+        elif checks:
+            self.holds = lambda seq: seq in numbers and all(check(id_of[seq]) for check in checks)
+        else:
+            self.holds = numbers.__contains__
 
 
 def _by_order(values: dict[int, str]) -> Callable[[int], tuple[str, int]]:
@@ -700,41 +719,54 @@ class MemoryStore:
         starts below the last one read, wherever the objects written meanwhile moved.
 
         ``match`` names what ``keep`` asks of indexed fields, as ``(field, test)``: a value the
-        object holds, or a callable that one of its values passes (an amount range, say). When the
-        pair the fewest objects hold is held by under a quarter of the listing, only the objects
-        holding every pair are read, in order (``_matching``); otherwise the walk in order reads
-        only the objects whose indexed values pass, the others cost a look-up each. ``keep`` still
-        decides: an object written between the two is read as it is then."""
-        holds = None
+        object holds, or a callable that one of its values passes (an amount range, say), asked
+        once per distinct value. The pair the fewest objects hold decides how the page is found
+        (``_plan``), and no object an index turns down is read; ``keep`` still decides each one
+        read (an object written meanwhile is read as it is then)."""
+        passes, mode = None, None
         if match:
             with self.lock:
-                planned = self._matching(provider, kind, tenant, match)
-                if planned is None:
-                    checks = [_holding(self._values.get((provider, kind, field), _NOTHING), test)
-                              for field, test in match]
-                    holds = lambda id: all(check(id) for check in checks)   # noqa: E731
-            if planned is not None:
-                return self._ordered_among(provider, kind, tenant, planned, keep, offset, limit)
+                plan = self._plan(provider, kind, tenant, match)
+            if plan.__class__ is list:
+                return self._ordered_among(provider, kind, tenant, plan, keep, offset, limit)
+            mode, members = plan
+            passes = members.holds
         page: list[dict] = []
         more = False
         last: tuple[str, int] | None = None
+        walked = 0
+        rest: list[int] | None = None   # the numbers left to read, once sorted
         while not more:
             with self.lock:
                 row = self._sorted.get((provider, tenant, kind))
                 if not row:   # none stored, or a reset between two chunks took them
                     break
                 values = self._order_values[(provider, kind)]
+                if mode is not None and walked > _WALK_BUDGET:
+                    # the matches lie further down than their share says. Asked by their indexed
+                    # values, they become the set of the fewest pair's objects (a look-up a row, to
+                    # the end: sorting a quarter of the listing or more costs more than that walk);
+                    # held by under a quarter, the rest of them are sorted and read
+                    if mode == "ask":
+                        mode, members = "set to the end", self._members(provider, kind, tenant, match)
+                        passes = members.holds
+                    elif mode == "set":
+                        by = _by_order(values)
+                        rest = sorted((seq for seq in members.numbers   # some may be gone since
+                                       if seq in values and by(seq) < last and members.holds(seq)),
+                                      key=by, reverse=True)
+                        break
                 end = len(row) if last is None else bisect_left(row, last, key=_by_order(values))
                 if not end:
                     break
                 chunk = row[max(0, end - _ORDER_CHUNK):end]
+                walked += len(chunk)
                 # where the next chunk starts: taken now, since ``keep`` may write what it reads
                 last = (values[chunk[0]], chunk[0])
                 for seq in reversed(chunk):
-                    id = self._id_of[seq]
-                    if holds is not None and not holds(id):
+                    if passes is not None and not passes(seq):
                         continue
-                    key = (provider, kind, id)
+                    key = (provider, kind, self._id_of[seq])
                     if not self._exists(key):   # deleted by ``keep``
                         continue
                     obj = self._peek(key)
@@ -748,71 +780,90 @@ class MemoryStore:
                         more = True
                         break
                 self._shrink()
+        if rest is not None:
+            return self._ordered_among(provider, kind, tenant, rest, keep, offset, limit, page)
         return page, more
 
-    def _matching(self, provider: str, kind: str, tenant: str, match: list[tuple[str, Any]]) -> list[int] | None:
-        """The creation numbers of ``tenant``'s objects holding every pair of ``match``, greatest
-        order value first; None when the pair held by the fewest objects is held by a quarter of
-        the listing or more, where a walk in order comes to a page sooner. A callable test is asked
-        of each distinct value the field holds, not of each object. Caller holds the lock."""
+    def _plan(self, provider: str, kind: str, tenant: str, match: list[tuple[str, Any]]):
+        """How ``ordered`` finds a page for ``match``, by the pair the fewest objects hold: up to
+        ``_PICK`` of them, the list of the numbers of those holding every pair, sorted by the order
+        (a page is read from it); more, under a quarter of the listing, ``("set", asked)``: the
+        walk in order reads only the numbers in the set of that pair's objects; a quarter or more
+        (a page is then near the top, as likely as not), ``("ask", asked)``: the walk asks each
+        row's indexed values. Caller holds the lock."""
         total = len(self._index.get((provider, tenant, kind), ()))
-        fewest: tuple[Any, int] | None = None
+        fewest: tuple[int, int, list] | None = None   # (count, the pair's place, its buckets)
         # values first: a bucket's size is known at once, and a small one spares the callables
         for at in sorted(range(len(match)), key=lambda i: callable(match[i][1])):
             field, test = match[at]
-            group = (provider, tenant, kind, field)
-            ones, shared = self._buckets.get(group, _NOTHING), self._shared.get(group, _NOTHING)
-            if callable(test):
-                if fewest is not None and len(fewest[0]) <= _ORDER_CHUNK:
-                    break
-                seqs = self._passing(ones, shared, test, total)
-                if seqs is None:   # a quarter of the listing or more: a walk, unless another is fewer
-                    continue
-            else:
-                seq = ones.get(test)
-                seqs = (seq,) if seq is not None else shared.get(test, ())
-            if fewest is None or len(seqs) < len(fewest[0]):
-                fewest = (seqs, at)
+            if callable(test) and fewest is not None and fewest[0] <= _ORDER_CHUNK:
+                break
+            count, pieces = self._pieces((provider, tenant, kind, field), test, total // 4 + 1)
+            if count is not None and count * 4 < total and (fewest is None or count < fewest[0]):
+                fewest = (count, at, pieces)
         if fewest is None:
-            return None
-        seqs, at = fewest
-        if len(seqs) * 4 >= total:
-            return None
-        id_of = self._id_of
-        others = [_holding(self._values.get((provider, kind, field), _NOTHING), test)
-                  for i, (field, test) in enumerate(match) if i != at]
+            return "ask", _Asked(self._id_of, [_holding(self._values.get((provider, kind, field), _NOTHING), test)
+                                               for field, test in match])
+        count, at, pieces = fewest
+        if count > _PICK:
+            return "set", self._members(provider, kind, tenant, match, (at, pieces))
+        asked = _Asked(self._id_of, [_holding(self._values.get((provider, kind, field), _NOTHING), test)
+                                     for i, (field, test) in enumerate(match) if i != at])
         # a set: an object holding several of a field's values is in several of its buckets
-        picked = {seq for seq in seqs if all(holds(id_of[seq]) for holds in others)}
+        picked = {seq for piece in pieces for seq in piece if asked.holds(seq)}
         values = self._order_values.get((provider, kind))
         return sorted(picked, key=_by_order(values) if values is not None else None, reverse=True)
 
-    @staticmethod
-    def _passing(ones: dict, shared: dict, test: Callable[[Hashable], bool], total: int) -> list[int] | None:
-        """The numbers in the buckets of the values ``test`` passes; None once they are a quarter of
-        ``total``, so that a test most objects pass stops early (the walk in order is then read)."""
-        seqs: list[int] = []
-        enough = total // 4 + 1
+    def _members(self, provider: str, kind: str, tenant: str, match: list[tuple[str, Any]],
+                 fewest: tuple[int, list] | None = None) -> "_Asked":
+        """The objects holding every pair of ``match``: the set of those holding the pair the
+        fewest hold (``fewest``: its place and buckets, else counted here), and of them those the
+        others' indexed values pass. Caller holds the lock."""
+        if fewest is None:
+            counted = [(*self._pieces((provider, tenant, kind, field), test, None), at)
+                       for at, (field, test) in enumerate(match)]
+            _, pieces, at = min(counted, key=lambda c: c[0])
+        else:
+            at, pieces = fewest
+        return _Asked(self._id_of, [_holding(self._values.get((provider, kind, field), _NOTHING), test)
+                                    for i, (field, test) in enumerate(match) if i != at],
+                      set(chain.from_iterable(pieces)))
+
+    def _pieces(self, group: tuple[str, str, str, str], test: Any, enough: int | None) -> tuple[int | None, list]:
+        """(how many objects, their numbers as a list of buckets) of the values of ``group`` that
+        ``test`` is, or passes (a callable). The count is None, and the buckets unfinished, once it
+        reaches ``enough``, or once a quarter of the first ``_SAMPLE`` values held by one object
+        each pass (a text per object: a quarter of all likely do)."""
+        ones, shared = self._buckets.get(group, _NOTHING), self._shared.get(group, _NOTHING)
+        if not callable(test):
+            seq = ones.get(test)
+            if seq is not None:
+                return 1, [(seq,)]
+            bucket = shared.get(test, ())
+            return len(bucket), [bucket]
+        pieces, count = [], 0
         for value, bucket in shared.items():   # the big buckets first: a common value ends it soonest
             if test(value) is True:
-                seqs.extend(bucket)
-                if len(seqs) >= enough:
-                    return None
-        before = len(seqs)
+                pieces.append(bucket)
+                count += len(bucket)
+                if enough is not None and count >= enough:
+                    return None, pieces
+        lone: list[int] = []
+        pieces.append(lone)
         for tested, (value, seq) in enumerate(ones.items(), 1):
             if test(value) is True:
-                seqs.append(seq)
-                if len(seqs) >= enough:
-                    return None
-            # values most objects hold alone (a text each): when a quarter of the first ones pass,
-            # a quarter of all likely do, and the walk finds its page sooner than this loop ends
-            if tested == _SAMPLE and len(ones) > 4 * _SAMPLE and 4 * (len(seqs) - before) >= _SAMPLE:
-                return None
-        return seqs
+                lone.append(seq)
+                if enough is not None and count + len(lone) >= enough:
+                    return None, pieces
+            if enough is not None and tested == _SAMPLE and len(ones) > 4 * _SAMPLE and 4 * len(lone) >= _SAMPLE:
+                return None, pieces
+        return count + len(lone), pieces
 
-    def _ordered_among(self, provider: str, kind: str, tenant: str, seqs: list[int],
-                       keep: Callable[[dict], bool], offset: int, limit: int) -> tuple[list[dict], bool]:
-        """``ordered``'s page from the creation numbers ``_matching`` picked, read a chunk at a time."""
-        page: list[dict] = []
+    def _ordered_among(self, provider: str, kind: str, tenant: str, seqs: list[int], keep: Callable[[dict], bool],
+                       offset: int, limit: int, page: list[dict] | None = None) -> tuple[list[dict], bool]:
+        """``ordered``'s page (``page`` so far) from the creation numbers ``_plan`` picked, sorted by
+        the order, read a chunk at a time."""
+        page = [] if page is None else page
         more = False
         for at in range(0, len(seqs), _ORDER_CHUNK):
             with self.lock:

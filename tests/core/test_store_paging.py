@@ -6,6 +6,7 @@ import sys
 
 import pytest
 
+from simulator.core import store as store_module
 from simulator.core.store import MemoryStore
 
 FIELDS = ("color", "size", "every")
@@ -283,12 +284,18 @@ def test_a_search_in_several_fields_gives_each_match_once_in_creation_order():
     assert [o["id"] for o in store.where_any("p", "item", "t1", [("size", "red"), ("color", "red")])] == ["i0", "i1"]
 
 
-def test_an_ordered_read_with_match_pages_as_filtering_everything_and_reads_only_what_passes():
+@pytest.mark.parametrize("pick,budget", [(4096, 4096), (8, 64)], ids=["as served", "every way a page is found"])
+def test_an_ordered_read_with_match_pages_as_filtering_everything_and_reads_only_what_passes(monkeypatch, pick, budget):
     # equal values, callables asked of each distinct value, and a field holding several values (a
-    # frozenset), as objects move, change what they hold, go, and tenants share the kind
+    # frozenset), as objects move, change what they hold, go, and tenants share the kind. With a
+    # small pick and walk budget, the same reads sort what they pick, walk a set of numbers, and
+    # switch from asking indexed values to a set, and from a set to sorting what is left ("era":
+    # matches bunched at the old end of the order, where a walk comes last)
+    monkeypatch.setattr(store_module, "_PICK", pick)
+    monkeypatch.setattr(store_module, "_WALK_BUDGET", budget)
     rng = random.Random(11)
     store = MemoryStore(hot=4)
-    store.declare("p", "item", {"color": None, "n": None,
+    store.declare("p", "item", {"color": None, "n": None, "era": None,
                                 "tags": lambda o: frozenset(o["tags"]) if o.get("tags") else None}, "at")
     live = {}
 
@@ -303,6 +310,8 @@ def test_an_ordered_read_with_match_pages_as_filtering_everything_and_reads_only
                 "n": rng.randrange(100), "tags": rng.sample("abcde", rng.randrange(3))}
     for i in range(600):
         put(i, rng.choice("xy"), **fields())
+        store.get("p", "item", f"i{i}")["era"] = "old" if i < 120 else "late" if i < 300 else "new"
+        put(i, live[f"i{i}"][0], at="T00" if i < 120 else store.get("p", "item", f"i{i}")["at"])
     for i in rng.sample(range(600), 200):
         put(i, live[f"i{i}"][0], **fields())
     for i in rng.sample(range(600), 50):
@@ -311,7 +320,9 @@ def test_an_ordered_read_with_match_pages_as_filtering_everything_and_reads_only
     queries = [[("color", "blue")], [("color", "red")], [("color", "purple")], [("tags", "a")],
                [("tags", "a"), ("tags", "b")], [("n", lambda n: n < 5)], [("n", lambda n: n >= 10)],
                [("color", "green"), ("n", lambda n: n % 2 == 0), ("tags", "c")],
-               [("color", {"blue", "green"}.__contains__)], [("tags", lambda t: t > "d")]]
+               [("color", {"blue", "green"}.__contains__)], [("tags", lambda t: t > "d")],
+               [("era", "old")], [("era", "old"), ("n", lambda n: n < 50)], [("era", {"old", "late"}.__contains__)],
+               [("era", "new"), ("color", "red")]]
 
     def holds(obj, match):
         for field, test in match:
