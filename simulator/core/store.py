@@ -241,6 +241,29 @@ def _holding(values: dict[str, Hashable], test: Hashable | Callable[[Hashable], 
     return holds
 
 
+class _Page:
+    """A page an ordered read fills: the objects ``keep`` holds for past the first ``skip`` of them,
+    up to ``limit``, and whether one more follows."""
+    __slots__ = ("skip", "limit", "items", "more")
+
+    def __init__(self, offset: int, limit: int) -> None:
+        self.skip, self.limit, self.items, self.more = offset, limit, [], False
+
+    def offer(self, store: "MemoryStore", key: Key, keep: Callable[[dict], bool]) -> bool:
+        """Read the object of ``key`` for the page (the store's lock held); True once one more than
+        the page holds was found."""
+        obj = store._peek(key)
+        if not keep(obj):
+            return False
+        if self.skip:
+            self.skip -= 1
+        elif len(self.items) < self.limit:
+            self.items.append(store._adopt(key, obj))
+        else:
+            self.more = True
+        return self.more
+
+
 class _Asked:
     """Whether the object of a creation number holds what an ordered read asks: among ``numbers``
     (None: any), and passing each of ``checks`` (see ``_holding``)."""
@@ -728,15 +751,14 @@ class MemoryStore:
             with self.lock:
                 plan = self._plan(provider, kind, tenant, match)
             if plan.__class__ is list:
-                return self._ordered_among(provider, kind, tenant, plan, keep, offset, limit)
+                return self._ordered_among(provider, kind, tenant, plan, keep, _Page(offset, limit))
             mode, members = plan
             passes = members.holds
-        page: list[dict] = []
-        more = False
+        page = _Page(offset, limit)
         last: tuple[str, int] | None = None
         walked = 0
         rest: list[int] | None = None   # the numbers left to read, once sorted
-        while not more:
+        while not page.more:
             with self.lock:
                 row = self._sorted.get((provider, tenant, kind))
                 if not row:   # none stored, or a reset between two chunks took them
@@ -769,20 +791,12 @@ class MemoryStore:
                     key = (provider, kind, self._id_of[seq])
                     if not self._exists(key):   # deleted by ``keep``
                         continue
-                    obj = self._peek(key)
-                    if not keep(obj):
-                        continue
-                    if offset:
-                        offset -= 1
-                    elif len(page) < limit:
-                        page.append(self._adopt(key, obj))
-                    else:
-                        more = True
+                    if page.offer(self, key, keep):
                         break
                 self._shrink()
         if rest is not None:
-            return self._ordered_among(provider, kind, tenant, rest, keep, offset, limit, page)
-        return page, more
+            return self._ordered_among(provider, kind, tenant, rest, keep, page)
+        return page.items, page.more
 
     def _plan(self, provider: str, kind: str, tenant: str, match: list[tuple[str, Any]]):
         """How ``ordered`` finds a page for ``match``, by the pair the fewest objects hold: up to
@@ -860,11 +874,9 @@ class MemoryStore:
         return count + len(lone), pieces
 
     def _ordered_among(self, provider: str, kind: str, tenant: str, seqs: list[int], keep: Callable[[dict], bool],
-                       offset: int, limit: int, page: list[dict] | None = None) -> tuple[list[dict], bool]:
-        """``ordered``'s page (``page`` so far) from the creation numbers ``_plan`` picked, sorted by
-        the order, read a chunk at a time."""
-        page = [] if page is None else page
-        more = False
+                       page: "_Page") -> tuple[list[dict], bool]:
+        """``ordered``'s page from the creation numbers ``_plan`` picked, sorted by the order, read
+        a chunk at a time."""
         for at in range(0, len(seqs), _ORDER_CHUNK):
             with self.lock:
                 tenants, numbered = self._tenant_of.get((provider, kind), _NOTHING), len(self._id_of)
@@ -873,21 +885,12 @@ class MemoryStore:
                     # deleted meanwhile, or a reset numbered another object so
                     if id is None or tenants.get(id) != tenant:
                         continue
-                    key = (provider, kind, id)
-                    obj = self._peek(key)
-                    if not keep(obj):
-                        continue
-                    if offset:
-                        offset -= 1
-                    elif len(page) < limit:
-                        page.append(self._adopt(key, obj))
-                    else:
-                        more = True
+                    if page.offer(self, (provider, kind, id), keep):
                         break
                 self._shrink()
-            if more:
+            if page.more:
                 break
-        return page, more
+        return page.items, page.more
 
     def where(self, provider: str, kind: str, tenant: str | None, field: str, value: Hashable,
               offset: int = 0, limit: int | None = None, newest_first: bool = False) -> list[dict]:
