@@ -732,7 +732,8 @@ class MemoryStore:
             insort(row, seq, key=by)
 
     def ordered(self, provider: str, kind: str, tenant: str, keep: Callable[[dict], bool], offset: int,
-                limit: int, match: list[tuple[str, Any]] = ()) -> tuple[list[dict], bool]:
+                limit: int, match: list[tuple[str, Any]] = (),
+                any_of: list[tuple[str, Hashable]] = ()) -> tuple[list[dict], bool]:
         """One page of the objects ``keep`` holds for, greatest ``declare``d order value first (among
         equals the newest created first), after ``offset`` of them; and whether any follow it.
 
@@ -745,7 +746,17 @@ class MemoryStore:
         object holds, or a callable that one of its values passes (an amount range, say), asked
         once per distinct value. The pair the fewest objects hold decides how the page is found
         (``_plan``), and no object an index turns down is read; ``keep`` still decides each one
-        read (an object written meanwhile is read as it is then)."""
+        read (an object written meanwhile is read as it is then).
+
+        ``any_of``: only objects holding any of these indexed ``(field, value)`` pairs (the field
+        ``id``: the object's own id), a search of one value in several fields; they are sorted by
+        the order and read till the page is full, ``match`` left to ``keep``."""
+        if any_of:
+            with self.lock:
+                seqs = list(self._holding_any(provider, kind, tenant, any_of))
+                values = self._order_values.get((provider, kind))
+                seqs.sort(key=_by_order(values) if values is not None else None, reverse=True)
+            return self._ordered_among(provider, kind, tenant, seqs, keep, _Page(offset, limit))
         passes, mode = None, None
         if match:
             with self.lock:
@@ -904,17 +915,16 @@ class MemoryStore:
             end = None if limit is None else offset + min(limit, len(bucket))
             return self._page(provider, kind, (self._id_of[s] for s in islice(seqs, offset, end)))
 
-    def where_any(self, provider: str, kind: str, tenant: str, pairs: list[tuple[str, Hashable]]) -> list[dict]:
-        """Objects holding any of the indexed ``(field, value)`` pairs, each once, in creation order:
-        a search of one value in several fields. The field ``id`` is the object's own id."""
-        with self.lock:
-            seqs = set()
-            for field, value in pairs:
-                if field != "id":
-                    seqs.update(self._bucket(provider, tenant, kind, field, value))
-                elif self._tenant_of.get((provider, kind), _NOTHING).get(value) == tenant:
-                    seqs.add(self._seq_of[(provider, kind)][value])   # a declared kind numbers every object
-            return self._page(provider, kind, (self._id_of[s] for s in sorted(seqs)))
+    def _holding_any(self, provider: str, kind: str, tenant: str, pairs: list[tuple[str, Hashable]]) -> set[int]:
+        """The numbers of ``tenant``'s objects holding any of the indexed ``(field, value)`` pairs,
+        the field ``id`` being the object's own id. Caller holds the lock."""
+        seqs = set()
+        for field, value in pairs:
+            if field != "id":
+                seqs.update(self._bucket(provider, tenant, kind, field, value))
+            elif self._tenant_of.get((provider, kind), _NOTHING).get(value) == tenant:
+                seqs.add(self._seq_of[(provider, kind)][value])   # a declared kind numbers every object
+        return seqs
 
     def where_count(self, provider: str, kind: str, tenant: str, field: str, value: Hashable) -> int:
         with self.lock:

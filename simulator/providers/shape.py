@@ -232,20 +232,18 @@ class ScopedStore:
         return self._sandbox.store.size(self._name, kind, tenant)
 
     def ordered(self, kind: str, tenant: str, keep: Callable[[dict], bool], offset: int,
-                limit: int, match: list[tuple[str, Any]] = ()) -> tuple[list[dict], bool]:
+                limit: int, match: list[tuple[str, Any]] = (),
+                any_of: list[tuple[str, Any]] = ()) -> tuple[list[dict], bool]:
         """(one page, whether more follow) of what ``keep`` holds for, greatest ``Machine.orders``
-        value first, ``match`` naming what it asks of indexed fields; see the store's."""
-        return self._sandbox.store.ordered(self._name, kind, tenant, keep, offset, limit, match)
+        value first, ``match`` naming what it asks of indexed fields, ``any_of`` pairs one of which
+        each object holds; see the store's."""
+        return self._sandbox.store.ordered(self._name, kind, tenant, keep, offset, limit, match, any_of)
 
     def where(self, kind: str, tenant: str | None, field: str, value: Any, offset: int = 0, limit: int | None = None,
               newest_first: bool = False) -> list[dict]:
         """Objects with that indexed value (see ``Machine.indexes``), oldest first unless asked; a
         tenant of None: any tenant's."""
         return self._sandbox.store.where(self._name, kind, tenant, field, value, offset, limit, newest_first)
-
-    def where_any(self, kind: str, tenant: str, pairs: list[tuple[str, Any]]) -> list[dict]:
-        """Objects holding any of the indexed ``(field, value)`` pairs, in creation order; see the store's."""
-        return self._sandbox.store.where_any(self._name, kind, tenant, pairs)
 
     def where_count(self, kind: str, tenant: str, field: str, value: Any) -> int:
         return self._sandbox.store.where_count(self._name, kind, tenant, field, value)

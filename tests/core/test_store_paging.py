@@ -270,18 +270,23 @@ def test_an_ordered_read_that_a_reset_interrupts_ends_with_what_it_read(monkeypa
     assert store.ordered("p", "item", "t", lambda o: True, 0, 10) == ([], False)
 
 
-def test_a_search_in_several_fields_gives_each_match_once_in_creation_order():
+def test_a_search_in_several_fields_gives_each_match_once_in_the_order():
     store = make_store()
+    store.declare("p", "item", order="at")
+
+    def found(tenant, pairs, offset=0, limit=10):
+        page, more = store.ordered("p", "item", tenant, every, offset, limit, any_of=pairs)
+        return [o["id"] for o in page], more
     for i, (color, size) in enumerate([("red", "s"), ("blue", "red"), ("red", "red"), ("green", "m")]):
-        store.put("p", "item", f"i{i}", {"id": f"i{i}", "color": color, "size": size}, "t1")
-    store.put("p", "item", "red", {"id": "red", "color": "grey", "size": "l"}, "t1")   # an id that is the value
-    store.put("p", "item", "j0", {"id": "j0", "color": "red", "size": "red"}, "t2")
-    found = store.where_any("p", "item", "t1", [("id", "red"), ("size", "red"), ("color", "red")])
-    assert [o["id"] for o in found] == ["i0", "i1", "i2", "red"]
-    assert [o["id"] for o in store.where_any("p", "item", "t2", [("id", "red"), ("color", "red")])] == ["j0"]
-    assert store.where_any("p", "item", "t1", [("id", "j0"), ("color", "white")]) == []   # another tenant's id
+        store.put("p", "item", f"i{i}", {"id": f"i{i}", "color": color, "size": size, "at": f"{i % 2}"}, "t1")
+    store.put("p", "item", "red", {"id": "red", "color": "grey", "size": "l", "at": "0"}, "t1")   # an id that is the value
+    store.put("p", "item", "j0", {"id": "j0", "color": "red", "size": "red", "at": "0"}, "t2")
+    assert found("t1", [("id", "red"), ("size", "red"), ("color", "red")]) == (["i1", "red", "i2", "i0"], False)
+    assert found("t1", [("id", "red"), ("size", "red"), ("color", "red")], 1, 2) == (["red", "i2"], True)
+    assert found("t2", [("id", "red"), ("color", "red")]) == (["j0"], False)
+    assert found("t1", [("id", "j0"), ("color", "white")]) == ([], False)   # another tenant's id
     store.delete("p", "item", "i2")
-    assert [o["id"] for o in store.where_any("p", "item", "t1", [("size", "red"), ("color", "red")])] == ["i0", "i1"]
+    assert found("t1", [("size", "red"), ("color", "red")]) == (["i1", "i0"], False)
 
 
 @pytest.mark.parametrize("pick,budget", [(4096, 4096), (8, 64)], ids=["as served", "every way a page is found"])

@@ -141,10 +141,6 @@ def page(items: list[dict], render=views.visible) -> dict:
     return views.page(items[offset:offset + limit], limit, offset, offset + limit < len(items), render)
 
 
-def newest_first(items: list[dict], key: str) -> list[dict]:
-    return sorted(reversed(items), key=lambda o: o[key], reverse=True)
-
-
 def _prefers(resource: str) -> bool:
     values = ",".join(request.headers.getlist("prefer"))
     return any(part.strip().lower() == f"resource={resource}" for part in values.split(","))
@@ -323,13 +319,10 @@ def list_transactions():
     match += [("metadata", pair) for pair in metadata.items()]
     match += [("buyer_data", value) for value in buyer_search]
     search = a.get("search")
-    if search:
-        # a match of any of the fields ``keep`` searches: their buckets together hold every one
-        items = [t for t in p.store.where_any("transaction", p.tenant, [(field, search) for field in (
-            "id", "external_identifier", "_buyer_id", "buyer_external_identifier", "payment_service_transaction_id")])
-            if keep(t)]
-        return p.render_json(page(newest_first(items, "updated_at"), render=views.transaction_summary))
-    return p.render_json(_listing("transaction", match, keep, views.transaction_summary))
+    # a search matches any of the fields ``keep`` searches: their buckets together hold every one
+    any_of = [(field, search) for field in ("id", "external_identifier", "_buyer_id", "buyer_external_identifier",
+                                            "payment_service_transaction_id")] if search else []
+    return p.render_json(_listing("transaction", match, keep, views.transaction_summary, any_of))
 
 
 def _instant_within(bound, at_least: bool, stamp: str) -> bool:
@@ -522,12 +515,14 @@ def list_buyers():
     return p.render_json(_listing("buyer", match, keep))
 
 
-def _listing(kind: str, match: list[tuple[str, object]], keep: Callable[[dict], bool], render=views.visible) -> dict:
+def _listing(kind: str, match: list[tuple[str, object]], keep: Callable[[dict], bool], render=views.visible,
+             any_of: list[tuple[str, str]] = ()) -> dict:
     """One page of ``kind`` objects newest first (by the kind's ``Machine.orders`` field) that ``keep``
-    holds for, ``match`` naming what it asks of indexed fields (see the store's ``ordered``)."""
+    holds for, ``match`` naming what it asks of indexed fields and ``any_of`` pairs one of which
+    each holds (see the store's ``ordered``)."""
     p = provider()
     limit, offset = _window()
-    chunk, more = p.store.ordered(kind, p.tenant, keep, offset, limit, match)
+    chunk, more = p.store.ordered(kind, p.tenant, keep, offset, limit, match, any_of)
     return views.page(chunk, limit, offset, more, render)
 
 
