@@ -136,7 +136,7 @@ QUERIES = [
     ("/transactions", {"status": "processing_failed"}),
     ("/transactions", {"currency": "EUR"}), ("/transactions", {"amount_eq": "1200"}),
     ("/transactions", {"amount_lte": "1100", "status": "capture_succeeded"}),
-    ("/transactions", {"metadata": '{"plan": "gold"}'}), ("/transactions", {"metadata": ['{"plan": "gold"}', '{"seats": "0"}']}),
+    ("/transactions", {"metadata": '{"plan": "gold"}'}), ("/transactions", {"metadata": '{"plan": ["gold"]}'}), ("/transactions", {"metadata": ['{"plan": "gold"}', '{"seats": "0"}']}),
     ("/transactions", {"buyer_search": ["b-0", "b0@example.com"]}), ("/transactions", {"buyer_search": "Buyer 2"}),
     ("/transactions", {"created_at_gte": "2026-01-01T00:02:00Z"}),
     ("/transactions", {"created_at_lte": "2026-01-01T00:02:00Z", "updated_at_gte": "2026-01-01T01:00:00Z"}),
@@ -151,7 +151,7 @@ QUERIES = [
 
 
 # queries no stocked transaction answers: each is read to its end
-NOTHING_HOLDS = [{"status": "processing_failed"}, {"currency": "EUR"}, {"ip_address": "10.0.0.1"}, {"used_3ds": "true"}]
+NOTHING_HOLDS = [{"status": "processing_failed"}, {"metadata": '{"plan": ["gold"]}'}, {"currency": "EUR"}, {"ip_address": "10.0.0.1"}, {"used_3ds": "true"}]
 
 
 @pytest.fixture(scope="module")
@@ -389,6 +389,7 @@ def test_the_sdk_finds_by_each_indexed_filter_before_and_after_a_kill_9(tmp_path
         before = {name: found(sdk, **{name: value}) for name, value in asked.items()}
         assert before == dict.fromkeys(asked, [ada])
         assert found(sdk, search=asked["payment_service_transaction_id"]) == [ada]
+        assert [b.id for b in sdk.buyers.list(search="ADA-").result.items] == [buyer]   # a partial match
         srv.kill9()
     finally:
         srv.stop()
@@ -396,6 +397,7 @@ def test_the_sdk_finds_by_each_indexed_filter_before_and_after_a_kill_9(tmp_path
     try:
         sdk = sdk_client(srv, PRIVATE)
         assert {name: found(sdk, **{name: value}) for name, value in asked.items()} == before
+        assert [b.id for b in sdk.buyers.list(search="ADA-").result.items] == [buyer]
         again = sdk.transactions.create(amount=1300, currency="USD", intent="authorize", payment_method=other,
                                         buyer_id=buyer).id
         assert found(sdk, buyer_email_address="ada@example.com") == [again, ada]
