@@ -4,9 +4,10 @@
 (hashlib's ``update`` does from 2 KiB up), and a thread that let go waits behind the busy threads
 to get it back, up to the switch interval (5 ms). The timer dispatcher signs every due webhook
 attempt: under a load of payments with two events each it fell behind by 500 to 2,300 events
-(0.3 to 1.5 s of them) when each signature let go, and by 3 to 46 when none did. A webhook's or a request's MAC
-costs a few microseconds, far less than that wait, so it is computed holding the lock: the key is
-applied once and its state copied for each message, and the message is fed in pieces below 2 KiB.
+(0.3 to 1.5 s of them) when each signature let go, and by 3 to 46 when none did. A webhook's or a
+request's MAC costs a few microseconds, far less than that wait, so it is computed holding the
+lock: the key is applied once and its state copied for each message, and the message is fed in
+pieces below 2 KiB.
 """
 from __future__ import annotations
 

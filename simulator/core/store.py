@@ -827,13 +827,11 @@ class MemoryStore:
             if count is not None and count * 4 < total and (fewest is None or count < fewest[0]):
                 fewest = (count, at, pieces)
         if fewest is None:
-            return "ask", _Asked(self._id_of, [_holding(self._values.get((provider, kind, field), _NOTHING), test)
-                                               for field, test in match])
+            return "ask", _Asked(self._id_of, self._checks(provider, kind, match))
         count, at, pieces = fewest
         if count > _PICK:
             return "set", self._members(provider, kind, tenant, match, (at, pieces))
-        asked = _Asked(self._id_of, [_holding(self._values.get((provider, kind, field), _NOTHING), test)
-                                     for i, (field, test) in enumerate(match) if i != at])
+        asked = _Asked(self._id_of, self._checks(provider, kind, match, but=at))
         # a set: an object holding several of a field's values is in several of its buckets
         picked = {seq for piece in pieces for seq in piece if asked.holds(seq)}
         values = self._order_values.get((provider, kind))
@@ -850,9 +848,13 @@ class MemoryStore:
             _, pieces, at = min(counted, key=lambda c: c[0])
         else:
             at, pieces = fewest
-        return _Asked(self._id_of, [_holding(self._values.get((provider, kind, field), _NOTHING), test)
-                                    for i, (field, test) in enumerate(match) if i != at],
-                      set(chain.from_iterable(pieces)))
+        return _Asked(self._id_of, self._checks(provider, kind, match, but=at), set(chain.from_iterable(pieces)))
+
+    def _checks(self, provider: str, kind: str, match: list[tuple[str, Any]],
+                but: int | None = None) -> list[Callable[[str], bool]]:
+        """An id's check by its indexed values (``_holding``) for each pair of ``match`` but the one at ``but``."""
+        return [_holding(self._values.get((provider, kind, field), _NOTHING), test)
+                for i, (field, test) in enumerate(match) if i != but]
 
     def _pieces(self, group: tuple[str, str, str, str], test: Any, enough: int | None) -> tuple[int | None, list]:
         """(how many objects, their numbers as a list of buckets) of the values of ``group`` that

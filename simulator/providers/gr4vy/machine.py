@@ -90,39 +90,42 @@ def _copied(*path: str):
 # tests each distinct string once. Their order in that string, the flags last, a digit each:
 FACETS = ("currency", "country", "payment_source", "method", "error_code", "payment_method_scheme",
           "payment_method_country", "payment_service_id", "amount", "flags")
-FLAGS = ("merchant_initiated", "is_subsequent_payment", "has_refunds", "pending_review", "disputed",
-         "has_gift_card_redemptions", "has_settlements", "used_3ds")
 _SEP, _NONE = "\x1f", "\x00"
 _facet_texts = Memo(4096)   # the values of a transaction's facets -> their string
 
 
+# each boolean list filter's value for a transaction
+_FLAG_OF = {
+    "merchant_initiated": lambda tx: bool(tx.get("merchant_initiated")),
+    "is_subsequent_payment": lambda tx: bool(tx.get("is_subsequent_payment")),
+    # Gr4vy: "at least one completed refund"; a failed one refunds nothing
+    "has_refunds": lambda tx: tx["refunded_amount"] > 0,
+    "pending_review": lambda tx: bool(tx.get("pending_review")),
+    "disputed": lambda tx: bool(tx.get("disputed")),
+    "has_gift_card_redemptions": lambda tx: bool(tx.get("gift_card_redemptions")),
+    # a settlement record makes the transaction (partly) settled
+    "has_settlements": lambda tx: bool(tx.get("settled")),
+    "used_3ds": lambda tx: bool(tx.get("_used_3ds")),
+}
+FLAGS = tuple(_FLAG_OF)
+
+
 def flag(tx: dict, name: str) -> bool:
     """A transaction's value for a boolean list filter."""
-    if name == "has_refunds":   # Gr4vy: "at least one completed refund"; a failed one refunds nothing
-        return tx["refunded_amount"] > 0
-    if name == "has_gift_card_redemptions":
-        return bool(tx.get("gift_card_redemptions"))
-    if name == "has_settlements":   # a settlement record makes the transaction (partly) settled
-        return bool(tx.get("settled"))
-    if name == "used_3ds":
-        return bool(tx.get("_used_3ds"))
-    return bool(tx.get(name))
+    return _FLAG_OF[name](tx)
 
 
 def facets(tx: dict) -> str:
-    # every save of a transaction asks for this: the flags as ``flag`` gives them, inline
     pm = tx.get("payment_method") or {}
     service = tx.get("payment_service")
     values = (tx.get("currency"), tx.get("country"), tx.get("payment_source"), tx.get("method"),
               tx.get("error_code"), pm.get("scheme"), pm.get("country"), service.get("id") if service else None,
-              tx.get("amount"), not tx.get("merchant_initiated"), not tx.get("is_subsequent_payment"),
-              tx["refunded_amount"] <= 0, not tx.get("pending_review"), not tx.get("disputed"),
-              not tx.get("gift_card_redemptions"), not tx.get("settled"), not tx.get("_used_3ds"))
+              tx.get("amount"), *[value(tx) for value in _FLAG_OF.values()])
     text = _facet_texts.get(values)
     if text is None:
-        head, negated = values[:len(FACETS) - 1], values[len(FACETS) - 1:]
+        head, flags = values[:len(FACETS) - 1], values[len(FACETS) - 1:]
         text = _facet_texts.keep(values, sys.intern(_SEP.join(
-            [*(_NONE if v is None else str(v) for v in head), "".join("0" if off else "1" for off in negated)])))
+            [*(_NONE if v is None else str(v) for v in head), "".join("1" if on else "0" for on in flags)])))
     return text
 
 
