@@ -753,9 +753,7 @@ class MemoryStore:
         the order and read till the page is full, ``match`` left to ``keep``."""
         if any_of:
             with self.lock:
-                seqs = list(self._holding_any(provider, kind, tenant, any_of))
-                values = self._order_values.get((provider, kind))
-                seqs.sort(key=_by_order(values) if values is not None else None, reverse=True)
+                seqs = self._greatest_first(provider, kind, self._holding_any(provider, kind, tenant, any_of))
             return self._ordered_among(provider, kind, tenant, seqs, keep, _Page(offset, limit))
         passes, mode = None, None
         if match:
@@ -833,9 +831,13 @@ class MemoryStore:
             return "set", self._members(provider, kind, tenant, match, (at, pieces))
         asked = _Asked(self._id_of, self._checks(provider, kind, match, but=at))
         # a set: an object holding several of a field's values is in several of its buckets
-        picked = {seq for piece in pieces for seq in piece if asked.holds(seq)}
+        return self._greatest_first(provider, kind, {seq for piece in pieces for seq in piece if asked.holds(seq)})
+
+    def _greatest_first(self, provider: str, kind: str, seqs: set[int]) -> list[int]:
+        """``seqs`` sorted as ``ordered`` reads them: greatest order value first, then newest
+        (newest first alone for a kind with no declared order). Caller holds the lock."""
         values = self._order_values.get((provider, kind))
-        return sorted(picked, key=_by_order(values) if values is not None else None, reverse=True)
+        return sorted(seqs, key=_by_order(values) if values is not None else None, reverse=True)
 
     def _members(self, provider: str, kind: str, tenant: str, match: list[tuple[str, Any]],
                  fewest: tuple[int, list] | None = None) -> "_Asked":
